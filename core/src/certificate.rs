@@ -1,0 +1,391 @@
+//! Parsed X.509 certificates as plain owned data.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use sha2::Digest;
+use thiserror::Error;
+use time::OffsetDateTime;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::encoding::{self, EncodingError};
+use crate::signature::{self, PublicKeyRef, SignatureError};
+
+/// Why bytes are not a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CertificateError {
+    /// The bytes are not PEM or DER.
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+    /// There is no `CERTIFICATE` block.
+    #[error("no certificate found (PEM labels present: {0})")]
+    NoCertificate(String),
+    /// The DER is not a valid X.509 certificate.
+    #[error("certificate {index} is not valid X.509: {reason}")]
+    Malformed {
+        /// 1-based position among the certificates in the file.
+        index: usize,
+        /// What the parser said.
+        reason: String,
+    },
+}
+
+/// Extended key usages kubeadm cares about, plus others by OID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExtendedKeyUsage {
+    /// id-kp-serverAuth
+    ServerAuth,
+    /// id-kp-clientAuth
+    ClientAuth,
+    /// Any other purpose, by OID.
+    Other(String),
+}
+
+impl ExtendedKeyUsage {
+    /// The name Kubernetes' CSR API uses (`server auth`, `client auth`) or the OID.
+    pub fn name(&self) -> String {
+        match self {
+            ExtendedKeyUsage::ServerAuth => "server auth".into(),
+            ExtendedKeyUsage::ClientAuth => "client auth".into(),
+            ExtendedKeyUsage::Other(oid) => oid.clone(),
+        }
+    }
+}
+
+/// One certificate, decoded into the facts kcerts reports and checks.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    /// The subject in RFC 4514-like form (`CN=kube-apiserver`).
+    pub subject: String,
+    /// The issuer in the same form.
+    pub issuer: String,
+    /// Subject common name, if any.
+    pub common_name: Option<String>,
+    /// Subject organizations, in order.
+    pub organizations: Vec<String>,
+    /// DNS subject alternative names, in certificate order.
+    pub dns_names: Vec<String>,
+    /// IP subject alternative names, in certificate order.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Validity start.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// Validity end.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Serial number as lowercase hex.
+    pub serial: String,
+    /// Basic constraints CA flag.
+    pub is_ca: bool,
+    /// Key usage names (`digitalSignature`, `keyEncipherment`, `keyCertSign`...).
+    pub key_usage: Vec<String>,
+    /// Extended key usages.
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Signature algorithm OID.
+    pub signature_algorithm: String,
+    /// Public key description (`RSA 2048`, `ECDSA P-256`).
+    pub public_key: String,
+    /// Subject key identifier, lowercase hex.
+    pub subject_key_id: Option<String>,
+    /// Authority key identifier, lowercase hex.
+    pub authority_key_id: Option<String>,
+    /// SHA-256 fingerprint of the DER, lowercase hex.
+    pub sha256_fingerprint: String,
+    /// The raw DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+/// Parses every certificate in PEM or DER bytes (blocks with other labels are skipped).
+pub fn parse_all(bytes: &[u8]) -> Result<Vec<Certificate>, CertificateError> {
+    let blocks = encoding::blocks(bytes)?;
+    let mut certs = Vec::new();
+    for block in blocks
+        .iter()
+        .filter(|b| b.label.is_empty() || b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
+    {
+        let index = certs.len() + 1;
+        certs.push(
+            Certificate::from_der(&block.der)
+                .map_err(|reason| CertificateError::Malformed { index, reason })?,
+        );
+    }
+    if certs.is_empty() {
+        let labels: Vec<&str> = blocks.iter().map(|b| b.label.as_str()).collect();
+        return Err(CertificateError::NoCertificate(labels.join(", ")));
+    }
+    Ok(certs)
+}
+
+/// Parses the first certificate in PEM or DER bytes.
+pub fn parse_first(bytes: &[u8]) -> Result<Certificate, CertificateError> {
+    parse_all(bytes).map(|mut v| v.swap_remove(0))
+}
+
+impl Certificate {
+    /// Decodes one DER certificate. The error is x509-parser's message.
+    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+        let (rest, x509) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+        if !rest.is_empty() {
+            return Err(format!(
+                "{} trailing bytes after the certificate",
+                rest.len()
+            ));
+        }
+        let subject = x509.subject();
+        let common_name = subject
+            .iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string);
+        let organizations = subject
+            .iter_organization()
+            .filter_map(|a| a.as_str().ok())
+            .map(str::to_string)
+            .collect();
+        let mut dns_names = Vec::new();
+        let mut ip_addresses = Vec::new();
+        let mut is_ca = false;
+        let mut key_usage = Vec::new();
+        let mut extended_key_usage = Vec::new();
+        let mut subject_key_id = None;
+        let mut authority_key_id = None;
+        for ext in x509.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for name in &san.general_names {
+                        match name {
+                            GeneralName::DNSName(d) => dns_names.push(d.to_string()),
+                            GeneralName::IPAddress(b) => {
+                                if let Some(ip) = ip_from_bytes(b) {
+                                    ip_addresses.push(ip);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                ParsedExtension::BasicConstraints(bc) => is_ca = bc.ca,
+                ParsedExtension::KeyUsage(ku) => {
+                    key_usage = key_usage_names(ku.flags);
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    if eku.server_auth {
+                        extended_key_usage.push(ExtendedKeyUsage::ServerAuth);
+                    }
+                    if eku.client_auth {
+                        extended_key_usage.push(ExtendedKeyUsage::ClientAuth);
+                    }
+                    let named = [
+                        (eku.any, "2.5.29.37.0"),
+                        (eku.code_signing, "1.3.6.1.5.5.7.3.3"),
+                        (eku.email_protection, "1.3.6.1.5.5.7.3.4"),
+                        (eku.time_stamping, "1.3.6.1.5.5.7.3.8"),
+                        (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
+                    ];
+                    for (set, oid) in named {
+                        if set {
+                            extended_key_usage.push(ExtendedKeyUsage::Other(oid.into()));
+                        }
+                    }
+                    for oid in &eku.other {
+                        extended_key_usage.push(ExtendedKeyUsage::Other(oid.to_id_string()));
+                    }
+                }
+                ParsedExtension::SubjectKeyIdentifier(id) => subject_key_id = Some(hex(id.0)),
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    authority_key_id = aki.key_identifier.as_ref().map(|k| hex(k.0));
+                }
+                _ => {}
+            }
+        }
+        Ok(Certificate {
+            subject: subject.to_string(),
+            issuer: x509.issuer().to_string(),
+            common_name,
+            organizations,
+            dns_names,
+            ip_addresses,
+            not_before: x509.validity().not_before.to_datetime(),
+            not_after: x509.validity().not_after.to_datetime(),
+            serial: hex(x509.raw_serial()),
+            is_ca,
+            key_usage,
+            extended_key_usage,
+            signature_algorithm: x509.signature_algorithm.algorithm.to_id_string(),
+            public_key: describe_spki(&x509),
+            subject_key_id,
+            authority_key_id,
+            sha256_fingerprint: hex(&sha2::Sha256::digest(der)),
+            der: der.to_vec(),
+        })
+    }
+
+    /// The certificate as a PEM `CERTIFICATE` block.
+    pub fn to_pem(&self) -> String {
+        encoding::to_pem("CERTIFICATE", &self.der)
+    }
+
+    /// The contents of the subjectPublicKey BIT STRING (compare with
+    /// [`crate::PrivateKey::public_key_bits`] to match a key).
+    pub fn public_key_bits(&self) -> Vec<u8> {
+        self.with_x509(|x| x.public_key().subject_public_key.data.to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> Vec<u8> {
+        self.with_x509(|x| x.public_key().raw.to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The raw DER of the subject name (for exact issuer matching).
+    pub fn subject_der(&self) -> Vec<u8> {
+        self.with_x509(|x| x.subject().as_raw().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The raw DER of the issuer name.
+    pub fn issuer_der(&self) -> Vec<u8> {
+        self.with_x509(|x| x.issuer().as_raw().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Whether `key` is the private half of this certificate's public key.
+    pub fn matches_key(&self, key: &crate::PrivateKey) -> bool {
+        let bits = self.public_key_bits();
+        !bits.is_empty() && bits == key.public_key_bits()
+    }
+
+    /// Checks that `issuer` issued this certificate: names match and the
+    /// signature verifies with the issuer's public key.
+    pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), IssuerError> {
+        if self.issuer_der() != issuer.subject_der() {
+            return Err(IssuerError::NameMismatch {
+                issuer: self.issuer.clone(),
+                ca_subject: issuer.subject.clone(),
+            });
+        }
+        let parsed = X509Certificate::from_der(&self.der)
+            .map_err(|_| IssuerError::Signature(SignatureError::Invalid))?
+            .1;
+        let ca = X509Certificate::from_der(&issuer.der)
+            .map_err(|_| IssuerError::Signature(SignatureError::BadKey))?
+            .1;
+        let algorithm = parsed.signature_algorithm.algorithm.to_id_string();
+        let spki = ca.public_key();
+        let key_alg = spki.algorithm.algorithm.to_id_string();
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|o| o.to_id_string());
+        let key = PublicKeyRef {
+            algorithm: &key_alg,
+            curve: curve.as_deref(),
+            bits: &spki.subject_public_key.data,
+        };
+        signature::verify(
+            parsed.tbs_certificate.as_ref(),
+            &algorithm,
+            &parsed.signature_value.data,
+            &key,
+        )
+        .map_err(IssuerError::Signature)
+    }
+
+    /// Seconds from `now` until `not_after`, truncated toward zero (kubeadm's
+    /// `int64(time.Until(NotAfter) / time.Second)`).
+    pub fn residual_seconds(&self, now: OffsetDateTime) -> i64 {
+        let d = self.not_after - now;
+        d.whole_seconds()
+    }
+
+    fn with_x509<T>(&self, f: impl FnOnce(&X509Certificate<'_>) -> T) -> Option<T> {
+        X509Certificate::from_der(&self.der)
+            .ok()
+            .map(|(_, x)| f(&x))
+    }
+}
+
+/// Why a certificate does not chain to a given CA.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IssuerError {
+    /// The certificate's issuer is not the CA's subject.
+    #[error("issued by \"{issuer}\", not by this CA (\"{ca_subject}\")")]
+    NameMismatch {
+        /// The certificate's issuer name.
+        issuer: String,
+        /// The CA's subject name.
+        ca_subject: String,
+    },
+    /// The signature does not verify.
+    #[error("{0}")]
+    Signature(SignatureError),
+}
+
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => <[u8; 4]>::try_from(b).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(b).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+fn key_usage_names(flags: u16) -> Vec<String> {
+    const NAMES: [&str; 9] = [
+        "digitalSignature",
+        "nonRepudiation",
+        "keyEncipherment",
+        "dataEncipherment",
+        "keyAgreement",
+        "keyCertSign",
+        "cRLSign",
+        "encipherOnly",
+        "decipherOnly",
+    ];
+    NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| flags & (1 << i) != 0)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+fn describe_spki(x509: &X509Certificate<'_>) -> String {
+    use x509_parser::public_key::PublicKey;
+    let spki = x509.public_key();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
+        Ok(PublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            match curve.as_deref() {
+                Some(signature::oid::P256) => "ECDSA P-256".into(),
+                Some(signature::oid::P384) => "ECDSA P-384".into(),
+                Some("1.3.132.0.35") => "ECDSA P-521".into(),
+                Some(other) => format!("ECDSA {other}"),
+                None => "ECDSA".into(),
+            }
+        }
+        _ if spki.algorithm.algorithm.to_id_string() == signature::oid::ED25519 => "Ed25519".into(),
+        _ => format!("unknown ({})", spki.algorithm.algorithm.to_id_string()),
+    }
+}
+
+/// Lowercase hex of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

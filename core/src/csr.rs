@@ -1,0 +1,198 @@
+//! Certificate signing requests: building one for an existing certificate
+//! (`--csr-only`, spec section 5) and reading one back.
+
+use std::net::IpAddr;
+
+use rcgen::{CertificateParams, SanType};
+use serde::Serialize;
+use thiserror::Error;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::{FromDer, X509CertificationRequest};
+
+use crate::certificate::Certificate;
+use crate::encoding::{self, EncodingError};
+use crate::keys::PrivateKey;
+use crate::renew::LeafSpec;
+use crate::signature::{self, PublicKeyRef};
+use crate::signing::RcgenKey;
+
+/// Why a CSR could not be built or read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CsrError {
+    /// The bytes are not PEM or DER.
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+    /// No `CERTIFICATE REQUEST` block.
+    #[error("no certificate request found (PEM labels present: {0})")]
+    NoCsr(String),
+    /// Not a valid PKCS#10 request.
+    #[error("not a valid PKCS#10 certificate request: {0}")]
+    Malformed(String),
+    /// The names cannot be encoded.
+    #[error("cannot build the request: {0}")]
+    Build(String),
+}
+
+/// A parsed CSR.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Csr {
+    /// Subject in RFC 4514-like form.
+    pub subject: String,
+    /// Subject common name.
+    pub common_name: Option<String>,
+    /// Subject organizations.
+    pub organizations: Vec<String>,
+    /// Requested DNS SANs.
+    pub dns_names: Vec<String>,
+    /// Requested IP SANs.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Whether the self-signature verifies with the embedded public key.
+    pub signature_valid: bool,
+    /// The subjectPublicKey bits (compare with a key's `public_key_bits`).
+    #[serde(skip)]
+    pub public_key_bits: Vec<u8>,
+    /// The DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+/// Builds a PEM CSR carrying CN, O and SANs of `spec` (no usages, as kubeadm), signed by `key`.
+pub fn build(spec: &LeafSpec, key: &PrivateKey) -> Result<String, CsrError> {
+    let mut params = CertificateParams::default();
+    let mut dn = rcgen::DistinguishedName::new();
+    if spec.organizations.len() > 1 {
+        return Err(CsrError::Build("more than one organization".into()));
+    }
+    for o in &spec.organizations {
+        dn.push(rcgen::DnType::OrganizationName, o.as_str());
+    }
+    dn.push(rcgen::DnType::CommonName, spec.common_name.as_str());
+    params.distinguished_name = dn;
+    for d in &spec.dns_names {
+        let name = d
+            .clone()
+            .try_into()
+            .map_err(|_| CsrError::Build(format!("DNS name {d:?} is not IA5")))?;
+        params.subject_alt_names.push(SanType::DnsName(name));
+    }
+    for ip in &spec.ip_addresses {
+        params.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
+    let signer = RcgenKey::new(key);
+    let csr = params
+        .serialize_request(&signer)
+        .map_err(|e| CsrError::Build(e.to_string()))?;
+    Ok(encoding::to_pem("CERTIFICATE REQUEST", csr.der()))
+}
+
+/// Builds a CSR for renewing `cert` with `key`.
+pub fn for_certificate(cert: &Certificate, key: &PrivateKey) -> Result<String, CsrError> {
+    build(&LeafSpec::from_existing(cert), key)
+}
+
+/// Parses the first CSR in PEM or DER bytes and checks its self-signature.
+pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
+    let blocks = encoding::blocks(bytes)?;
+    let block = blocks
+        .iter()
+        .find(|b| {
+            b.label.is_empty()
+                || b.label == "CERTIFICATE REQUEST"
+                || b.label == "NEW CERTIFICATE REQUEST"
+        })
+        .ok_or_else(|| {
+            CsrError::NoCsr(
+                blocks
+                    .iter()
+                    .map(|b| b.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?;
+    let (_, req) = X509CertificationRequest::from_der(&block.der)
+        .map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let info = &req.certification_request_info;
+    let subject = &info.subject;
+    let mut dns_names = Vec::new();
+    let mut ip_addresses = Vec::new();
+    for ext in req.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            for n in &san.general_names {
+                match n {
+                    GeneralName::DNSName(d) => dns_names.push(d.to_string()),
+                    GeneralName::IPAddress(b) => match b.len() {
+                        4 => ip_addresses.extend(<[u8; 4]>::try_from(*b).ok().map(IpAddr::from)),
+                        16 => ip_addresses.extend(<[u8; 16]>::try_from(*b).ok().map(IpAddr::from)),
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+    let spki = &info.subject_pki;
+    let key_alg = spki.algorithm.algorithm.to_id_string();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    let key = PublicKeyRef {
+        algorithm: &key_alg,
+        curve: curve.as_deref(),
+        bits: &spki.subject_public_key.data,
+    };
+    let signature_valid = signature::verify(
+        info.raw,
+        &req.signature_algorithm.algorithm.to_id_string(),
+        &req.signature_value.data,
+        &key,
+    )
+    .is_ok();
+    Ok(Csr {
+        subject: subject.to_string(),
+        common_name: subject
+            .iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string),
+        organizations: subject
+            .iter_organization()
+            .filter_map(|a| a.as_str().ok())
+            .map(str::to_string)
+            .collect(),
+        dns_names,
+        ip_addresses,
+        signature_valid,
+        public_key_bits: spki.subject_public_key.data.to_vec(),
+        der: block.der.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyAlgorithm;
+
+    #[test]
+    fn built_csr_parses_back_with_names_and_a_valid_signature() {
+        let mut rng = crate::seeded_rng(5);
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256, &mut rng).unwrap();
+        let spec = LeafSpec {
+            common_name: "kubernetes-admin".into(),
+            organizations: vec!["kubeadm:cluster-admins".into()],
+            dns_names: vec!["localhost".into()],
+            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+            ..Default::default()
+        };
+        let pem = build(&spec, &key).unwrap();
+        let csr = parse(pem.as_bytes()).unwrap();
+        assert!(csr.signature_valid);
+        assert_eq!(csr.common_name.as_deref(), Some("kubernetes-admin"));
+        assert_eq!(csr.organizations, ["kubeadm:cluster-admins"]);
+        assert_eq!(csr.dns_names, ["localhost"]);
+        assert_eq!(csr.public_key_bits, key.public_key_bits());
+    }
+}

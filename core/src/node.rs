@@ -1,0 +1,127 @@
+//! The files of one node, as bytes: what the report and renewal read.
+//!
+//! The CLI fills a [`NodeFiles`] from `/etc/kubernetes`; the web page from an
+//! uploaded folder. Paths are relative to the cert dir or the kubeconfig dir.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::inventory::{self, Location};
+
+/// Which directory a node file lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Dir {
+    /// The cert dir (`/etc/kubernetes/pki`).
+    Cert,
+    /// The kubeconfig dir (`/etc/kubernetes`).
+    Kubeconfig,
+}
+
+/// A file of the node, relative to its directory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct NodePath {
+    /// The directory.
+    pub dir: Dir,
+    /// The path inside it, with `/` separators (`etcd/ca.crt`, `admin.conf`).
+    pub rel: String,
+}
+
+impl NodePath {
+    /// A file in the cert dir.
+    pub fn cert(rel: impl Into<String>) -> Self {
+        Self {
+            dir: Dir::Cert,
+            rel: rel.into(),
+        }
+    }
+
+    /// A file in the kubeconfig dir.
+    pub fn kubeconfig(rel: impl Into<String>) -> Self {
+        Self {
+            dir: Dir::Kubeconfig,
+            rel: rel.into(),
+        }
+    }
+}
+
+impl fmt::Display for NodePath {
+    /// `pki/etcd/ca.crt` or `admin.conf`: the kubeadm layout under `/etc/kubernetes`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.dir {
+            Dir::Cert => write!(f, "pki/{}", self.rel),
+            Dir::Kubeconfig => f.write_str(&self.rel),
+        }
+    }
+}
+
+/// What reading a file gave.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FileContent {
+    /// The file's bytes.
+    Bytes(Vec<u8>),
+    /// The file exists but could not be read; the reason.
+    Unreadable(String),
+}
+
+impl fmt::Debug for FileContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print file contents: they may be private keys.
+        match self {
+            FileContent::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            FileContent::Unreadable(e) => write!(f, "Unreadable({e:?})"),
+        }
+    }
+}
+
+/// The files of a node that kcerts looks at. An absent entry is a missing file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeFiles {
+    /// Files by path.
+    pub files: BTreeMap<NodePath, FileContent>,
+}
+
+impl NodeFiles {
+    /// Every file kcerts may read on a kubeadm node, for the CLI to load.
+    pub fn wanted() -> Vec<NodePath> {
+        let mut out = Vec::new();
+        for ca in inventory::Ca::ALL {
+            out.push(NodePath::cert(ca.cert_file()));
+            out.push(NodePath::cert(ca.key_file()));
+        }
+        for row in &inventory::ROWS {
+            match row.location {
+                Location::CertDir { base } => {
+                    out.push(NodePath::cert(format!("{base}.crt")));
+                    out.push(NodePath::cert(format!("{base}.key")));
+                }
+                Location::Kubeconfig { file } => out.push(NodePath::kubeconfig(file)),
+            }
+        }
+        out.push(NodePath::cert("sa.key"));
+        out.push(NodePath::cert("sa.pub"));
+        out
+    }
+
+    /// Adds a file's bytes.
+    pub fn insert(&mut self, path: NodePath, bytes: Vec<u8>) {
+        self.files.insert(path, FileContent::Bytes(bytes));
+    }
+
+    /// Records that a file exists but could not be read.
+    pub fn insert_unreadable(&mut self, path: NodePath, reason: impl Into<String>) {
+        self.files
+            .insert(path, FileContent::Unreadable(reason.into()));
+    }
+
+    /// The file's state: `None` when missing.
+    pub fn get(&self, path: &NodePath) -> Option<&FileContent> {
+        self.files.get(path)
+    }
+
+    /// Whether the file is present (readable or not).
+    pub fn exists(&self, path: &NodePath) -> bool {
+        self.files.contains_key(path)
+    }
+}

@@ -1,0 +1,413 @@
+//! Generating a complete kubeadm-style PKI for one control-plane node: three
+//! CAs, the seven leaf certificates, the service-account key pair and the
+//! kubeconfigs, with the subjects and SANs of spec section 1.
+
+use std::net::IpAddr;
+
+use rand_core::CryptoRng;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::certificate::ExtendedKeyUsage;
+use crate::encoding;
+use crate::inventory::{Ca, Usage};
+use crate::keys::{KeyAlgorithm, PrivateKey};
+use crate::kubeconfig::Kubeconfig;
+use crate::node::{NodeFiles, NodePath};
+use crate::renew::{self, LeafSpec, RenewError, RenewOptions, SigningCa};
+
+/// What the node looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkiOptions {
+    /// The node name (`kubeadm init --node-name`).
+    pub node_name: String,
+    /// The API server advertise address.
+    pub advertise_address: IpAddr,
+    /// The service CIDR; its first address is the `kubernetes` service IP.
+    pub service_cidr: String,
+    /// The cluster DNS domain.
+    pub dns_domain: String,
+    /// The control-plane endpoint (`host` or `host:port`); defaults to the advertise address.
+    pub control_plane_endpoint: Option<String>,
+    /// Extra apiserver SANs (`apiServer.certSANs`): DNS names or IPs.
+    pub extra_sans: Vec<String>,
+    /// Key algorithm for every key.
+    pub key_algorithm: KeyAlgorithm,
+    /// Leaf validity.
+    pub validity: time::Duration,
+    /// Leave out etcd (external etcd).
+    pub external_etcd: bool,
+}
+
+impl PkiOptions {
+    /// The built-in example node used by the README and the tests.
+    pub fn example() -> Self {
+        Self {
+            node_name: "cp-1".into(),
+            advertise_address: IpAddr::from([192, 168, 10, 11]),
+            service_cidr: "10.96.0.0/12".into(),
+            dns_domain: "cluster.local".into(),
+            control_plane_endpoint: Some("k8s.example.internal:6443".into()),
+            extra_sans: vec![],
+            key_algorithm: KeyAlgorithm::Rsa2048,
+            validity: renew::DEFAULT_VALIDITY,
+            external_etcd: false,
+        }
+    }
+}
+
+/// Why a PKI could not be generated.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PkiError {
+    /// The service CIDR is not `address/prefix`.
+    #[error("invalid service CIDR {0:?}: expected e.g. 10.96.0.0/12")]
+    BadServiceCidr(String),
+    /// Issuing failed.
+    #[error(transparent)]
+    Issue(#[from] RenewError),
+}
+
+/// One generated file.
+#[derive(Clone)]
+pub struct GeneratedFile {
+    /// Where it goes.
+    pub path: NodePath,
+    /// Its contents.
+    pub bytes: Vec<u8>,
+    /// Whether it holds a private key (written 0600).
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for GeneratedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "GeneratedFile({}, {} bytes)",
+            self.path,
+            self.bytes.len()
+        )
+    }
+}
+
+/// A generated node: every file, in a stable order.
+#[derive(Debug, Clone)]
+pub struct GeneratedNode {
+    /// The files.
+    pub files: Vec<GeneratedFile>,
+}
+
+impl NodeFiles {
+    /// The node files of a generated PKI.
+    pub fn from_generated(node: &GeneratedNode) -> Self {
+        let mut files = NodeFiles::default();
+        for f in &node.files {
+            files.insert(f.path.clone(), f.bytes.clone());
+        }
+        files
+    }
+}
+
+/// The first address of a CIDR plus one (`10.96.0.0/12` → `10.96.0.1`), as kubeadm.
+pub fn first_service_ip(cidr: &str) -> Option<IpAddr> {
+    let (addr, prefix) = cidr.split_once('/')?;
+    let prefix: u32 = prefix.parse().ok()?;
+    match addr.parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) if prefix <= 31 => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
+            Some(IpAddr::from(std::net::Ipv4Addr::from(
+                (u32::from(v4) & mask) + 1,
+            )))
+        }
+        IpAddr::V6(v6) if prefix <= 127 => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
+            Some(IpAddr::from(std::net::Ipv6Addr::from(
+                (u128::from(v6) & mask) + 1,
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn endpoint_host(endpoint: &str) -> &str {
+    // [v6]:port, host:port, or host.
+    if let Some(rest) = endpoint.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match endpoint.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h,
+        _ => endpoint,
+    }
+}
+
+fn push_san(spec: &mut LeafSpec, name: &str) {
+    match name.parse::<IpAddr>() {
+        Ok(ip) => {
+            if !spec.ip_addresses.contains(&ip) {
+                spec.ip_addresses.push(ip);
+            }
+        }
+        Err(_) => {
+            if !spec.dns_names.iter().any(|d| d == name) {
+                spec.dns_names.push(name.to_string());
+            }
+        }
+    }
+}
+
+fn leaf(cn: &str, org: Option<&str>, usage: Usage) -> LeafSpec {
+    LeafSpec {
+        common_name: cn.into(),
+        organizations: org.map(|o| vec![o.to_string()]).unwrap_or_default(),
+        extended_key_usage: usage.extended_key_usages(),
+        ..LeafSpec::default()
+    }
+}
+
+/// Generates the PKI and kubeconfigs for `opts` as of `now`.
+pub fn generate<R: CryptoRng + ?Sized>(
+    opts: &PkiOptions,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<GeneratedNode, PkiError> {
+    let service_ip = first_service_ip(&opts.service_cidr)
+        .ok_or_else(|| PkiError::BadServiceCidr(opts.service_cidr.clone()))?;
+    let renew_opts = RenewOptions {
+        key_algorithm: opts.key_algorithm,
+        validity: opts.validity,
+    };
+    let mut files = Vec::new();
+    let put_pair =
+        |base: &str, cert_pem: String, key_pem: String, files: &mut Vec<GeneratedFile>| {
+            files.push(GeneratedFile {
+                path: NodePath::cert(format!("{base}.crt")),
+                bytes: cert_pem.into_bytes(),
+                secret: false,
+            });
+            files.push(GeneratedFile {
+                path: NodePath::cert(format!("{base}.key")),
+                bytes: key_pem.into_bytes(),
+                secret: true,
+            });
+        };
+
+    let mut cas = Vec::new();
+    for ca in Ca::ALL {
+        if opts.external_etcd && ca == Ca::EtcdCa {
+            continue;
+        }
+        let signing = renew::issue_ca(ca.common_name(), opts.key_algorithm, now, rng)?;
+        put_pair(
+            ca.base(),
+            signing.cert.to_pem(),
+            signing.key.to_pem(),
+            &mut files,
+        );
+        cas.push((ca, signing));
+    }
+    let ca_of = |which: Ca| -> &SigningCa {
+        &cas.iter()
+            .find(|(c, _)| *c == which)
+            .map(|(_, s)| s)
+            .unwrap_or(&cas[0].1)
+    };
+
+    let endpoint = opts
+        .control_plane_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("{}:6443", opts.advertise_address));
+    let mut apiserver = leaf("kube-apiserver", None, Usage::Server);
+    for name in [
+        opts.node_name.as_str(),
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        &format!("kubernetes.default.svc.{}", opts.dns_domain),
+    ] {
+        push_san(&mut apiserver, name);
+    }
+    push_san(&mut apiserver, &service_ip.to_string());
+    push_san(&mut apiserver, &opts.advertise_address.to_string());
+    push_san(&mut apiserver, endpoint_host(&endpoint));
+    for extra in &opts.extra_sans {
+        push_san(&mut apiserver, extra);
+    }
+
+    let mut etcd_server = leaf(&opts.node_name, None, Usage::ServerAndClient);
+    for name in [
+        opts.node_name.clone(),
+        "localhost".into(),
+        opts.advertise_address.to_string(),
+        "127.0.0.1".into(),
+        "::1".into(),
+    ] {
+        push_san(&mut etcd_server, &name);
+    }
+
+    let mut leaves: Vec<(&str, Ca, LeafSpec)> = vec![
+        ("apiserver", Ca::Ca, apiserver),
+        (
+            "apiserver-kubelet-client",
+            Ca::Ca,
+            leaf(
+                "kube-apiserver-kubelet-client",
+                Some("kubeadm:cluster-admins"),
+                Usage::Client,
+            ),
+        ),
+        (
+            "front-proxy-client",
+            Ca::FrontProxyCa,
+            leaf("front-proxy-client", None, Usage::Client),
+        ),
+    ];
+    if !opts.external_etcd {
+        leaves.push(("etcd/server", Ca::EtcdCa, etcd_server.clone()));
+        leaves.push(("etcd/peer", Ca::EtcdCa, etcd_server));
+        leaves.push((
+            "etcd/healthcheck-client",
+            Ca::EtcdCa,
+            leaf("kube-etcd-healthcheck-client", None, Usage::Client),
+        ));
+        leaves.push((
+            "apiserver-etcd-client",
+            Ca::EtcdCa,
+            leaf("kube-apiserver-etcd-client", None, Usage::Client),
+        ));
+    }
+    for (base, ca, spec) in &leaves {
+        let issued = renew::issue(spec, ca_of(*ca), &renew_opts, now, rng)?;
+        put_pair(base, issued.cert_pem(), issued.key_pem(), &mut files);
+    }
+
+    // Service-account signing key pair: a key, not a certificate.
+    let sa = PrivateKey::generate(opts.key_algorithm, rng).map_err(RenewError::from)?;
+    files.push(GeneratedFile {
+        path: NodePath::cert("sa.key"),
+        bytes: sa.to_pem().into_bytes(),
+        secret: true,
+    });
+    files.push(GeneratedFile {
+        path: NodePath::cert("sa.pub"),
+        bytes: public_key_pem(&sa).into_bytes(),
+        secret: false,
+    });
+
+    let ca = ca_of(Ca::Ca);
+    let ca_pem = ca.cert.to_pem();
+    let local = format!(
+        "https://{}",
+        join_host_port(&opts.advertise_address.to_string(), 6443)
+    );
+    let public = format!("https://{}", endpoint_with_port(&endpoint));
+    let confs: [(&str, &str, Option<&str>, &String); 5] = [
+        (
+            "admin.conf",
+            "kubernetes-admin",
+            Some("kubeadm:cluster-admins"),
+            &public,
+        ),
+        (
+            "super-admin.conf",
+            "kubernetes-super-admin",
+            Some("system:masters"),
+            &public,
+        ),
+        (
+            "controller-manager.conf",
+            "system:kube-controller-manager",
+            None,
+            &local,
+        ),
+        ("scheduler.conf", "system:kube-scheduler", None, &local),
+        (
+            "kubelet.conf",
+            &format!("system:node:{}", opts.node_name),
+            Some("system:nodes"),
+            &public,
+        ),
+    ];
+    for (file, cn, org, server) in confs {
+        let issued = renew::issue(&leaf(cn, org, Usage::Client), ca, &renew_opts, now, rng)?;
+        let kc = Kubeconfig::build(
+            "kubernetes",
+            server,
+            cn,
+            ca_pem.as_bytes(),
+            &issued.cert_pem(),
+            &issued.key_pem(),
+        );
+        let yaml = kc.to_yaml().map_err(|e| RenewError::Build(e.to_string()))?;
+        files.push(GeneratedFile {
+            path: NodePath::kubeconfig(file),
+            bytes: yaml.into_bytes(),
+            secret: true,
+        });
+    }
+    Ok(GeneratedNode { files })
+}
+
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn endpoint_with_port(endpoint: &str) -> String {
+    let host = endpoint_host(endpoint);
+    if host == endpoint {
+        join_host_port(host, 6443)
+    } else {
+        endpoint.to_string()
+    }
+}
+
+/// The public half of a key as a PEM `PUBLIC KEY` (PKIX), like kubeadm's sa.pub.
+pub fn public_key_pem(key: &PrivateKey) -> String {
+    let spki = crate::keys::spki_der(key);
+    encoding::to_pem("PUBLIC KEY", &spki)
+}
+
+/// Whether `usage` fits what the certificate carries (used by tests and checks).
+pub fn has_usage(ekus: &[ExtendedKeyUsage], usage: Usage) -> bool {
+    usage.extended_key_usages().iter().all(|u| ekus.contains(u))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_service_ip_matches_kubeadm() {
+        assert_eq!(
+            first_service_ip("10.96.0.0/12"),
+            Some("10.96.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            first_service_ip("10.100.5.7/16"),
+            Some("10.100.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            first_service_ip("fd00::/108"),
+            Some("fd00::1".parse().unwrap())
+        );
+        assert_eq!(first_service_ip("10.96.0.0"), None);
+        assert_eq!(first_service_ip("10.96.0.0/33"), None);
+    }
+
+    #[test]
+    fn endpoint_host_strips_ports() {
+        assert_eq!(endpoint_host("k8s.example:6443"), "k8s.example");
+        assert_eq!(endpoint_host("10.0.0.1"), "10.0.0.1");
+        assert_eq!(endpoint_host("[fd00::1]:6443"), "fd00::1");
+    }
+}

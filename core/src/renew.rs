@@ -1,0 +1,470 @@
+//! Renewal in memory (spec section 4): a new key and a new certificate that keeps
+//! the old subject, SANs and extended key usages, signed by the CA.
+
+use std::net::IpAddr;
+
+use rand_core::CryptoRng;
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
+};
+use sha1::Digest;
+use thiserror::Error;
+use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
+
+use crate::certificate::{self, Certificate, ExtendedKeyUsage, IssuerError};
+use crate::keys::{KeyAlgorithm, KeyError, PrivateKey};
+use crate::signing::RcgenKey;
+
+/// kubeadm's `certificateValidityPeriod` default: 8760h.
+pub const DEFAULT_VALIDITY: Duration = Duration::hours(8760);
+/// kubeadm's CA validity: 87600h.
+pub const CA_VALIDITY: Duration = Duration::hours(87600);
+/// kubeadm 1.31+ backdates NotBefore by five minutes to absorb clock skew.
+pub const BACKDATE: Duration = Duration::minutes(5);
+
+/// How to renew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenewOptions {
+    /// Algorithm of the new key.
+    pub key_algorithm: KeyAlgorithm,
+    /// NotAfter = now + validity.
+    pub validity: Duration,
+}
+
+impl Default for RenewOptions {
+    fn default() -> Self {
+        Self {
+            key_algorithm: KeyAlgorithm::default(),
+            validity: DEFAULT_VALIDITY,
+        }
+    }
+}
+
+/// Why a certificate could not be issued.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RenewError {
+    /// Key generation failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The CA certificate is not a CA.
+    #[error("the CA certificate is not a CA (basic constraints CA:FALSE)")]
+    NotACa,
+    /// The CA key does not belong to the CA certificate.
+    #[error("the CA private key does not match the CA certificate")]
+    CaKeyMismatch,
+    /// A name cannot be carried over (rcgen keeps one value per attribute type).
+    #[error("cannot keep the subject: {0}")]
+    Subject(String),
+    /// rcgen refused the parameters.
+    #[error("cannot build the certificate: {0}")]
+    Build(String),
+    /// The result failed the self-check (issuer name, signature, key match).
+    #[error("the new certificate failed its self-check: {0}")]
+    SelfCheck(String),
+    /// The validity is zero or negative.
+    #[error("the validity must be positive")]
+    BadValidity,
+}
+
+/// A newly issued certificate and its key.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The parsed certificate.
+    pub cert: Certificate,
+    /// The new private key.
+    pub key: PrivateKey,
+}
+
+impl Issued {
+    /// The certificate as PEM.
+    pub fn cert_pem(&self) -> String {
+        self.cert.to_pem()
+    }
+
+    /// The key as PEM, in kubeadm's format.
+    pub fn key_pem(&self) -> String {
+        self.key.to_pem()
+    }
+}
+
+/// A CA ready to sign: certificate and matching key.
+#[derive(Debug, Clone)]
+pub struct SigningCa {
+    /// The CA certificate.
+    pub cert: Certificate,
+    /// Its private key.
+    pub key: PrivateKey,
+}
+
+impl SigningCa {
+    /// Pairs a CA certificate with its key, checking that they fit.
+    pub fn new(cert: Certificate, key: PrivateKey) -> Result<Self, RenewError> {
+        if !cert.is_ca {
+            return Err(RenewError::NotACa);
+        }
+        if !cert.matches_key(&key) {
+            return Err(RenewError::CaKeyMismatch);
+        }
+        Ok(Self { cert, key })
+    }
+}
+
+/// What a new leaf certificate should say.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LeafSpec {
+    /// Common name.
+    pub common_name: String,
+    /// Organizations (at most one is supported by the encoder).
+    pub organizations: Vec<String>,
+    /// DNS SANs.
+    pub dns_names: Vec<String>,
+    /// IP SANs.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Extended key usages.
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+}
+
+impl LeafSpec {
+    /// What renewal keeps of `old`: CN, O, DNS SANs deduplicated and sorted, IP
+    /// SANs deduplicated in order, extended key usages.
+    pub fn from_existing(old: &Certificate) -> Self {
+        let mut dns_names = old.dns_names.clone();
+        dns_names.sort();
+        dns_names.dedup();
+        let mut ip_addresses: Vec<IpAddr> = Vec::new();
+        for ip in &old.ip_addresses {
+            if !ip_addresses.contains(ip) {
+                ip_addresses.push(*ip);
+            }
+        }
+        Self {
+            common_name: old.common_name.clone().unwrap_or_default(),
+            organizations: old.organizations.clone(),
+            dns_names,
+            ip_addresses,
+            extended_key_usage: old.extended_key_usage.clone(),
+        }
+    }
+}
+
+/// Renews `old`: a new key of `opts.key_algorithm` and a certificate signed by `ca`.
+pub fn renew<R: CryptoRng + ?Sized>(
+    old: &Certificate,
+    ca: &SigningCa,
+    opts: &RenewOptions,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<Issued, RenewError> {
+    issue(&LeafSpec::from_existing(old), ca, opts, now, rng)
+}
+
+/// Issues a new leaf for `spec`, signed by `ca`, with a fresh key.
+pub fn issue<R: CryptoRng + ?Sized>(
+    spec: &LeafSpec,
+    ca: &SigningCa,
+    opts: &RenewOptions,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<Issued, RenewError> {
+    if opts.validity <= Duration::ZERO {
+        return Err(RenewError::BadValidity);
+    }
+    let key = PrivateKey::generate(opts.key_algorithm, rng)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = leaf_name(&spec.common_name, &spec.organizations)?;
+    params.subject_alt_names = spec
+        .dns_names
+        .iter()
+        .map(|d| {
+            d.clone()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|_| RenewError::Subject(format!("DNS name {d:?} is not IA5")))
+        })
+        .chain(
+            spec.ip_addresses
+                .iter()
+                .map(|ip| Ok(SanType::IpAddress(*ip))),
+        )
+        .collect::<Result<_, _>>()?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = spec.extended_key_usage.iter().map(eku).collect();
+    params.serial_number = Some(random_serial(rng));
+    params.not_before = now - BACKDATE;
+    params.not_after = now + opts.validity;
+    params.use_authority_key_identifier_extension = true;
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&key.public_key_bits()));
+    let signed = sign(&params, &key, ca)?;
+    check_issued(&signed, &key, Some(ca))?;
+    Ok(Issued { cert: signed, key })
+}
+
+/// Issues a self-signed CA certificate with a new key (for PKI generation).
+pub fn issue_ca<R: CryptoRng + ?Sized>(
+    common_name: &str,
+    key_algorithm: KeyAlgorithm,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<SigningCa, RenewError> {
+    let key = PrivateKey::generate(key_algorithm, rng)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = leaf_name(common_name, &[])?;
+    params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    params.serial_number = Some(random_serial(rng));
+    params.not_before = now - BACKDATE;
+    params.not_after = now + CA_VALIDITY;
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&key.public_key_bits()));
+    let signer = RcgenKey::new(&key);
+    let der = params
+        .self_signed(&signer)
+        .map_err(|e| RenewError::Build(e.to_string()))?;
+    let cert = Certificate::from_der(der.der()).map_err(RenewError::SelfCheck)?;
+    check_issued(&cert, &key, None)?;
+    SigningCa::new(cert, key)
+}
+
+fn sign(
+    params: &CertificateParams,
+    key: &PrivateKey,
+    ca: &SigningCa,
+) -> Result<Certificate, RenewError> {
+    let ca_key = RcgenKey::new(&ca.key);
+    let mut issuer_params = CertificateParams::default();
+    issuer_params.distinguished_name = exact_name(&ca.cert)?;
+    // The AKI of the new certificate must equal the CA's SKI, or openssl rejects the chain.
+    let ca_key_id = ca
+        .cert
+        .subject_key_id
+        .as_deref()
+        .and_then(unhex)
+        .unwrap_or_else(|| key_id(&ca.cert.public_key_bits()));
+    issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(ca_key_id);
+    let issuer = Issuer::new(issuer_params, ca_key);
+    let subject = RcgenKey::new(key);
+    let der = params
+        .signed_by(&subject, &issuer)
+        .map_err(|e| RenewError::Build(e.to_string()))?;
+    Certificate::from_der(der.der()).map_err(RenewError::SelfCheck)
+}
+
+/// Checks the new certificate before anyone writes it: it matches its key, and
+/// (for leaves) its issuer name and signature are the CA's.
+fn check_issued(
+    cert: &Certificate,
+    key: &PrivateKey,
+    ca: Option<&SigningCa>,
+) -> Result<(), RenewError> {
+    if !cert.matches_key(key) {
+        return Err(RenewError::SelfCheck(
+            "certificate does not match the new key".into(),
+        ));
+    }
+    let issuer = ca.map(|c| &c.cert).unwrap_or(cert);
+    cert.verify_signed_by(issuer)
+        .map_err(|e: IssuerError| RenewError::SelfCheck(e.to_string()))
+}
+
+/// RFC 5280 method 1 key identifier: SHA-1 of the subjectPublicKey bits (what Go uses).
+pub fn key_id(public_key_bits: &[u8]) -> Vec<u8> {
+    sha1::Sha1::digest(public_key_bits).to_vec()
+}
+
+/// A random positive 63-bit serial, as kubeadm draws them.
+fn random_serial<R: CryptoRng + ?Sized>(rng: &mut R) -> SerialNumber {
+    let mut n = rng.next_u64() & (u64::MAX >> 1);
+    if n == 0 {
+        n = 1;
+    }
+    SerialNumber::from(n.to_be_bytes().to_vec())
+}
+
+fn eku(e: &ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
+    match e {
+        ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+        ExtendedKeyUsage::Other(oid) => {
+            ExtendedKeyUsagePurpose::Other(oid.split('.').filter_map(|p| p.parse().ok()).collect())
+        }
+    }
+}
+
+/// Go's pkix.Name order: O before CN; PrintableString when the value allows it.
+fn leaf_name(cn: &str, orgs: &[String]) -> Result<DistinguishedName, RenewError> {
+    if orgs.len() > 1 {
+        return Err(RenewError::Subject(format!(
+            "it has {} organizations ({}); kcerts can only write one",
+            orgs.len(),
+            orgs.join(", ")
+        )));
+    }
+    let mut dn = DistinguishedName::new();
+    for o in orgs {
+        dn.push(DnType::OrganizationName, go_string(o));
+    }
+    if !cn.is_empty() {
+        dn.push(DnType::CommonName, go_string(cn));
+    }
+    Ok(dn)
+}
+
+fn go_string(s: &str) -> DnValue {
+    match rcgen::string::PrintableString::try_from(s) {
+        Ok(p) => DnValue::PrintableString(p),
+        Err(_) => DnValue::Utf8String(s.to_string()),
+    }
+}
+
+/// Rebuilds the CA's subject name attribute by attribute, keeping string types,
+/// so the new certificate's issuer is byte-identical to it (checked afterwards).
+fn exact_name(ca: &Certificate) -> Result<DistinguishedName, RenewError> {
+    let (_, x509) =
+        X509Certificate::from_der(&ca.der).map_err(|e| RenewError::Subject(e.to_string()))?;
+    name_from_x509(x509.subject())
+}
+
+fn name_from_x509(name: &X509Name<'_>) -> Result<DistinguishedName, RenewError> {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let mut dn = DistinguishedName::new();
+    for rdn in name.iter() {
+        let mut attrs = rdn.iter();
+        let (Some(attr), None) = (attrs.next(), attrs.next()) else {
+            return Err(RenewError::Subject(
+                "the CA name has a multi-valued RDN".into(),
+            ));
+        };
+        let oid: Vec<u64> = attr
+            .attr_type()
+            .iter()
+            .ok_or_else(|| RenewError::Subject("the CA name has an oversized OID".into()))?
+            .collect();
+        let ty = DnType::from_oid(&oid);
+        if dn.get(&ty).is_some() {
+            return Err(RenewError::Subject(
+                "the CA name repeats an attribute type, which rcgen cannot encode".into(),
+            ));
+        }
+        let data = attr.attr_value().data;
+        let text = || {
+            std::str::from_utf8(data)
+                .map(str::to_string)
+                .map_err(|_| RenewError::Subject("the CA name is not valid text".into()))
+        };
+        let value = match attr.attr_value().header.tag() {
+            Tag::PrintableString => DnValue::PrintableString(
+                text()?
+                    .try_into()
+                    .map_err(|_| RenewError::Subject("bad PrintableString".into()))?,
+            ),
+            Tag::Ia5String => DnValue::Ia5String(
+                text()?
+                    .try_into()
+                    .map_err(|_| RenewError::Subject("bad IA5String".into()))?,
+            ),
+            Tag::Utf8String => DnValue::Utf8String(text()?),
+            Tag::T61String => DnValue::TeletexString(
+                text()?
+                    .try_into()
+                    .map_err(|_| RenewError::Subject("bad TeletexString".into()))?,
+            ),
+            other => {
+                return Err(RenewError::Subject(format!(
+                    "the CA name uses an unsupported string type ({other})"
+                )));
+            }
+        };
+        dn.push(ty, value);
+    }
+    Ok(dn)
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+/// Re-exported for callers that hold raw PEM.
+pub use certificate::parse_first as parse_certificate;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+
+    #[test]
+    fn renewal_keeps_names_and_usages_and_chains() {
+        let mut rng = crate::seeded_rng(3);
+        let ca = issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, NOW, &mut rng).unwrap();
+        let spec = LeafSpec {
+            common_name: "kube-apiserver".into(),
+            organizations: vec![],
+            dns_names: vec!["kubernetes".into(), "b".into(), "kubernetes".into()],
+            ip_addresses: vec!["10.96.0.1".parse().unwrap(), "10.96.0.1".parse().unwrap()],
+            extended_key_usage: vec![ExtendedKeyUsage::ServerAuth],
+        };
+        let opts = RenewOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            validity: DEFAULT_VALIDITY,
+        };
+        let first = issue(&spec, &ca, &opts, NOW, &mut rng).unwrap();
+        let later = NOW + Duration::days(300);
+        let renewed = renew(&first.cert, &ca, &opts, later, &mut rng).unwrap();
+        let c = &renewed.cert;
+        assert_eq!(c.common_name.as_deref(), Some("kube-apiserver"));
+        assert_eq!(c.dns_names, ["b", "kubernetes"]);
+        assert_eq!(c.ip_addresses, ["10.96.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.extended_key_usage, [ExtendedKeyUsage::ServerAuth]);
+        assert_eq!(c.key_usage, ["digitalSignature", "keyEncipherment"]);
+        assert!(!c.is_ca);
+        assert_eq!(c.not_before, later - BACKDATE);
+        assert_eq!(c.not_after, later + DEFAULT_VALIDITY);
+        assert_eq!(c.authority_key_id, ca.cert.subject_key_id);
+        assert!(c.matches_key(&renewed.key));
+        assert!(!c.matches_key(&first.key));
+        assert_ne!(c.serial, first.cert.serial);
+        c.verify_signed_by(&ca.cert).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_wrong_ca_key_and_a_non_ca() {
+        let mut rng = crate::seeded_rng(4);
+        let ca = issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, NOW, &mut rng).unwrap();
+        let other = PrivateKey::generate(KeyAlgorithm::EcdsaP256, &mut rng).unwrap();
+        assert_eq!(
+            SigningCa::new(ca.cert.clone(), other).unwrap_err(),
+            RenewError::CaKeyMismatch
+        );
+        let leaf = issue(
+            &LeafSpec {
+                common_name: "x".into(),
+                ..Default::default()
+            },
+            &ca,
+            &RenewOptions {
+                key_algorithm: KeyAlgorithm::EcdsaP256,
+                ..Default::default()
+            },
+            NOW,
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(
+            SigningCa::new(leaf.cert, leaf.key).unwrap_err(),
+            RenewError::NotACa
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! kubeadm's text form of check-expiration: two tables, byte-for-byte.
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::{Entry, Report, tabwriter};
+use crate::residual;
+
+/// Go's `Jan 02, 2006 15:04 MST` in UTC.
+pub fn format_date(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The two tables as kubeadm 1.31+ prints them (`tabwriter(10, 4, 3, ' ', 0)`,
+/// `%-8v` for the last column).
+pub fn render(report: &Report) -> String {
+    let mut t = String::from(
+        "CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED\n",
+    );
+    for e in &report.certificates {
+        if e.missing {
+            t.push_str(&format!("!MISSING! {}\t\t\t\t\n", e.name));
+        } else {
+            t.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{:<8}\n",
+                e.name,
+                date(e),
+                residual::human(e.residual_seconds),
+                e.ca_name,
+                yes_no(e.externally_managed)
+            ));
+        }
+    }
+    t.push('\n');
+    t.push_str("CERTIFICATE AUTHORITY\tEXPIRES\tRESIDUAL TIME\tEXTERNALLY MANAGED\n");
+    for e in &report.certificate_authorities {
+        if e.missing {
+            t.push_str(&format!("!MISSING! {}\t\t\t\n", e.name));
+        } else {
+            t.push_str(&format!(
+                "{}\t{}\t{}\t{:<8}\n",
+                e.name,
+                date(e),
+                residual::human(e.residual_seconds),
+                yes_no(e.externally_managed)
+            ));
+        }
+    }
+    tabwriter::format(&t, 10, 3)
+}
+
+fn date(e: &Entry) -> String {
+    e.expiration_date.map(format_date).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn formats_dates_like_go() {
+        assert_eq!(
+            format_date(datetime!(2021-09-24 15:21:07 UTC)),
+            "Sep 24, 2021 15:21 UTC"
+        );
+        assert_eq!(
+            format_date(datetime!(2030-01-02 03:04 +02:00)),
+            "Jan 02, 2030 01:04 UTC"
+        );
+    }
+}
