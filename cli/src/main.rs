@@ -1,1 +1,105 @@
-fn main() {}
+//! `kcerts`: check and renew the certificates of a kubeadm control-plane node.
+//!
+//! All file I/O lives in this crate; every rule lives in `kcerts-core`.
+// The workspace clippy.toml bans file and clock access for the pure core; the
+// CLI is where I/O belongs.
+#![allow(clippy::disallowed_methods)]
+
+mod args;
+mod check_expiration;
+mod fsio;
+mod generate_pki;
+mod renew;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Check and renew the certificates of a kubeadm cluster (a kubeadm-compatible
+/// `certs check-expiration` and `certs renew`, with safer renewal).
+#[derive(Debug, Parser)]
+#[command(name = "kcerts", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check certificates expiration for a kubeadm node (like `kubeadm certs check-expiration`).
+    CheckExpiration(check_expiration::Args),
+    /// Renew certificates of a kubeadm node (like `kubeadm certs renew`), with backups.
+    Renew(renew::Args),
+    /// Generate a kubeadm-style PKI and kubeconfigs for one control-plane node.
+    GeneratePki(generate_pki::Args),
+}
+
+/// Directory flags shared by the commands that read a node.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DirArgs {
+    /// The path where certificates are stored.
+    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
+    cert_dir: PathBuf,
+    /// The path where kubeconfig files are stored.
+    #[arg(long, default_value = "/etc/kubernetes", value_name = "DIR")]
+    kubeconfig_dir: PathBuf,
+}
+
+impl DirArgs {
+    fn dirs(&self) -> fsio::NodeDirs {
+        fsio::NodeDirs {
+            cert_dir: self.cert_dir.clone(),
+            kubeconfig_dir: self.kubeconfig_dir.clone(),
+        }
+    }
+}
+
+/// An error already reported to the user; only the exit code is left to set.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("errors were reported")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// An error with a hint line for the user.
+#[derive(Debug)]
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::CheckExpiration(a) => check_expiration::run(a),
+        Command::Renew(a) => renew::run(a),
+        Command::GeneratePki(a) => generate_pki::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Reported>().is_some() => ExitCode::from(1),
+        Err(e) => {
+            if let Some(h) = e.downcast_ref::<Hinted>() {
+                eprintln!("error: {}", h.message);
+                eprintln!("hint: {}", h.hint);
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

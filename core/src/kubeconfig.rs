@@ -262,7 +262,7 @@ impl Kubeconfig {
 
     /// The document as YAML.
     pub fn to_yaml(&self) -> Result<String, KubeconfigError> {
-        serde_saphyr::to_string(&self.doc).map_err(|e| KubeconfigError::Serialize(e.to_string()))
+        to_yaml(&self.doc).map_err(|e| KubeconfigError::Serialize(e.to_string()))
     }
 
     /// Builds a kubeconfig like the ones kubeadm writes.
@@ -301,6 +301,12 @@ impl Kubeconfig {
         });
         Kubeconfig { doc }
     }
+}
+
+/// YAML with plain one-line scalars (no folded `>-` blocks), as kubectl and kubeadm write it.
+pub(crate) fn to_yaml<T: Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    serde_saphyr::to_string_with_options(value, options)
 }
 
 fn data_field_name(field: &str) -> &'static str {

@@ -27,6 +27,7 @@
 
 pub mod certificate;
 pub mod csr;
+pub mod duration;
 pub mod encoding;
 pub mod inventory;
 pub mod keys;
@@ -34,6 +35,7 @@ pub mod kubeconfig;
 pub mod node;
 pub mod pki;
 pub mod renew;
+pub mod renew_node;
 pub mod report;
 pub mod residual;
 pub mod signature;
@@ -43,6 +45,13 @@ pub use certificate::Certificate;
 pub use keys::{KeyAlgorithm, PrivateKey};
 pub use node::NodeFiles;
 pub use rand_core;
+
+/// The platform's cryptographic RNG (the OS on native, `crypto.getRandomValues` on wasm32).
+///
+/// A failing OS RNG is unrecoverable, so errors abort rather than yield weak keys.
+pub fn system_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
 
 /// A deterministic RNG for tests, examples and reproducible output.
 ///

@@ -212,11 +212,13 @@ pub fn generate<R: CryptoRng + ?Sized>(
         );
         cas.push((ca, signing));
     }
-    let ca_of = |which: Ca| -> &SigningCa {
-        &cas.iter()
+    let ca_of = |which: Ca| -> Result<&SigningCa, PkiError> {
+        cas.iter()
             .find(|(c, _)| *c == which)
             .map(|(_, s)| s)
-            .unwrap_or(&cas[0].1)
+            .ok_or_else(|| {
+                RenewError::Build(format!("the {} CA was not generated", which.name())).into()
+            })
     };
 
     let endpoint = opts
@@ -283,7 +285,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
         ));
     }
     for (base, ca, spec) in &leaves {
-        let issued = renew::issue(spec, ca_of(*ca), &renew_opts, now, rng)?;
+        let issued = renew::issue(spec, ca_of(*ca)?, &renew_opts, now, rng)?;
         put_pair(base, issued.cert_pem(), issued.key_pem(), &mut files);
     }
 
@@ -300,7 +302,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
         secret: false,
     });
 
-    let ca = ca_of(Ca::Ca);
+    let ca = ca_of(Ca::Ca)?;
     let ca_pem = ca.cert.to_pem();
     let local = format!(
         "https://{}",

@@ -219,17 +219,17 @@ pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaStat
                 };
                 let leaf_path = NodePath::cert(format!("{base}.crt"));
                 match read(files, &leaf_path) {
-                    Ok(Some(bytes)) => match certificate::parse_first(bytes) {
-                        Ok(leaf) => {
-                            if let Err(e) = leaf.verify_signed_by(&cert) {
-                                errors.push(file_error(
-                                    &leaf_path,
-                                    format!("the {} CA is external ({} is absent) but this certificate does not chain to it: {e}", ca.name(), key_path.rel),
-                                ));
-                            }
+                    Ok(Some(bytes)) => {
+                        // A leaf that does not parse is reported with its own row.
+                        if let Ok(leaf) = certificate::parse_first(bytes)
+                            && let Err(e) = leaf.verify_signed_by(&cert)
+                        {
+                            errors.push(file_error(
+                                &leaf_path,
+                                format!("the {} CA is external ({} is absent) but this certificate does not chain to it: {e}", ca.name(), key_path.rel),
+                            ));
                         }
-                        Err(_) => {} // reported with its own row
-                    },
+                    }
                     Ok(None) => errors.push(file_error(
                         &leaf_path,
                         format!(

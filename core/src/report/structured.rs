@@ -74,7 +74,7 @@ pub fn to_json(report: &Report) -> String {
 
 /// YAML with keys sorted, as kubeadm's sigs.k8s.io/yaml printer orders them.
 pub fn to_yaml(report: &Report) -> String {
-    serde_saphyr::to_string(&sorted(info(report))).unwrap_or_default()
+    crate::kubeconfig::to_yaml(&sorted(info(report))).unwrap_or_default()
 }
 
 fn sorted(v: Value) -> Value {

@@ -1,0 +1,183 @@
+//! All file I/O of the CLI: loading a node's files, backups, atomic writes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use kcerts_core::node::{Dir, NodeFiles, NodePath};
+
+/// Files larger than this are refused instead of read (no kubeadm file comes close).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The two directories of a node.
+#[derive(Debug, Clone)]
+pub struct NodeDirs {
+    pub cert_dir: PathBuf,
+    pub kubeconfig_dir: PathBuf,
+}
+
+impl NodeDirs {
+    /// The real path of a node file.
+    pub fn path(&self, p: &NodePath) -> PathBuf {
+        match p.dir {
+            Dir::Cert => self.cert_dir.join(&p.rel),
+            Dir::Kubeconfig => self.kubeconfig_dir.join(&p.rel),
+        }
+    }
+
+    /// Reads every file kcerts looks at. Missing files are left out; unreadable
+    /// ones (directories, too large, permission denied, symlink loops) are
+    /// recorded with their reason so the report can name them.
+    pub fn load(&self) -> NodeFiles {
+        let mut files = NodeFiles::default();
+        for p in NodeFiles::wanted() {
+            let path = self.path(&p);
+            match read_limited(&path) {
+                Ok(Some(bytes)) => files.insert(p, bytes),
+                Ok(None) => {}
+                Err(reason) => files.insert_unreadable(p, reason),
+            }
+        }
+        files
+    }
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`]: `Ok(None)` when it does not exist.
+pub fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symlink is "missing" for kubeadm too; report it as unreadable
+            // so the user learns why.
+            return match fs::symlink_metadata(path) {
+                Ok(_) => Err("is a symbolic link to a file that does not exist".into()),
+                Err(_) => Ok(None),
+            };
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if meta.is_dir() {
+        return Err("is a directory".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes, over kcerts' limit of {} bytes for a certificate, key or kubeconfig",
+            meta.len(),
+            MAX_FILE_BYTES
+        ));
+    }
+    let mut bytes = Vec::new();
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    use std::io::Read;
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "grew over kcerts' limit of {MAX_FILE_BYTES} bytes while being read"
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory,
+/// fsync, rename over the target, fsync the directory. An existing file's owner
+/// and mode are kept; keys are always 0600.
+pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let existing = fs::metadata(path).ok();
+    let mode = match (&existing, secret) {
+        (_, true) => 0o600,
+        (Some(m), false) => m.mode() & 0o7777,
+        (None, false) => 0o644,
+    };
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".{name}.kcerts-{}.tmp", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        if let Some(m) = &existing {
+            // Keep the owner; only root can give files away, and only root needs to.
+            let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
+        }
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Copies each existing file into `backup_dir`, keeping the node layout
+/// (`pki/...`, `*.conf`) and modes. Returns how many files were copied.
+pub fn backup(dirs: &NodeDirs, paths: &[NodePath], backup_dir: &Path) -> Result<usize> {
+    fs::create_dir_all(backup_dir).with_context(|| {
+        format!(
+            "cannot create the backup directory {}",
+            backup_dir.display()
+        )
+    })?;
+    fs::set_permissions(backup_dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {}", backup_dir.display()))?;
+    let mut copied = 0;
+    for p in paths {
+        let src = dirs.path(p);
+        let Ok(meta) = fs::metadata(&src) else {
+            continue;
+        };
+        let dst = backup_dir.join(p.to_string());
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let bytes = fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&dst)
+            .with_context(|| format!("cannot create {}", dst.display()))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("cannot write {}", dst.display()))?;
+        fs::set_permissions(&dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .with_context(|| format!("cannot set the mode of {}", dst.display()))?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+/// Writes a new file, refusing to replace an existing one.
+pub fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok() {
+        bail!(
+            "{} already exists; kcerts does not overwrite it",
+            path.display()
+        );
+    }
+    write_atomic(path, bytes, secret)
+}

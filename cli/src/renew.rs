@@ -1,0 +1,255 @@
+//! `kcerts renew`: local renewal with backups and atomic writes, or CSRs only.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use kcerts_core::inventory::{self, Row};
+use kcerts_core::renew::RenewOptions;
+use kcerts_core::renew_node::{self, CsrOutcome, Outcome, RowPlan};
+use kcerts_core::report;
+use kcerts_core::{KeyAlgorithm, NodeFiles};
+use time::OffsetDateTime;
+
+use crate::fsio::{self, NodeDirs};
+use crate::{DirArgs, Hinted, Reported, args};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Row names: admin.conf, apiserver, apiserver-etcd-client, \
+apiserver-kubelet-client, controller-manager.conf, etcd-healthcheck-client, etcd-peer, \
+etcd-server, front-proxy-client, scheduler.conf, super-admin.conf, or all.\n\n\
+Like kubeadm: same subjects, SANs and usages, a new key, validity now-5m .. now+validity, \
+external-CA and missing rows reported and skipped, kubeconfig CA data reset to ca.crt.\n\
+Beyond kubeadm: every certificate is prepared and checked in memory before anything is \
+written, and nothing is written if any requested row fails; a timestamped backup of every \
+file to be replaced is made first; each file is replaced atomically (temp file, fsync, \
+rename) keeping its owner and mode, keys 0600; --dry-run writes nothing."
+)]
+pub struct Args {
+    /// Rows to renew: `all` or one or more row names.
+    #[arg(required = true, value_name = "all|ROW")]
+    rows: Vec<String>,
+    #[command(flatten)]
+    dirs: DirArgs,
+    /// Algorithm of the new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384.
+    #[arg(long, default_value = "RSA-2048", value_parser = args::parse_key_algorithm)]
+    key_algorithm: KeyAlgorithm,
+    /// Validity of the renewed certificates (kubeadm's certificateValidityPeriod).
+    #[arg(long, default_value = "8760h", value_parser = args::parse_duration)]
+    validity: time::Duration,
+    /// Where to put the timestamped backup [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Show what would change and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write a CSR and a new key per row to --csr-dir instead of renewing (no CA key needed).
+    #[arg(long, requires = "csr_dir")]
+    csr_only: bool,
+    /// Directory for --csr-only output (<row>.csr and <row>.key).
+    #[arg(long, value_name = "DIR")]
+    csr_dir: Option<PathBuf>,
+    /// Renew as if now were this RFC 3339 time (tests; the validity starts then).
+    #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
+    at: Option<OffsetDateTime>,
+}
+
+fn select_rows(names: &[String], files: &NodeFiles) -> Result<(Vec<&'static Row>, bool)> {
+    if names.iter().any(|n| n == "all") {
+        if names.len() > 1 {
+            return Err(Hinted {
+                message: "`all` cannot be combined with row names".into(),
+                hint: "use `kcerts renew all` or list the rows to renew".into(),
+            }
+            .into());
+        }
+        let external_etcd = report::is_external_etcd(files);
+        return Ok((inventory::rows(external_etcd).collect(), true));
+    }
+    let mut rows = Vec::new();
+    for n in names {
+        let row = inventory::row(n).ok_or_else(|| Hinted {
+            message: format!("unknown certificate {n:?}"),
+            hint: format!(
+                "use all or one of: {}",
+                inventory::ROWS
+                    .iter()
+                    .map(|r| r.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+        if !rows.contains(&row) {
+            rows.push(row);
+        }
+    }
+    Ok((rows, false))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let dirs = a.dirs.dirs();
+    let files = dirs.load();
+    let (rows, all) = select_rows(&a.rows, &files)?;
+    let opts = RenewOptions {
+        key_algorithm: a.key_algorithm,
+        validity: a.validity,
+    };
+    let now = args::now_or(a.at);
+    let mut rng = kcerts_core::system_rng();
+    if a.csr_only {
+        let csr_dir = a.csr_dir.clone().unwrap_or_default();
+        return write_csrs(&dirs, &files, &rows, &opts, &csr_dir, a.dry_run, &mut rng);
+    }
+    let plans = renew_node::plan(&files, &rows, &opts, now, &mut rng);
+    let failures: Vec<_> = plans
+        .iter()
+        .filter_map(|p| match &p.outcome {
+            Outcome::Failed(e) => Some((p.row, e)),
+            _ => None,
+        })
+        .collect();
+    if !failures.is_empty() {
+        for (row, e) in &failures {
+            eprintln!(
+                "error: cannot renew {}: {}: {}",
+                row.name,
+                dirs.path(&e.path).display(),
+                e.message
+            );
+        }
+        eprintln!("error: no file was changed");
+        return Err(Reported.into());
+    }
+    let writes: Vec<_> = plans
+        .iter()
+        .flat_map(|p| match &p.outcome {
+            Outcome::Renewed { writes, .. } => writes.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    if a.dry_run {
+        for p in &plans {
+            print_dry_run(&dirs, p);
+        }
+        println!("[dry-run] no file was changed");
+        return Ok(());
+    }
+    if !writes.is_empty() {
+        let base = a
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
+        let backup_dir = unique_backup_dir(&base, now);
+        let paths: Vec<_> = writes.iter().map(|w| w.path.clone()).collect();
+        let n = fsio::backup(&dirs, &paths, &backup_dir)?;
+        println!("[renew] backed up {n} files to {}", backup_dir.display());
+    }
+    for p in &plans {
+        if let Outcome::Renewed { writes, .. } = &p.outcome {
+            for w in writes {
+                let path = dirs.path(&w.path);
+                fsio::write_atomic(&path, &w.bytes, w.secret)
+                    .with_context(|| format!("cannot renew {}", p.row.name))?;
+            }
+        }
+        if let Some(m) = renew_node::message(p) {
+            println!("{m}");
+        }
+    }
+    if all {
+        println!();
+        println!("{}", renew_node::DONE_MESSAGE);
+    }
+    Ok(())
+}
+
+fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) {
+    match &p.outcome {
+        Outcome::Renewed { writes, cert } => {
+            let files: Vec<_> = writes
+                .iter()
+                .map(|w| dirs.path(&w.path).display().to_string())
+                .collect();
+            println!(
+                "[dry-run] would renew {} until {}: {}",
+                p.row.name,
+                kcerts_core::report::text::format_date(cert.not_after),
+                files.join(", ")
+            );
+        }
+        _ => {
+            if let Some(m) = renew_node::message(p) {
+                println!("[dry-run] {m}");
+            }
+        }
+    }
+}
+
+fn unique_backup_dir(base: &Path, now: OffsetDateTime) -> PathBuf {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
+    let stamp = now
+        .to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default();
+    let mut dir = base.join(format!("kcerts-renew-{stamp}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = base.join(format!("kcerts-renew-{stamp}-{n}"));
+    }
+    dir
+}
+
+fn write_csrs(
+    dirs: &NodeDirs,
+    files: &NodeFiles,
+    rows: &[&'static Row],
+    opts: &RenewOptions,
+    csr_dir: &Path,
+    dry_run: bool,
+    rng: &mut impl kcerts_core::rand_core::CryptoRng,
+) -> Result<()> {
+    let outcomes = renew_node::plan_csrs(files, rows, opts, rng);
+    let mut failed = false;
+    for (row, outcome) in &outcomes {
+        if let CsrOutcome::Failed(e) = outcome {
+            eprintln!(
+                "error: cannot make a CSR for {}: {}: {}",
+                row.name,
+                dirs.path(&e.path).display(),
+                e.message
+            );
+            failed = true;
+        }
+    }
+    if failed {
+        eprintln!("error: no file was written");
+        return Err(Reported.into());
+    }
+    for (row, outcome) in outcomes {
+        match outcome {
+            CsrOutcome::Request { csr_pem, key, .. } => {
+                let csr_path = csr_dir.join(format!("{}.csr", row.name));
+                let key_path = csr_dir.join(format!("{}.key", row.name));
+                if dry_run {
+                    println!(
+                        "[dry-run] would write {} and {}",
+                        csr_path.display(),
+                        key_path.display()
+                    );
+                    continue;
+                }
+                fsio::write_new(&key_path, key.to_pem().as_bytes(), true)?;
+                fsio::write_new(&csr_path, csr_pem.as_bytes(), false)?;
+                println!(
+                    "[certs] certificate request for the {} written to {}",
+                    row.long_name,
+                    csr_path.display()
+                );
+            }
+            CsrOutcome::Missing => println!("MISSING! {}", row.long_name),
+            CsrOutcome::Failed(_) => {}
+        }
+    }
+    Ok(())
+}
