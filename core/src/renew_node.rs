@@ -93,14 +93,17 @@ fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
     let mut errors = Vec::new();
     let state = report::load_ca(files, ca, &mut errors);
     let cert_path = NodePath::cert(ca.cert_file());
+    if let Some(first) = errors.into_iter().next() {
+        return CaLoad::Broken(first);
+    }
     let Some(cert) = state.cert else {
-        return CaLoad::Broken(errors.into_iter().next().unwrap_or(FileError {
+        return CaLoad::Broken(FileError {
             path: cert_path,
             message: format!(
                 "is missing: the {} CA certificate is needed to renew",
                 ca.name()
             ),
-        }));
+        });
     };
     if state.external {
         return CaLoad::External;

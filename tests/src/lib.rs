@@ -1,1 +1,125 @@
-//! Test helpers
+//! Helpers for the end-to-end tests: seeded node fixtures, and runners for the
+//! `kcerts` binary and the real tools we cross-check against (openssl, kubectl).
+#![allow(clippy::disallowed_methods)] // test helpers read and write files
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a failing helper fails the test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use kcerts_core::pki::{self, GeneratedNode, PkiOptions};
+use kcerts_core::{KeyAlgorithm, NodeFiles};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// The fixed "now" of every snapshot: 2026-03-01 12:00 UTC.
+pub const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+
+/// The example node, with ECDSA keys unless `rsa` (RSA keys are slower to make).
+pub fn example_options(key_algorithm: KeyAlgorithm) -> PkiOptions {
+    PkiOptions {
+        key_algorithm,
+        ..PkiOptions::example()
+    }
+}
+
+/// Generates a node at `now` with a seeded RNG: the same bytes every run.
+pub fn generate(opts: &PkiOptions, now: OffsetDateTime, seed: u64) -> GeneratedNode {
+    pki::generate(opts, now, &mut kcerts_core::seeded_rng(seed)).unwrap()
+}
+
+/// The node as in-memory files.
+pub fn node_files(node: &GeneratedNode) -> NodeFiles {
+    NodeFiles::from_generated(node)
+}
+
+/// Writes a generated node in the kubeadm layout under `root` (`pki/`, `*.conf`).
+pub fn write_node(node: &GeneratedNode, root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for f in &node.files {
+        let path = node_path(root, &f.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &f.bytes).unwrap();
+        let mode = if f.secret { 0o600 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// The real path of a node file under `root`.
+pub fn node_path(root: &Path, p: &kcerts_core::node::NodePath) -> PathBuf {
+    root.join(p.to_string())
+}
+
+/// `--cert-dir ROOT/pki --kubeconfig-dir ROOT`.
+pub fn dir_args(root: &Path) -> Vec<String> {
+    vec![
+        "--cert-dir".into(),
+        root.join("pki").display().to_string(),
+        "--kubeconfig-dir".into(),
+        root.display().to_string(),
+    ]
+}
+
+/// The `kcerts` binary of this workspace, built once per test run.
+pub fn kcerts_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "kcerts-cli", "--bin", "kcerts"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building kcerts failed");
+        // target/debug/deps/e2e-HASH -> target/debug/kcerts
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().join("kcerts")
+    })
+    .clone()
+}
+
+/// Runs `kcerts ARGS`.
+pub fn kcerts<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(kcerts_bin()).args(args).output().unwrap()
+}
+
+/// Runs a tool and returns its output.
+pub fn run<I, S>(tool: &str, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"))
+}
+
+/// Stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the command succeeded, showing its output when not.
+pub fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one command that runs every test (README, .ci/run). It installs what is
+# missing first, so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+# Debian packages the tests call (openssl for cross-checks). kubectl 1.32 is on
+# the machine image already (/usr/bin/kubectl); Debian's kubernetes-client
+# conflicts with it, so it is never installed here.
+need_debs() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        step "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+need_debs openssl
+command -v kubectl >/dev/null || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
+
+export INSTA_UPDATE=no CARGO_TERM_COLOR=never
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (native)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+# --- further stages (wasm + browser, fuzz smoke) are added below ---

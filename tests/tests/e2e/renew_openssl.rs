@@ -1,0 +1,350 @@
+//! `kcerts renew` on a generated node, checked with openssl and kubectl: every
+//! renewed certificate verifies against its CA for its purpose, keeps CN, O,
+//! SANs and EKU, has a new key that matches, and kubeconfigs still load.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use kcerts_core::certificate::{self, Certificate, ExtendedKeyUsage};
+use kcerts_core::inventory::{self, Location, Row};
+use kcerts_core::{KeyAlgorithm, PrivateKey};
+use kcerts_tests::*;
+
+/// The certificate and key PEM of a row, read the way kubeadm's users would:
+/// files in the cert dir, or `kubectl config view --raw` for kubeconfigs.
+pub fn row_pems(root: &Path, row: &Row) -> (String, String) {
+    match row.location {
+        Location::CertDir { base } => (
+            std::fs::read_to_string(root.join(format!("pki/{base}.crt"))).unwrap(),
+            std::fs::read_to_string(root.join(format!("pki/{base}.key"))).unwrap(),
+        ),
+        Location::Kubeconfig { file } => {
+            let field = |f: &str| {
+                let out = run(
+                    "kubectl",
+                    [
+                        "config",
+                        "view",
+                        "--raw",
+                        "--kubeconfig",
+                        &root.join(file).display().to_string(),
+                        "-o",
+                        &format!("jsonpath={{.users[0].user.{f}}}"),
+                    ],
+                );
+                assert_ok(&out, "kubectl config view --raw");
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(stdout(&out).trim())
+                    .unwrap();
+                String::from_utf8(bytes).unwrap()
+            };
+            (field("client-certificate-data"), field("client-key-data"))
+        }
+    }
+}
+
+fn ca_file(root: &Path, row: &Row) -> PathBuf {
+    root.join("pki").join(row.ca.cert_file())
+}
+
+fn snapshot(root: &Path) -> BTreeMap<&'static str, (Certificate, String)> {
+    inventory::ROWS
+        .iter()
+        .map(|row| {
+            let (cert, key) = row_pems(root, row);
+            (
+                row.name,
+                (certificate::parse_first(cert.as_bytes()).unwrap(), key),
+            )
+        })
+        .collect()
+}
+
+fn pubkey_with(tool_args: &[&str], pem: &str, dir: &Path) -> String {
+    let f = dir.join("in.pem");
+    std::fs::write(&f, pem).unwrap();
+    let mut args: Vec<String> = tool_args.iter().map(|s| s.to_string()).collect();
+    args.extend(["-in".into(), f.display().to_string()]);
+    let out = run("openssl", &args);
+    assert_ok(&out, &format!("openssl {tool_args:?}"));
+    stdout(&out)
+}
+
+/// Checks one renewed row with openssl: chain and purpose, and key pair.
+pub fn check_with_openssl(root: &Path, row: &Row, scratch: &Path) {
+    let (cert_pem, key_pem) = row_pems(root, row);
+    let cert_path = scratch.join(format!("{}.crt", row.name));
+    std::fs::write(&cert_path, &cert_pem).unwrap();
+    let cert = certificate::parse_first(cert_pem.as_bytes()).unwrap();
+    for eku in &cert.extended_key_usage {
+        let purpose = match eku {
+            ExtendedKeyUsage::ServerAuth => "sslserver",
+            ExtendedKeyUsage::ClientAuth => "sslclient",
+            ExtendedKeyUsage::Other(_) => continue,
+        };
+        let out = run(
+            "openssl",
+            [
+                "verify",
+                "-CAfile",
+                &ca_file(root, row).display().to_string(),
+                "-purpose",
+                purpose,
+                &cert_path.display().to_string(),
+            ],
+        );
+        assert_ok(
+            &out,
+            &format!("openssl verify -purpose {purpose} {}", row.name),
+        );
+        assert!(
+            stdout(&out).trim_end().ends_with(": OK"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let from_cert = pubkey_with(&["x509", "-pubkey", "-noout"], &cert_pem, scratch);
+    let from_key = pubkey_with(&["pkey", "-pubout"], &key_pem, scratch);
+    assert_eq!(
+        from_cert, from_key,
+        "{}: certificate and key do not match",
+        row.name
+    );
+}
+
+fn renew_all_and_check(key_algorithm: &str, expect_key: &str) {
+    let dir = tempdir();
+    let root = dir.path();
+    let now = time::OffsetDateTime::now_utc();
+    write_node(
+        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, 21),
+        root,
+    );
+    let before = snapshot(root);
+    let mut args = vec![
+        "renew".to_string(),
+        "all".into(),
+        "--key-algorithm".into(),
+        key_algorithm.into(),
+    ];
+    args.extend(dir_args(root));
+    let out = kcerts(&args);
+    assert_ok(&out, "renew all");
+    let text = stdout(&out);
+    for row in &inventory::ROWS {
+        assert!(
+            text.contains(&format!("{} renewed\n", row.long_name)),
+            "{text}"
+        );
+    }
+    assert!(
+        text.ends_with(&format!("\n{}\n", kcerts_core::renew_node::DONE_MESSAGE)),
+        "{text}"
+    );
+    let after = snapshot(root);
+    let scratch = tempdir();
+    for row in &inventory::ROWS {
+        let (old, old_key) = &before[row.name];
+        let (new, new_key) = &after[row.name];
+        assert_eq!(new.common_name, old.common_name, "{}", row.name);
+        assert_eq!(new.organizations, old.organizations, "{}", row.name);
+        assert_eq!(new.dns_names, {
+            let mut d = old.dns_names.clone();
+            d.sort();
+            d
+        });
+        assert_eq!(new.ip_addresses, old.ip_addresses, "{}", row.name);
+        assert_eq!(
+            new.extended_key_usage, old.extended_key_usage,
+            "{}",
+            row.name
+        );
+        assert_ne!(new.serial, old.serial, "{}", row.name);
+        assert_ne!(new_key, old_key, "{}: key was not replaced", row.name);
+        assert_eq!(
+            PrivateKey::parse(new_key.as_bytes()).unwrap().describe(),
+            expect_key
+        );
+        assert!(new.not_after >= old.not_after, "{}", row.name);
+        check_with_openssl(root, row, scratch.path());
+        if let Location::Kubeconfig { file } = row.location {
+            // kubeadm resets the embedded CA to ca.crt (the stale-CA bug, kubeadm#2027).
+            let out = run(
+                "kubectl",
+                [
+                    "config",
+                    "view",
+                    "--raw",
+                    "--kubeconfig",
+                    &root.join(file).display().to_string(),
+                    "-o",
+                    "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+                ],
+            );
+            let ca = base64::engine::general_purpose::STANDARD
+                .decode(stdout(&out).trim())
+                .unwrap();
+            assert_eq!(
+                ca,
+                std::fs::read(root.join("pki/ca.crt")).unwrap(),
+                "{file}"
+            );
+        }
+    }
+    // Keys are written 0600, certificates keep 0644.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        std::fs::metadata(root.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("pki/apiserver.key"), 0o600);
+    assert_eq!(mode("pki/apiserver.crt"), 0o644);
+    assert_eq!(mode("admin.conf"), 0o600);
+    // The backup holds the old files.
+    let backups: Vec<_> = std::fs::read_dir(root.join("tmp")).unwrap().collect();
+    assert_eq!(backups.len(), 1);
+    let backup = backups[0].as_ref().unwrap().path();
+    let old_crt = std::fs::read_to_string(backup.join("pki/apiserver.crt")).unwrap();
+    assert_eq!(
+        certificate::parse_first(old_crt.as_bytes()).unwrap().serial,
+        before["apiserver"].0.serial
+    );
+}
+
+#[test]
+fn renew_all_with_default_rsa_2048_passes_openssl_and_kubectl() {
+    renew_all_and_check("RSA-2048", "RSA 2048");
+}
+
+#[test]
+fn renew_all_with_ecdsa_p384_passes_openssl_and_kubectl() {
+    renew_all_and_check("ECDSA-P384", "ECDSA P-384");
+}
+
+fn file_hashes(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("tmp") {
+                    stack.push(p);
+                }
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn single_row_renew_touches_only_that_row() {
+    let dir = tempdir();
+    let root = dir.path();
+    write_node(
+        &generate(
+            &example_options(KeyAlgorithm::EcdsaP256),
+            time::OffsetDateTime::now_utc(),
+            22,
+        ),
+        root,
+    );
+    for (row, changed) in [
+        ("etcd-peer", vec!["pki/etcd/peer.crt", "pki/etcd/peer.key"]),
+        ("scheduler.conf", vec!["scheduler.conf"]),
+    ] {
+        let before = file_hashes(root);
+        let mut args = vec![
+            "renew".to_string(),
+            row.into(),
+            "--key-algorithm".into(),
+            "ECDSA-P256".into(),
+        ];
+        args.extend(dir_args(root));
+        let out = kcerts(&args);
+        assert_ok(&out, "renew one row");
+        assert_eq!(
+            stdout(&out).lines().last().unwrap(),
+            format!("{} renewed", inventory::row(row).unwrap().long_name)
+        );
+        let after = file_hashes(root);
+        let differ: Vec<_> = before
+            .keys()
+            .filter(|k| before[*k] != after[*k])
+            .map(String::as_str)
+            .collect();
+        assert_eq!(differ, changed, "{row}");
+        check_with_openssl(root, inventory::row(row).unwrap(), tempdir().path());
+    }
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let dir = tempdir();
+    let root = dir.path();
+    write_node(
+        &generate(
+            &example_options(KeyAlgorithm::EcdsaP256),
+            time::OffsetDateTime::now_utc(),
+            23,
+        ),
+        root,
+    );
+    let before = file_hashes(root);
+    let mut args = vec!["renew".to_string(), "all".into(), "--dry-run".into()];
+    args.extend(dir_args(root));
+    let out = kcerts(&args);
+    assert_ok(&out, "renew --dry-run");
+    assert!(
+        stdout(&out).contains("[dry-run] would renew apiserver until"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(file_hashes(root), before);
+    assert!(!root.join("tmp").exists());
+}
+
+#[test]
+fn external_and_missing_rows_are_reported_and_skipped() {
+    let dir = tempdir();
+    let root = dir.path();
+    write_node(
+        &generate(
+            &example_options(KeyAlgorithm::EcdsaP256),
+            time::OffsetDateTime::now_utc(),
+            24,
+        ),
+        root,
+    );
+    std::fs::remove_file(root.join("pki/front-proxy-ca.key")).unwrap();
+    std::fs::remove_file(root.join("super-admin.conf")).unwrap();
+    let fp_before = std::fs::read(root.join("pki/front-proxy-client.crt")).unwrap();
+    let mut args = vec![
+        "renew".to_string(),
+        "all".into(),
+        "--key-algorithm".into(),
+        "ECDSA-P256".into(),
+    ];
+    args.extend(dir_args(root));
+    let out = kcerts(&args);
+    assert_ok(&out, "renew all");
+    let text = stdout(&out);
+    assert!(text.contains("Detected external front-proxy-ca, certificate for the front proxy client can't be renewed\n"), "{text}");
+    assert!(
+        text.contains("MISSING! certificate embedded in the kubeconfig file for the super-admin\n"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("pki/front-proxy-client.crt")).unwrap(),
+        fp_before
+    );
+}

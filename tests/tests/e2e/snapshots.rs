@@ -1,0 +1,164 @@
+//! Snapshots of the check-expiration report (text, json, yaml) on generated
+//! nodes with a fixed time and seeded keys, including missing files, an
+//! external front-proxy CA, external etcd and an expired certificate.
+
+use insta::assert_snapshot;
+use kcerts_core::node::NodePath;
+use kcerts_core::renew::{self, LeafSpec, RenewOptions, SigningCa};
+use kcerts_core::report::{self, structured, text};
+use kcerts_core::{KeyAlgorithm, NodeFiles, PrivateKey, certificate};
+use kcerts_tests::*;
+use time::Duration;
+
+/// Marks each line end with `$` (like `cat -A`) so trailing spaces, which
+/// kubeadm's `%-8v` and tabwriter produce, are part of the snapshot.
+fn visible_line_ends(s: &str) -> String {
+    s.lines().map(|l| format!("{l}$\n")).collect()
+}
+
+/// Snapshots are taken 30 days after the node was made, so every residual band shows.
+fn at() -> time::OffsetDateTime {
+    NOW + Duration::days(30)
+}
+
+fn node(external_etcd: bool) -> NodeFiles {
+    let mut opts = example_options(KeyAlgorithm::EcdsaP256);
+    opts.external_etcd = external_etcd;
+    node_files(&generate(&opts, NOW, 11))
+}
+
+fn all_forms(name: &str, files: &NodeFiles) {
+    let r = report::build(files, at());
+    assert_snapshot!(format!("{name}_text"), visible_line_ends(&text::render(&r)));
+    assert_snapshot!(format!("{name}_json"), structured::to_json(&r));
+    assert_snapshot!(format!("{name}_yaml"), structured::to_yaml(&r));
+    let errors: Vec<String> = r
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    assert_snapshot!(format!("{name}_errors"), errors.join("\n"));
+}
+
+#[test]
+fn complete_node() {
+    let files = node(false);
+    assert!(report::build(&files, at()).errors.is_empty());
+    all_forms("complete", &files);
+}
+
+#[test]
+fn missing_files_and_external_front_proxy_ca() {
+    let mut files = node(false);
+    for gone in [
+        "pki/etcd/peer.crt",
+        "scheduler.conf",
+        "super-admin.conf",
+        "pki/front-proxy-ca.key",
+    ] {
+        let path = match gone.strip_prefix("pki/") {
+            Some(rel) => NodePath::cert(rel),
+            None => NodePath::kubeconfig(gone),
+        };
+        assert!(files.files.remove(&path).is_some(), "{gone}");
+    }
+    let r = report::build(&files, at());
+    let fp = r
+        .certificates
+        .iter()
+        .find(|e| e.name == "front-proxy-client")
+        .unwrap();
+    assert!(fp.externally_managed);
+    all_forms("missing_external_front_proxy", &files);
+}
+
+#[test]
+fn external_etcd() {
+    let files = node(true);
+    let r = report::build(&files, at());
+    assert!(r.external_etcd);
+    assert_eq!(r.certificates.len(), 7);
+    assert_eq!(r.certificate_authorities.len(), 2);
+    all_forms("external_etcd", &files);
+}
+
+/// An apiserver certificate that expired 1 hour before the report's time reads
+/// `<invalid>`; one expiring in 90 minutes reads `1h30m`.
+#[test]
+fn expired_and_expiring_certificates() {
+    let mut files = node(false);
+    let ca = {
+        let read = |p: &str| match files.get(&NodePath::cert(p)) {
+            Some(kcerts_core::node::FileContent::Bytes(b)) => b.clone(),
+            _ => panic!("{p}"),
+        };
+        SigningCa::new(
+            certificate::parse_first(&read("ca.crt")).unwrap(),
+            PrivateKey::parse(&read("ca.key")).unwrap(),
+        )
+        .unwrap()
+    };
+    let mut rng = kcerts_core::seeded_rng(12);
+    let short = |validity, rng: &mut _| {
+        let spec = LeafSpec {
+            common_name: "kube-apiserver".into(),
+            ..Default::default()
+        };
+        let opts = RenewOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            validity,
+        };
+        renew::issue(&spec, &ca, &opts, at() - Duration::hours(2), rng).unwrap()
+    };
+    let expired = short(Duration::hours(1), &mut rng);
+    files.insert(
+        NodePath::cert("apiserver.crt"),
+        expired.cert_pem().into_bytes(),
+    );
+    let soon = short(Duration::minutes(210), &mut rng);
+    files.insert(
+        NodePath::cert("front-proxy-client.crt"),
+        soon.cert_pem().into_bytes(),
+    );
+    let r = report::build(&files, at());
+    let res = |n: &str| {
+        r.certificates
+            .iter()
+            .find(|e| e.name == n)
+            .unwrap()
+            .residual_seconds
+    };
+    assert_eq!(res("apiserver"), -3600);
+    assert_eq!(res("front-proxy-client"), 90 * 60);
+    all_forms("expired", &files);
+}
+
+/// The binary prints exactly what the core renders, for the same files and time.
+#[test]
+fn cli_prints_the_core_report() {
+    let dir = tempdir();
+    let node = generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 11);
+    write_node(&node, dir.path());
+    let at_arg = "2026-03-31T12:00:00Z";
+    for (flag, render) in [
+        ("text", text::render as fn(&report::Report) -> String),
+        ("json", structured::to_json),
+        ("yaml", structured::to_yaml),
+    ] {
+        let mut args = vec![
+            "check-expiration".to_string(),
+            "-o".into(),
+            flag.into(),
+            "--at".into(),
+            at_arg.into(),
+        ];
+        args.extend(dir_args(dir.path()));
+        let out = kcerts(&args);
+        assert_ok(&out, "check-expiration");
+        assert_eq!(
+            stdout(&out),
+            render(&report::build(&node_files(&node), at())),
+            "{flag}"
+        );
+    }
+}
