@@ -242,9 +242,10 @@ fn write_csrs(
                 fsio::write_new(&key_path, key.to_pem().as_bytes(), true)?;
                 fsio::write_new(&csr_path, csr_pem.as_bytes(), false)?;
                 println!(
-                    "[certs] certificate request for the {} written to {}",
-                    row.long_name,
-                    csr_path.display()
+                    "[csr] wrote {} and {} for the {}",
+                    csr_path.display(),
+                    key_path.display(),
+                    row.long_name
                 );
             }
             CsrOutcome::Missing => println!("MISSING! {}", row.long_name),
