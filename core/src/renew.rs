@@ -13,7 +13,7 @@ use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
-use crate::certificate::{self, Certificate, ExtendedKeyUsage, IssuerError};
+use crate::certificate::{Certificate, ExtendedKeyUsage, IssuerError};
 use crate::keys::{KeyAlgorithm, KeyError, PrivateKey};
 use crate::signing::RcgenKey;
 
@@ -394,9 +394,6 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
         .collect()
 }
-
-/// Re-exported for callers that hold raw PEM.
-pub use certificate::parse_first as parse_certificate;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 use rand_core::CryptoRng;
 use time::OffsetDateTime;
 
-use crate::certificate::{self, Certificate};
+use crate::certificate::Certificate;
 use crate::csr;
 use crate::inventory::{Ca, Location, Row};
 use crate::keys::PrivateKey;
@@ -295,6 +295,3 @@ pub fn certificate_path(row: &Row) -> NodePath {
         Location::Kubeconfig { file } => NodePath::kubeconfig(file),
     }
 }
-
-/// Re-exported so callers can parse what they wrote.
-pub use certificate::parse_first;

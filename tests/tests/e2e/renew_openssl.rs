@@ -348,3 +348,42 @@ fn external_and_missing_rows_are_reported_and_skipped() {
         fp_before
     );
 }
+
+#[test]
+fn renew_keeps_owner_and_mode_of_replaced_files() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempdir();
+    let root = dir.path();
+    write_node(
+        &generate(
+            &example_options(KeyAlgorithm::EcdsaP256),
+            time::OffsetDateTime::now_utc(),
+            25,
+        ),
+        root,
+    );
+    let crt = root.join("pki/apiserver.crt");
+    let key = root.join("pki/apiserver.key");
+    std::os::unix::fs::chown(&crt, Some(1234), Some(2345)).unwrap();
+    std::os::unix::fs::chown(&key, Some(1234), Some(2345)).unwrap();
+    std::fs::set_permissions(&crt, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut args = vec![
+        "renew".to_string(),
+        "apiserver".into(),
+        "--key-algorithm".into(),
+        "ECDSA-P256".into(),
+    ];
+    args.extend(dir_args(root));
+    assert_ok(&kcerts(&args), "renew apiserver");
+    for (path, mode) in [(&crt, 0o640), (&key, 0o600)] {
+        let m = std::fs::metadata(path).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1234, 2345), "{}", path.display());
+        assert_eq!(
+            m.permissions().mode() & 0o777,
+            mode,
+            "{}: keys are always 0600",
+            path.display()
+        );
+    }
+}
