@@ -32,7 +32,7 @@ pub enum EncodingError {
 
 /// Whether the bytes look like PEM text (contain a `-----BEGIN ` marker).
 pub fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+    find(bytes, b"-----BEGIN ").is_some()
 }
 
 /// Splits `bytes` into blocks: every PEM block in order, or one unlabelled DER block.
@@ -60,44 +60,68 @@ fn pem_blocks(bytes: &[u8]) -> Result<Vec<Block>, EncodingError> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while let Some(start) = find(rest, b"-----BEGIN ") {
-        let from_begin = &rest[start..];
         let index = out.len() + 1;
-        let end = find_end(from_begin).ok_or_else(|| EncodingError::BadPem {
+        let bad = |reason: &str| EncodingError::BadPem {
             index,
-            reason: "no matching -----END line".into(),
-        })?;
-        let block = &from_begin[..end];
-        let parsed = pem::parse(block).map_err(|e| EncodingError::BadPem {
-            index,
-            reason: e.to_string(),
-        })?;
-        out.push(Block {
-            label: parsed.tag().to_string(),
-            der: parsed.into_contents(),
-        });
-        rest = &from_begin[end..];
+            reason: reason.to_string(),
+        };
+        let after_begin = &rest[start + 11..];
+        let label_end =
+            find(after_begin, b"-----").ok_or_else(|| bad("unterminated BEGIN line"))?;
+        let label = std::str::from_utf8(&after_begin[..label_end])
+            .map_err(|_| bad("the label is not text"))?
+            .to_string();
+        if label.contains('\n') {
+            return Err(bad("unterminated BEGIN line"));
+        }
+        let body_and_rest = &after_begin[label_end + 5..];
+        let end_marker = format!("-----END {label}-----");
+        let body_len = find(body_and_rest, end_marker.as_bytes())
+            .ok_or_else(|| bad(&format!("no matching -----END {label}----- line")))?;
+        let der = decode_body(&body_and_rest[..body_len]).map_err(|r| bad(&r))?;
+        out.push(Block { label, der });
+        rest = &body_and_rest[body_len + end_marker.len()..];
     }
     Ok(out)
 }
 
-/// Returns the length of the PEM block at the start of `s`, through its END line.
-fn find_end(s: &[u8]) -> Option<usize> {
-    let end_marker = find(s, b"-----END ")?;
-    let after = &s[end_marker + 9..];
-    let close = find(after, b"-----")?;
-    Some(end_marker + 9 + close + 5)
+/// Decodes the base64 body of a PEM block, skipping RFC 1421 headers
+/// (`Proc-Type: ...`, `DEK-Info: ...`) like openssl and Go's `pem.Decode`.
+fn decode_body(body: &[u8]) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let mut b64 = Vec::with_capacity(body.len());
+    for line in body.split(|&c| c == b'\n') {
+        if line.contains(&b':') {
+            continue;
+        }
+        b64.extend(line.iter().filter(|c| !c.is_ascii_whitespace()));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .map_err(|e| format!("invalid base64 ({e})"))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// Wraps DER bytes in a PEM block with the given label (64-column lines, `\n` endings).
 pub fn to_pem(label: &str, der: &[u8]) -> String {
-    pem::encode_config(
-        &pem::Pem::new(label, der.to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
 }
 
 #[cfg(test)]
@@ -114,6 +138,15 @@ mod tests {
         assert_eq!(got[0].label, "CERTIFICATE");
         assert_eq!(got[0].der, vec![0x30, 0x01, 0x02]);
         assert_eq!(got[1].label, "RSA PRIVATE KEY");
+    }
+
+    #[test]
+    fn skips_rfc1421_headers_and_accepts_crlf() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\nDEK-Info: AES-128-CBC,00\r\n\r\nMAEC\r\n-----END RSA PRIVATE KEY-----\r\n";
+        assert_eq!(
+            blocks(pem.as_bytes()).unwrap()[0].der,
+            vec![0x30, 0x01, 0x02]
+        );
     }
 
     #[test]

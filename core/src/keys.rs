@@ -134,6 +134,42 @@ impl PrivateKey {
         Err(KeyError::NoKey(labels.join(", ")))
     }
 
+    /// The public key bits of the first private key in `bytes`, without building
+    /// the full key: for RSA only the modulus and exponent are read (checking a
+    /// CA key against its certificate need not pay for RSA key validation).
+    pub fn public_key_bits_of(bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let blocks = encoding::blocks(bytes)?;
+        let rsa_bits = |pkcs1: &[u8]| -> Option<Vec<u8>> {
+            use rsa::pkcs1::der::Encode;
+            let k = rsa::pkcs1::RsaPrivateKeyRef::try_from(pkcs1).ok()?;
+            rsa::pkcs1::RsaPublicKeyRef {
+                modulus: k.modulus,
+                public_exponent: k.public_exponent,
+            }
+            .to_der()
+            .ok()
+        };
+        if let Some(block) = blocks.first() {
+            match block.label.as_str() {
+                "RSA PRIVATE KEY" => {
+                    return rsa_bits(&block.der).ok_or(KeyError::Malformed {
+                        format: "PKCS#1 RSA",
+                    });
+                }
+                "PRIVATE KEY" | "" => {
+                    if let Ok(info) = rsa::pkcs8::PrivateKeyInfoRef::try_from(block.der.as_slice())
+                        && info.algorithm.oid == rsa::pkcs1::ALGORITHM_OID
+                        && let Some(bits) = rsa_bits(info.private_key.as_bytes())
+                    {
+                        return Ok(bits);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Self::parse(bytes).map(|k| k.public_key_bits())
+    }
+
     /// Generates a new key of `algorithm` from `rng`.
     pub fn generate<R: CryptoRng + ?Sized>(
         algorithm: KeyAlgorithm,
@@ -329,6 +365,37 @@ mod tests {
             let back = PrivateKey::parse(pem.as_bytes()).unwrap();
             assert_eq!(back.public_key_bits(), key.public_key_bits());
         }
+    }
+
+    #[test]
+    fn cheap_public_bits_equal_the_full_parse() {
+        let mut rng = crate::seeded_rng(9);
+        let key = PrivateKey::generate(KeyAlgorithm::Rsa2048, &mut rng).unwrap();
+        let pkcs1 = key.to_pem();
+        assert_eq!(
+            PrivateKey::public_key_bits_of(pkcs1.as_bytes()).unwrap(),
+            key.public_key_bits()
+        );
+        let PrivateKey::Rsa(rsa_key) = &key else {
+            unreachable!()
+        };
+        let pkcs8 = rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(rsa_key.as_ref()).unwrap();
+        let pkcs8_pem = encoding::to_pem("PRIVATE KEY", pkcs8.as_bytes());
+        assert_eq!(
+            PrivateKey::public_key_bits_of(pkcs8_pem.as_bytes()).unwrap(),
+            key.public_key_bits()
+        );
+        let ec = PrivateKey::generate(KeyAlgorithm::EcdsaP256, &mut rng).unwrap();
+        assert_eq!(
+            PrivateKey::public_key_bits_of(ec.to_pem().as_bytes()).unwrap(),
+            ec.public_key_bits()
+        );
+        assert!(
+            PrivateKey::public_key_bits_of(
+                b"-----BEGIN RSA PRIVATE KEY-----\nMAA=\n-----END RSA PRIVATE KEY-----\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -362,14 +362,17 @@ fn decode(v: &Value, field: &'static str, owner: &str) -> Result<Option<Vec<u8>>
     match v.get(field).and_then(Value::as_str) {
         None | Some("") => Ok(None),
         Some(s) => {
-            let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-            STANDARD
-                .decode(compact)
-                .map(Some)
-                .map_err(|_| KubeconfigError::BadBase64 {
-                    field,
-                    owner: owner.to_string(),
-                })
+            // Hand-edited files sometimes wrap the base64; most do not.
+            let decoded = if s.bytes().any(|b| b.is_ascii_whitespace()) {
+                let compact: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+                STANDARD.decode(compact)
+            } else {
+                STANDARD.decode(s)
+            };
+            decoded.map(Some).map_err(|_| KubeconfigError::BadBase64 {
+                field,
+                owner: owner.to_string(),
+            })
         }
     }
 }
