@@ -94,6 +94,8 @@ pub struct Certificate {
     pub authority_key_id: Option<String>,
     /// SHA-256 fingerprint of the DER, lowercase hex.
     pub sha256_fingerprint: String,
+    /// Every extension, decoded.
+    pub extensions: Vec<crate::extensions::ExtensionView>,
     /// The raw DER.
     #[serde(skip)]
     pub der: Vec<u8>,
@@ -220,6 +222,11 @@ impl Certificate {
             subject_key_id,
             authority_key_id,
             sha256_fingerprint: hex(&sha2::Sha256::digest(der)),
+            extensions: x509
+                .extensions()
+                .iter()
+                .map(crate::extensions::describe)
+                .collect(),
             der: der.to_vec(),
         })
     }
@@ -336,7 +343,7 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn key_usage_names(flags: u16) -> Vec<String> {
+pub(crate) fn key_usage_names(flags: u16) -> Vec<String> {
     const NAMES: [&str; 9] = [
         "digitalSignature",
         "nonRepudiation",

@@ -29,6 +29,7 @@ pub mod certificate;
 pub mod csr;
 pub mod duration;
 pub mod encoding;
+pub mod extensions;
 pub mod inventory;
 pub mod keys;
 pub mod kubeconfig;
@@ -40,6 +41,7 @@ pub mod report;
 pub mod residual;
 pub mod signature;
 mod signing;
+pub mod upload;
 
 pub use certificate::Certificate;
 pub use keys::{KeyAlgorithm, PrivateKey};

@@ -1,0 +1,699 @@
+//! Analysis of an arbitrary set of files (what the web page is given): every
+//! certificate, key, CSR and kubeconfig in them, which certificate signed which,
+//! which key belongs to which certificate, warnings, and — when the files look
+//! like a kubeadm node (`pki/` and `*.conf`) — the check-expiration report.
+//!
+//! Every file gets items or an error item; nothing here panics on bad input.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::certificate::{self, Certificate};
+use crate::csr::{self, Csr};
+use crate::encoding;
+use crate::inventory::{self, Location};
+use crate::keys::PrivateKey;
+use crate::kubeconfig::{Kubeconfig, Material};
+use crate::node::{NodeFiles, NodePath};
+use crate::report::{self, Report};
+use crate::residual;
+
+/// Days before expiry that count as "expiring soon".
+pub const EXPIRING_SOON_DAYS: i64 = 30;
+
+/// One input file.
+#[derive(Debug, Clone, Copy)]
+pub struct InputFile<'a> {
+    /// Its name or relative path (`kubernetes/pki/ca.crt`).
+    pub name: &'a str,
+    /// Its contents.
+    pub bytes: &'a [u8],
+}
+
+/// What an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ItemKind {
+    /// A certificate.
+    Certificate,
+    /// A private key.
+    PrivateKey,
+    /// A public key (e.g. `sa.pub`).
+    PublicKey,
+    /// A certificate signing request.
+    Csr,
+    /// A kubeconfig reference to a file that is not embedded.
+    FileReference,
+    /// A file (or part of one) that could not be understood.
+    Error,
+}
+
+/// A certificate with what the page shows next to it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateItem {
+    /// The decoded certificate.
+    #[serde(flatten)]
+    pub cert: Certificate,
+    /// Seconds until NotAfter at `now`.
+    pub residual_seconds: i64,
+    /// kubeadm's RESIDUAL TIME text.
+    pub residual: String,
+    /// The kubeadm row (or CA) this certificate is, when the files form a node.
+    pub role: Option<String>,
+}
+
+/// One thing found in the files.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// Position in [`Analysis::items`].
+    pub id: usize,
+    /// The file it came from.
+    pub file: String,
+    /// Where in the file (`block 2`, `user kubernetes-admin client-certificate`).
+    pub place: String,
+    /// What it is.
+    pub kind: ItemKind,
+    /// Set for certificates.
+    pub certificate: Option<CertificateItem>,
+    /// Key description (`RSA 2048`) for keys.
+    pub key: Option<String>,
+    /// Set for CSRs.
+    pub csr: Option<Csr>,
+    /// The referenced path, for file references.
+    pub reference: Option<String>,
+    /// What is wrong, for errors.
+    pub error: Option<String>,
+    /// The public key bits (certificates, keys, CSRs), to match pairs.
+    #[serde(skip)]
+    pub public_key_bits: Vec<u8>,
+    /// The private key itself, kept for in-page renewal and CSRs; never serialised.
+    #[serde(skip)]
+    pub private_key: Option<PrivateKey>,
+}
+
+/// "`child` was signed by `issuer`" (signature checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    /// The signed certificate's item id.
+    pub child: usize,
+    /// The issuing certificate's item id.
+    pub issuer: usize,
+}
+
+/// "`key` is the private key of `certificate`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyMatch {
+    /// The key item id.
+    pub key: usize,
+    /// The certificate (or CSR) item id.
+    pub certificate: usize,
+}
+
+/// How bad a warning is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// Something to plan for.
+    Warning,
+    /// Broken now.
+    Critical,
+}
+
+/// A finding about one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warning {
+    /// The item concerned.
+    pub item: usize,
+    /// How bad.
+    pub severity: Severity,
+    /// One line.
+    pub message: String,
+}
+
+/// The kubeadm view of the files, when they form a node.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    /// The folder prefix the node was found under (`kubernetes/`).
+    pub root: String,
+    /// The report.
+    pub report: Report,
+    /// kubeadm's two tables, as the CLI prints them.
+    pub text: String,
+    /// kubeadm's JSON, as the CLI prints it.
+    pub json: String,
+}
+
+/// Everything found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    /// The time the analysis is for.
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: OffsetDateTime,
+    /// All items.
+    pub items: Vec<Item>,
+    /// Issuer links.
+    pub links: Vec<Link>,
+    /// Key pairs.
+    pub key_matches: Vec<KeyMatch>,
+    /// Findings, most severe first.
+    pub warnings: Vec<Warning>,
+    /// The kubeadm node view, if the files form one.
+    pub node: Option<NodeView>,
+}
+
+struct Builder {
+    items: Vec<Item>,
+    now: OffsetDateTime,
+}
+
+impl Builder {
+    fn push(&mut self, file: &str, place: String, kind: ItemKind) -> &mut Item {
+        let id = self.items.len();
+        self.items.push(Item {
+            id,
+            file: file.to_string(),
+            place,
+            kind,
+            certificate: None,
+            key: None,
+            csr: None,
+            reference: None,
+            error: None,
+            public_key_bits: Vec::new(),
+            private_key: None,
+        });
+        &mut self.items[id]
+    }
+
+    fn error(&mut self, file: &str, place: String, message: String) {
+        self.push(file, place, ItemKind::Error).error = Some(message);
+    }
+
+    fn certificate(&mut self, file: &str, place: String, cert: Certificate) {
+        let now = self.now;
+        let residual_seconds = cert.residual_seconds(now);
+        let bits = cert.public_key_bits();
+        let item = self.push(file, place, ItemKind::Certificate);
+        item.public_key_bits = bits;
+        item.certificate = Some(CertificateItem {
+            residual: residual::human(residual_seconds),
+            residual_seconds,
+            cert,
+            role: None,
+        });
+    }
+
+    fn key(&mut self, file: &str, place: String, key: PrivateKey) {
+        let item = self.push(file, place, ItemKind::PrivateKey);
+        item.key = Some(key.describe());
+        item.public_key_bits = key.public_key_bits();
+        item.private_key = Some(key);
+    }
+
+    /// Adds whatever `bytes` hold: certificates, a key, a CSR, or a kubeconfig.
+    fn file(&mut self, name: &str, bytes: &[u8]) {
+        if !encoding::looks_like_pem(bytes) && bytes.first() != Some(&0x30) {
+            self.kubeconfig(name, bytes);
+            return;
+        }
+        let blocks = match encoding::blocks(bytes) {
+            Ok(b) => b,
+            Err(e) => return self.error(name, "file".into(), e.to_string()),
+        };
+        let many = blocks.len() > 1;
+        for (i, block) in blocks.iter().enumerate() {
+            let place = if many {
+                format!("block {} of {}", i + 1, blocks.len())
+            } else {
+                String::new()
+            };
+            let pem = encoding::to_pem(
+                if block.label.is_empty() {
+                    "CERTIFICATE"
+                } else {
+                    &block.label
+                },
+                &block.der,
+            );
+            match block.label.as_str() {
+                "CERTIFICATE" | "X509 CERTIFICATE" => match Certificate::from_der(&block.der) {
+                    Ok(c) => self.certificate(name, place, c),
+                    Err(e) => {
+                        self.error(name, place, format!("not a valid X.509 certificate: {e}"))
+                    }
+                },
+                "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
+                    match csr::parse(pem.as_bytes()) {
+                        Ok(c) => {
+                            let item = self.push(name, place, ItemKind::Csr);
+                            item.public_key_bits = c.public_key_bits.clone();
+                            item.csr = Some(c);
+                        }
+                        Err(e) => self.error(name, place, e.to_string()),
+                    }
+                }
+                "PUBLIC KEY" => {
+                    let item = self.push(name, place, ItemKind::PublicKey);
+                    item.key = Some("public key".into());
+                    item.public_key_bits = spki_bits(&block.der);
+                }
+                label if label.ends_with("PRIVATE KEY") => {
+                    let own = encoding::to_pem(label, &block.der);
+                    match PrivateKey::parse(own.as_bytes()) {
+                        Ok(k) => self.key(name, place, k),
+                        Err(e) => self.error(name, place, e.to_string()),
+                    }
+                }
+                "" => self.der(name, &block.der),
+                other => self.error(name, place, format!("unsupported PEM block {other:?}")),
+            }
+        }
+    }
+
+    fn der(&mut self, name: &str, der: &[u8]) {
+        if let Ok(c) = Certificate::from_der(der) {
+            return self.certificate(name, String::new(), c);
+        }
+        if let Ok(c) = csr::parse(der) {
+            let item = self.push(name, String::new(), ItemKind::Csr);
+            item.public_key_bits = c.public_key_bits.clone();
+            item.csr = Some(c);
+            return;
+        }
+        match PrivateKey::parse(der) {
+            Ok(k) => self.key(name, String::new(), k),
+            Err(_) => self.error(
+                name,
+                "file".into(),
+                "DER data that is neither a certificate, a CSR nor a private key".into(),
+            ),
+        }
+    }
+
+    fn kubeconfig(&mut self, name: &str, bytes: &[u8]) {
+        let kc = match Kubeconfig::parse(bytes) {
+            Ok(k) => k,
+            Err(e) => {
+                return self.error(
+                    name,
+                    "file".into(),
+                    format!("not PEM, DER or a kubeconfig: {e}"),
+                );
+            }
+        };
+        let entries = match kc.entries() {
+            Ok(e) => e,
+            Err(e) => return self.error(name, "file".into(), e.to_string()),
+        };
+        if entries.is_empty() {
+            self.error(
+                name,
+                "file".into(),
+                "a kubeconfig without certificates or keys".into(),
+            );
+        }
+        for entry in entries {
+            let place = format!("{} {} {}", entry.kind, entry.name, entry.field);
+            match entry.material {
+                Material::File { path } => {
+                    self.push(name, place, ItemKind::FileReference).reference = Some(path);
+                }
+                Material::Embedded { bytes } if entry.field == "client-key" => {
+                    match PrivateKey::parse(&bytes) {
+                        Ok(k) => self.key(name, place, k),
+                        Err(e) => self.error(name, place, e.to_string()),
+                    }
+                }
+                Material::Embedded { bytes } => match certificate::parse_all(&bytes) {
+                    Ok(certs) => {
+                        let n = certs.len();
+                        for (i, c) in certs.into_iter().enumerate() {
+                            let p = if n > 1 {
+                                format!("{place} ({} of {n})", i + 1)
+                            } else {
+                                place.clone()
+                            };
+                            self.certificate(name, p, c);
+                        }
+                    }
+                    Err(e) => self.error(name, place, e.to_string()),
+                },
+            }
+        }
+    }
+}
+
+fn spki_bits(der: &[u8]) -> Vec<u8> {
+    use x509_parser::prelude::FromDer;
+    x509_parser::x509::SubjectPublicKeyInfo::from_der(der)
+        .map(|(_, spki)| spki.subject_public_key.data.to_vec())
+        .unwrap_or_default()
+}
+
+/// Maps uploaded paths onto a kubeadm node: the shortest prefix under which a
+/// `pki/ca.crt` or a kubeadm kubeconfig lives.
+fn detect_node(files: &[InputFile<'_>]) -> Option<(String, NodeFiles)> {
+    let known_confs: Vec<&str> = inventory::ROWS
+        .iter()
+        .filter_map(|r| match r.location {
+            Location::Kubeconfig { file } => Some(file),
+            Location::CertDir { .. } => None,
+        })
+        .chain(["kubelet.conf"])
+        .collect();
+    let root = files
+        .iter()
+        .filter_map(|f| {
+            let name = f.name.trim_start_matches("./");
+            if let Some(i) = name.rfind("pki/ca.crt").filter(|i| name.len() == i + 10) {
+                return Some(name[..i].to_string());
+            }
+            let (dir, base) = name.rsplit_once('/').map_or(("", name), |(d, b)| (d, b));
+            known_confs.contains(&base).then(|| {
+                if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                }
+            })
+        })
+        .min_by_key(String::len)?;
+    let mut node = NodeFiles::default();
+    for f in files {
+        let name = f.name.trim_start_matches("./");
+        let Some(rel) = name.strip_prefix(root.as_str()) else {
+            continue;
+        };
+        if let Some(pki_rel) = rel.strip_prefix("pki/") {
+            node.insert(NodePath::cert(pki_rel), f.bytes.to_vec());
+        } else if !rel.contains('/') {
+            node.insert(NodePath::kubeconfig(rel), f.bytes.to_vec());
+        }
+    }
+    Some((root, node))
+}
+
+/// Analyses `files` as of `now`.
+pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
+    let mut b = Builder {
+        items: Vec::new(),
+        now,
+    };
+    for f in files {
+        b.file(f.name, f.bytes);
+    }
+    let mut items = b.items;
+
+    let certs: Vec<usize> = items
+        .iter()
+        .filter(|i| i.certificate.is_some())
+        .map(|i| i.id)
+        .collect();
+    // The same certificate often appears several times (ca.crt and the CA data of
+    // every kubeconfig): link to its first copy only, and never to itself.
+    let first_copy = |id: usize| -> usize {
+        let der = items[id].certificate.as_ref().map(|c| &c.cert.der);
+        certs
+            .iter()
+            .copied()
+            .find(|&o| items[o].certificate.as_ref().map(|c| &c.cert.der) == der)
+            .unwrap_or(id)
+    };
+    let mut links = Vec::new();
+    for &child in &certs {
+        for &issuer in &certs {
+            let (Some(c), Some(p)) = (&items[child].certificate, &items[issuer].certificate) else {
+                continue;
+            };
+            if first_copy(issuer) == issuer
+                && c.cert.der != p.cert.der
+                && p.cert.is_ca
+                && c.cert.verify_signed_by(&p.cert).is_ok()
+            {
+                links.push(Link { child, issuer });
+            }
+        }
+    }
+    let mut key_matches = Vec::new();
+    for key in items.iter().filter(|i| i.kind == ItemKind::PrivateKey) {
+        for other in items
+            .iter()
+            .filter(|i| matches!(i.kind, ItemKind::Certificate | ItemKind::Csr))
+        {
+            let is_first = other.kind == ItemKind::Csr || first_copy(other.id) == other.id;
+            if is_first
+                && !key.public_key_bits.is_empty()
+                && key.public_key_bits == other.public_key_bits
+            {
+                key_matches.push(KeyMatch {
+                    key: key.id,
+                    certificate: other.id,
+                });
+            }
+        }
+    }
+
+    let node = detect_node(files).map(|(root, node_files)| {
+        let report = report::build(&node_files, now);
+        NodeView {
+            text: report::text::render(&report),
+            json: report::structured::to_json(&report),
+            root,
+            report,
+        }
+    });
+
+    let mut warnings = Vec::new();
+    if let Some(n) = &node {
+        assign_roles(&mut items, &n.root, &mut warnings);
+    }
+    for item in &items {
+        let Some(c) = &item.certificate else { continue };
+        let date = report::text::format_date(c.cert.not_after);
+        if c.residual_seconds < 0 {
+            warnings.push(Warning {
+                item: item.id,
+                severity: Severity::Critical,
+                message: format!("expired on {date}"),
+            });
+        } else if c.residual_seconds < EXPIRING_SOON_DAYS * 86400 {
+            warnings.push(Warning {
+                item: item.id,
+                severity: Severity::Warning,
+                message: format!("expires in {} (on {date})", c.residual),
+            });
+        }
+    }
+    for l in &links {
+        let (Some(c), Some(p)) = (&items[l.child].certificate, &items[l.issuer].certificate) else {
+            continue;
+        };
+        if p.cert.not_after < c.cert.not_after {
+            warnings.push(Warning {
+                item: l.issuer,
+                severity: Severity::Warning,
+                message: format!(
+                    "this CA expires on {}, before the certificate it signed in {} ({})",
+                    report::text::format_date(p.cert.not_after),
+                    items[l.child].file,
+                    report::text::format_date(c.cert.not_after)
+                ),
+            });
+        }
+    }
+    if let Some(n) = &node {
+        for e in &n.report.errors {
+            let file = format!("{}{}", n.root, e.path);
+            let item = items.iter().find(|i| i.file == file).map_or(0, |i| i.id);
+            warnings.push(Warning {
+                item,
+                severity: Severity::Critical,
+                message: format!("{file}: {}", e.message),
+            });
+        }
+    }
+    warnings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.item.cmp(&b.item)));
+    Analysis {
+        now,
+        items,
+        links,
+        key_matches,
+        warnings,
+        node,
+    }
+}
+
+/// Names each node certificate by its kubeadm row and checks its usages.
+fn assign_roles(items: &mut [Item], root: &str, warnings: &mut Vec<Warning>) {
+    for item in items.iter_mut() {
+        let Some(rel) = item.file.strip_prefix(root) else {
+            continue;
+        };
+        let Some(c) = item.certificate.as_mut() else {
+            continue;
+        };
+        let role_row = inventory::ROWS.iter().find(|r| match r.location {
+            Location::CertDir { base } => rel == format!("pki/{base}.crt"),
+            Location::Kubeconfig { file } => {
+                rel == file && item.place.contains("client-certificate")
+            }
+        });
+        if let Some(row) = role_row {
+            c.role = Some(row.name.to_string());
+            let missing: Vec<String> = row
+                .usage
+                .extended_key_usages()
+                .into_iter()
+                .filter(|u| !c.cert.extended_key_usage.contains(u))
+                .map(|u| u.name())
+                .collect();
+            if !missing.is_empty() {
+                warnings.push(Warning {
+                    item: item.id,
+                    severity: Severity::Critical,
+                    message: format!(
+                        "{} lacks the extended key usage kubeadm gives it: {}",
+                        row.name,
+                        missing.join(", ")
+                    ),
+                });
+            }
+            for ku in ["digitalSignature", "keyEncipherment"] {
+                if !c.cert.key_usage.iter().any(|k| k == ku) {
+                    warnings.push(Warning {
+                        item: item.id,
+                        severity: Severity::Warning,
+                        message: format!("{} lacks the key usage {ku}", row.name),
+                    });
+                }
+            }
+        } else if let Some(ca) = inventory::Ca::ALL
+            .iter()
+            .find(|ca| rel == format!("pki/{}", ca.cert_file()))
+        {
+            c.role = Some(ca.name().to_string());
+            if !c.cert.is_ca {
+                warnings.push(Warning {
+                    item: item.id,
+                    severity: Severity::Critical,
+                    message: format!(
+                        "{} is not a CA certificate (basic constraints CA:FALSE)",
+                        ca.name()
+                    ),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyAlgorithm;
+    use crate::pki::{self, PkiOptions};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+
+    #[test]
+    fn a_node_folder_is_detected_and_linked() {
+        let opts = PkiOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let node = pki::generate(&opts, NOW, &mut crate::seeded_rng(1)).unwrap();
+        let names: Vec<String> = node
+            .files
+            .iter()
+            .map(|f| format!("kubernetes/{}", f.path))
+            .collect();
+        let inputs: Vec<InputFile<'_>> = node
+            .files
+            .iter()
+            .zip(&names)
+            .map(|(f, n)| InputFile {
+                name: n,
+                bytes: &f.bytes,
+            })
+            .collect();
+        let a = analyze(&inputs, NOW + time::Duration::days(340));
+        let view = a.node.as_ref().unwrap();
+        assert_eq!(view.root, "kubernetes/");
+        assert!(view.text.starts_with("CERTIFICATE "));
+        assert_eq!(view.report.certificates.len(), 11);
+        // every leaf links to a CA; every key matches a certificate
+        let leaves = a
+            .items
+            .iter()
+            .filter(|i| i.certificate.as_ref().is_some_and(|c| !c.cert.is_ca))
+            .count();
+        assert_eq!(a.links.len(), leaves);
+        let keys = a
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::PrivateKey)
+            .count();
+        assert_eq!(
+            a.key_matches.len(),
+            keys - 1,
+            "all keys but sa.key have a certificate"
+        );
+        assert!(
+            a.warnings
+                .iter()
+                .any(|w| w.message.starts_with("expires in 25d")),
+            "{:?}",
+            a.warnings
+        );
+        let apiserver = a
+            .items
+            .iter()
+            .find(|i| i.file == "kubernetes/pki/apiserver.crt")
+            .unwrap();
+        assert_eq!(
+            apiserver.certificate.as_ref().unwrap().role.as_deref(),
+            Some("apiserver")
+        );
+    }
+
+    #[test]
+    fn bad_files_become_error_items() {
+        let a = analyze(
+            &[
+                InputFile {
+                    name: "junk.crt",
+                    bytes: b"\x30\x03\x01\x02",
+                },
+                InputFile {
+                    name: "empty.pem",
+                    bytes: b"",
+                },
+                InputFile {
+                    name: "text.txt",
+                    bytes: b"hello: [",
+                },
+                InputFile {
+                    name: "bad.pem",
+                    bytes: b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+                },
+            ],
+            NOW,
+        );
+        assert_eq!(a.items.len(), 4);
+        assert!(
+            a.items
+                .iter()
+                .all(|i| i.kind == ItemKind::Error && i.error.is_some()),
+            "{:?}",
+            a.items
+        );
+        assert!(a.node.is_none());
+    }
+}
