@@ -35,4 +35,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --workspace
 
-# --- further stages (wasm + browser, fuzz smoke) are added below ---
+# --- further stages ---
+
+step "core builds for wasm32 (no I/O, no clock: the web page shares it)"
+bash scripts/build-wasm.sh
+
+step "web page in headless Chromium (playwright-core)"
+need_debs chromium
+command -v node >/dev/null || need_debs nodejs npm
+(cd web && npm ci --no-audit --no-fund --silent)
+cargo build -q -p kcerts-cli
+KCERTS_BIN=$PWD/target/debug/kcerts node --test web/tests/

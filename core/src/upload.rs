@@ -358,31 +358,14 @@ fn spki_bits(der: &[u8]) -> Vec<u8> {
 }
 
 /// Maps uploaded paths onto a kubeadm node: the shortest prefix under which a
-/// `pki/ca.crt` or a kubeadm kubeconfig lives.
+/// `pki/ca.crt` lives (a lone kubeconfig is not a node).
 fn detect_node(files: &[InputFile<'_>]) -> Option<(String, NodeFiles)> {
-    let known_confs: Vec<&str> = inventory::ROWS
-        .iter()
-        .filter_map(|r| match r.location {
-            Location::Kubeconfig { file } => Some(file),
-            Location::CertDir { .. } => None,
-        })
-        .chain(["kubelet.conf"])
-        .collect();
     let root = files
         .iter()
         .filter_map(|f| {
             let name = f.name.trim_start_matches("./");
-            if let Some(i) = name.rfind("pki/ca.crt").filter(|i| name.len() == i + 10) {
-                return Some(name[..i].to_string());
-            }
-            let (dir, base) = name.rsplit_once('/').map_or(("", name), |(d, b)| (d, b));
-            known_confs.contains(&base).then(|| {
-                if dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dir}/")
-                }
-            })
+            let prefix = name.strip_suffix("pki/ca.crt")?;
+            (prefix.is_empty() || prefix.ends_with('/')).then(|| prefix.to_string())
         })
         .min_by_key(String::len)?;
     let mut node = NodeFiles::default();
@@ -418,12 +401,14 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
         .collect();
     // The same certificate often appears several times (ca.crt and the CA data of
     // every kubeconfig): link to its first copy only, and never to itself.
+    // Files of their own come before copies embedded in kubeconfigs.
     let first_copy = |id: usize| -> usize {
         let der = items[id].certificate.as_ref().map(|c| &c.cert.der);
         certs
             .iter()
             .copied()
-            .find(|&o| items[o].certificate.as_ref().map(|c| &c.cert.der) == der)
+            .filter(|&o| items[o].certificate.as_ref().map(|c| &c.cert.der) == der)
+            .min_by_key(|&o| (items[o].place.contains("certificate-authority"), o))
             .unwrap_or(id)
     };
     let mut links = Vec::new();

@@ -1,0 +1,229 @@
+// Browser tests of the offline page: Debian's headless Chromium driven by
+// playwright-core, the page served by a tiny static server of our own on
+// 127.0.0.1. Node files come from the real `kcerts generate-pki`; the page's
+// tables are compared with the CLI's output on the same files at the same time.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, extname, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const WEB = dirname(dirname(fileURLToPath(import.meta.url)));
+const REPO = dirname(WEB);
+const KCERTS = process.env.KCERTS_BIN || join(REPO, 'target/debug/kcerts');
+const ARTIFACTS = join(WEB, 'test-results');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+// The node is made at T0; the page and the CLI both look at it 340 days later
+// when every leaf expires within 30 days.
+const T0 = '2026-01-10T08:00:00Z';
+const AT = '2026-12-16T08:00:00Z';
+const AT_MS = Date.parse(AT);
+
+let server, baseUrl, browser, work, nodeDir, requests = [];
+
+function kcerts(...args) {
+  return execFileSync(KCERTS, args, { encoding: 'utf8' });
+}
+
+function serveStatic() {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
+  return new Promise((resolve) => {
+    const s = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      const file = join(WEB, path === '/' ? 'index.html' : path);
+      if (!file.startsWith(WEB) || !existsSync(file)) { res.writeHead(404); res.end(); return; }
+      res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream' });
+      res.end(readFileSync(file));
+    });
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+// Clicks `selector` and returns the `count` downloads it starts.
+async function downloads(page, selector, count) {
+  const got = [];
+  const done = new Promise((resolve) => {
+    const on = (d) => { got.push(d); if (got.length === count) { page.off('download', on); resolve(got); } };
+    page.on('download', on);
+  });
+  await page.click(selector);
+  return Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`expected ${count} downloads, got ${got.length}`)), 15000))]);
+}
+
+async function openPage(url = baseUrl) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  await context.addInitScript(`{ const t = ${AT_MS}; Date.now = () => t; }`);
+  const page = await context.newPage();
+  page.on('request', (r) => requests.push(r.url()));
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  return { page, context, errors };
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'kcerts-web-'));
+  nodeDir = join(work, 'kubernetes');
+  kcerts('generate-pki', '--out', nodeDir, '--node-name', 'cp-1', '--advertise-address', '192.168.10.11',
+    '--key-algorithm', 'ECDSA-P256', '--at', T0);
+  server = await serveStatic();
+  baseUrl = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test('a kubeadm node folder: the same tables as the CLI, warnings, timeline, sortable table', async () => {
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#folder-input', nodeDir);
+  await page.waitForSelector('#node:not([hidden])');
+
+  const cliText = kcerts('check-expiration', '--cert-dir', join(nodeDir, 'pki'), '--kubeconfig-dir', nodeDir, '--at', AT);
+  const cliJson = kcerts('check-expiration', '--cert-dir', join(nodeDir, 'pki'), '--kubeconfig-dir', nodeDir, '--at', AT, '-o', 'json');
+  assert.equal(await page.textContent('#kubeadm-text'), cliText);
+  assert.equal(await page.textContent('#kubeadm-json'), cliJson);
+  assert.match(cliText, /apiserver\s+Jan 10, 2027 08:00 UTC\s+25d\s+ca\s+no/);
+
+  // 3 CAs, 7 leaves, 5 kubeconfig client certificates (kubelet.conf too), each once.
+  const rows = await page.locator('#certs tbody tr').count();
+  assert.equal(rows, 15);
+  const apiserverRow = page.locator('#certs tbody tr', { hasText: 'kubernetes.default.svc.cluster.local' });
+  assert.equal(await apiserverRow.count(), 1);
+  assert.match(await apiserverRow.textContent(), /apiserver.*CN=kube-apiserver.*CN=kubernetes.*192\.168\.10\.11.*ECDSA P-256.*serverAuth.*leaf/);
+
+  // Warnings: every leaf expires within 30 days at AT.
+  const warnings = await page.locator('#warnings li').allTextContents();
+  assert.ok(warnings.some((w) => /apiserver — kubernetes\/pki\/apiserver\.crt: expires in 25d/.test(w)), warnings.join('\n'));
+  assert.equal(warnings.filter((w) => w.includes('expires in')).length, 12, warnings.join('\n'));
+
+  // Timeline: one bar per certificate and a now line.
+  assert.equal(await page.locator('#timeline svg rect.bar').count(), 15);
+  assert.equal(await page.locator('#timeline #now-line').count(), 1);
+
+  // Sorting by subject, both directions, with the keyboard.
+  await page.focus('#certs th button[data-key="subject"]');
+  await page.keyboard.press('Enter');
+  const asc = await page.locator('#certs tbody tr td:nth-child(2)').allTextContents();
+  assert.deepEqual(asc, [...asc].sort());
+  await page.keyboard.press('Enter');
+  const desc = await page.locator('#certs tbody tr td:nth-child(2)').allTextContents();
+  assert.deepEqual(desc, [...asc].reverse());
+
+  await page.screenshot({ path: join(ARTIFACTS, 'node.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('detail view, CSR download accepted by openssl, renewal with the uploaded CA key', async () => {
+  const { page, context } = await openPage();
+  await page.setInputFiles('#folder-input', nodeDir);
+  const row = page.locator('#certs tbody tr', { hasText: 'kubernetes.default.svc.cluster.local' });
+  await row.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#detail:not([hidden])');
+  const detail = await page.textContent('#detail-body');
+  assert.match(detail, /subjectAltName/);
+  assert.match(detail, /SHA-256 fingerprint[0-9A-F:]{95}/);
+  assert.match(detail, /Signed byca — kubernetes\/pki\/ca\.crt/);
+  assert.match(detail, /Private keykubernetes\/pki\/apiserver\.key/);
+
+  await page.selectOption('#algorithm', 'ECDSA-P256');
+  const files = {};
+  for (const d of await downloads(page, '#make-csr', 2)) {
+    const path = join(work, d.suggestedFilename());
+    await d.saveAs(path);
+    files[d.suggestedFilename()] = path;
+  }
+  assert.deepEqual(Object.keys(files).sort(), ['apiserver.csr', 'apiserver.key']);
+  const verify = execFileSync('openssl', ['req', '-verify', '-noout', '-text', '-in', files['apiserver.csr']], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(verify, /Subject: CN ?= ?kube-apiserver/);
+  assert.match(verify, /DNS:kubernetes\.default\.svc\.cluster\.local/);
+  assert.match(verify, /IP Address:10\.96\.0\.1/);
+  const csrPub = execFileSync('openssl', ['req', '-pubkey', '-noout', '-in', files['apiserver.csr']], { encoding: 'utf8' });
+  const keyPub = execFileSync('openssl', ['pkey', '-pubout', '-in', files['apiserver.key']], { encoding: 'utf8' });
+  assert.equal(csrPub, keyPub);
+
+  const renewed = {};
+  for (const d of await downloads(page, '#renew', 2)) {
+    const path = join(work, 'renewed-' + d.suggestedFilename());
+    await d.saveAs(path);
+    renewed[d.suggestedFilename()] = path;
+  }
+  // The page's clock is AT (in the future): verify at that time.
+  const ok = execFileSync('openssl', ['verify', '-attime', String(AT_MS / 1000 + 60), '-CAfile', join(nodeDir, 'pki/ca.crt'),
+    '-purpose', 'sslserver', renewed['apiserver.crt']], { encoding: 'utf8' });
+  const certPub = execFileSync('openssl', ['x509', '-pubkey', '-noout', '-in', renewed['apiserver.crt']], { encoding: 'utf8' });
+  assert.equal(certPub, execFileSync('openssl', ['pkey', '-pubout', '-in', renewed['apiserver.key']], { encoding: 'utf8' }));
+  assert.match(ok, /: OK/);
+  await page.screenshot({ path: join(ARTIFACTS, 'detail.png'), fullPage: true });
+  await context.close();
+});
+
+test('a lone kubeconfig: its certificates, key pair and chain, and no node tables', async () => {
+  const lone = join(work, 'lone');
+  mkdirSync(lone, { recursive: true });
+  copyFileSync(join(nodeDir, 'admin.conf'), join(lone, 'config'));
+  const { page, context } = await openPage();
+  await page.setInputFiles('#file-input', join(lone, 'config'));
+  await page.waitForSelector('#certs-section:not([hidden])');
+  assert.equal(await page.isHidden('#node'), true);
+  assert.equal(await page.locator('#certs tbody tr').count(), 2);
+  const other = await page.locator('#other li').allTextContents();
+  assert.ok(other.some((t) => /user kubernetes-admin client-key.*private key, ECDSA P-256 — matches config \(user kubernetes-admin client-certificate\)/.test(t)), other.join('\n'));
+  await page.screenshot({ path: join(ARTIFACTS, 'kubeconfig.png'), fullPage: true });
+  await context.close();
+});
+
+test('hostile files become errors and the page stays responsive', async () => {
+  const bad = join(work, 'bad');
+  mkdirSync(bad, { recursive: true });
+  writeFileSync(join(bad, 'truncated.crt'), readFileSync(join(nodeDir, 'pki/ca.crt')).subarray(0, 300));
+  writeFileSync(join(bad, 'junk.der'), Buffer.from([0x30, 0x82, 0xff, 0xff, 0x00]));
+  writeFileSync(join(bad, 'bomb.yaml'), 'a: &a [x,x,x,x,x,x,x,x,x]\n' + Array.from({ length: 12 }, (_, i) => `b${i}: &b${i} [${Array(9).fill(i ? `*b${i - 1}` : '*a').join(',')}]`).join('\n') + '\n');
+  writeFileSync(join(bad, 'binary.bin'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)));
+  copyFileSync(join(nodeDir, 'pki/front-proxy-client.crt'), join(bad, 'good.crt'));
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#file-input', ['truncated.crt', 'junk.der', 'bomb.yaml', 'binary.bin', 'good.crt'].map((f) => join(bad, f)));
+  await page.waitForSelector('#other-section:not([hidden])');
+  const items = await page.locator('#other li[data-kind="error"]').allTextContents();
+  assert.equal(items.length, 4, items.join('\n'));
+  assert.ok(items.some((t) => t.startsWith('bomb.yaml') && /not PEM, DER or a kubeconfig/.test(t)), items.join('\n'));
+  assert.equal(await page.locator('#certs tbody tr').count(), 1);
+  // Still responsive: a click opens the detail view.
+  await page.click('#certs tbody tr');
+  await page.waitForSelector('#detail:not([hidden])', { timeout: 5000 });
+  await page.screenshot({ path: join(ARTIFACTS, 'hostile.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('works from file:// too', async () => {
+  const { page, context, errors } = await openPage(pathToFileURL(join(WEB, 'index.html')).href);
+  await page.setInputFiles('#file-input', join(nodeDir, 'pki/ca.crt'));
+  await page.waitForSelector('#certs-section:not([hidden])');
+  assert.equal(await page.locator('#certs tbody tr').count(), 1);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('no network request other than the page\'s own assets', () => {
+  assert.ok(requests.length > 0);
+  const foreign = requests.filter((u) => !u.startsWith(baseUrl) && !u.startsWith('file://') && !u.startsWith('blob:') && !u.startsWith('data:'));
+  assert.deepEqual(foreign, []);
+  const html = readFileSync(join(WEB, 'index.html'), 'utf8');
+  assert.match(html, /connect-src 'none'/);
+});
