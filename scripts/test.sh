@@ -37,7 +37,10 @@ cargo test --workspace
 
 # --- further stages ---
 
-step "core builds for wasm32 (no I/O, no clock: the web page shares it)"
+step "wasm module via Debian's rustc-web + build-std (the fallback route, tested)"
+KCERTS_WASM_ROUTE=debian bash scripts/build-wasm.sh
+
+step "wasm module via rustup's wasm32 target (used by the browser tests)"
 bash scripts/build-wasm.sh
 
 step "web page in headless Chromium (playwright-core)"
