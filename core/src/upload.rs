@@ -101,6 +101,8 @@ pub struct Link {
     pub child: usize,
     /// The issuing certificate's item id.
     pub issuer: usize,
+    /// Whether the signature was verified (always, up to [`SIGNATURE_CHECK_LIMIT`] certificates).
+    pub signature_checked: bool,
 }
 
 /// "`key` is the private key of `certificate`".
@@ -394,54 +396,31 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
     }
     let mut items = b.items;
 
-    let certs: Vec<usize> = items
+    let first = first_copies(&items);
+    let links = link_issuers(&items, &first);
+    let mut key_matches = Vec::new();
+    let mut by_key: std::collections::HashMap<&[u8], Vec<usize>> = std::collections::HashMap::new();
+    for other in items
         .iter()
-        .filter(|i| i.certificate.is_some())
-        .map(|i| i.id)
-        .collect();
-    // The same certificate often appears several times (ca.crt and the CA data of
-    // every kubeconfig): link to its first copy only, and never to itself.
-    // Files of their own come before copies embedded in kubeconfigs.
-    let first_copy = |id: usize| -> usize {
-        let der = items[id].certificate.as_ref().map(|c| &c.cert.der);
-        certs
-            .iter()
-            .copied()
-            .filter(|&o| items[o].certificate.as_ref().map(|c| &c.cert.der) == der)
-            .min_by_key(|&o| (items[o].place.contains("certificate-authority"), o))
-            .unwrap_or(id)
-    };
-    let mut links = Vec::new();
-    for &child in &certs {
-        for &issuer in &certs {
-            let (Some(c), Some(p)) = (&items[child].certificate, &items[issuer].certificate) else {
-                continue;
-            };
-            if first_copy(issuer) == issuer
-                && c.cert.der != p.cert.der
-                && p.cert.is_ca
-                && c.cert.verify_signed_by(&p.cert).is_ok()
-            {
-                links.push(Link { child, issuer });
-            }
+        .filter(|i| matches!(i.kind, ItemKind::Certificate | ItemKind::Csr))
+    {
+        if first[other.id] && !other.public_key_bits.is_empty() {
+            by_key
+                .entry(&other.public_key_bits)
+                .or_default()
+                .push(other.id);
         }
     }
-    let mut key_matches = Vec::new();
     for key in items.iter().filter(|i| i.kind == ItemKind::PrivateKey) {
-        for other in items
-            .iter()
-            .filter(|i| matches!(i.kind, ItemKind::Certificate | ItemKind::Csr))
+        for &certificate in by_key
+            .get(key.public_key_bits.as_slice())
+            .into_iter()
+            .flatten()
         {
-            let is_first = other.kind == ItemKind::Csr || first_copy(other.id) == other.id;
-            if is_first
-                && !key.public_key_bits.is_empty()
-                && key.public_key_bits == other.public_key_bits
-            {
-                key_matches.push(KeyMatch {
-                    key: key.id,
-                    certificate: other.id,
-                });
-            }
+            key_matches.push(KeyMatch {
+                key: key.id,
+                certificate,
+            });
         }
     }
 
@@ -513,6 +492,70 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
         warnings,
         node,
     }
+}
+
+/// Above this many certificates, issuer links are found by name and key
+/// identifier only; below it every link's signature is also checked.
+pub const SIGNATURE_CHECK_LIMIT: usize = 2000;
+
+/// For each item, whether it is the first copy of its certificate, preferring
+/// a file of its own over a copy embedded in a kubeconfig (every kubeconfig
+/// repeats ca.crt). Non-certificates are their own first copy.
+fn first_copies(items: &[Item]) -> Vec<bool> {
+    let mut order: Vec<&Item> = items.iter().filter(|i| i.certificate.is_some()).collect();
+    order.sort_by_key(|i| (i.place.contains("certificate-authority"), i.id));
+    let mut seen = std::collections::HashSet::new();
+    let mut first = vec![true; items.len()];
+    for i in order {
+        if let Some(c) = &i.certificate {
+            first[i.id] = seen.insert(c.cert.der.as_slice());
+        }
+    }
+    first
+}
+
+/// Which certificate signed which: candidates share the issuer name (and the
+/// key identifier when both carry one); the signature is checked unless the
+/// upload is very large. Indexed by name, so a large bundle stays linear.
+fn link_issuers(items: &[Item], first: &[bool]) -> Vec<Link> {
+    use std::collections::HashMap;
+    let certs: Vec<(usize, &Certificate)> = items
+        .iter()
+        .filter_map(|i| i.certificate.as_ref().map(|c| (i.id, &c.cert)))
+        .collect();
+    let check_signatures = certs.len() <= SIGNATURE_CHECK_LIMIT;
+    let mut cas_by_subject: HashMap<Vec<u8>, Vec<(usize, &Certificate)>> = HashMap::new();
+    for (id, c) in &certs {
+        if c.is_ca && first[*id] {
+            cas_by_subject
+                .entry(c.subject_der())
+                .or_default()
+                .push((*id, c));
+        }
+    }
+    let mut links = Vec::new();
+    for (child, c) in &certs {
+        let Some(candidates) = cas_by_subject.get(&c.issuer_der()) else {
+            continue;
+        };
+        for (issuer, p) in candidates {
+            if c.der == p.der {
+                continue;
+            }
+            let ids_fit = match (&c.authority_key_id, &p.subject_key_id) {
+                (Some(aki), Some(ski)) => aki == ski,
+                _ => true,
+            };
+            if ids_fit && (!check_signatures || c.verify_signed_by(p).is_ok()) {
+                links.push(Link {
+                    child: *child,
+                    issuer: *issuer,
+                    signature_checked: check_signatures,
+                });
+            }
+        }
+    }
+    links
 }
 
 /// Names each node certificate by its kubeadm row and checks its usages.
