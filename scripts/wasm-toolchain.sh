@@ -25,6 +25,10 @@ apt_install() {
 }
 
 route=${KCERTS_WASM_ROUTE:-}
+case $route in
+    "" | rustup | debian) ;;
+    *) echo "KCERTS_WASM_ROUTE must be rustup or debian, not '$route'" >&2; exit 1 ;;
+esac
 if [ -z "$route" ] || [ "$route" = rustup ]; then
     if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
         || timeout 300 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
@@ -40,7 +44,9 @@ fi
 
 if [ "$route" = debian ]; then
     apt_install rustc-web cargo-web rust-web-src lld-22
-    # rustc-web's wasm32 target links with rust-lld; lld-22 provides it as wasm-ld.
+    # rustup's wasm32 target links with its own rust-lld, which rustc-web does not
+    # ship (/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin has no rust-lld): lld-22
+    # provides the same linker as /usr/bin/wasm-ld-22 -> /usr/lib/llvm-22/bin/wasm-ld.
     linker=$(command -v wasm-ld-22 || command -v wasm-ld || ls /usr/lib/llvm-22/bin/wasm-ld 2>/dev/null || true)
     [ -n "$linker" ] || { echo "lld-22 is installed but wasm-ld was not found" >&2; exit 1; }
     log "Debian route: $(/usr/bin/rustc --version), linker $linker"

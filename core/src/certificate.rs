@@ -99,6 +99,18 @@ pub struct Certificate {
     /// The raw DER.
     #[serde(skip)]
     pub der: Vec<u8>,
+    /// Raw pieces kept from the one parse, so matching and chaining never re-parse.
+    #[serde(skip)]
+    raw: RawParts,
+}
+
+/// DER pieces of a certificate, copied out during parsing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RawParts {
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
+    spki: Vec<u8>,
+    public_key_bits: Vec<u8>,
 }
 
 /// Parses every certificate in PEM or DER bytes (blocks with other labels are skipped).
@@ -228,6 +240,12 @@ impl Certificate {
                 .map(crate::extensions::describe)
                 .collect(),
             der: der.to_vec(),
+            raw: RawParts {
+                subject: x509.subject().as_raw().to_vec(),
+                issuer: x509.issuer().as_raw().to_vec(),
+                spki: x509.public_key().raw.to_vec(),
+                public_key_bits: x509.public_key().subject_public_key.data.to_vec(),
+            },
         })
     }
 
@@ -239,38 +257,33 @@ impl Certificate {
     /// The contents of the subjectPublicKey BIT STRING (compare with
     /// [`crate::PrivateKey::public_key_bits`] to match a key).
     pub fn public_key_bits(&self) -> Vec<u8> {
-        self.with_x509(|x| x.public_key().subject_public_key.data.to_vec())
-            .unwrap_or_default()
+        self.raw.public_key_bits.clone()
     }
 
     /// The DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> Vec<u8> {
-        self.with_x509(|x| x.public_key().raw.to_vec())
-            .unwrap_or_default()
+        self.raw.spki.clone()
     }
 
     /// The raw DER of the subject name (for exact issuer matching).
     pub fn subject_der(&self) -> Vec<u8> {
-        self.with_x509(|x| x.subject().as_raw().to_vec())
-            .unwrap_or_default()
+        self.raw.subject.clone()
     }
 
     /// The raw DER of the issuer name.
     pub fn issuer_der(&self) -> Vec<u8> {
-        self.with_x509(|x| x.issuer().as_raw().to_vec())
-            .unwrap_or_default()
+        self.raw.issuer.clone()
     }
 
     /// Whether `key` is the private half of this certificate's public key.
     pub fn matches_key(&self, key: &crate::PrivateKey) -> bool {
-        let bits = self.public_key_bits();
-        !bits.is_empty() && bits == key.public_key_bits()
+        !self.raw.public_key_bits.is_empty() && self.raw.public_key_bits == key.public_key_bits()
     }
 
     /// Checks that `issuer` issued this certificate: names match and the
     /// signature verifies with the issuer's public key.
     pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), IssuerError> {
-        if self.issuer_der() != issuer.subject_der() {
+        if self.raw.issuer != issuer.raw.subject {
             return Err(IssuerError::NameMismatch {
                 issuer: self.issuer.clone(),
                 ca_subject: issuer.subject.clone(),
@@ -310,12 +323,6 @@ impl Certificate {
     pub fn residual_seconds(&self, now: OffsetDateTime) -> i64 {
         let d = self.not_after - now;
         d.whole_seconds()
-    }
-
-    fn with_x509<T>(&self, f: impl FnOnce(&X509Certificate<'_>) -> T) -> Option<T> {
-        X509Certificate::from_der(&self.der)
-            .ok()
-            .map(|(_, x)| f(&x))
     }
 }
 

@@ -67,7 +67,12 @@ pub fn analyze(files: JsValue, now_ms: f64) -> Result<JsValue, JsError> {
         .map_err(|e| JsError::new(&format!("expected [{{name, bytes}}]: {e}")))?;
     let now = time_from_ms(now_ms).map_err(|e| JsError::new(&e))?;
     let analysis = analyze_files(&files, now);
-    let js = to_js(&analysis)?;
+    // One JSON string parsed by the engine is several times faster than building
+    // the same objects property by property across the boundary (measured on a
+    // 10,000-certificate bundle).
+    let json = serde_json::to_string(&analysis).map_err(|e| JsError::new(&e.to_string()))?;
+    let js =
+        js_sys::JSON::parse(&json).map_err(|_| JsError::new("cannot parse the analysis JSON"))?;
     LAST.with(|l| *l.borrow_mut() = Some(analysis));
     Ok(js)
 }
@@ -75,7 +80,10 @@ pub fn analyze(files: JsValue, now_ms: f64) -> Result<JsValue, JsError> {
 fn analyze_files(files: &[JsFile], now: OffsetDateTime) -> Analysis {
     let inputs: Vec<InputFile<'_>> = files
         .iter()
-        .map(|f| InputFile { name: &f.name, bytes: &f.bytes })
+        .map(|f| InputFile {
+            name: &f.name,
+            bytes: &f.bytes,
+        })
         .collect();
     upload::analyze(&inputs, now)
 }
@@ -125,10 +133,18 @@ fn csr_for(a: &Analysis, item: usize, key_algorithm: &str) -> Result<Pems, Strin
         .get(item)
         .and_then(|i| i.certificate.as_ref())
         .ok_or_else(|| format!("item {item} is not a certificate"))?;
-    let key = kcerts_core::PrivateKey::generate(algorithm(key_algorithm)?, &mut kcerts_core::system_rng())
-        .map_err(|e| e.to_string())?;
+    let key = kcerts_core::PrivateKey::generate(
+        algorithm(key_algorithm)?,
+        &mut kcerts_core::system_rng(),
+    )
+    .map_err(|e| e.to_string())?;
     let csr_pem = kcerts_core::csr::for_certificate(&cert.cert, &key).map_err(|e| e.to_string())?;
-    Ok(Pems { name: base_name(a, item), key_pem: key.to_pem(), csr_pem: Some(csr_pem), cert_pem: None })
+    Ok(Pems {
+        name: base_name(a, item),
+        key_pem: key.to_pem(),
+        csr_pem: Some(csr_pem),
+        cert_pem: None,
+    })
 }
 
 /// Renews an analysed certificate with its uploaded CA key.
@@ -156,7 +172,12 @@ fn renew_in(
         .find(|m| m.certificate == issuer)
         .and_then(|m| a.items[m.key].private_key.clone())
         .ok_or("upload the CA's private key (e.g. pki/ca.key) to renew here")?;
-    let ca_cert = a.items[issuer].certificate.as_ref().ok_or("bad issuer")?.cert.clone();
+    let ca_cert = a.items[issuer]
+        .certificate
+        .as_ref()
+        .ok_or("bad issuer")?
+        .cert
+        .clone();
     let ca = SigningCa::new(ca_cert, ca_key).map_err(|e| e.to_string())?;
     let opts = RenewOptions {
         key_algorithm: algorithm(key_algorithm)?,
@@ -179,8 +200,15 @@ mod tests {
     #[test]
     fn bad_bytes_become_error_items_and_bad_ids_errors() {
         let files = vec![
-            JsFile { name: "x.crt".into(), bytes: vec![0x30, 0x82, 0xff] },
-            JsFile { name: "y.key".into(), bytes: b"-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n".to_vec() },
+            JsFile {
+                name: "x.crt".into(),
+                bytes: vec![0x30, 0x82, 0xff],
+            },
+            JsFile {
+                name: "y.key".into(),
+                bytes: b"-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n"
+                    .to_vec(),
+            },
         ];
         let a = analyze_files(&files, time_from_ms(1.7e12).unwrap());
         assert_eq!(a.items.len(), 2);
