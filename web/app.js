@@ -264,6 +264,7 @@
       ['Serial', c.serial], ['Not before', c.notBefore], ['Not after', `${c.notAfter} (${c.residual})`],
       ['Public key', c.publicKey], ['Signature', sigName(c.signatureAlgorithm)],
       ['SHA-256 fingerprint', c.sha256Fingerprint.match(/../g).join(':').toUpperCase()],
+      ['SHA-1 fingerprint', c.sha1Fingerprint.match(/../g).join(':').toUpperCase()],
       ['Signed by', issuers.length ? issuers.join('; ') : 'no uploaded CA verifies its signature'],
       ['Signed', signed.join('; ') || '—'], ['Private key', keys.join('; ') || 'not uploaded'],
       ...c.extensions.map((e) => [`${e.name}${e.critical ? ' (critical)' : ''}`, e.value]),

@@ -94,6 +94,8 @@ pub struct Certificate {
     pub authority_key_id: Option<String>,
     /// SHA-256 fingerprint of the DER, lowercase hex.
     pub sha256_fingerprint: String,
+    /// SHA-1 fingerprint of the DER, lowercase hex (what older tools show).
+    pub sha1_fingerprint: String,
     /// Every extension, decoded.
     pub extensions: Vec<crate::extensions::ExtensionView>,
     /// The raw DER.
@@ -234,6 +236,7 @@ impl Certificate {
             subject_key_id,
             authority_key_id,
             sha256_fingerprint: hex(&sha2::Sha256::digest(der)),
+            sha1_fingerprint: hex(&sha1::Sha1::digest(der)),
             extensions: x509
                 .extensions()
                 .iter()

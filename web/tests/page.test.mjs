@@ -55,8 +55,8 @@ async function downloads(page, selector, count) {
   return Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`expected ${count} downloads, got ${got.length}`)), 15000))]);
 }
 
-async function openPage(url = baseUrl) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+async function openPage(url = baseUrl, options = {}) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, ...options });
   await context.addInitScript(`{ const t = ${AT_MS}; Date.now = () => t; }`);
   const page = await context.newPage();
   page.on('request', (r) => requests.push(r.url()));
@@ -138,6 +138,7 @@ test('detail view, CSR download accepted by openssl, renewal with the uploaded C
   const detail = await page.textContent('#detail-body');
   assert.match(detail, /subjectAltName/);
   assert.match(detail, /SHA-256 fingerprint[0-9A-F:]{95}/);
+  assert.match(detail, /SHA-1 fingerprint[0-9A-F:]{59}/);
   assert.match(detail, /Signed byca — kubernetes\/pki\/ca\.crt/);
   assert.match(detail, /Private keykubernetes\/pki\/apiserver\.key/);
 
@@ -207,6 +208,20 @@ test('hostile files become errors and the page stays responsive', async () => {
   await page.click('#certs tbody tr');
   await page.waitForSelector('#detail:not([hidden])', { timeout: 5000 });
   await page.screenshot({ path: join(ARTIFACTS, 'hostile.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('readable on a phone in dark mode', async () => {
+  const { page, context, errors } = await openPage(baseUrl, { viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true });
+  await page.setInputFiles('#folder-input', nodeDir);
+  await page.waitForSelector('#node:not([hidden])');
+  // The page itself never scrolls sideways; wide tables scroll inside their own box.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, 'rgb(13, 17, 23)', 'dark colour scheme');
+  await page.screenshot({ path: join(ARTIFACTS, 'phone-dark.png'), fullPage: false });
   assert.deepEqual(errors, []);
   await context.close();
 });
