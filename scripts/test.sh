@@ -22,6 +22,9 @@ need_debs() {
 }
 
 need_debs openssl
+# The prometheus output test parses with Python's prometheus_client; the test
+# itself pip-installs that package when it is missing, python3 must be here.
+command -v python3 >/dev/null || need_debs python3 python3-pip
 command -v kubectl >/dev/null || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
 
 export INSTA_UPDATE=no CARGO_TERM_COLOR=never

@@ -13,6 +13,8 @@ pub enum Output {
     Text,
     Json,
     Yaml,
+    /// The Prometheus text format, for node-exporter's textfile collector.
+    Prometheus,
 }
 
 #[derive(Debug, clap::Args)]
@@ -21,7 +23,14 @@ pub enum Output {
 are kubeadm's output.kubeadm.k8s.io/v1alpha3 CertificateExpirationInfo.\n\
 Beyond kubeadm: --at evaluates expiry at another moment; a file that cannot be read or \
 parsed is reported on stderr (exit 1) while the other files are still reported; etcd \
-rows are left out when neither etcd/ca.crt nor any etcd certificate exists (external etcd)."
+rows are left out when neither etcd/ca.crt nor any etcd certificate exists (external etcd).\n\
+-o prometheus: gauges x509_cert_not_after, x509_cert_not_before (Unix time), x509_cert_expired \
+(0/1) per certificate, labelled name, ca, filepath, filename, subject_CN, issuer_CN, \
+serial_number (and embedded_kind, embedded_key in kubeconfigs), plus x509_cert_error per bad \
+file and x509_read_errors; see docs/monitoring.md.\n\
+Exit status: 0, or 1 when a file cannot be read or parsed (like kubeadm, expiry alone never \
+changes it). With --warn/--crit: 2 when a certificate expires within --warn, 3 within --crit \
+or expired; 1 still takes precedence."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -32,6 +41,8 @@ pub struct Args {
     /// Evaluate expiry as of this RFC 3339 time instead of now (e.g. your next maintenance window).
     #[arg(long, value_name = "TIME", value_parser = args::parse_time)]
     at: Option<OffsetDateTime>,
+    #[command(flatten)]
+    thresholds: crate::exit::Thresholds,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -42,6 +53,9 @@ pub fn run(a: Args) -> Result<()> {
         Output::Text => text::render(&report),
         Output::Json => structured::to_json(&report),
         Output::Yaml => structured::to_yaml(&report),
+        Output::Prometheus => kcerts_core::prometheus::render(&files, report.now, &|p| {
+            dirs.path(p).display().to_string()
+        }),
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
@@ -50,8 +64,34 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("error: {}: {}", dirs.path(&e.path).display(), e.message);
     }
     if report.errors.is_empty() {
-        Ok(())
+        crate::exit::finish(expiry_code(&report, &a.thresholds))
     } else {
         Err(Reported.into())
     }
+}
+
+/// `--warn`/`--crit`: 3 when a certificate or CA expires within `--crit` (or has
+/// expired), 2 within `--warn`, else 0; always 0 without the flags (kubeadm's behaviour).
+fn expiry_code(report: &report::Report, th: &crate::exit::Thresholds) -> u8 {
+    if !th.given() {
+        return crate::exit::OK;
+    }
+    // Only --warn: critical means expired. Only --crit: warn at the same window.
+    let crit = th.crit.unwrap_or(time::Duration::ZERO).whole_seconds();
+    let warn = th.warn.map_or(crit, |w| w.whole_seconds().max(crit));
+    let mut code = crate::exit::OK;
+    for e in report
+        .certificates
+        .iter()
+        .chain(&report.certificate_authorities)
+        .filter(|e| !e.missing)
+    {
+        if e.residual_seconds <= 0 || e.residual_seconds < crit {
+            return crate::exit::CRITICAL;
+        }
+        if e.residual_seconds < warn {
+            code = crate::exit::WARNING;
+        }
+    }
+    code
 }

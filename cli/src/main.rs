@@ -7,9 +7,14 @@
 
 mod args;
 mod check_expiration;
+mod completions;
+mod exit;
 mod fsio;
 mod generate_pki;
+mod inspect;
 mod renew;
+mod schedule;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +38,14 @@ enum Command {
     Renew(renew::Args),
     /// Generate a kubeadm-style PKI and kubeconfigs for one control-plane node.
     GeneratePki(generate_pki::Args),
+    /// Show everything in certificate, key, CSR and kubeconfig files (like `openssl x509 -text`, readable).
+    Inspect(inspect::Args),
+    /// Check the health of a node's PKI: chains, keys, usages, SANs, kubeconfig CAs, kubelet.
+    Verify(verify::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionArgs),
+    /// Print the man page (roff), or write one page per command with --dir.
+    Man(completions::ManArgs),
 }
 
 /// Directory flags shared by the commands that read a node.
@@ -88,10 +101,17 @@ fn main() -> ExitCode {
         Command::CheckExpiration(a) => check_expiration::run(a),
         Command::Renew(a) => renew::run(a),
         Command::GeneratePki(a) => generate_pki::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<Reported>().is_some() => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<exit::Exit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<exit::Exit>().map_or(exit::ERROR, |x| x.0))
+        }
         Err(e) => {
             if let Some(h) = e.downcast_ref::<Hinted>() {
                 eprintln!("error: {}", h.message);

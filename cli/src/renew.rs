@@ -43,6 +43,10 @@ pub struct Args {
     /// Show what would change and write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Renew only the rows that expire within this window (e.g. 30d), for a systemd
+    /// timer or cron job; missing rows are skipped, unreadable ones still fail.
+    #[arg(long, value_name = "DURATION", value_parser = args::parse_duration)]
+    expiring_within: Option<time::Duration>,
     /// Write a CSR and a new key per row to --csr-dir instead of renewing (no CA key needed).
     #[arg(long, requires = "csr_dir")]
     csr_only: bool,
@@ -95,6 +99,9 @@ pub fn run(a: Args) -> Result<()> {
         validity: a.validity,
     };
     let now = args::now_or(a.at);
+    let Some(rows) = crate::schedule::due(&files, rows, a.expiring_within, now) else {
+        return Ok(());
+    };
     let mut rng = kcerts_core::system_rng();
     if a.csr_only {
         let csr_dir = a.csr_dir.clone().unwrap_or_default();

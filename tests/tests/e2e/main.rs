@@ -2,8 +2,13 @@
 //! with openssl and kubectl. One test binary (ripgrep's layout); one module per area.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests read files and fail loudly
 
+mod beyond_common;
 mod csr_only;
 mod errors;
+mod inspect_cli;
 mod interop;
+mod monitoring;
 mod renew_openssl;
+mod scheduling;
 mod snapshots;
+mod verify_cli;

@@ -1,0 +1,79 @@
+//! `kcerts inspect`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use kcerts_core::inspect;
+use kcerts_core::upload::InputFile;
+use time::OffsetDateTime;
+
+use crate::exit::{self, ColorChoice};
+use crate::{args, fsio};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Reads PEM or DER certificates (chains too), private keys, public keys, \
+CSRs and kubeconfigs. For each certificate: subject, issuer, which of the given files signed it \
+(signature checked), serial, validity, SANs, key type and size, signature algorithm, usages, \
+every extension decoded and the SHA-256 fingerprint. Keys show their type and which \
+certificate or CSR they belong to; key material is never printed.\n\
+Exit status: 0, or 1 when a file cannot be read or understood (the others are still shown)."
+)]
+pub struct Args {
+    /// Files to inspect.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Evaluate validity as of this RFC 3339 time instead of now.
+    #[arg(long, value_name = "TIME", value_parser = args::parse_time)]
+    at: Option<OffsetDateTime>,
+    /// Colour the findings.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut contents = Vec::new();
+    let mut failed = false;
+    for path in &a.files {
+        match fsio::read_limited(path) {
+            Ok(Some(bytes)) => contents.push((path.display().to_string(), bytes)),
+            Ok(None) => {
+                eprintln!("error: {}: no such file", path.display());
+                failed = true;
+            }
+            Err(reason) => {
+                eprintln!("error: {}: {reason}", path.display());
+                failed = true;
+            }
+        }
+    }
+    let inputs: Vec<InputFile<'_>> = contents
+        .iter()
+        .map(|(name, bytes)| InputFile { name, bytes })
+        .collect();
+    let analysis = inspect::inspect(&inputs, args::now_or(a.at));
+    let out = match a.output {
+        Output::Text => inspect::render_text(&analysis),
+        Output::Json => inspect::to_json(&analysis),
+    };
+    let out = if a.output == Output::Text && exit::color_enabled(a.color) {
+        exit::paint(&out)
+    } else {
+        out
+    };
+    print!("{out}");
+    if failed || inspect::has_errors(&analysis) {
+        exit::finish(exit::ERROR)
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,30 @@
+//! `renew --expiring-within`: pick the rows that are due.
+
+use kcerts_core::NodeFiles;
+use kcerts_core::inventory::Row;
+use time::{Duration, OffsetDateTime};
+
+/// The rows due for renewal, or `None` (after saying so) when nothing is due.
+pub fn due(
+    files: &NodeFiles,
+    rows: Vec<&'static Row>,
+    window: Option<Duration>,
+    now: OffsetDateTime,
+) -> Option<Vec<&'static Row>> {
+    let Some(window) = window else {
+        return Some(rows);
+    };
+    let text = if window.whole_seconds() % 86_400 == 0 {
+        format!("{}d", window.whole_days())
+    } else {
+        kcerts_core::duration::format_go(window)
+    };
+    let due = kcerts_core::expiring::rows_expiring_within(files, &rows, now, window);
+    if due.is_empty() {
+        println!("[renew] no certificate expires within {text}; nothing to do");
+        return None;
+    }
+    let names: Vec<&str> = due.iter().map(|r| r.name).collect();
+    println!("[renew] expiring within {text}: {}", names.join(", "));
+    Some(due)
+}

@@ -1,0 +1,119 @@
+//! `kcerts verify`.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use kcerts_core::node::NodePath;
+use kcerts_core::verify_node::{self, KubeletClient, Status};
+use time::OffsetDateTime;
+
+use crate::exit::{self, ColorChoice};
+use crate::{DirArgs, args, fsio};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+    /// The Prometheus text format (kcerts_verify_check, kcerts_verify_checks).
+    Prometheus,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Checks, one row each with pass/warn/fail and a reason: expiry of every \
+certificate (warn within --warn, fail within --crit); every leaf chains to its kubeadm CA \
+(signature checked); every key matches its certificate; usages, EKU and CN/O fit the kubeadm \
+role; the apiserver SANs hold the node name, the kubernetes.default names and the service IP; \
+the etcd SANs hold localhost and 127.0.0.1; kubeconfigs embed the current ca.crt (kubeadm \
+#2027); no CA expires before a certificate it signed; sa.key and sa.pub are a pair; the \
+kubelet client certificate (kubelet.conf or --kubelet-client-cert) is valid and rotating.\n\
+Exit status: 0 all pass; 1 a file cannot be read or parsed; 2 some warn; 3 some fail."
+)]
+pub struct Args {
+    #[command(flatten)]
+    dirs: DirArgs,
+    /// The kubelet's rotating client certificate and key.
+    #[arg(
+        long,
+        default_value = "/var/lib/kubelet/pki/kubelet-client-current.pem",
+        value_name = "FILE"
+    )]
+    kubelet_client_cert: PathBuf,
+    /// The node name [default: from the kubelet certificate or the etcd server certificate].
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+    /// The service CIDR; its first address must be an apiserver SAN [default: 10.96.0.0/12,
+    /// a warning only when its address is absent].
+    #[arg(long, value_name = "CIDR")]
+    service_cidr: Option<String>,
+    #[command(flatten)]
+    thresholds: exit::Thresholds,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Verify as of this RFC 3339 time instead of now.
+    #[arg(long, value_name = "TIME", value_parser = args::parse_time)]
+    at: Option<OffsetDateTime>,
+    /// Colour the results.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let dirs = a.dirs.dirs();
+    let mut files = dirs.load();
+    let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
+    match fsio::read_limited(&dirs.path(&kubelet_conf)) {
+        Ok(Some(b)) => files.insert(kubelet_conf, b),
+        Ok(None) => {}
+        Err(r) => files.insert_unreadable(kubelet_conf, r),
+    }
+    let content = match fsio::read_limited(&a.kubelet_client_cert) {
+        Ok(Some(b)) => Some(kcerts_core::node::FileContent::Bytes(b)),
+        Ok(None) => None,
+        Err(r) => Some(kcerts_core::node::FileContent::Unreadable(r)),
+    };
+    let service_ip = match &a.service_cidr {
+        Some(c) => match kcerts_core::pki::first_service_ip(c) {
+            Some(ip) => Some(ip),
+            None => bail!("invalid --service-cidr {c:?}: expected e.g. 10.96.0.0/12"),
+        },
+        None => None,
+    };
+    let v = verify_node::verify(&verify_node::Input {
+        files: &files,
+        kubelet_client: Some(KubeletClient {
+            path: a.kubelet_client_cert.display().to_string(),
+            content,
+        }),
+        node_name: a.node_name.clone(),
+        service_ip,
+        thresholds: a.thresholds.or(verify_node::Thresholds::default()),
+        now: args::now_or(a.at),
+    });
+    match a.output {
+        Output::Text => {
+            let text = verify_node::render_text(&v);
+            if exit::color_enabled(a.color) {
+                print!("{}", exit::paint(&text));
+            } else {
+                print!("{text}");
+            }
+        }
+        Output::Json => print!("{}", verify_node::to_json(&v)),
+        Output::Prometheus => print!("{}", verify_node::to_prometheus(&v)),
+    }
+    let read_error = v
+        .checks
+        .iter()
+        .any(|c| c.status == Status::Fail && c.check == "read");
+    exit::finish(if read_error {
+        exit::ERROR
+    } else {
+        match v.worst() {
+            Status::Pass => exit::OK,
+            Status::Warn => exit::WARNING,
+            Status::Fail => exit::CRITICAL,
+        }
+    })
+}

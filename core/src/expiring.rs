@@ -1,0 +1,69 @@
+//! `renew --expiring-within 30d`: which rows are due, for a systemd timer or cron job.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::inventory::Row;
+use crate::node::NodeFiles;
+use crate::report;
+
+/// The rows of `rows` whose certificate expires within `window` of `now`
+/// (expired ones included). Missing rows are left out: there is nothing to renew.
+/// Rows whose file cannot be read are kept, so that renewal reports the problem
+/// instead of a timer silently skipping it.
+pub fn rows_expiring_within(
+    files: &NodeFiles,
+    rows: &[&'static Row],
+    now: OffsetDateTime,
+    window: Duration,
+) -> Vec<&'static Row> {
+    rows.iter()
+        .copied()
+        .filter(|row| match report::load_row_certificate(files, row) {
+            Ok(Some(cert)) => cert.not_after - now < window,
+            Ok(None) => false,
+            Err(_) => true,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyAlgorithm;
+    use crate::inventory::ROWS;
+    use crate::node::NodePath;
+    use crate::pki::{self, PkiOptions};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+
+    #[test]
+    fn only_rows_in_the_window() {
+        let opts = PkiOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let mut files = NodeFiles::from_generated(
+            &pki::generate(&opts, NOW, &mut crate::seeded_rng(4)).unwrap(),
+        );
+        files
+            .files
+            .remove(&NodePath::kubeconfig("super-admin.conf"));
+        let rows: Vec<&'static Row> = ROWS.iter().collect();
+        let day = Duration::days(1);
+        assert!(rows_expiring_within(&files, &rows, NOW, Duration::days(30)).is_empty());
+        let due =
+            rows_expiring_within(&files, &rows, NOW + Duration::days(340), Duration::days(30));
+        assert_eq!(
+            due.len(),
+            10,
+            "every present row, not the missing super-admin.conf"
+        );
+        files.insert(NodePath::cert("apiserver.crt"), b"junk".to_vec());
+        let due = rows_expiring_within(&files, &rows, NOW, day);
+        assert_eq!(
+            due.iter().map(|r| r.name).collect::<Vec<_>>(),
+            ["apiserver"]
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Shared set-up for the tests of the commands beyond kubeadm (inspect, verify,
+//! sign, prometheus output, exit codes, scheduling, completions).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use base64::Engine;
+use kcerts_core::KeyAlgorithm;
+use kcerts_tests::*;
+
+/// RFC 3339 form of [`NOW`] for `--at`.
+pub const AT: &str = "2026-03-01T12:00:00Z";
+
+/// Writes the seeded example node (ECDSA P-256) under `root`.
+pub fn write_example(root: &Path, seed: u64) {
+    let node = generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, seed);
+    write_node(&node, root);
+}
+
+/// Runs `kcerts ARGS` in `dir` with NO_COLOR unset, so relative paths show in the output.
+pub fn kcerts_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(kcerts_bin())
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `--cert-dir pki --kubeconfig-dir .` relative to the node root, plus `--at`.
+pub fn node_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--cert-dir", "pki", "--kubeconfig-dir", ".", "--at", AT];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// Moves kubelet.conf's embedded client certificate and key into
+/// `ROOT/kubelet/kubelet-client-current.pem` and makes kubelet.conf refer to it,
+/// as a kubelet with rotation enabled leaves a node.
+pub fn rotating_kubelet(root: &Path) -> String {
+    let conf_path = root.join("kubelet.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    let pem_path = root.join("kubelet/kubelet-client-current.pem");
+    let pem_arg = "kubelet/kubelet-client-current.pem".to_string();
+    let mut pem = Vec::new();
+    let mut out = String::new();
+    for line in conf.lines() {
+        let t = line.trim_start();
+        let indent = &line[..line.len() - t.len()];
+        if let Some(b64) = t.strip_prefix("client-certificate-data: ") {
+            pem.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap(),
+            );
+            out.push_str(&format!("{indent}client-certificate: {pem_arg}\n"));
+        } else if let Some(b64) = t.strip_prefix("client-key-data: ") {
+            pem.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap(),
+            );
+            out.push_str(&format!("{indent}client-key: {pem_arg}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::create_dir_all(pem_path.parent().unwrap()).unwrap();
+    std::fs::write(&pem_path, pem).unwrap();
+    std::fs::write(&conf_path, out).unwrap();
+    pem_arg
+}
+
+/// The exit code.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}

@@ -1,0 +1,152 @@
+//! `kcerts inspect`: snapshots of the text and JSON forms, chains, keys,
+//! kubeconfigs, CSRs and bad input.
+
+use insta::assert_snapshot;
+use kcerts_tests::*;
+
+use crate::beyond_common::*;
+
+#[test]
+fn inspect_a_chain_a_key_a_kubeconfig_and_a_public_key() {
+    let dir = tempdir();
+    write_example(dir.path(), 21);
+    let root = dir.path();
+    // A chain: leaf then CA, in one file.
+    let mut chain = std::fs::read(root.join("pki/apiserver.crt")).unwrap();
+    chain.extend(std::fs::read(root.join("pki/ca.crt")).unwrap());
+    std::fs::write(root.join("chain.pem"), chain).unwrap();
+    let o = kcerts_in(
+        root,
+        &[
+            "inspect",
+            "--at",
+            AT,
+            "chain.pem",
+            "pki/apiserver.key",
+            "admin.conf",
+            "pki/sa.pub",
+            "pki/sa.key",
+        ],
+    );
+    assert_ok(&o, "inspect");
+    let text = stdout(&o);
+    assert!(
+        !text.contains("PRIVATE KEY"),
+        "key material must never be printed"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    assert_snapshot!("inspect_text", text);
+    let o = kcerts_in(
+        root,
+        &[
+            "inspect",
+            "--at",
+            AT,
+            "-o",
+            "json",
+            "chain.pem",
+            "pki/apiserver.key",
+        ],
+    );
+    assert_ok(&o, "inspect -o json");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), 3);
+    assert_eq!(json["links"][0]["child"], 0);
+    assert_eq!(json["links"][0]["issuer"], 1);
+    assert_eq!(json["keyMatches"][0]["key"], 2);
+    assert_eq!(
+        json["items"][0]["signatureAlgorithmName"],
+        "ecdsa-with-SHA256"
+    );
+    assert_eq!(json["items"][0]["certificate"]["publicKey"], "ECDSA P-256");
+    assert!(!stdout(&o).contains("PRIVATE KEY"));
+}
+
+#[test]
+fn inspect_der_and_a_csr_match_openssl() {
+    let dir = tempdir();
+    write_example(dir.path(), 22);
+    let root = dir.path();
+    let openssl = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ok(&o, &format!("openssl {}", args.join(" ")));
+        stdout(&o)
+    };
+    openssl(&[
+        "x509",
+        "-in",
+        "pki/apiserver.crt",
+        "-outform",
+        "DER",
+        "-out",
+        "apiserver.der",
+    ]);
+    let fp = openssl(&[
+        "x509",
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+        "-in",
+        "pki/apiserver.crt",
+    ]);
+    let fp = fp.trim().split('=').nth(1).unwrap().to_string();
+    let o = kcerts_in(root, &["inspect", "--at", AT, "apiserver.der"]);
+    assert_ok(&o, "inspect DER");
+    assert!(
+        stdout(&o).contains(&format!("SHA-256 fingerprint: {fp}")),
+        "{}",
+        stdout(&o)
+    );
+
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        "pki/apiserver.key",
+        "-subj",
+        "/CN=kube-apiserver",
+        "-addext",
+        "subjectAltName=DNS:cp-1,IP:10.96.0.1",
+        "-out",
+        "apiserver.csr",
+    ]);
+    let o = kcerts_in(
+        root,
+        &["inspect", "--at", AT, "apiserver.csr", "pki/apiserver.key"],
+    );
+    assert_ok(&o, "inspect CSR");
+    assert_snapshot!("inspect_csr", stdout(&o));
+}
+
+#[test]
+fn inspect_bad_and_missing_files_exit_1_and_show_the_rest() {
+    let dir = tempdir();
+    write_example(dir.path(), 23);
+    let root = dir.path();
+    std::fs::write(
+        root.join("junk.pem"),
+        "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let o = kcerts_in(
+        root,
+        &[
+            "inspect",
+            "--at",
+            AT,
+            "junk.pem",
+            "nope.crt",
+            "pki/front-proxy-ca.crt",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert_eq!(stderr(&o), "error: nope.crt: no such file\n");
+    assert_snapshot!("inspect_bad", stdout(&o));
+}
