@@ -14,6 +14,7 @@ mod generate_pki;
 mod inspect;
 mod renew;
 mod schedule;
+mod use_api;
 mod verify;
 
 use std::path::PathBuf;

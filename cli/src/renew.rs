@@ -53,6 +53,25 @@ pub struct Args {
     /// Directory for --csr-only output (<row>.csr and <row>.key).
     #[arg(long, value_name = "DIR")]
     csr_dir: Option<PathBuf>,
+    /// Renew through the Kubernetes certificates API: one CertificateSigningRequest per
+    /// row, approved by someone (kubectl certificate approve) or an auto-approving signer.
+    #[arg(long, conflicts_with_all = ["csr_only", "dry_run", "at"])]
+    use_api: bool,
+    /// Kubeconfig to reach the API server with --use-api (client certificate or token).
+    #[arg(
+        long,
+        default_value = "/etc/kubernetes/admin.conf",
+        value_name = "FILE",
+        requires = "use_api"
+    )]
+    kubeconfig: PathBuf,
+    /// Signer for the requests [default: kubernetes.io/kube-apiserver-client for client
+    /// certificates of the cluster CA; required for serving and etcd/front-proxy certificates].
+    #[arg(long, value_name = "NAME", requires = "use_api")]
+    signer_name: Option<String>,
+    /// How long --use-api waits for approval and issuance.
+    #[arg(long, default_value = "5m", value_parser = args::parse_duration, requires = "use_api")]
+    timeout: time::Duration,
     /// Renew as if now were this RFC 3339 time (tests; the validity starts then).
     #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
@@ -102,6 +121,17 @@ pub fn run(a: Args) -> Result<()> {
     let Some(rows) = crate::schedule::due(&files, rows, a.expiring_within, now) else {
         return Ok(());
     };
+    if a.use_api {
+        let opts = crate::use_api::Options {
+            kubeconfig: a.kubeconfig.clone(),
+            signer_name: a.signer_name.clone(),
+            timeout: a.timeout,
+            key_algorithm: a.key_algorithm,
+            validity: a.validity,
+            backup_dir: a.backup_dir.clone(),
+        };
+        return crate::use_api::run(&opts, &dirs, &files, &rows, all);
+    }
     let mut rng = kcerts_core::system_rng();
     if a.csr_only {
         let csr_dir = a.csr_dir.clone().unwrap_or_default();
@@ -192,7 +222,7 @@ fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) {
     }
 }
 
-fn unique_backup_dir(base: &Path, now: OffsetDateTime) -> PathBuf {
+pub(crate) fn unique_backup_dir(base: &Path, now: OffsetDateTime) -> PathBuf {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
     let stamp = now
         .to_offset(time::UtcOffset::UTC)

@@ -27,6 +27,7 @@
 
 pub mod certificate;
 pub mod csr;
+pub mod csr_api;
 pub mod duration;
 pub mod encoding;
 pub mod expiring;

@@ -200,7 +200,7 @@ pub fn issue<R: CryptoRng + ?Sized>(
     params.not_after = now + opts.validity;
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&key.public_key_bits()));
-    let signed = sign(&params, &key, ca)?;
+    let signed = sign(&params, &RcgenKey::new(&key), ca)?;
     check_issued(&signed, &key, Some(ca))?;
     Ok(Issued { cert: signed, key })
 }
@@ -234,9 +234,11 @@ pub fn issue_ca<R: CryptoRng + ?Sized>(
     SigningCa::new(cert, key)
 }
 
-fn sign(
+/// Signs `params` over `subject`'s public key (a new key here, a CSR's key in
+/// [`crate::csr_api::sign_request`]).
+pub(crate) fn sign(
     params: &CertificateParams,
-    key: &PrivateKey,
+    subject: &impl rcgen::PublicKeyData,
     ca: &SigningCa,
 ) -> Result<Certificate, RenewError> {
     let ca_key = RcgenKey::new(&ca.key);
@@ -251,9 +253,8 @@ fn sign(
         .unwrap_or_else(|| key_id(&ca.cert.public_key_bits()));
     issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(ca_key_id);
     let issuer = Issuer::new(issuer_params, ca_key);
-    let subject = RcgenKey::new(key);
     let der = params
-        .signed_by(&subject, &issuer)
+        .signed_by(subject, &issuer)
         .map_err(|e| RenewError::Build(e.to_string()))?;
     Certificate::from_der(der.der()).map_err(RenewError::SelfCheck)
 }
@@ -281,7 +282,7 @@ pub fn key_id(public_key_bits: &[u8]) -> Vec<u8> {
 }
 
 /// A random positive 63-bit serial, as kubeadm draws them.
-fn random_serial<R: CryptoRng + ?Sized>(rng: &mut R) -> SerialNumber {
+pub(crate) fn random_serial<R: CryptoRng + ?Sized>(rng: &mut R) -> SerialNumber {
     let mut n = rng.next_u64() & (u64::MAX >> 1);
     if n == 0 {
         n = 1;
@@ -289,7 +290,7 @@ fn random_serial<R: CryptoRng + ?Sized>(rng: &mut R) -> SerialNumber {
     SerialNumber::from(n.to_be_bytes().to_vec())
 }
 
-fn eku(e: &ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
+pub(crate) fn eku(e: &ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
     match e {
         ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
@@ -300,7 +301,7 @@ fn eku(e: &ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
 }
 
 /// Go's pkix.Name order: O before CN; PrintableString when the value allows it.
-fn leaf_name(cn: &str, orgs: &[String]) -> Result<DistinguishedName, RenewError> {
+pub(crate) fn leaf_name(cn: &str, orgs: &[String]) -> Result<DistinguishedName, RenewError> {
     if orgs.len() > 1 {
         return Err(RenewError::Subject(format!(
             "it has {} organizations ({}); kcerts can only write one",

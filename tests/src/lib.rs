@@ -3,6 +3,8 @@
 #![allow(clippy::disallowed_methods)] // test helpers read and write files
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a failing helper fails the test
 
+pub mod fake_apiserver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -11,4 +11,5 @@ mod monitoring;
 mod renew_openssl;
 mod scheduling;
 mod snapshots;
+mod use_api;
 mod verify_cli;

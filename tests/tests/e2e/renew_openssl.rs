@@ -205,9 +205,18 @@ fn renew_all_and_check(key_algorithm: &str, expect_key: &str) {
     assert_eq!(mode("pki/apiserver.crt"), 0o644);
     assert_eq!(mode("admin.conf"), 0o600);
     // The backup holds the old files.
-    let backups: Vec<_> = std::fs::read_dir(root.join("tmp")).unwrap().collect();
-    assert_eq!(backups.len(), 1);
-    let backup = backups[0].as_ref().unwrap().path();
+    let backups: Vec<_> = std::fs::read_dir(root.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kcerts-renew-")
+        })
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = &backups[0];
     let old_crt = std::fs::read_to_string(backup.join("pki/apiserver.crt")).unwrap();
     assert_eq!(
         certificate::parse_first(old_crt.as_bytes()).unwrap().serial,
@@ -223,6 +232,17 @@ fn renew_all_with_default_rsa_2048_passes_openssl_and_kubectl() {
 #[test]
 fn renew_all_with_ecdsa_p384_passes_openssl_and_kubectl() {
     renew_all_and_check("ECDSA-P384", "ECDSA P-384");
+}
+
+/// A generated node with ECDSA keys, valid from now, in a fresh temp dir.
+fn node_now(seed: u64) -> tempfile::TempDir {
+    let dir = tempdir();
+    let now = time::OffsetDateTime::now_utc();
+    write_node(
+        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, seed),
+        dir.path(),
+    );
+    dir
 }
 
 fn file_hashes(root: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -248,16 +268,8 @@ fn file_hashes(root: &Path) -> BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn single_row_renew_touches_only_that_row() {
-    let dir = tempdir();
+    let dir = node_now(22);
     let root = dir.path();
-    write_node(
-        &generate(
-            &example_options(KeyAlgorithm::EcdsaP256),
-            time::OffsetDateTime::now_utc(),
-            22,
-        ),
-        root,
-    );
     for (row, changed) in [
         ("etcd-peer", vec!["pki/etcd/peer.crt", "pki/etcd/peer.key"]),
         ("scheduler.conf", vec!["scheduler.conf"]),
@@ -289,16 +301,8 @@ fn single_row_renew_touches_only_that_row() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    let dir = tempdir();
+    let dir = node_now(23);
     let root = dir.path();
-    write_node(
-        &generate(
-            &example_options(KeyAlgorithm::EcdsaP256),
-            time::OffsetDateTime::now_utc(),
-            23,
-        ),
-        root,
-    );
     let before = file_hashes(root);
     let mut args = vec!["renew".to_string(), "all".into(), "--dry-run".into()];
     args.extend(dir_args(root));
@@ -315,16 +319,8 @@ fn dry_run_writes_nothing() {
 
 #[test]
 fn external_and_missing_rows_are_reported_and_skipped() {
-    let dir = tempdir();
+    let dir = node_now(24);
     let root = dir.path();
-    write_node(
-        &generate(
-            &example_options(KeyAlgorithm::EcdsaP256),
-            time::OffsetDateTime::now_utc(),
-            24,
-        ),
-        root,
-    );
     std::fs::remove_file(root.join("pki/front-proxy-ca.key")).unwrap();
     std::fs::remove_file(root.join("super-admin.conf")).unwrap();
     let fp_before = std::fs::read(root.join("pki/front-proxy-client.crt")).unwrap();
@@ -352,16 +348,8 @@ fn external_and_missing_rows_are_reported_and_skipped() {
 #[test]
 fn renew_keeps_owner_and_mode_of_replaced_files() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = tempdir();
+    let dir = node_now(25);
     let root = dir.path();
-    write_node(
-        &generate(
-            &example_options(KeyAlgorithm::EcdsaP256),
-            time::OffsetDateTime::now_utc(),
-            25,
-        ),
-        root,
-    );
     let crt = root.join("pki/apiserver.crt");
     let key = root.join("pki/apiserver.key");
     std::os::unix::fs::chown(&crt, Some(1234), Some(2345)).unwrap();
