@@ -14,6 +14,7 @@ mod generate_pki;
 mod inspect;
 mod renew;
 mod schedule;
+mod sign;
 mod use_api;
 mod verify;
 
@@ -43,6 +44,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Check the health of a node's PKI: chains, keys, usages, SANs, kubeconfig CAs, kubelet.
     Verify(verify::Args),
+    /// Sign a CSR (from `renew --csr-only`) with an external CA, adding the usages of a kubeadm role.
+    Sign(sign::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionArgs),
     /// Print the man page (roff), or write one page per command with --dir.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::GeneratePki(a) => generate_pki::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Sign(a) => sign::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     };

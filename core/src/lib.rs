@@ -44,6 +44,7 @@ pub mod renew_node;
 pub mod report;
 pub mod residual;
 pub mod role;
+pub mod sign;
 pub mod signature;
 mod signing;
 pub mod upload;

@@ -10,6 +10,7 @@ mod interop;
 mod monitoring;
 mod renew_openssl;
 mod scheduling;
+mod sign_cli;
 mod snapshots;
 mod use_api;
 mod verify_cli;
