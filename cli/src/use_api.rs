@@ -156,11 +156,11 @@ pub fn run(
 /// Sends every request, then waits for all of them until the timeout or Ctrl-C.
 /// Returns the PEM of each issued certificate, in order.
 async fn request_all(opts: &Options, requests: &[&ApiRequest]) -> Result<Vec<Vec<u8>>> {
-    let api = connect(&opts.kubeconfig).await?;
+    let (api, server) = connect(&opts.kubeconfig).await?;
     let deadline = tokio::time::Instant::now() + std_duration(opts.timeout);
     let mut names = Vec::new();
     for req in requests {
-        let name = create(&api, req, opts.validity).await?;
+        let name = create(&api, req, opts.validity, &server).await?;
         println!("[certs] certificate request {name:?} created");
         names.push(name);
     }
@@ -190,22 +190,24 @@ async fn request_all(opts: &Options, requests: &[&ApiRequest]) -> Result<Vec<Vec
     }
 }
 
-async fn connect(kubeconfig: &PathBuf) -> Result<Api<CertificateSigningRequest>> {
+async fn connect(kubeconfig: &PathBuf) -> Result<(Api<CertificateSigningRequest>, String)> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
     let config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await
             .with_context(|| format!("cannot use the kubeconfig {}", kubeconfig.display()))?;
+    let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config)
         .with_context(|| format!("cannot build a client from {}", kubeconfig.display()))?;
-    Ok(Api::all(client))
+    Ok((Api::all(client), server))
 }
 
 async fn create(
     api: &Api<CertificateSigningRequest>,
     req: &ApiRequest,
     validity: time::Duration,
+    server: &str,
 ) -> Result<String> {
     let object = CertificateSigningRequest {
         metadata: ObjectMeta {
@@ -225,11 +227,16 @@ async fn create(
     let created = api
         .create(&PostParams::default(), &object)
         .await
-        .map_err(|e| {
-            api_error(
+        .map_err(|e| match e {
+            e @ kube::Error::Api(_) => api_error(
                 e,
                 &format!("cannot create the request for {}", req.row.name),
-            )
+            ),
+            // The first request: a connection or TLS failure means the server is unreachable.
+            other => anyhow::Error::new(other).context(format!(
+                "cannot reach the API server {server} to request {}",
+                req.row.name
+            )),
         })?;
     created
         .metadata
