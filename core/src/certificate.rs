@@ -301,12 +301,7 @@ impl Certificate {
         let algorithm = parsed.signature_algorithm.algorithm.to_id_string();
         let spki = ca.public_key();
         let key_alg = spki.algorithm.algorithm.to_id_string();
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .map(|o| o.to_id_string());
+        let curve = crate::signature::named_curve(&spki.algorithm);
         let key = PublicKeyRef {
             algorithm: &key_alg,
             curve: curve.as_deref(),
@@ -379,12 +374,7 @@ fn describe_spki(x509: &X509Certificate<'_>) -> String {
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
         Ok(PublicKey::EC(_)) => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string());
+            let curve = crate::signature::named_curve(&spki.algorithm);
             match curve.as_deref() {
                 Some(signature::oid::P256) => "ECDSA P-256".into(),
                 Some(signature::oid::P384) => "ECDSA P-384".into(),

@@ -133,12 +133,7 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
     }
     let spki = &info.subject_pki;
     let key_alg = spki.algorithm.algorithm.to_id_string();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string());
+    let curve = crate::signature::named_curve(&spki.algorithm);
     let key = PublicKeyRef {
         algorithm: &key_alg,
         curve: curve.as_deref(),

@@ -583,12 +583,7 @@ impl RequestKey {
             .map_err(|e| csr::CsrError::Malformed(e.to_string()))?;
         let spki = &req.certification_request_info.subject_pki;
         let alg = spki.algorithm.algorithm.to_id_string();
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .map(|o| o.to_id_string());
+        let curve = crate::signature::named_curve(&spki.algorithm);
         let algorithm = match (alg.as_str(), curve.as_deref()) {
             ("1.2.840.113549.1.1.1", _) => &rcgen::PKCS_RSA_SHA256,
             ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7")) => &rcgen::PKCS_ECDSA_P256_SHA256,

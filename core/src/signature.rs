@@ -61,6 +61,15 @@ pub enum SignatureError {
     Invalid,
 }
 
+/// The named-curve OID of an EC key's algorithm identifier, if it has one.
+pub fn named_curve(algorithm: &x509_parser::x509::AlgorithmIdentifier<'_>) -> Option<String> {
+    algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string())
+}
+
 /// A public key as found in a SubjectPublicKeyInfo: algorithm OIDs and key bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKeyRef<'a> {
