@@ -40,6 +40,9 @@ cargo test --workspace
 
 # --- further stages ---
 
+step "fuzz smoke: every cargo fuzz target for 20 s from the seed corpus (scripts/fuzz.sh)"
+bash scripts/fuzz.sh
+
 step "wasm module via Debian's rustc-web + build-std (the fallback route, tested)"
 KCERTS_WASM_ROUTE=debian bash scripts/build-wasm.sh
 

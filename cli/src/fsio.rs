@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use kcerts_core::node::{Dir, NodeFiles, NodePath};
 
+pub mod fault;
+pub mod lock;
+pub mod txn;
+
 /// Files larger than this are refused instead of read (no kubeadm file comes close).
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -60,6 +64,10 @@ pub fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
     };
     if meta.is_dir() {
         return Err("is a directory".into());
+    }
+    if !meta.is_file() {
+        // Opening a FIFO would block forever; a device could be endless.
+        return Err("is not a regular file (a device, FIFO or socket)".into());
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!(

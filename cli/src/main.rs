@@ -13,6 +13,7 @@ mod fsio;
 mod generate_pki;
 mod inspect;
 mod renew;
+mod restore;
 mod schedule;
 mod sign;
 mod use_api;
@@ -40,6 +41,8 @@ enum Command {
     Renew(renew::Args),
     /// Generate a kubeadm-style PKI and kubeconfigs for one control-plane node.
     GeneratePki(generate_pki::Args),
+    /// Put back the files a renewal replaced, from its backup directory.
+    Restore(restore::Args),
     /// Show everything in certificate, key, CSR and kubeconfig files (like `openssl x509 -text`, readable).
     Inspect(inspect::Args),
     /// Check the health of a node's PKI: chains, keys, usages, SANs, kubeconfig CAs, kubelet.
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         Command::CheckExpiration(a) => check_expiration::run(a),
         Command::Renew(a) => renew::run(a),
         Command::GeneratePki(a) => generate_pki::run(a),
+        Command::Restore(a) => restore::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Sign(a) => sign::run(a),

@@ -111,6 +111,27 @@ fn select_rows(names: &[String], files: &NodeFiles) -> Result<(Vec<&'static Row>
 
 pub fn run(a: Args) -> Result<()> {
     let dirs = a.dirs.dirs();
+    // One renewal at a time per node; an interrupted one is rolled back first, so
+    // the plan starts from files where every certificate matches its key.
+    let _lock = if a.dry_run || a.csr_only {
+        if let Some(b) = fsio::txn::pending(&dirs) {
+            eprintln!(
+                "warning: a renewal was interrupted; `kcerts renew` or `kcerts restore \
+                 --backup-dir {}` puts the old files back",
+                b.display()
+            );
+        }
+        None
+    } else {
+        let lock = fsio::lock::lock_node(&dirs)?;
+        if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
+            println!(
+                "[renew] a previous renewal was interrupted: put back {n} files from {}",
+                backup.display()
+            );
+        }
+        Some(lock)
+    };
     let files = dirs.load();
     let (rows, all) = select_rows(&a.rows, &files)?;
     let opts = RenewOptions {
@@ -177,18 +198,11 @@ pub fn run(a: Args) -> Result<()> {
             .clone()
             .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
         let backup_dir = unique_backup_dir(&base, now);
-        let paths: Vec<_> = writes.iter().map(|w| w.path.clone()).collect();
-        let n = fsio::backup(&dirs, &paths, &backup_dir)?;
+        // Backup, journal, staging, renames: crash-safe (fsio/txn.rs).
+        let n = fsio::txn::apply(&dirs, &writes, &backup_dir).context("cannot renew")?;
         println!("[renew] backed up {n} files to {}", backup_dir.display());
     }
     for p in &plans {
-        if let Outcome::Renewed { writes, .. } = &p.outcome {
-            for w in writes {
-                let path = dirs.path(&w.path);
-                fsio::write_atomic(&path, &w.bytes, w.secret)
-                    .with_context(|| format!("cannot renew {}", p.row.name))?;
-            }
-        }
         if let Some(m) = renew_node::message(p) {
             println!("{m}");
         }

@@ -194,7 +194,11 @@ pub fn issue<R: CryptoRng + ?Sized>(
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    params.extended_key_usages = spec.extended_key_usage.iter().map(eku).collect();
+    params.extended_key_usages = spec
+        .extended_key_usage
+        .iter()
+        .map(checked_eku)
+        .collect::<Result<_, _>>()?;
     params.serial_number = Some(random_serial(rng));
     params.not_before = now - BACKDATE;
     params.not_after = now + opts.validity;
@@ -298,6 +302,28 @@ pub(crate) fn eku(e: &ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
             ExtendedKeyUsagePurpose::Other(oid.split('.').filter_map(|p| p.parse().ok()).collect())
         }
     }
+}
+
+/// [`eku`], refusing OIDs that rcgen's DER writer (yasna) cannot encode: it
+/// panics on them. Found by the `roundtrip` fuzz target: a certificate whose
+/// extended key usage reads `5.22...` made `kcerts renew` panic.
+fn checked_eku(e: &ExtendedKeyUsage) -> Result<ExtendedKeyUsagePurpose, RenewError> {
+    if let ExtendedKeyUsage::Other(oid) = e {
+        let arcs: Option<Vec<u64>> = oid.split('.').map(|p| p.parse().ok()).collect();
+        // X.660: the first arc is 0, 1 or 2; under 0 and 1 the second is below 40.
+        let encodable = match arcs.as_deref() {
+            Some([first, second, ..]) => {
+                *first < 3 && (*first == 2 || *second < 40) && *second < u64::MAX - 80
+            }
+            _ => false,
+        };
+        if !encodable {
+            return Err(RenewError::Build(format!(
+                "the extended key usage OID {oid} cannot be encoded"
+            )));
+        }
+    }
+    Ok(eku(e))
 }
 
 /// Go's pkix.Name order: O before CN; PrintableString when the value allows it.

@@ -3,11 +3,15 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests read files and fail loudly
 
 mod beyond_common;
+mod crash_safety;
 mod csr_only;
 mod errors;
+mod fuzz_corpus;
+mod hostile;
 mod inspect_cli;
 mod interop;
 mod monitoring;
+mod permissions;
 mod renew_openssl;
 mod scheduling;
 mod sign_cli;

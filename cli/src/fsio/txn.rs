@@ -1,0 +1,514 @@
+//! Crash-safe renewal writes: a journal in the backup directory, every new file
+//! staged beside its target before any target is replaced, then renames.
+//!
+//! The order, and what a crash or failure at each point leaves on the node:
+//! 1. copy each file to be replaced into the backup directory and write its
+//!    journal, `kcerts-manifest.tsv` (old mode, owner, whether it existed):
+//!    nothing changed yet;
+//! 2. write `<kubeconfig-dir>/tmp/kcerts-renew-pending`, naming the backup;
+//! 3. stage: write each new file as `.<name>.kcerts-new` in its target's
+//!    directory and fsync it. Nothing changed yet: a full disk fails here, the
+//!    staged files and the marker are removed, and the old files are intact;
+//! 4. commit: rename each staged file over its target and fsync the directory.
+//!    Each file is always wholly old or wholly new, but a certificate and its key
+//!    are two renames, so between them the pair on disk does not match. A failed
+//!    rename rolls every file back at once;
+//! 5. remove the marker.
+//!
+//! A process killed between 2 and 5 leaves the marker. The next `kcerts renew`
+//! (or `kcerts restore --backup-dir DIR`) then puts back the old version of every
+//! file in the journal and removes staged files before anything else, so every
+//! certificate matches its key again (as it did before the interrupted run).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use kcerts_core::node::NodeFiles;
+use kcerts_core::renew_node::FileWrite;
+
+use super::{NodeDirs, fault};
+use crate::Hinted;
+
+/// The journal of a renewal, in its backup directory.
+pub const MANIFEST: &str = "kcerts-manifest.tsv";
+const MANIFEST_HEADER: &str =
+    "# kcerts renewal journal v1: old-state mode uid gid backup-path target";
+const PENDING: &str = "kcerts-renew-pending";
+const STAGED_SUFFIX: &str = ".kcerts-new";
+
+/// One journal line: a file the renewal replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// Whether the file existed before (a copy is in the backup) and its metadata.
+    old: Option<(u32, u32, u32)>,
+    /// The copy's path inside the backup directory (`pki/apiserver.key`).
+    rel: String,
+    /// The real path written (symbolic links inside the node resolved).
+    target: PathBuf,
+}
+
+impl Entry {
+    fn line(&self) -> String {
+        let (state, mode, uid, gid) = match self.old {
+            Some((m, u, g)) => ("present", format!("{m:o}"), u.to_string(), g.to_string()),
+            None => ("absent", "-".into(), "-".into(), "-".into()),
+        };
+        format!(
+            "{state}\t{mode}\t{uid}\t{gid}\t{}\t{}",
+            self.rel,
+            self.target.display()
+        )
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.splitn(6, '\t').collect();
+        let [state, mode, uid, gid, rel, target] = f.as_slice() else {
+            return None;
+        };
+        let old = match *state {
+            "present" => Some((
+                u32::from_str_radix(mode, 8).ok()?,
+                uid.parse().ok()?,
+                gid.parse().ok()?,
+            )),
+            "absent" => None,
+            _ => return None,
+        };
+        Some(Self {
+            old,
+            rel: (*rel).to_string(),
+            target: PathBuf::from(target),
+        })
+    }
+}
+
+/// The node's directories, canonical: every write must land inside one of them.
+pub struct Roots {
+    roots: Vec<PathBuf>,
+    shown: String,
+}
+
+impl Roots {
+    /// The canonical cert and kubeconfig directories.
+    pub fn new(dirs: &NodeDirs) -> Self {
+        let roots = [&dirs.cert_dir, &dirs.kubeconfig_dir]
+            .into_iter()
+            .filter_map(|d| fs::canonicalize(d).ok())
+            .collect();
+        let shown = format!(
+            "{} and {}",
+            dirs.cert_dir.display(),
+            dirs.kubeconfig_dir.display()
+        );
+        Self { roots, shown }
+    }
+
+    /// The real path a write to `path` lands on. Symbolic links (of the file or
+    /// of a directory above it) are followed only while they stay inside the
+    /// node's directories: writing through a link that leaves them is refused.
+    pub fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        let real = match fs::symlink_metadata(path) {
+            Ok(_) => fs::canonicalize(path).with_context(|| {
+                format!(
+                    "{} is a symbolic link that cannot be followed (dangling or a loop)",
+                    path.display()
+                )
+            })?,
+            Err(_) => {
+                let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                    bail!("{} is not a file path", path.display());
+                };
+                fs::canonicalize(parent)
+                    .with_context(|| format!("cannot resolve {}", parent.display()))?
+                    .join(name)
+            }
+        };
+        if self.roots.iter().any(|r| real.starts_with(r)) {
+            return Ok(real);
+        }
+        Err(Hinted {
+            message: format!(
+                "{} resolves to {}, outside {}: kcerts does not write through a symbolic \
+                 link that leads out of the node's directories",
+                path.display(),
+                real.display(),
+                self.shown
+            ),
+            hint: "replace the link with the file itself, or point --cert-dir and \
+                   --kubeconfig-dir at the real directories"
+                .into(),
+        }
+        .into())
+    }
+}
+
+/// Where an unfinished renewal is recorded.
+pub fn pending_path(dirs: &NodeDirs) -> PathBuf {
+    dirs.kubeconfig_dir.join("tmp").join(PENDING)
+}
+
+/// The backup directory of an unfinished renewal, if one was interrupted.
+pub fn pending(dirs: &NodeDirs) -> Option<PathBuf> {
+    let text = fs::read_to_string(pending_path(dirs)).ok()?;
+    Some(PathBuf::from(text.trim_end_matches('\n')))
+}
+
+fn staged_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}{STAGED_SUFFIX}"))
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes renames and new entries durable; not every filesystem allows it.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `bytes` to a new file (replacing a stale one), fsyncs it, and sets its
+/// owner (when given: only root can give files away) and mode.
+fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+    let _ = fs::remove_file(path);
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some((uid, gid)) = owner {
+            let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
+        }
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+/// Replaces `target` with `bytes` atomically (staged file, then rename).
+fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+    let staged = staged_path(target);
+    write_synced(&staged, bytes, mode, owner)?;
+    fs::rename(&staged, target).with_context(|| {
+        let _ = fs::remove_file(&staged);
+        format!("cannot replace {}", target.display())
+    })?;
+    if let Some(dir) = target.parent() {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
+/// Applies a renewal's writes: backup and journal, staging, renames (see the
+/// module doc). Returns how many existing files were backed up.
+pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result<usize> {
+    let roots = Roots::new(dirs);
+    let mut plan = Vec::new();
+    for w in writes {
+        let target = roots.resolve(&dirs.path(&w.path))?;
+        plan.push((w, target));
+    }
+
+    // 1. Backup and journal.
+    fs::create_dir_all(backup_dir).with_context(|| {
+        format!(
+            "cannot create the backup directory {}",
+            backup_dir.display()
+        )
+    })?;
+    fs::set_permissions(backup_dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {}", backup_dir.display()))?;
+    let backup_dir = fs::canonicalize(backup_dir)
+        .with_context(|| format!("cannot resolve {}", backup_dir.display()))?;
+    let mut entries = Vec::new();
+    let mut copied = 0;
+    for (w, target) in &plan {
+        let rel = w.path.to_string();
+        fault::step(&format_args!("back up {}", target.display()))?;
+        let old = match fs::metadata(target) {
+            Ok(meta) => {
+                let bytes = fs::read(target)
+                    .with_context(|| format!("cannot read {}", target.display()))?;
+                let dst = backup_dir.join(&rel);
+                if let Some(parent) = dst.parent() {
+                    fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                write_synced(&dst, &bytes, meta.mode() & 0o7777, None)?;
+                copied += 1;
+                Some((meta.mode() & 0o7777, meta.uid(), meta.gid()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", target.display())),
+        };
+        entries.push(Entry {
+            old,
+            rel,
+            target: target.clone(),
+        });
+    }
+    fault::step(&"write the journal")?;
+    let mut manifest = format!("{MANIFEST_HEADER}\n");
+    for e in &entries {
+        manifest.push_str(&e.line());
+        manifest.push('\n');
+    }
+    write_synced(&backup_dir.join(MANIFEST), manifest.as_bytes(), 0o600, None)?;
+    sync_dir(&backup_dir);
+    if let Some(parent) = backup_dir.parent() {
+        sync_dir(parent);
+    }
+
+    // 2. The marker that makes the next run recover.
+    fault::step(&"write the pending-renewal marker")?;
+    let marker = pending_path(dirs);
+    if let Some(parent) = marker.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    replace(
+        &marker,
+        format!("{}\n", backup_dir.display()).as_bytes(),
+        0o600,
+        None,
+    )?;
+
+    // 3. Stage every new file; the node is unchanged until all are on disk.
+    let mut staged = Vec::new();
+    let staging = (|| -> Result<()> {
+        for ((w, target), e) in plan.iter().zip(&entries) {
+            fault::step(&format_args!("stage {}", target.display()))?;
+            let mode = match (w.secret, e.old) {
+                (true, _) => 0o600,
+                (false, Some((m, _, _))) => m,
+                (false, None) => 0o644,
+            };
+            let path = staged_path(target);
+            write_synced(&path, &w.bytes, mode, e.old.map(|(_, u, g)| (u, g)))
+                .with_context(|| format!("cannot stage the new {}", target.display()))?;
+            staged.push(path);
+        }
+        Ok(())
+    })();
+    if let Err(e) = staging {
+        for s in &staged {
+            let _ = fs::remove_file(s);
+        }
+        let _ = fs::remove_file(&marker);
+        return Err(e.context("no file was changed"));
+    }
+
+    // 4. Commit: one rename per file.
+    let commit = (|| -> Result<()> {
+        for ((_, target), s) in plan.iter().zip(&staged) {
+            fault::step(&format_args!("replace {}", target.display()))?;
+            fs::rename(s, target)
+                .with_context(|| format!("cannot replace {}", target.display()))?;
+            if let Some(dir) = target.parent() {
+                sync_dir(dir);
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = commit {
+        return Err(match restore_from(dirs, &backup_dir) {
+            Ok(_) => {
+                let _ = fs::remove_file(&marker);
+                e.context("every file was put back from the backup; no file was changed")
+            }
+            Err(r) => e.context(format!(
+                "and putting the old files back failed too ({r:#}); run `kcerts restore \
+                 --backup-dir {}`",
+                backup_dir.display()
+            )),
+        });
+    }
+
+    // 5. Done.
+    fault::step(&"remove the pending-renewal marker")?;
+    fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
+    if let Some(parent) = marker.parent() {
+        sync_dir(parent);
+    }
+    Ok(copied)
+}
+
+/// What restoring did to one file.
+#[derive(Debug)]
+pub enum Restored {
+    /// The old version was put back.
+    Restored(PathBuf),
+    /// The file did not exist before the renewal and was removed.
+    Removed(PathBuf),
+}
+
+/// Puts every file of a backup back: the journal's files when it has one, else
+/// every kubeadm file found in it (backups of older kcerts versions). Staged
+/// files of an interrupted renewal are removed. Idempotent: safe to run again
+/// after a crash.
+pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>> {
+    let roots = Roots::new(dirs);
+    let entries = match fs::read_to_string(backup_dir.join(MANIFEST)) {
+        Ok(text) => text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                Entry::parse(l).with_context(|| {
+                    format!(
+                        "{}: malformed line {l:?}",
+                        backup_dir.join(MANIFEST).display()
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !backup_dir.is_dir() {
+                bail!("{} is not a directory", backup_dir.display());
+            }
+            let mut found = Vec::new();
+            for p in NodeFiles::wanted() {
+                let rel = p.to_string();
+                if let Ok(meta) = fs::metadata(backup_dir.join(&rel)) {
+                    let target = dirs.path(&p);
+                    let owner = fs::metadata(&target).map(|m| (m.uid(), m.gid()));
+                    let (uid, gid) = owner.unwrap_or((meta.uid(), meta.gid()));
+                    found.push(Entry {
+                        old: Some((meta.mode() & 0o7777, uid, gid)),
+                        rel,
+                        target,
+                    });
+                }
+            }
+            if found.is_empty() {
+                bail!(
+                    "{} holds neither a {MANIFEST} nor any kubeadm file",
+                    backup_dir.display()
+                );
+            }
+            found
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read {}", backup_dir.join(MANIFEST).display()));
+        }
+    };
+    // Check everything before changing anything.
+    let mut todo = Vec::new();
+    for e in entries {
+        if e.rel.split('/').any(|c| c == ".." || c.is_empty()) {
+            bail!(
+                "{}: unsafe path {:?}",
+                backup_dir.join(MANIFEST).display(),
+                e.rel
+            );
+        }
+        let target = roots.resolve(&e.target)?;
+        let bytes = match e.old {
+            Some(_) => Some(fs::read(backup_dir.join(&e.rel)).with_context(|| {
+                format!(
+                    "cannot read the backup copy {}",
+                    backup_dir.join(&e.rel).display()
+                )
+            })?),
+            None => None,
+        };
+        todo.push((e, target, bytes));
+    }
+    let mut done = Vec::new();
+    for (e, target, bytes) in todo {
+        let _ = fs::remove_file(staged_path(&target));
+        match (e.old, bytes) {
+            (Some((mode, uid, gid)), Some(bytes)) => {
+                fault::step(&format_args!("restore {}", target.display()))?;
+                replace(&target, &bytes, mode, Some((uid, gid)))?;
+                done.push(Restored::Restored(target));
+            }
+            _ => {
+                fault::step(&format_args!("remove {}", target.display()))?;
+                match fs::remove_file(&target) {
+                    Ok(()) => done.push(Restored::Removed(target)),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => {
+                        return Err(err)
+                            .with_context(|| format!("cannot remove {}", target.display()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Finishes an interrupted renewal by putting the old files back (see the
+/// module doc). Returns the backup used and how many files it restored.
+pub fn recover(dirs: &NodeDirs) -> Result<Option<(PathBuf, usize)>> {
+    let Some(backup_dir) = pending(dirs) else {
+        return Ok(None);
+    };
+    let done = restore_from(dirs, &backup_dir).with_context(|| {
+        format!(
+            "a previous renewal was interrupted and its backup {} cannot be restored",
+            backup_dir.display()
+        )
+    })?;
+    clear_pending(dirs, &backup_dir)?;
+    Ok(Some((backup_dir, done.len())))
+}
+
+/// Removes the pending marker if it names `backup_dir`.
+pub fn clear_pending(dirs: &NodeDirs, backup_dir: &Path) -> Result<()> {
+    let marker = pending_path(dirs);
+    let same = pending(dirs).is_some_and(|p| {
+        p == backup_dir || fs::canonicalize(&p).ok() == fs::canonicalize(backup_dir).ok()
+    });
+    if same {
+        fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
+        if let Some(parent) = marker.parent() {
+            sync_dir(parent);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_lines_round_trip() {
+        let present = Entry {
+            old: Some((0o600, 0, 998)),
+            rel: "pki/etcd/server.key".into(),
+            target: PathBuf::from("/etc/kubernetes/pki/etcd/server.key"),
+        };
+        let absent = Entry {
+            old: None,
+            rel: "pki/a b.key".into(),
+            target: PathBuf::from("/srv/with space/a b.key"),
+        };
+        for e in [present, absent] {
+            assert_eq!(Entry::parse(&e.line()), Some(e.clone()));
+        }
+        assert_eq!(Entry::parse("bogus"), None);
+    }
+
+    #[test]
+    fn staged_files_are_hidden_siblings() {
+        assert_eq!(
+            staged_path(Path::new("/etc/kubernetes/pki/ca.crt")),
+            PathBuf::from("/etc/kubernetes/pki/.ca.crt.kcerts-new")
+        );
+    }
+}
