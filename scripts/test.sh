@@ -54,4 +54,4 @@ need_debs chromium
 command -v node >/dev/null || need_debs nodejs npm
 (cd web && npm ci --no-audit --no-fund --silent)
 cargo build -q -p kcerts-cli
-KCERTS_BIN=$PWD/target/debug/kcerts node --test web/tests/
+KCERTS_BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug/kcerts node --test web/tests/
