@@ -140,9 +140,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     result
 }
 
-/// Copies each existing file into `backup_dir`, keeping the node layout
-/// (`pki/...`, `*.conf`) and modes. Returns how many files were copied.
-pub fn backup(dirs: &NodeDirs, paths: &[NodePath], backup_dir: &Path) -> Result<usize> {
+/// Creates a backup directory readable by its owner only (backups hold keys).
+pub fn create_backup_dir(backup_dir: &Path) -> Result<()> {
     fs::create_dir_all(backup_dir).with_context(|| {
         format!(
             "cannot create the backup directory {}",
@@ -151,6 +150,13 @@ pub fn backup(dirs: &NodeDirs, paths: &[NodePath], backup_dir: &Path) -> Result<
     })?;
     fs::set_permissions(backup_dir, fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {}", backup_dir.display()))?;
+    Ok(())
+}
+
+/// Copies each existing file into `backup_dir`, keeping the node layout
+/// (`pki/...`, `*.conf`) and modes. Returns how many files were copied.
+pub fn backup(dirs: &NodeDirs, paths: &[NodePath], backup_dir: &Path) -> Result<usize> {
+    create_backup_dir(backup_dir)?;
     let mut copied = 0;
     for p in paths {
         let src = dirs.path(p);

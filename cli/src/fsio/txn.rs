@@ -222,14 +222,7 @@ pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result
     }
 
     // 1. Backup and journal.
-    fs::create_dir_all(backup_dir).with_context(|| {
-        format!(
-            "cannot create the backup directory {}",
-            backup_dir.display()
-        )
-    })?;
-    fs::set_permissions(backup_dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot restrict {}", backup_dir.display()))?;
+    super::create_backup_dir(backup_dir)?;
     let backup_dir = fs::canonicalize(backup_dir)
         .with_context(|| format!("cannot resolve {}", backup_dir.display()))?;
     let mut entries = Vec::new();
