@@ -6,6 +6,12 @@
 #   bash scripts/fuzz.sh                 # smoke, as scripts/test.sh runs it: 20 s a target
 #   KCERTS_FUZZ_SECONDS=1800 KCERTS_FUZZ_SANITIZER=address bash scripts/fuzz.sh [TARGET...]
 #                                        # the longer run: 30 min a target, AddressSanitizer
+#   KCERTS_FUZZ_SEED=random bash scripts/fuzz.sh   # explore: a new libFuzzer seed each run
+#
+# The smoke run uses a fixed seed (KCERTS_FUZZ_SEED, default 1), so CI replays a
+# prefix of the same input sequence that a longer run with that seed has already
+# covered on a developer's machine: CI goes red on a change, not on the luck of the
+# draw. Exploration with random seeds is a separate, longer run.
 #
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the script; add the
 # input to fuzz/corpus/<target>/ as regression-<what> once fixed (cargo test replays it).
@@ -16,6 +22,9 @@ cd "$(dirname "$0")/.."
 
 secs=${KCERTS_FUZZ_SECONDS:-20}
 san=${KCERTS_FUZZ_SANITIZER:-none}
+seed=${KCERTS_FUZZ_SEED:-1}
+seed_flag=(-seed="$seed")
+[ "$seed" != random ] || seed_flag=()
 target_dir=${KCERTS_FUZZ_TARGET_DIR:-$HOME/.cache/kcerts/fuzz-target-$san}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(cert key csr kubeconfig report roundtrip)
@@ -35,12 +44,12 @@ for t in "${targets[@]}"; do
     log=$scratch.log
     start=$(date +%s)
     if ! cargo +nightly fuzz run -O -s "$san" --target-dir "$target_dir" "$t" "$scratch" "corpus/$t" \
-        -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+        -- "${seed_flag[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
         tail -60 "$log"
         echo "fuzz: $t FAILED (input saved in fuzz/artifacts/$t/)"
         exit 1
     fi
     runs=$(grep -E '^stat::number_of_executed_units:' "$log" | awk '{print $2}')
-    echo "fuzz: $t: ${runs:-?} executions in $(( $(date +%s) - start ))s without a crash ($(ls "$scratch" | wc -l) new corpus inputs, sanitizer $san)"
+    echo "fuzz: $t: ${runs:-?} executions in $(( $(date +%s) - start ))s without a crash ($(ls "$scratch" | wc -l) new corpus inputs, sanitizer $san, seed $seed)"
     rm -rf "$scratch" "$log"
 done

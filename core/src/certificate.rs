@@ -208,7 +208,7 @@ impl Certificate {
                         }
                     }
                     for oid in &eku.other {
-                        extended_key_usage.push(ExtendedKeyUsage::Other(oid.to_id_string()));
+                        extended_key_usage.push(ExtendedKeyUsage::Other(eku_oid_name(oid)));
                     }
                 }
                 ParsedExtension::SubjectKeyIdentifier(id) => subject_key_id = Some(hex(id.0)),
@@ -345,6 +345,32 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
         4 => <[u8; 4]>::try_from(b).ok().map(IpAddr::from),
         16 => <[u8; 16]>::try_from(b).ok().map(IpAddr::from),
         _ => None,
+    }
+}
+
+/// The dotted form of an extended key usage OID, or `malformed OID <hex>` when its
+/// encoding is not canonical DER (an arc cut short or padded with 0x80). The
+/// parser would print a truncated arc as if it were complete, and renewal would
+/// then issue a certificate with a different usage than the one it read; Go's
+/// crypto/x509 (kubeadm) refuses such a certificate. Found by the `roundtrip`
+/// fuzz target: `1.3.6.1.5.5.7.3` followed by a lone `0x82` read as clientAuth.
+fn eku_oid_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
+    let bytes = oid.as_bytes();
+    let arc_starts = std::iter::once(0).chain(
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b & 0x80 == 0)
+            .map(|(i, _)| i + 1),
+    );
+    let well_formed = bytes.last().is_some_and(|b| b & 0x80 == 0)
+        && arc_starts
+            .filter(|&i| i < bytes.len())
+            .all(|i| bytes[i] != 0x80);
+    if well_formed {
+        oid.to_id_string()
+    } else {
+        format!("malformed OID {}", hex(bytes))
     }
 }
 
