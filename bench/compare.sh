@@ -12,6 +12,7 @@ RUNS=${RUNS:-30}
 need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; }; }
 need hyperfine hyperfine
 need openssl openssl
+need /usr/bin/time time
 
 cargo build --release -q -p kcerts-cli
 KCERTS=$PWD/target/release/kcerts
@@ -43,6 +44,47 @@ hyperfine -N -w 3 -r "$RUNS" --export-json "$work/check.json" \
     "$KCERTS check-expiration --cert-dir $node/pki --kubeconfig-dir $node" \
     "bash $work/openssl-expiry.sh" >/dev/null
 report "1. check-expiration, whole process (target: under 3 ms)" "$work/check.json" "kcerts check-expiration" "openssl x509 -enddate loop"
+
+# 2. One PEM bundle of 100,000 certificates: kcerts inspect --summary (streamed)
+#    vs Python's cryptography and openssl. The bundle is made once and cached.
+bundle=${KCERTS_BUNDLE:-$HOME/.cache/kcerts/bundle-100000.pem}
+if [ ! -s "$bundle" ]; then
+    cargo build --release -q -p kcerts-tests --bin make-bundle
+    mkdir -p "$(dirname "$bundle")"
+    target/release/make-bundle 100000 >"$bundle.tmp" && mv "$bundle.tmp" "$bundle"
+fi
+python3 -c 'import cryptography' 2>/dev/null || need_pkg=python3-cryptography
+[ -z "${need_pkg:-}" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$need_pkg"; }
+cat > "$work/pyca.py" <<'PY'
+import sys
+from cryptography import x509
+certs = x509.load_pem_x509_certificates(open(sys.argv[1], "rb").read())
+for c in certs:
+    c.not_valid_after_utc
+PY
+echo "2. bundle: $(grep -c 'BEGIN CERTIFICATE' "$bundle") certificates, $(($(stat -c %s "$bundle") / 1000000)) MB ($bundle)"
+hyperfine -N -w 1 -r "$((RUNS / 6 + 3))" --export-json "$work/bundle.json" \
+    "$KCERTS inspect --summary -o json $bundle" \
+    "$KCERTS inspect --summary $bundle" \
+    "python3 $work/pyca.py $bundle" >/dev/null
+hyperfine -w 0 -r 1 --export-json "$work/bundle-openssl.json" \
+    "openssl storeutl -noout -text $bundle" \
+    "openssl crl2pkcs7 -nocrl -certfile $bundle | openssl pkcs7 -print_certs -noout" >/dev/null
+python3 - "$work/bundle.json" "$work/bundle-openssl.json" <<'PY'
+import json, sys
+rows = [r for f in sys.argv[1:] for r in json.load(open(f))["results"]]
+labels = ["kcerts inspect --summary -o json (JSON Lines)", "kcerts inspect --summary (text)",
+          "python3 cryptography load_pem_x509_certificates", "openssl storeutl -noout -text (1 run)",
+          "openssl crl2pkcs7 | pkcs7 -print_certs (1 run)"]
+base = rows[0]["median"]
+print("   target: at least 2x faster than cryptography, memory of one certificate")
+for label, r in zip(labels, rows):
+    ratio = r["median"] / base
+    print(f"  {label:<48} median {r['median']*1000:10.1f} ms  ({ratio:.1f}x kcerts json)")
+PY
+for cmd in "$KCERTS inspect --summary -o json $bundle" "python3 $work/pyca.py $bundle"; do
+    /usr/bin/time -f "  peak memory %M KiB: $(echo "$cmd" | awk '{print $1,$2,$3,$4,$5}' | sed "s|$PWD/||")" $cmd >/dev/null
+done
 
 # 3. renew all with RSA-2048 vs openssl generating and signing 11 keys/certs.
 renew_node=$work/renew-node

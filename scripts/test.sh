@@ -21,7 +21,8 @@ need_debs() {
     fi
 }
 
-need_debs openssl
+# time: /usr/bin/time measures the peak memory of `inspect --summary` in its test.
+need_debs openssl time
 # The prometheus output test parses with Python's prometheus_client; the test
 # itself pip-installs that package when it is missing, python3 must be here.
 command -v python3 >/dev/null || need_debs python3 python3-pip

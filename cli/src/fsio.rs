@@ -50,6 +50,37 @@ impl NodeDirs {
 
 /// Reads a file of at most [`MAX_FILE_BYTES`]: `Ok(None)` when it does not exist.
 pub fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    read_up_to(path, MAX_FILE_BYTES, "a certificate, key or kubeconfig")
+}
+
+/// Reads a file of at most `limit` bytes (`what` names the kind of file in the
+/// message when it is larger): `Ok(None)` when it does not exist.
+pub fn read_up_to(path: &Path, limit: u64, what: &str) -> Result<Option<Vec<u8>>, String> {
+    let Some((file, len)) = open_regular(path)? else {
+        return Ok(None);
+    };
+    if len > limit {
+        return Err(format!(
+            "is {len} bytes, over kcerts' limit of {limit} bytes for {what}"
+        ));
+    }
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "grew over kcerts' limit of {limit} bytes while being read"
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Opens a regular file for reading and returns it with its length: `Ok(None)`
+/// when it does not exist; directories, devices, FIFOs and dangling symlinks are
+/// errors (a FIFO would block, a device could be endless).
+pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>, String> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -66,28 +97,10 @@ pub fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
         return Err("is a directory".into());
     }
     if !meta.is_file() {
-        // Opening a FIFO would block forever; a device could be endless.
         return Err("is not a regular file (a device, FIFO or socket)".into());
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "is {} bytes, over kcerts' limit of {} bytes for a certificate, key or kubeconfig",
-            meta.len(),
-            MAX_FILE_BYTES
-        ));
-    }
-    let mut bytes = Vec::new();
     let file = File::open(path).map_err(|e| e.to_string())?;
-    use std::io::Read;
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "grew over kcerts' limit of {MAX_FILE_BYTES} bytes while being read"
-        ));
-    }
-    Ok(Some(bytes))
+    Ok(Some((file, meta.len())))
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory,

@@ -12,6 +12,7 @@ mod exit;
 mod fsio;
 mod generate_pki;
 mod inspect;
+mod inspect_summary;
 mod renew;
 mod restore;
 mod schedule;

@@ -61,28 +61,69 @@ fn pem_blocks(bytes: &[u8]) -> Result<Vec<Block>, EncodingError> {
     let mut rest = bytes;
     while let Some(start) = find(rest, b"-----BEGIN ") {
         let index = out.len() + 1;
-        let bad = |reason: &str| EncodingError::BadPem {
-            index,
-            reason: reason.to_string(),
-        };
-        let after_begin = &rest[start + 11..];
-        let label_end =
-            find(after_begin, b"-----").ok_or_else(|| bad("unterminated BEGIN line"))?;
-        let label = std::str::from_utf8(&after_begin[..label_end])
-            .map_err(|_| bad("the label is not text"))?
-            .to_string();
-        if label.contains('\n') {
-            return Err(bad("unterminated BEGIN line"));
+        let bad = |reason: String| EncodingError::BadPem { index, reason };
+        match pem_block_at(&rest[start..]) {
+            Scan::Complete { len, block } => {
+                out.push(block.map_err(bad)?);
+                rest = &rest[start + len..];
+            }
+            Scan::Incomplete { reason } => return Err(bad(reason)),
         }
-        let body_and_rest = &after_begin[label_end + 5..];
-        let end_marker = format!("-----END {label}-----");
-        let body_len = find(body_and_rest, end_marker.as_bytes())
-            .ok_or_else(|| bad(&format!("no matching -----END {label}----- line")))?;
-        let der = decode_body(&body_and_rest[..body_len]).map_err(|r| bad(&r))?;
-        out.push(Block { label, der });
-        rest = &body_and_rest[body_len + end_marker.len()..];
     }
     Ok(out)
+}
+
+/// What [`pem_block_at`] found.
+pub(crate) enum Scan {
+    /// A block spanning the first `len` bytes: decoded, or why it is malformed.
+    Complete {
+        len: usize,
+        block: Result<Block, String>,
+    },
+    /// The block does not end within the bytes given (at the end of input: why
+    /// it is malformed).
+    Incomplete { reason: String },
+}
+
+/// Reads the PEM block at the start of `bytes`, which begin with `-----BEGIN `.
+/// A BEGIN line that is not a block (no closing dashes on its line, a label
+/// that is not text) spans only the marker, so the caller goes on after it.
+pub(crate) fn pem_block_at(bytes: &[u8]) -> Scan {
+    const BEGIN_LEN: usize = b"-----BEGIN ".len();
+    let marker_only = |reason: &str| Scan::Complete {
+        len: BEGIN_LEN,
+        block: Err(reason.to_string()),
+    };
+    let after_begin = &bytes[BEGIN_LEN..];
+    let line = match memchr::memchr(b'\n', after_begin) {
+        Some(end) => &after_begin[..end],
+        None => after_begin,
+    };
+    let Some(label_end) = find(line, b"-----") else {
+        if line.len() < after_begin.len() {
+            return marker_only("unterminated BEGIN line");
+        }
+        return Scan::Incomplete {
+            reason: "unterminated BEGIN line".into(),
+        };
+    };
+    let Ok(label) = std::str::from_utf8(&line[..label_end]) else {
+        return marker_only("the label is not text");
+    };
+    let body_and_rest = &after_begin[label_end + 5..];
+    let end_marker = format!("-----END {label}-----");
+    let Some(body_len) = find(body_and_rest, end_marker.as_bytes()) else {
+        return Scan::Incomplete {
+            reason: format!("no matching -----END {label}----- line"),
+        };
+    };
+    Scan::Complete {
+        len: BEGIN_LEN + label_end + 5 + body_len + end_marker.len(),
+        block: decode_body(&body_and_rest[..body_len]).map(|der| Block {
+            label: label.to_string(),
+            der,
+        }),
+    }
 }
 
 /// Decodes the base64 body of a PEM block, skipping RFC 1421 headers
@@ -90,18 +131,28 @@ fn pem_blocks(bytes: &[u8]) -> Result<Vec<Block>, EncodingError> {
 fn decode_body(body: &[u8]) -> Result<Vec<u8>, String> {
     use base64::Engine;
     let mut b64 = Vec::with_capacity(body.len());
-    for line in body.split(|&c| c == b'\n') {
-        if line.contains(&b':') {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for end in ends {
+        let line = &body[start..end];
+        start = end + 1;
+        if memchr::memchr(b':', line).is_some() {
             continue;
         }
-        b64.extend(line.iter().filter(|c| !c.is_ascii_whitespace()));
+        // White space is at most b' ': one comparison a byte, which vectorises.
+        if line.iter().any(|&c| c <= b' ') {
+            b64.extend(line.iter().filter(|c| !c.is_ascii_whitespace()));
+        } else {
+            // The common case: a plain 64-column line, copied at once.
+            b64.extend_from_slice(line);
+        }
     }
     base64::engine::general_purpose::STANDARD
         .decode(&b64)
         .map_err(|e| format!("invalid base64 ({e})"))
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(haystack, needle)
 }
 

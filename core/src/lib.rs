@@ -37,6 +37,7 @@ pub mod inventory;
 pub mod keys;
 pub mod kubeconfig;
 pub mod node;
+pub mod pem_stream;
 pub mod pki;
 pub mod prometheus;
 pub mod renew;
@@ -47,6 +48,7 @@ pub mod role;
 pub mod sign;
 pub mod signature;
 mod signing;
+pub mod summary;
 pub mod upload;
 pub mod verify_node;
 

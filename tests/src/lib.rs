@@ -67,10 +67,29 @@ pub fn kcerts_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "kcerts-cli", "--bin", "kcerts"])
-            .status()
-            .unwrap();
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "kcerts-cli", "--bin", "kcerts"]);
+        // Drop what cargo sets for this test process: ring's build script watches
+        // CARGO_MANIFEST_DIR, and seeing it change made every test run and every
+        // plain `cargo build` after it rebuild ring, rustls and kube (50 s each).
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                ]
+                .contains(&key.as_ref())
+            {
+                build.env_remove(key.as_ref());
+            }
+        }
+        let status = build.status().unwrap();
         assert!(status.success(), "building kcerts failed");
         // target/debug/deps/e2e-HASH -> target/debug/kcerts
         let exe = std::env::current_exe().unwrap();

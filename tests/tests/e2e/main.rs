@@ -9,6 +9,7 @@ mod errors;
 mod fuzz_corpus;
 mod hostile;
 mod inspect_cli;
+mod inspect_summary;
 mod interop;
 mod monitoring;
 mod permissions;
