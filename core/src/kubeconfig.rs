@@ -145,22 +145,8 @@ impl Kubeconfig {
     pub fn parse(bytes: &[u8]) -> Result<Self, KubeconfigError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| KubeconfigError::Yaml(format!("not UTF-8 text ({e})")))?;
-        // A kubeconfig has a few dozen nodes and no aliases. serde-saphyr's default
-        // budget lets a billion-laughs document replay a million events (seconds of
-        // work per file); cap it far below that so hostile files fail fast.
-        let options = serde_saphyr::options! {
-            budget: serde_saphyr::budget! {
-                max_events: 200_000,
-                max_nodes: 100_000,
-                max_depth: 32,
-            },
-            alias_limits: serde_saphyr::alias_limits! {
-                max_total_replayed_events: 10_000,
-                max_replay_stack_depth: 8,
-            },
-        };
-        let doc: Value = serde_saphyr::from_str_with_options(text, options)
-            .map_err(|e| KubeconfigError::Yaml(first_line(&e.to_string())))?;
+        let doc = crate::yaml::parse(text, crate::yaml::Limits::default())
+            .map_err(|e| KubeconfigError::Yaml(first_line(&e)))?;
         if !doc.is_object() {
             return Err(KubeconfigError::NotAMapping);
         }

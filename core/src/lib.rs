@@ -51,6 +51,7 @@ mod signing;
 pub mod summary;
 pub mod upload;
 pub mod verify_node;
+pub mod yaml;
 
 pub use certificate::Certificate;
 pub use keys::{KeyAlgorithm, PrivateKey};
