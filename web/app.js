@@ -6,7 +6,10 @@
 (function () {
   const $ = (sel) => document.querySelector(sel);
   const MAX_FILE_BYTES = 64 * 1024 * 1024;
-  const state = { analysis: null, sortKey: 'notAfter', sortDir: 1, selected: null };
+  const state = { analysis: null, sortKey: 'notAfter', sortDir: 1, selected: null, shown: 0 };
+  // Rows the table adds at a time: every certificate is sorted and counted, but a
+  // 10,000-certificate upload renders its first page at once and more on request.
+  const PAGE = 500;
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -208,9 +211,18 @@
       const vx = col[2](x), vy = col[2](y);
       return (vx < vy ? -1 : vx > vy ? 1 : 0) * state.sortDir;
     });
-    const warned = new Map(a.warnings.map((w) => [w.item, w.severity]));
+    state.rows = rows;
+    state.warned = new Map(a.warnings.map((w) => [w.item, w.severity]));
+    state.shown = 0;
+    $('#certs tbody').replaceChildren();
+    showMore();
+  }
+
+  // Appends the next PAGE rows of the sorted table.
+  function showMore() {
+    const { rows, warned } = state;
     const frag = document.createDocumentFragment();
-    for (const item of rows) {
+    for (const item of rows.slice(state.shown, state.shown + PAGE)) {
       const c = item.certificate;
       const cls = c.residualSeconds < 0 ? 'crit' : warned.get(item.id) === 'warning' ? 'warn' : '';
       const tr = el('tr', { tabindex: '0', 'data-id': String(item.id),
@@ -222,7 +234,11 @@
         }));
       frag.append(tr);
     }
-    $('#certs tbody').replaceChildren(frag);
+    $('#certs tbody').append(frag);
+    state.shown = Math.min(rows.length, state.shown + PAGE);
+    $('#certs-more').hidden = rows.length <= PAGE;
+    $('#certs-shown').textContent = `Showing ${state.shown} of ${rows.length} certificates (sorted as a whole).`;
+    $('#show-more').hidden = state.shown >= rows.length;
   }
 
   function sortBy(key) {
@@ -254,6 +270,7 @@
     const a = state.analysis;
     const item = a.items[id];
     const c = item.certificate;
+    const d = wasm_bindgen.certificateDetail(id); // extensions etc., fetched per certificate
     state.selected = id;
     document.querySelectorAll('#certs tbody tr').forEach((tr) => tr.classList.toggle('selected', tr.dataset.id === String(id)));
     const issuers = a.links.filter((l) => l.child === id).map((l) => itemLabel(a.items[l.issuer]));
@@ -264,10 +281,10 @@
       ['Serial', c.serial], ['Not before', c.notBefore], ['Not after', `${c.notAfter} (${c.residual})`],
       ['Public key', c.publicKey], ['Signature', sigName(c.signatureAlgorithm)],
       ['SHA-256 fingerprint', c.sha256Fingerprint.match(/../g).join(':').toUpperCase()],
-      ['SHA-1 fingerprint', c.sha1Fingerprint.match(/../g).join(':').toUpperCase()],
+      ['SHA-1 fingerprint', d.sha1Fingerprint.match(/../g).join(':').toUpperCase()],
       ['Signed by', issuers.length ? issuers.join('; ') : 'no uploaded CA verifies its signature'],
       ['Signed', signed.join('; ') || '—'], ['Private key', keys.join('; ') || 'not uploaded'],
-      ...c.extensions.map((e) => [`${e.name}${e.critical ? ' (critical)' : ''}`, e.value]),
+      ...d.extensions.map((e) => [`${e.name}${e.critical ? ' (critical)' : ''}`, e.value]),
     ];
     $('#detail-h').textContent = `Certificate: ${c.role || c.commonName || item.file}`;
     $('#detail-body').replaceChildren(el('dl', {}, rows.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])));
@@ -314,6 +331,7 @@
       handle(list);
     });
     dz.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('#file-input').click(); } });
+    $('#show-more').addEventListener('click', showMore);
     $('#make-csr').addEventListener('click', action((id, alg) => {
       const r = wasm_bindgen.makeCsr(id, alg);
       download(`${r.name}.csr`, r.csrPem);

@@ -269,13 +269,13 @@ impl Certificate {
     }
 
     /// The raw DER of the subject name (for exact issuer matching).
-    pub fn subject_der(&self) -> Vec<u8> {
-        self.raw.subject.clone()
+    pub fn subject_der(&self) -> &[u8] {
+        &self.raw.subject
     }
 
     /// The raw DER of the issuer name.
-    pub fn issuer_der(&self) -> Vec<u8> {
-        self.raw.issuer.clone()
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.raw.issuer
     }
 
     /// Whether `key` is the private half of this certificate's public key.

@@ -236,14 +236,6 @@ impl Builder {
             } else {
                 String::new()
             };
-            let pem = encoding::to_pem(
-                if block.label.is_empty() {
-                    "CERTIFICATE"
-                } else {
-                    &block.label
-                },
-                &block.der,
-            );
             match block.label.as_str() {
                 "CERTIFICATE" | "X509 CERTIFICATE" => match Certificate::from_der(&block.der) {
                     Ok(c) => self.certificate(name, place, c),
@@ -251,16 +243,14 @@ impl Builder {
                         self.error(name, place, format!("not a valid X.509 certificate: {e}"))
                     }
                 },
-                "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
-                    match csr::parse(pem.as_bytes()) {
-                        Ok(c) => {
-                            let item = self.push(name, place, ItemKind::Csr);
-                            item.public_key_bits = c.public_key_bits.clone();
-                            item.csr = Some(c);
-                        }
-                        Err(e) => self.error(name, place, e.to_string()),
+                "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => match csr::parse(&block.der) {
+                    Ok(c) => {
+                        let item = self.push(name, place, ItemKind::Csr);
+                        item.public_key_bits = c.public_key_bits.clone();
+                        item.csr = Some(c);
                     }
-                }
+                    Err(e) => self.error(name, place, e.to_string()),
+                },
                 "PUBLIC KEY" => {
                     let item = self.push(name, place, ItemKind::PublicKey);
                     item.key = Some("public key".into());
@@ -508,7 +498,9 @@ fn first_copies(items: &[Item]) -> Vec<bool> {
     let mut first = vec![true; items.len()];
     for i in order {
         if let Some(c) = &i.certificate {
-            first[i.id] = seen.insert(c.cert.der.as_slice());
+            // The fingerprint stands for the DER: hashing 64 characters instead of
+            // the whole certificate.
+            first[i.id] = seen.insert(c.cert.sha256_fingerprint.as_str());
         }
     }
     first
@@ -524,7 +516,7 @@ fn link_issuers(items: &[Item], first: &[bool]) -> Vec<Link> {
         .filter_map(|i| i.certificate.as_ref().map(|c| (i.id, &c.cert)))
         .collect();
     let check_signatures = certs.len() <= SIGNATURE_CHECK_LIMIT;
-    let mut cas_by_subject: HashMap<Vec<u8>, Vec<(usize, &Certificate)>> = HashMap::new();
+    let mut cas_by_subject: HashMap<&[u8], Vec<(usize, &Certificate)>> = HashMap::new();
     for (id, c) in &certs {
         if c.is_ca && first[*id] {
             cas_by_subject
@@ -535,7 +527,7 @@ fn link_issuers(items: &[Item], first: &[bool]) -> Vec<Link> {
     }
     let mut links = Vec::new();
     for (child, c) in &certs {
-        let Some(candidates) = cas_by_subject.get(&c.issuer_der()) else {
+        let Some(candidates) = cas_by_subject.get(c.issuer_der()) else {
             continue;
         };
         for (issuer, p) in candidates {

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_bindgen::prelude::*;
 
+mod view;
+
 /// One uploaded file as the page sends it: `{ name, bytes: Uint8Array }`.
 #[derive(Deserialize)]
 struct JsFile {
@@ -60,16 +62,32 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// Analyses files as of `now_ms`: items, links, key pairs, warnings, node report.
+/// Analyses files as of `now_ms`: items, links, key pairs, warnings, node report
+/// (certificates without their extensions: see [`certificate_detail`]).
 #[wasm_bindgen]
 pub fn analyze(files: JsValue, now_ms: f64) -> Result<JsValue, JsError> {
     let files: Vec<JsFile> = serde_wasm_bindgen::from_value(files)
         .map_err(|e| JsError::new(&format!("expected [{{name, bytes}}]: {e}")))?;
     let now = time_from_ms(now_ms).map_err(|e| JsError::new(&e))?;
     let analysis = analyze_files(&files, now);
-    let js = to_js(&analysis)?;
+    let js = to_js(&view::AnalysisView::new(&analysis))?;
     LAST.with(|l| *l.borrow_mut() = Some(analysis));
     Ok(js)
+}
+
+/// The detail pane's extra facts for certificate item `item` of the last
+/// analysis: SHA-1 fingerprint, key identifiers and every extension decoded.
+#[wasm_bindgen(js_name = certificateDetail)]
+pub fn certificate_detail(item: usize) -> Result<JsValue, JsError> {
+    LAST.with(|l| {
+        let last = l.borrow();
+        let analysis = last
+            .as_ref()
+            .ok_or_else(|| JsError::new("no analysis yet: call analyze first"))?;
+        let detail = view::DetailView::of(analysis, item)
+            .ok_or_else(|| JsError::new(&format!("item {item} is not a certificate")))?;
+        to_js(&detail)
+    })
 }
 
 fn analyze_files(files: &[JsFile], now: OffsetDateTime) -> Analysis {

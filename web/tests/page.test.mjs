@@ -212,6 +212,36 @@ test('hostile files become errors and the page stays responsive', async () => {
   await context.close();
 });
 
+test('a 1,201-certificate bundle: the whole table sorted, shown 500 rows at a time', async () => {
+  // tests/src/bin/make-bundle: distinct certificates with validities of 1 to 700 days.
+  const bundle = join(work, 'bundle.pem');
+  writeFileSync(bundle, execFileSync(join(dirname(KCERTS), 'make-bundle'), ['1201'], { maxBuffer: 1 << 26 }));
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#file-input', bundle);
+  await page.waitForSelector('#certs-section:not([hidden])');
+  assert.equal(await page.locator('#certs tbody tr').count(), 500);
+  assert.equal(await page.textContent('#certs-shown'), 'Showing 500 of 1201 certificates (sorted as a whole).');
+  await page.click('#show-more');
+  assert.equal(await page.locator('#certs tbody tr').count(), 1000);
+  await page.click('#show-more');
+  assert.equal(await page.locator('#certs tbody tr').count(), 1201);
+  assert.equal(await page.isHidden('#show-more'), true);
+  // Default order: soonest expiry first, across all pages.
+  const notAfter = await page.locator('#certs tbody tr td:nth-child(6)').allTextContents();
+  assert.deepEqual(notAfter, [...notAfter].sort());
+  // Sorting starts again at the first page, from the whole set.
+  await page.click('#certs th button[data-key="notAfter"]');
+  assert.equal(await page.locator('#certs tbody tr').count(), 500);
+  const desc = await page.locator('#certs tbody tr td:nth-child(6)').allTextContents();
+  assert.deepEqual(desc, [...notAfter].reverse().slice(0, 500));
+  // The detail pane fetches a row's extensions on demand (row 1 is the CA).
+  await page.click('#certs tbody tr:nth-child(2)');
+  await page.waitForSelector('#detail:not([hidden])');
+  assert.match(await page.textContent('#detail-body'), /subjectAltName.*DNS:leaf-/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('readable on a phone in dark mode', async () => {
   const { page, context, errors } = await openPage(baseUrl, { viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true });
   await page.setInputFiles('#folder-input', nodeDir);

@@ -1,0 +1,210 @@
+//! What `analyze` hands the page: the analysis without each certificate's
+//! decoded extensions and SHA-1 fingerprint, which the detail pane fetches for
+//! one certificate when it is opened (`certificateDetail`). For a 10,000-
+//! certificate upload this leaves out most of the JS objects the boundary
+//! would otherwise build; absent fields are left out rather than sent as null.
+
+use std::net::IpAddr;
+
+use kcerts_core::certificate::ExtendedKeyUsage;
+use kcerts_core::csr::Csr;
+use kcerts_core::extensions::ExtensionView;
+use kcerts_core::upload::{
+    Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, NodeView, Warning,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// [`Analysis`] as the page's table and lists use it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisView<'a> {
+    #[serde(with = "time::serde::rfc3339")]
+    now: OffsetDateTime,
+    items: Vec<ItemView<'a>>,
+    links: &'a [Link],
+    key_matches: &'a [KeyMatch],
+    warnings: &'a [Warning],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<&'a NodeView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemView<'a> {
+    id: usize,
+    file: &'a str,
+    place: &'a str,
+    kind: ItemKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertificateView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csr: Option<&'a Csr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// A certificate's table row facts.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateView<'a> {
+    subject: &'a str,
+    issuer: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    common_name: Option<&'a str>,
+    dns_names: &'a [String],
+    ip_addresses: &'a [IpAddr],
+    #[serde(with = "time::serde::rfc3339")]
+    not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    not_after: OffsetDateTime,
+    serial: &'a str,
+    is_ca: bool,
+    key_usage: &'a [String],
+    extended_key_usage: &'a [ExtendedKeyUsage],
+    signature_algorithm: &'a str,
+    public_key: &'a str,
+    sha256_fingerprint: &'a str,
+    residual_seconds: i64,
+    residual: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+}
+
+/// What the detail pane adds for one certificate.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetailView<'a> {
+    sha1_fingerprint: &'a str,
+    subject_key_id: Option<&'a str>,
+    authority_key_id: Option<&'a str>,
+    extensions: &'a [ExtensionView],
+}
+
+impl<'a> AnalysisView<'a> {
+    pub fn new(a: &'a Analysis) -> Self {
+        Self {
+            now: a.now,
+            items: a.items.iter().map(ItemView::new).collect(),
+            links: &a.links,
+            key_matches: &a.key_matches,
+            warnings: &a.warnings,
+            node: a.node.as_ref(),
+        }
+    }
+}
+
+impl<'a> ItemView<'a> {
+    fn new(i: &'a Item) -> Self {
+        Self {
+            id: i.id,
+            file: &i.file,
+            place: &i.place,
+            kind: i.kind,
+            certificate: i.certificate.as_ref().map(CertificateView::new),
+            key: i.key.as_deref(),
+            csr: i.csr.as_ref(),
+            reference: i.reference.as_deref(),
+            error: i.error.as_deref(),
+        }
+    }
+}
+
+impl<'a> CertificateView<'a> {
+    fn new(ci: &'a CertificateItem) -> Self {
+        let c = &ci.cert;
+        Self {
+            subject: &c.subject,
+            issuer: &c.issuer,
+            common_name: c.common_name.as_deref(),
+            dns_names: &c.dns_names,
+            ip_addresses: &c.ip_addresses,
+            not_before: c.not_before,
+            not_after: c.not_after,
+            serial: &c.serial,
+            is_ca: c.is_ca,
+            key_usage: &c.key_usage,
+            extended_key_usage: &c.extended_key_usage,
+            signature_algorithm: &c.signature_algorithm,
+            public_key: &c.public_key,
+            sha256_fingerprint: &c.sha256_fingerprint,
+            residual_seconds: ci.residual_seconds,
+            residual: &ci.residual,
+            role: ci.role.as_deref(),
+        }
+    }
+}
+
+impl<'a> DetailView<'a> {
+    /// The detail of item `id`, when it is a certificate.
+    pub fn of(a: &'a Analysis, id: usize) -> Option<Self> {
+        let c = &a.items.get(id)?.certificate.as_ref()?.cert;
+        Some(Self {
+            sha1_fingerprint: &c.sha1_fingerprint,
+            subject_key_id: c.subject_key_id.as_deref(),
+            authority_key_id: c.authority_key_id.as_deref(),
+            extensions: &c.extensions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kcerts_core::upload::{self, InputFile};
+
+    #[test]
+    fn the_table_view_leaves_extensions_to_the_detail_view() {
+        let now = time::macros::datetime!(2026-03-01 12:00 UTC);
+        let mut rng = kcerts_core::seeded_rng(9);
+        let ca = kcerts_core::renew::issue_ca(
+            "kubernetes",
+            kcerts_core::KeyAlgorithm::EcdsaP256,
+            now,
+            &mut rng,
+        )
+        .unwrap();
+        let pem = ca.cert.to_pem();
+        let files = [
+            InputFile {
+                name: "ca.crt",
+                bytes: pem.as_bytes(),
+            },
+            InputFile {
+                name: "bad.crt",
+                bytes: b"junk",
+            },
+        ];
+        let a = upload::analyze(&files, now);
+        let table = serde_json::to_value(AnalysisView::new(&a)).unwrap();
+        let full = serde_json::to_value(&a).unwrap();
+        let cert = &table["items"][0]["certificate"];
+        for key in [
+            "subject",
+            "issuer",
+            "notAfter",
+            "residual",
+            "sha256Fingerprint",
+            "isCa",
+        ] {
+            assert_eq!(cert[key], full["items"][0]["certificate"][key], "{key}");
+        }
+        assert!(cert.get("extensions").is_none() && cert.get("sha1Fingerprint").is_none());
+        assert!(table["items"][0].get("error").is_none(), "absent, not null");
+        assert_eq!(table["items"][1]["error"], full["items"][1]["error"]);
+        let detail = serde_json::to_value(DetailView::of(&a, 0).unwrap()).unwrap();
+        assert_eq!(
+            detail["extensions"],
+            full["items"][0]["certificate"]["extensions"]
+        );
+        assert_eq!(
+            detail["sha1Fingerprint"],
+            full["items"][0]["certificate"]["sha1Fingerprint"]
+        );
+        assert!(DetailView::of(&a, 1).is_none() && DetailView::of(&a, 9).is_none());
+    }
+}
