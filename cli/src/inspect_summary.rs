@@ -154,10 +154,7 @@ fn handle(
             return out.error(name, Some(index), &e.to_string());
         }
     };
-    if !matches!(
-        block.label.as_str(),
-        "" | "CERTIFICATE" | "X509 CERTIFICATE"
-    ) {
+    if !kcerts_core::certificate::is_certificate_label(&block.label) {
         if !counts.other_labels.contains(&block.label) {
             counts.other_labels.push(block.label);
         }

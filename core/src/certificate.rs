@@ -115,14 +115,17 @@ struct RawParts {
     public_key_bits: Vec<u8>,
 }
 
+/// Whether a block with this PEM label holds a certificate (the empty label is
+/// DER input, which is taken as one).
+pub fn is_certificate_label(label: &str) -> bool {
+    matches!(label, "" | "CERTIFICATE" | "X509 CERTIFICATE")
+}
+
 /// Parses every certificate in PEM or DER bytes (blocks with other labels are skipped).
 pub fn parse_all(bytes: &[u8]) -> Result<Vec<Certificate>, CertificateError> {
     let blocks = encoding::blocks(bytes)?;
     let mut certs = Vec::new();
-    for block in blocks
-        .iter()
-        .filter(|b| b.label.is_empty() || b.label == "CERTIFICATE" || b.label == "X509 CERTIFICATE")
-    {
+    for block in blocks.iter().filter(|b| is_certificate_label(&b.label)) {
         let index = certs.len() + 1;
         certs.push(
             Certificate::from_der(&block.der)

@@ -455,15 +455,7 @@ mod tests {
 
     #[test]
     fn rejects_alias_bombs_and_non_mappings() {
-        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        for i in 0..12 {
-            let prev = if i == 0 {
-                "a".to_string()
-            } else {
-                format!("l{}", i - 1)
-            };
-            bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
-        }
+        let bomb = crate::yaml::billion_laughs();
         assert!(matches!(
             Kubeconfig::parse(bomb.as_bytes()),
             Err(KubeconfigError::Yaml(_))

@@ -321,6 +321,23 @@ fn is_float(text: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
+/// A billion-laughs document: 10 scalars, then 12 levels of 10 aliases to the
+/// level below (10^13 nodes if expanded). For the tests of every YAML reader.
+#[cfg(test)]
+pub(crate) fn billion_laughs() -> String {
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 0..12 {
+        let prev = if i == 0 {
+            "a".to_string()
+        } else {
+            format!("l{}", i - 1)
+        };
+        let aliases = vec![format!("*{prev}"); 10].join(", ");
+        bomb.push_str(&format!("l{i}: &l{i} [{aliases}]\n"));
+    }
+    bomb
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,17 +413,7 @@ mod tests {
 
     #[test]
     fn hostile_documents_fail_fast_with_a_reason() {
-        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        for i in 0..12 {
-            let prev = if i == 0 {
-                "a".to_string()
-            } else {
-                format!("l{}", i - 1)
-            };
-            bomb.push_str(&format!(
-                "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
-            ));
-        }
+        let bomb = billion_laughs();
         assert!(p(&bomb).unwrap_err().contains("aliases expand"));
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(p(&deep).is_err());
