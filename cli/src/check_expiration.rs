@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use kcerts_core::report::{self, structured, text};
+use kcerts_core::{expiration, structured, text};
 use time::OffsetDateTime;
 
 use crate::{DirArgs, Reported, args};
@@ -48,7 +48,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let dirs = a.dirs.dirs();
     let files = dirs.load();
-    let report = report::build(&files, args::now_or(a.at));
+    let report = expiration::build(&files, args::now_or(a.at));
     let out = match a.output {
         Output::Text => text::render(&report),
         Output::Json => structured::to_json(&report),
@@ -72,7 +72,7 @@ pub fn run(a: Args) -> Result<()> {
 
 /// `--warn`/`--crit`: 3 when a certificate or CA expires within `--crit` (or has
 /// expired), 2 within `--warn`, else 0; always 0 without the flags (kubeadm's behaviour).
-fn expiry_code(report: &report::Report, th: &crate::exit::Thresholds) -> u8 {
+fn expiry_code(report: &expiration::Report, th: &crate::exit::Thresholds) -> u8 {
     if !th.given() {
         return crate::exit::OK;
     }

@@ -49,13 +49,10 @@ pub struct Thresholds {
 
 impl Thresholds {
     /// The windows, with `defaults` for those not given; `crit` never exceeds `warn`.
-    pub fn or(
-        &self,
-        defaults: kcerts_core::verify_node::Thresholds,
-    ) -> kcerts_core::verify_node::Thresholds {
+    pub fn or(&self, defaults: kcerts_core::verify::Thresholds) -> kcerts_core::verify::Thresholds {
         let crit = self.crit.unwrap_or(defaults.crit);
         let warn = self.warn.unwrap_or(defaults.warn).max(crit);
-        kcerts_core::verify_node::Thresholds { warn, crit }
+        kcerts_core::verify::Thresholds { warn, crit }
     }
 
     /// Whether either flag was given.

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use kcerts_core::analysis::InputFile;
 use kcerts_core::inspect;
-use kcerts_core::upload::InputFile;
 use time::OffsetDateTime;
 
 use crate::exit::{self, ColorChoice};

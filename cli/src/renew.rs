@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use kcerts_core::expiration;
 use kcerts_core::inventory::{self, Row};
-use kcerts_core::renew::RenewOptions;
-use kcerts_core::renew_node::{self, CsrOutcome, Outcome, RowPlan};
-use kcerts_core::report;
+use kcerts_core::leaf::RenewOptions;
+use kcerts_core::renewal::{self, CsrOutcome, Outcome, RowPlan};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
 use time::OffsetDateTime;
 
@@ -86,7 +86,7 @@ fn select_rows(names: &[String], files: &NodeFiles) -> Result<(Vec<&'static Row>
             }
             .into());
         }
-        let external_etcd = report::is_external_etcd(files);
+        let external_etcd = expiration::is_external_etcd(files);
         return Ok((inventory::rows(external_etcd).collect(), true));
     }
     let mut rows = Vec::new();
@@ -158,7 +158,7 @@ pub fn run(a: Args) -> Result<()> {
         let csr_dir = a.csr_dir.clone().unwrap_or_default();
         return write_csrs(&dirs, &files, &rows, &opts, &csr_dir, a.dry_run, &mut rng);
     }
-    let plans = renew_node::plan(&files, &rows, &opts, now, &mut rng);
+    let plans = renewal::plan(&files, &rows, &opts, now, &mut rng);
     let failures: Vec<_> = plans
         .iter()
         .filter_map(|p| match &p.outcome {
@@ -203,13 +203,13 @@ pub fn run(a: Args) -> Result<()> {
         println!("[renew] backed up {n} files to {}", backup_dir.display());
     }
     for p in &plans {
-        if let Some(m) = renew_node::message(p) {
+        if let Some(m) = renewal::message(p) {
             println!("{m}");
         }
     }
     if all {
         println!();
-        println!("{}", renew_node::DONE_MESSAGE);
+        println!("{}", renewal::DONE_MESSAGE);
     }
     Ok(())
 }
@@ -224,12 +224,12 @@ fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) {
             println!(
                 "[dry-run] would renew {} until {}: {}",
                 p.row.name,
-                kcerts_core::report::text::format_date(cert.not_after),
+                kcerts_core::text::format_date(cert.not_after),
                 files.join(", ")
             );
         }
         _ => {
-            if let Some(m) = renew_node::message(p) {
+            if let Some(m) = renewal::message(p) {
                 println!("[dry-run] {m}");
             }
         }
@@ -260,7 +260,7 @@ fn write_csrs(
     dry_run: bool,
     rng: &mut impl kcerts_core::rand_core::CryptoRng,
 ) -> Result<()> {
-    let outcomes = renew_node::plan_csrs(files, rows, opts, rng);
+    let outcomes = renewal::plan_csrs(files, rows, opts, rng);
     let mut failed = false;
     for (row, outcome) in &outcomes {
         if let CsrOutcome::Failed(e) = outcome {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use kcerts_core::inventory::{self, Usage};
-use kcerts_core::renew::SigningCa;
-use kcerts_core::sign::{self, Profile, SignOptions};
+use kcerts_core::leaf::SigningCa;
+use kcerts_core::sign_csr::{self, Profile, SignOptions};
 use kcerts_core::{PrivateKey, certificate};
 use time::OffsetDateTime;
 
@@ -109,7 +109,7 @@ pub fn run(a: Args) -> Result<()> {
         force: a.force,
         node_name: a.node_name.clone(),
     };
-    let cert = sign::sign(
+    let cert = sign_csr::sign(
         &csr,
         &ca,
         &opts,
@@ -125,7 +125,7 @@ pub fn run(a: Args) -> Result<()> {
                 "[sign] wrote {} for {} until {}",
                 path.display(),
                 cert.subject,
-                kcerts_core::report::text::format_date(cert.not_after)
+                kcerts_core::text::format_date(cert.not_after)
             );
         }
         None => print!("{pem}"),

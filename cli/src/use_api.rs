@@ -14,9 +14,9 @@ use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kcerts_core::csr_api::{self, ApiRequest, Condition, RequestPlan, RequestState};
+use kcerts_core::api_request::{self, ApiRequest, Condition, RequestPlan, RequestState};
 use kcerts_core::inventory::Row;
-use kcerts_core::renew_node::{self, FileWrite};
+use kcerts_core::renewal::{self, FileWrite};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use time::OffsetDateTime;
@@ -46,7 +46,7 @@ pub fn run(
     all: bool,
 ) -> Result<()> {
     let mut rng = kcerts_core::system_rng();
-    let plans = csr_api::plan(
+    let plans = api_request::plan(
         files,
         rows,
         opts.signer_name.as_deref(),
@@ -70,7 +70,7 @@ pub fn run(
                 eprintln!("error: cannot renew {} through the API: {e}", row.name);
                 need_signer |= !matches!(
                     e,
-                    csr_api::SignerError::Forbidden(_) | csr_api::SignerError::Malformed(_)
+                    api_request::SignerError::Forbidden(_) | api_request::SignerError::Malformed(_)
                 );
                 failed = true;
             }
@@ -108,7 +108,7 @@ pub fn run(
     let now = OffsetDateTime::now_utc();
     let mut accepted: Vec<(&ApiRequest, Vec<FileWrite>)> = Vec::new();
     for (req, pem) in requests.iter().zip(&issued) {
-        let (_, writes) = csr_api::accept(req, files, pem, now).map_err(|e| {
+        let (_, writes) = api_request::accept(req, files, pem, now).map_err(|e| {
             anyhow!(
                 "refusing the certificate issued for {}: {e}; no file was changed",
                 req.row.name
@@ -148,7 +148,7 @@ pub fn run(
     }
     if all {
         println!();
-        println!("{}", renew_node::DONE_MESSAGE);
+        println!("{}", renewal::DONE_MESSAGE);
     }
     Ok(())
 }
@@ -333,7 +333,7 @@ fn issued(name: &str, csr: &CertificateSigningRequest) -> Result<Option<Vec<u8>>
     let certificate = status
         .and_then(|s| s.certificate.as_ref())
         .map(|b| &b.0[..]);
-    match csr_api::state(&conditions, certificate) {
+    match api_request::state(&conditions, certificate) {
         RequestState::Pending | RequestState::Approved => Ok(None),
         RequestState::Issued(pem) => Ok(Some(pem.to_vec())),
         RequestState::Denied { reason, message } => bail!(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use kcerts_core::node::NodePath;
-use kcerts_core::verify_node::{self, KubeletClient, Status};
+use kcerts_core::verify::{self as checks, KubeletClient, Status};
 use time::OffsetDateTime;
 
 use crate::exit::{self, ColorChoice};
@@ -80,7 +80,7 @@ pub fn run(a: Args) -> Result<()> {
         },
         None => None,
     };
-    let v = verify_node::verify(&verify_node::Input {
+    let v = checks::verify(&checks::Input {
         files: &files,
         kubelet_client: Some(KubeletClient {
             path: a.kubelet_client_cert.display().to_string(),
@@ -88,20 +88,20 @@ pub fn run(a: Args) -> Result<()> {
         }),
         node_name: a.node_name.clone(),
         service_ip,
-        thresholds: a.thresholds.or(verify_node::Thresholds::default()),
+        thresholds: a.thresholds.or(checks::Thresholds::default()),
         now: args::now_or(a.at),
     });
     match a.output {
         Output::Text => {
-            let text = verify_node::render_text(&v);
+            let text = checks::render_text(&v);
             if exit::color_enabled(a.color) {
                 print!("{}", exit::paint(&text));
             } else {
                 print!("{text}");
             }
         }
-        Output::Json => print!("{}", verify_node::to_json(&v)),
-        Output::Prometheus => print!("{}", verify_node::to_prometheus(&v)),
+        Output::Json => print!("{}", checks::to_json(&v)),
+        Output::Prometheus => print!("{}", checks::to_prometheus(&v)),
     }
     let read_error = v
         .checks

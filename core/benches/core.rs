@@ -5,9 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use kcerts_core::leaf::{self, RenewOptions, SigningCa};
 use kcerts_core::pki::{self, PkiOptions};
-use kcerts_core::renew::{self, RenewOptions, SigningCa};
-use kcerts_core::{KeyAlgorithm, NodeFiles, PrivateKey, certificate, report};
+use kcerts_core::{KeyAlgorithm, NodeFiles, PrivateKey, certificate, expiration};
 use time::macros::datetime;
 
 const NOW: time::OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
@@ -34,10 +34,10 @@ fn benches(c: &mut Criterion) {
         b.iter(|| certificate::parse_first(black_box(&apiserver)).unwrap())
     });
     c.bench_function("check-expiration report for a kubeadm node", |b| {
-        b.iter(|| report::build(black_box(&files), NOW))
+        b.iter(|| expiration::build(black_box(&files), NOW))
     });
     c.bench_function("check-expiration report, rendered as text", |b| {
-        b.iter(|| report::text::render(&report::build(black_box(&files), NOW)))
+        b.iter(|| kcerts_core::text::render(&expiration::build(black_box(&files), NOW)))
     });
 
     let ca = SigningCa::new(
@@ -55,7 +55,7 @@ fn benches(c: &mut Criterion) {
         };
         let mut rng = kcerts_core::seeded_rng(2);
         group.bench_with_input(BenchmarkId::from_parameter(alg.name()), &opts, |b, opts| {
-            b.iter(|| renew::renew(&old, &ca, opts, NOW, &mut rng).unwrap())
+            b.iter(|| leaf::renew(&old, &ca, opts, NOW, &mut rng).unwrap())
         });
     }
     group.finish();

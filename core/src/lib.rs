@@ -7,7 +7,7 @@
 //! [`rand_core::CryptoRng`].
 //!
 //! ```
-//! use kcerts_core::{pki, report, NodeFiles};
+//! use kcerts_core::{expiration, pki, text, NodeFiles};
 //! use time::macros::datetime;
 //!
 //! let now = datetime!(2026-01-01 00:00 UTC);
@@ -18,45 +18,36 @@
 //! };
 //! let node = pki::generate(&opts, now, &mut rng).unwrap();
 //! let files = NodeFiles::from_generated(&node);
-//! let report = report::build(&files, now);
+//! let report = expiration::build(&files, now);
 //! assert!(report.errors.is_empty());
-//! assert!(report::text::render(&report).starts_with("CERTIFICATE "));
+//! assert!(text::render(&report).starts_with("CERTIFICATE "));
 //! ```
 #![deny(missing_docs)]
 #![deny(clippy::disallowed_methods)]
 
-pub mod certificate;
-pub mod csr;
-pub mod csr_api;
-pub mod duration;
-pub mod encoding;
-pub mod expiring;
-pub mod extensions;
-pub mod inspect;
-pub mod inventory;
-pub mod keys;
-pub mod kubeconfig;
-pub mod node;
-pub mod pem_stream;
-pub mod pki;
-pub mod prometheus;
-pub mod renew;
-pub mod renew_node;
-pub mod report;
-pub mod residual;
-pub mod role;
-pub mod sign;
-pub mod signature;
-mod signing;
-pub mod summary;
-pub mod upload;
-pub mod verify_node;
-pub mod yaml;
+// The layers, bottom up; each module's doc says which layers it may use.
+mod check;
+mod issue;
+mod kubeadm;
+mod plan;
+mod render;
+mod x509;
 
-pub use certificate::Certificate;
-pub use keys::{KeyAlgorithm, PrivateKey};
-pub use node::NodeFiles;
+// The public API. Modules are re-exported by name, so a file can move between
+// layers without breaking the CLI, the wasm module or the tests.
+pub use check::{analysis, expiration, inspect, verify};
+pub use issue::{leaf, pki, sign_csr};
+pub use kubeadm::{duration, inventory, kubeconfig, node, residual, role, yaml};
+pub use plan::{api_request, expiring, renewal};
+pub use render::{prometheus, structured, tabwriter, text};
+pub use x509::{
+    certificate, csr, encoding, extensions, keys, pem_stream, signature_check, summary,
+};
+
+pub use kubeadm::node::NodeFiles;
 pub use rand_core;
+pub use x509::certificate::Certificate;
+pub use x509::keys::{KeyAlgorithm, PrivateKey};
 
 /// The platform's cryptographic RNG (the OS on native, `crypto.getRandomValues` on wasm32).
 ///

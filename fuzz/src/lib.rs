@@ -9,14 +9,14 @@
 
 use std::sync::OnceLock;
 
+use kcerts_core::analysis::{self, InputFile};
 use kcerts_core::certificate;
 use kcerts_core::csr;
 use kcerts_core::kubeconfig::Kubeconfig;
+use kcerts_core::leaf::{self, LeafSpec, RenewOptions, SigningCa};
 use kcerts_core::node::{NodeFiles, NodePath};
-use kcerts_core::renew::{self, LeafSpec, RenewOptions, SigningCa};
-use kcerts_core::report::{self, structured, text};
-use kcerts_core::upload::{self, InputFile};
 use kcerts_core::{KeyAlgorithm, PrivateKey};
+use kcerts_core::{expiration, structured, text};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -121,7 +121,7 @@ pub fn report(data: &[u8]) {
         .iter()
         .map(|(name, bytes)| InputFile { name, bytes })
         .collect();
-    let _ = upload::analyze(&inputs, NOW);
+    let _ = analysis::analyze(&inputs, NOW);
     let mut node = NodeFiles::default();
     for (name, bytes) in &files {
         let path = match name.strip_prefix("pki/") {
@@ -134,7 +134,7 @@ pub fn report(data: &[u8]) {
             node.insert(path, bytes.to_vec());
         }
     }
-    let r = report::build(&node, NOW);
+    let r = expiration::build(&node, NOW);
     let _ = text::render(&r);
     let _ = structured::to_json(&r);
     let _ = structured::to_yaml(&r);
@@ -144,7 +144,7 @@ fn fuzz_ca() -> &'static SigningCa {
     static CA: OnceLock<SigningCa> = OnceLock::new();
     CA.get_or_init(|| {
         let mut rng = kcerts_core::seeded_rng(1);
-        renew::issue_ca("fuzz-ca", KeyAlgorithm::EcdsaP256, NOW, &mut rng)
+        leaf::issue_ca("fuzz-ca", KeyAlgorithm::EcdsaP256, NOW, &mut rng)
             .expect("issuing the fuzz CA")
     })
 }
@@ -158,10 +158,10 @@ pub fn roundtrip(data: &[u8]) {
     };
     let opts = RenewOptions {
         key_algorithm: KeyAlgorithm::EcdsaP256,
-        validity: renew::DEFAULT_VALIDITY,
+        validity: leaf::DEFAULT_VALIDITY,
     };
     let mut rng = kcerts_core::seeded_rng(2);
-    let Ok(issued) = renew::renew(&old, fuzz_ca(), &opts, NOW, &mut rng) else {
+    let Ok(issued) = leaf::renew(&old, fuzz_ca(), &opts, NOW, &mut rng) else {
         return;
     };
     let new = certificate::parse_first(issued.cert_pem().as_bytes())

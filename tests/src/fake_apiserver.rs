@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use kcerts_core::api_request;
 use kcerts_core::certificate::{self, Certificate, ExtendedKeyUsage};
-use kcerts_core::csr_api;
-use kcerts_core::renew::{self, LeafSpec, RenewOptions, SigningCa};
+use kcerts_core::leaf::{self, LeafSpec, RenewOptions, SigningCa};
 use kcerts_core::{KeyAlgorithm, PrivateKey};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivateSec1KeyDer};
 use serde_json::{Value, json};
@@ -233,7 +233,7 @@ fn tls_config(ca: &SigningCa) -> rustls::ServerConfig {
         key_algorithm: KeyAlgorithm::EcdsaP256,
         validity: time::Duration::days(1),
     };
-    let serving = renew::issue(
+    let serving = leaf::issue(
         &spec,
         ca,
         &opts,
@@ -661,7 +661,7 @@ fn create(req: &Request, user: &str, shared: &Shared) -> (u16, Value) {
     if signer.is_empty() {
         return invalid(&name, "spec.signerName: Required value");
     }
-    if signer == csr_api::LEGACY_UNKNOWN_SIGNER {
+    if signer == api_request::LEGACY_UNKNOWN_SIGNER {
         return invalid(
             &name,
             "spec.signerName: Invalid value: \"kubernetes.io/legacy-unknown\": the legacy signerName is not allowed via this API version",
@@ -768,7 +768,7 @@ fn commit(st: &mut State, kind: &'static str, mut obj: Value) {
 fn sign_if_ours(st: &mut State, name: &str, shared: &Shared) {
     let obj = st.objects[name].clone();
     let signer = obj["spec"]["signerName"].as_str().unwrap_or_default();
-    let ours = signer == csr_api::KUBE_APISERVER_CLIENT_SIGNER
+    let ours = signer == api_request::KUBE_APISERVER_CLIENT_SIGNER
         || shared.opts.signers.iter().any(|s| s == signer);
     let conditions = obj["status"]["conditions"]
         .as_array()
@@ -801,8 +801,8 @@ fn sign_if_ours(st: &mut State, name: &str, shared: &Shared) {
         .as_str()
         .and_then(|b| STANDARD.decode(b).ok())
         .unwrap_or_default();
-    let result = csr_api::check_usages(signer, &usages).and_then(|()| {
-        csr_api::sign_request(
+    let result = api_request::check_usages(signer, &usages).and_then(|()| {
+        api_request::sign_request(
             &pem,
             &usages,
             &shared.ca,

@@ -6,8 +6,8 @@
 use std::cell::RefCell;
 
 use kcerts_core::KeyAlgorithm;
-use kcerts_core::renew::{self, RenewOptions, SigningCa};
-use kcerts_core::upload::{self, Analysis, InputFile};
+use kcerts_core::analysis::{self, Analysis, InputFile};
+use kcerts_core::leaf::{self, RenewOptions, SigningCa};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_bindgen::prelude::*;
@@ -98,7 +98,7 @@ fn analyze_files(files: &[JsFile], now: OffsetDateTime) -> Analysis {
             bytes: &f.bytes,
         })
         .collect();
-    upload::analyze(&inputs, now)
+    analysis::analyze(&inputs, now)
 }
 
 /// A new key and a CSR with the subject and SANs of certificate item `item`.
@@ -196,7 +196,7 @@ fn renew_in(
         key_algorithm: algorithm(key_algorithm)?,
         validity: time::Duration::hours(i64::from(validity_hours)),
     };
-    let issued = renew::renew(&cert.cert, &ca, &opts, now, &mut kcerts_core::system_rng())
+    let issued = leaf::renew(&cert.cert, &ca, &opts, now, &mut kcerts_core::system_rng())
         .map_err(|e| e.to_string())?;
     Ok(Pems {
         name: base_name(a, item),

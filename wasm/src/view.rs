@@ -6,12 +6,12 @@
 
 use std::net::IpAddr;
 
+use kcerts_core::analysis::{
+    Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, NodeView, Warning,
+};
 use kcerts_core::certificate::ExtendedKeyUsage;
 use kcerts_core::csr::Csr;
 use kcerts_core::extensions::ExtensionView;
-use kcerts_core::upload::{
-    Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, NodeView, Warning,
-};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -155,13 +155,13 @@ impl<'a> DetailView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kcerts_core::upload::{self, InputFile};
+    use kcerts_core::analysis::{self, InputFile};
 
     #[test]
     fn the_table_view_leaves_extensions_to_the_detail_view() {
         let now = time::macros::datetime!(2026-03-01 12:00 UTC);
         let mut rng = kcerts_core::seeded_rng(9);
-        let ca = kcerts_core::renew::issue_ca(
+        let ca = kcerts_core::leaf::issue_ca(
             "kubernetes",
             kcerts_core::KeyAlgorithm::EcdsaP256,
             now,
@@ -179,7 +179,7 @@ mod tests {
                 bytes: b"junk",
             },
         ];
-        let a = upload::analyze(&files, now);
+        let a = analysis::analyze(&files, now);
         let table = serde_json::to_value(AnalysisView::new(&a)).unwrap();
         let full = serde_json::to_value(&a).unwrap();
         let cert = &table["items"][0]["certificate"];

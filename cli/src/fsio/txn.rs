@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use kcerts_core::node::NodeFiles;
-use kcerts_core::renew_node::FileWrite;
+use kcerts_core::renewal::FileWrite;
 
 use super::{NodeDirs, fault};
 use crate::Hinted;

@@ -10,7 +10,7 @@
 use std::io::Write;
 
 use kcerts_core::keys::PrivateKey;
-use kcerts_core::renew::{self, LeafSpec};
+use kcerts_core::leaf::{self, LeafSpec};
 use kcerts_core::{KeyAlgorithm, certificate::ExtendedKeyUsage};
 use time::{Duration, OffsetDateTime};
 
@@ -21,7 +21,7 @@ fn main() {
         .unwrap_or(10_000);
     let now = OffsetDateTime::now_utc();
     let mut rng = kcerts_core::seeded_rng(42);
-    let ca = renew::issue_ca(
+    let ca = leaf::issue_ca(
         "bench-ca",
         KeyAlgorithm::EcdsaP256,
         now - Duration::days(30),
@@ -42,7 +42,7 @@ fn main() {
             extended_key_usage: vec![ExtendedKeyUsage::ServerAuth],
             ..LeafSpec::default()
         };
-        let issued = renew::issue_for_key(
+        let issued = leaf::issue_for_key(
             &spec,
             &ca,
             leaf_key.clone(),

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use kcerts_core::encoding::to_pem;
 use kcerts_core::inventory;
+use kcerts_core::leaf::RenewOptions;
 use kcerts_core::node::{NodeFiles, NodePath};
-use kcerts_core::renew::RenewOptions;
-use kcerts_core::{KeyAlgorithm, PrivateKey, certificate, csr, kubeconfig, renew_node, report};
+use kcerts_core::{KeyAlgorithm, PrivateKey, certificate, csr, expiration, kubeconfig, renewal};
 use kcerts_tests::*;
 
 fn fixtures() -> PathBuf {
@@ -118,7 +118,7 @@ fn a_truncated_certificate_is_one_error_and_the_report_goes_on() {
     for len in (0..der.len()).step_by(37) {
         let mut files = NodeFiles::from_generated(&node);
         files.insert(NodePath::cert("apiserver.crt"), der[..len].to_vec());
-        let r = report::build(&files, NOW);
+        let r = expiration::build(&files, NOW);
         assert_eq!(r.errors.len(), 1, "cut at {len}: {:?}", r.errors);
         assert_eq!(r.errors[0].path, NodePath::cert("apiserver.crt"));
         assert!(!r.errors[0].message.contains('\n'));
@@ -345,15 +345,14 @@ fn pyca_malformed_and_edge_case_certificates_never_panic() {
             let ok = certificate::parse_all(&bytes).is_ok();
             let mut files = NodeFiles::from_generated(&node);
             files.insert(NodePath::cert("apiserver.crt"), bytes.clone());
-            let r = report::build(&files, NOW);
+            let r = expiration::build(&files, NOW);
             for e in &r.errors {
                 assert_eq!(e.path, NodePath::cert("apiserver.crt"), "{e:?}");
                 assert!(!e.message.contains('\n'), "{e:?}");
             }
             // Renewing it: renewed with the same names, or a clear per-row error.
-            let plans =
-                renew_node::plan(&files, &rows, &opts, NOW, &mut kcerts_core::seeded_rng(3));
-            if let renew_node::Outcome::Failed(e) = &plans[0].outcome {
+            let plans = renewal::plan(&files, &rows, &opts, NOW, &mut kcerts_core::seeded_rng(3));
+            if let renewal::Outcome::Failed(e) = &plans[0].outcome {
                 assert!(!e.message.is_empty());
             }
             ok
@@ -381,7 +380,7 @@ fn pyca_keys_and_csrs_give_clear_errors() {
         // As the cluster CA's key: the report names ca.key (never a match).
         let mut files = NodeFiles::from_generated(&node);
         files.insert(NodePath::cert("ca.key"), bytes);
-        let r = report::build(&files, NOW);
+        let r = expiration::build(&files, NOW);
         assert_eq!(r.errors.len(), 1, "{name}: {:?}", r.errors);
         assert_eq!(r.errors[0].path, NodePath::cert("ca.key"), "{name}");
     }

@@ -139,7 +139,7 @@ fn renew_all_and_check(key_algorithm: &str, expect_key: &str) {
         );
     }
     assert!(
-        text.ends_with(&format!("\n{}\n", kcerts_core::renew_node::DONE_MESSAGE)),
+        text.ends_with(&format!("\n{}\n", kcerts_core::renewal::DONE_MESSAGE)),
         "{text}"
     );
     let after = snapshot(root);

@@ -3,10 +3,10 @@
 //! external front-proxy CA, external etcd and an expired certificate.
 
 use insta::assert_snapshot;
+use kcerts_core::leaf::{self, LeafSpec, RenewOptions, SigningCa};
 use kcerts_core::node::NodePath;
-use kcerts_core::renew::{self, LeafSpec, RenewOptions, SigningCa};
-use kcerts_core::report::{self, structured, text};
 use kcerts_core::{KeyAlgorithm, NodeFiles, PrivateKey, certificate};
+use kcerts_core::{expiration, structured, text};
 use kcerts_tests::*;
 use time::Duration;
 
@@ -28,7 +28,7 @@ fn node(external_etcd: bool) -> NodeFiles {
 }
 
 fn all_forms(name: &str, files: &NodeFiles) {
-    let r = report::build(files, at());
+    let r = expiration::build(files, at());
     assert_snapshot!(format!("{name}_text"), visible_line_ends(&text::render(&r)));
     assert_snapshot!(format!("{name}_json"), structured::to_json(&r));
     assert_snapshot!(format!("{name}_yaml"), structured::to_yaml(&r));
@@ -43,7 +43,7 @@ fn all_forms(name: &str, files: &NodeFiles) {
 #[test]
 fn complete_node() {
     let files = node(false);
-    assert!(report::build(&files, at()).errors.is_empty());
+    assert!(expiration::build(&files, at()).errors.is_empty());
     all_forms("complete", &files);
 }
 
@@ -62,7 +62,7 @@ fn missing_files_and_external_front_proxy_ca() {
         };
         assert!(files.files.remove(&path).is_some(), "{gone}");
     }
-    let r = report::build(&files, at());
+    let r = expiration::build(&files, at());
     let fp = r
         .certificates
         .iter()
@@ -75,7 +75,7 @@ fn missing_files_and_external_front_proxy_ca() {
 #[test]
 fn external_etcd() {
     let files = node(true);
-    let r = report::build(&files, at());
+    let r = expiration::build(&files, at());
     assert!(r.external_etcd);
     assert_eq!(r.certificates.len(), 7);
     assert_eq!(r.certificate_authorities.len(), 2);
@@ -108,7 +108,7 @@ fn expired_and_expiring_certificates() {
             key_algorithm: KeyAlgorithm::EcdsaP256,
             validity,
         };
-        renew::issue(&spec, &ca, &opts, at() - Duration::hours(2), rng).unwrap()
+        leaf::issue(&spec, &ca, &opts, at() - Duration::hours(2), rng).unwrap()
     };
     let expired = short(Duration::hours(1), &mut rng);
     files.insert(
@@ -120,7 +120,7 @@ fn expired_and_expiring_certificates() {
         NodePath::cert("front-proxy-client.crt"),
         soon.cert_pem().into_bytes(),
     );
-    let r = report::build(&files, at());
+    let r = expiration::build(&files, at());
     let res = |n: &str| {
         r.certificates
             .iter()
@@ -141,7 +141,7 @@ fn cli_prints_the_core_report() {
     write_node(&node, dir.path());
     let at_arg = "2026-03-31T12:00:00Z";
     for (flag, render) in [
-        ("text", text::render as fn(&report::Report) -> String),
+        ("text", text::render as fn(&expiration::Report) -> String),
         ("json", structured::to_json),
         ("yaml", structured::to_yaml),
     ] {
@@ -157,7 +157,7 @@ fn cli_prints_the_core_report() {
         assert_ok(&out, "check-expiration");
         assert_eq!(
             stdout(&out),
-            render(&report::build(&node_files(&node), at())),
+            render(&expiration::build(&node_files(&node), at())),
             "{flag}"
         );
     }

@@ -3,8 +3,9 @@
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{Entry, Report, tabwriter};
-use crate::residual;
+use super::tabwriter;
+use crate::check::expiration::{Entry, Report};
+use crate::kubeadm::residual;
 
 /// Go's `Jan 02, 2006 15:04 MST` in UTC.
 pub fn format_date(t: OffsetDateTime) -> String {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::certificate::ExtendedKeyUsage;
+use crate::x509::certificate::ExtendedKeyUsage;
 
 /// One of kubeadm's three certificate authorities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -4,18 +4,14 @@
 //! Unlike kubeadm, which stops at the first bad file, every file gets either a
 //! row or an entry in [`Report::errors`], and the other files are still reported.
 
-pub mod structured;
-pub mod tabwriter;
-pub mod text;
-
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::certificate::{self, Certificate};
-use crate::inventory::{self, Ca, Location, Row};
-use crate::keys::PrivateKey;
-use crate::kubeconfig::Kubeconfig;
-use crate::node::{FileContent, NodeFiles, NodePath};
+use crate::kubeadm::inventory::{self, Ca, Location, Row};
+use crate::kubeadm::kubeconfig::Kubeconfig;
+use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
+use crate::x509::certificate::{self, Certificate};
+use crate::x509::keys::PrivateKey;
 
 /// One row of either table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

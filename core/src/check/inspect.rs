@@ -1,14 +1,16 @@
 //! `kcerts inspect`: everything in a set of certificate, key, CSR and kubeconfig
-//! files, as readable text or JSON (built on [`crate::upload::analyze`], which the
+//! files, as readable text or JSON (built on [`crate::check::analysis::analyze`], which the
 //! web page shows too).
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::extensions::colon_hex;
-use crate::report::text::format_date;
-use crate::signature::oid;
-use crate::upload::{self, Analysis, InputFile, Item, ItemKind, KeyMatch, Link, Severity, Warning};
+use crate::check::analysis::{
+    self, Analysis, InputFile, Item, ItemKind, KeyMatch, Link, Severity, Warning,
+};
+use crate::render::text::format_date;
+use crate::x509::extensions::colon_hex;
+use crate::x509::signature_check::oid;
 
 /// Inspects `files` as of `now`.
 ///
@@ -16,7 +18,7 @@ use crate::upload::{self, Analysis, InputFile, Item, ItemKind, KeyMatch, Link, S
 /// left out: a few files from `/etc/kubernetes/pki` are not a whole node, and
 /// `verify` is the command that judges one.
 pub fn inspect(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
-    let mut a = upload::analyze(files, now);
+    let mut a = analysis::analyze(files, now);
     if let Some(node) = a.node.take() {
         let node_messages: Vec<String> = node
             .report
@@ -275,7 +277,7 @@ fn certificate(out: &mut String, a: &Analysis, item: &Item) {
     let left = if ci.residual_seconds < 0 {
         format!(
             "expired {} ago",
-            crate::residual::human(-ci.residual_seconds)
+            crate::kubeadm::residual::human(-ci.residual_seconds)
         )
     } else if c.not_before > a.now {
         format!("not valid yet; {} left after that", ci.residual)
@@ -348,7 +350,7 @@ fn unhex(s: &str) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::pki::{self, PkiOptions};
+    use crate::issue::pki::{self, PkiOptions};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01

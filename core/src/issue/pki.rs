@@ -8,13 +8,13 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use crate::certificate::ExtendedKeyUsage;
-use crate::encoding;
-use crate::inventory::{Ca, Usage};
-use crate::keys::{KeyAlgorithm, PrivateKey};
-use crate::kubeconfig::Kubeconfig;
-use crate::node::{NodeFiles, NodePath};
-use crate::renew::{self, LeafSpec, RenewError, RenewOptions, SigningCa};
+use crate::issue::leaf::{self, LeafSpec, RenewError, RenewOptions, SigningCa};
+use crate::kubeadm::inventory::{Ca, Usage};
+use crate::kubeadm::kubeconfig::Kubeconfig;
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::x509::certificate::ExtendedKeyUsage;
+use crate::x509::encoding;
+use crate::x509::keys::{KeyAlgorithm, PrivateKey};
 
 /// What the node looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ impl PkiOptions {
             control_plane_endpoint: Some("k8s.example.internal:6443".into()),
             extra_sans: vec![],
             key_algorithm: KeyAlgorithm::Rsa2048,
-            validity: renew::DEFAULT_VALIDITY,
+            validity: leaf::DEFAULT_VALIDITY,
             external_etcd: false,
         }
     }
@@ -203,7 +203,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
         if opts.external_etcd && ca == Ca::EtcdCa {
             continue;
         }
-        let signing = renew::issue_ca(ca.common_name(), opts.key_algorithm, now, rng)?;
+        let signing = leaf::issue_ca(ca.common_name(), opts.key_algorithm, now, rng)?;
         put_pair(
             ca.base(),
             signing.cert.to_pem(),
@@ -285,7 +285,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
         ));
     }
     for (base, ca, spec) in &leaves {
-        let issued = renew::issue(spec, ca_of(*ca)?, &renew_opts, now, rng)?;
+        let issued = leaf::issue(spec, ca_of(*ca)?, &renew_opts, now, rng)?;
         put_pair(base, issued.cert_pem(), issued.key_pem(), &mut files);
     }
 
@@ -337,7 +337,7 @@ pub fn generate<R: CryptoRng + ?Sized>(
         ),
     ];
     for (file, cn, org, server) in confs {
-        let issued = renew::issue(&leaf(cn, org, Usage::Client), ca, &renew_opts, now, rng)?;
+        let issued = leaf::issue(&leaf(cn, org, Usage::Client), ca, &renew_opts, now, rng)?;
         let kc = Kubeconfig::build(
             "kubernetes",
             server,
@@ -375,7 +375,7 @@ fn endpoint_with_port(endpoint: &str) -> String {
 
 /// The public half of a key as a PEM `PUBLIC KEY` (PKIX), like kubeadm's sa.pub.
 pub fn public_key_pem(key: &PrivateKey) -> String {
-    let spki = crate::keys::spki_der(key);
+    let spki = crate::x509::keys::spki_der(key);
     encoding::to_pem("PUBLIC KEY", &spki)
 }
 

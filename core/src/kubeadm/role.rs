@@ -1,6 +1,6 @@
 //! What kubeadm puts in each role's subject (spec section 1), for `verify` and `sign`.
 
-use crate::inventory::Row;
+use crate::kubeadm::inventory::Row;
 
 /// The common name a role must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ pub const KUBELET_ORG: &str = "system:nodes";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::row;
+    use crate::kubeadm::inventory::row;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

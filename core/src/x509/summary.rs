@@ -9,8 +9,8 @@ use x509_parser::nom::Parser;
 
 use sha2::Digest;
 
-use crate::certificate::hex;
-use crate::residual;
+use crate::kubeadm::residual;
+use crate::x509::certificate::hex;
 
 /// Where a certificate stands at the time asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,7 +83,7 @@ pub fn summarize(der: &[u8], now: OffsetDateTime) -> Result<CertificateSummary, 
 mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::renew::{self, LeafSpec, RenewOptions};
+    use crate::issue::leaf::{self, LeafSpec, RenewOptions};
     use time::Duration;
     use time::macros::datetime;
 
@@ -91,7 +91,7 @@ mod tests {
     fn agrees_with_the_full_parse() {
         let now = datetime!(2026-03-01 12:00 UTC);
         let mut rng = crate::seeded_rng(7);
-        let ca = renew::issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, now, &mut rng).unwrap();
+        let ca = leaf::issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, now, &mut rng).unwrap();
         let spec = LeafSpec {
             common_name: "kube-apiserver".into(),
             organizations: vec!["kubeadm:cluster-admins".into()],
@@ -101,7 +101,7 @@ mod tests {
             key_algorithm: KeyAlgorithm::EcdsaP256,
             validity: Duration::days(10),
         };
-        let leaf = renew::issue(&spec, &ca, &opts, now, &mut rng).unwrap().cert;
+        let leaf = leaf::issue(&spec, &ca, &opts, now, &mut rng).unwrap().cert;
         let s = summarize(&leaf.der, now).unwrap();
         assert_eq!(s.subject, leaf.subject);
         assert_eq!(s.issuer, leaf.issuer);
@@ -122,7 +122,7 @@ mod tests {
     fn truncated_and_padded_input_are_errors() {
         let now = datetime!(2026-03-01 12:00 UTC);
         let mut rng = crate::seeded_rng(8);
-        let ca = renew::issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, now, &mut rng).unwrap();
+        let ca = leaf::issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, now, &mut rng).unwrap();
         let der = &ca.cert.der;
         for len in 0..der.len() {
             assert!(summarize(&der[..len], now).is_err(), "length {len}");

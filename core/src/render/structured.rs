@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Entry, Report};
+use crate::check::expiration::{Entry, Report};
 
 /// The schema's API version.
 pub const API_VERSION: &str = "output.kubeadm.k8s.io/v1alpha3";
@@ -74,7 +74,7 @@ pub fn to_json(report: &Report) -> String {
 
 /// YAML with keys sorted, as kubeadm's sigs.k8s.io/yaml printer orders them.
 pub fn to_yaml(report: &Report) -> String {
-    crate::kubeconfig::to_yaml(&sorted(info(report))).unwrap_or_default()
+    crate::kubeadm::kubeconfig::to_yaml(&sorted(info(report))).unwrap_or_default()
 }
 
 fn sorted(v: Value) -> Value {

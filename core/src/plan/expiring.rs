@@ -2,9 +2,9 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::inventory::Row;
-use crate::node::NodeFiles;
-use crate::report;
+use crate::check::expiration;
+use crate::kubeadm::inventory::Row;
+use crate::kubeadm::node::NodeFiles;
 
 /// The rows of `rows` whose certificate expires within `window` of `now`
 /// (expired ones included). Missing rows are left out: there is nothing to renew.
@@ -18,7 +18,7 @@ pub fn rows_expiring_within(
 ) -> Vec<&'static Row> {
     rows.iter()
         .copied()
-        .filter(|row| match report::load_row_certificate(files, row) {
+        .filter(|row| match expiration::load_row_certificate(files, row) {
             Ok(Some(cert)) => cert.not_after - now < window,
             Ok(None) => false,
             Err(_) => true,
@@ -30,9 +30,9 @@ pub fn rows_expiring_within(
 mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::inventory::ROWS;
-    use crate::node::NodePath;
-    use crate::pki::{self, PkiOptions};
+    use crate::issue::pki::{self, PkiOptions};
+    use crate::kubeadm::inventory::ROWS;
+    use crate::kubeadm::node::NodePath;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01

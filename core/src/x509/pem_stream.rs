@@ -2,11 +2,11 @@
 //! block (plus one chunk) in memory: what `kcerts inspect --summary` reads a
 //! 100,000-certificate bundle with.
 //!
-//! The rules are [`crate::encoding`]'s (text between blocks ignored, RFC 1421
+//! The rules are [`crate::x509::encoding`]'s (text between blocks ignored, RFC 1421
 //! headers skipped, CRLF accepted), except that a malformed block is an error for
 //! that block only and the stream goes on with the next one.
 
-use crate::encoding::{self, Block, EncodingError};
+use crate::x509::encoding::{self, Block, EncodingError};
 
 /// The largest PEM block accepted (base64 text, headers included). A certificate
 /// is a few KiB; a longer block is reported and skipped rather than buffered.

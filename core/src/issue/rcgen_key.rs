@@ -3,7 +3,7 @@
 
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 
-use crate::keys::PrivateKey;
+use crate::x509::keys::PrivateKey;
 
 /// A private key with its public key bits cached, as rcgen's traits want.
 pub(crate) struct RcgenKey<'a> {

@@ -6,12 +6,12 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 
-use crate::certificate::Certificate;
-use crate::csr;
-use crate::csr_api;
-use crate::inventory::{Row, Usage};
-use crate::renew::SigningCa;
-use crate::role;
+use crate::issue::leaf::SigningCa;
+use crate::kubeadm::inventory::{Row, Usage};
+use crate::kubeadm::role;
+use crate::plan::api_request;
+use crate::x509::certificate::Certificate;
+use crate::x509::csr;
 
 /// What the certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub enum SignError {
     BadValidity,
     /// Signing failed.
     #[error(transparent)]
-    Sign(#[from] csr_api::SignError),
+    Sign(#[from] api_request::SignError),
 }
 
 /// Signs `csr_pem` with `ca` for `opts.profile`, as of `now`.
@@ -129,7 +129,7 @@ pub fn sign<R: CryptoRng + ?Sized>(
             });
         }
     }
-    Ok(csr_api::sign_request(
+    Ok(api_request::sign_request(
         csr_pem,
         &opts.profile.usages(),
         ca,
@@ -142,10 +142,10 @@ pub fn sign<R: CryptoRng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certificate::ExtendedKeyUsage;
-    use crate::inventory::{Ca, row};
-    use crate::keys::{KeyAlgorithm, PrivateKey};
-    use crate::renew::{self, LeafSpec};
+    use crate::issue::leaf::{self, LeafSpec};
+    use crate::kubeadm::inventory::{Ca, row};
+    use crate::x509::certificate::ExtendedKeyUsage;
+    use crate::x509::keys::{KeyAlgorithm, PrivateKey};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
@@ -163,13 +163,13 @@ mod tests {
     }
 
     fn ca(cn: &str) -> SigningCa {
-        renew::issue_ca(cn, KeyAlgorithm::EcdsaP256, NOW, &mut crate::seeded_rng(8)).unwrap()
+        leaf::issue_ca(cn, KeyAlgorithm::EcdsaP256, NOW, &mut crate::seeded_rng(8)).unwrap()
     }
 
     fn opts(profile: Profile) -> SignOptions {
         SignOptions {
             profile,
-            validity: renew::DEFAULT_VALIDITY,
+            validity: leaf::DEFAULT_VALIDITY,
             force: false,
             node_name: None,
         }
@@ -187,7 +187,7 @@ mod tests {
         );
         assert_eq!(cert.key_usage, ["digitalSignature", "keyEncipherment"]);
         assert!(cert.verify_signed_by(&ca.cert).is_ok());
-        assert_eq!(cert.not_after, NOW + renew::DEFAULT_VALIDITY);
+        assert_eq!(cert.not_after, NOW + leaf::DEFAULT_VALIDITY);
     }
 
     #[test]

@@ -8,15 +8,15 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::certificate::{self, Certificate};
-use crate::csr::{self, Csr};
-use crate::encoding;
-use crate::inventory::{self, Location};
-use crate::keys::PrivateKey;
-use crate::kubeconfig::{Kubeconfig, Material};
-use crate::node::{NodeFiles, NodePath};
-use crate::report::{self, Report};
-use crate::residual;
+use crate::check::expiration::{self, Report};
+use crate::kubeadm::inventory::{self, Location};
+use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::residual;
+use crate::x509::certificate::{self, Certificate};
+use crate::x509::csr::{self, Csr};
+use crate::x509::encoding;
+use crate::x509::keys::PrivateKey;
 
 /// Days before expiry that count as "expiring soon".
 pub const EXPIRING_SOON_DAYS: i64 = 30;
@@ -415,10 +415,10 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
     }
 
     let node = detect_node(files).map(|(root, node_files)| {
-        let report = report::build(&node_files, now);
+        let report = expiration::build(&node_files, now);
         NodeView {
-            text: report::text::render(&report),
-            json: report::structured::to_json(&report),
+            text: crate::render::text::render(&report),
+            json: crate::render::structured::to_json(&report),
             root,
             report,
         }
@@ -430,7 +430,7 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
     }
     for item in &items {
         let Some(c) = &item.certificate else { continue };
-        let date = report::text::format_date(c.cert.not_after);
+        let date = crate::render::text::format_date(c.cert.not_after);
         if c.residual_seconds < 0 {
             warnings.push(Warning {
                 item: item.id,
@@ -455,9 +455,9 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
                 severity: Severity::Warning,
                 message: format!(
                     "this CA expires on {}, before the certificate it signed in {} ({})",
-                    report::text::format_date(p.cert.not_after),
+                    crate::render::text::format_date(p.cert.not_after),
                     items[l.child].file,
-                    report::text::format_date(c.cert.not_after)
+                    crate::render::text::format_date(c.cert.not_after)
                 ),
             });
         }
@@ -617,7 +617,7 @@ fn assign_roles(items: &mut [Item], root: &str, warnings: &mut Vec<Warning>) {
 mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::pki::{self, PkiOptions};
+    use crate::issue::pki::{self, PkiOptions};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01

@@ -8,10 +8,10 @@
 
 use time::OffsetDateTime;
 
-use crate::certificate::Certificate;
-use crate::inventory::{self, Location};
-use crate::node::{NodeFiles, NodePath};
-use crate::report;
+use crate::check::expiration;
+use crate::kubeadm::inventory::{self, Location};
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::x509::certificate::Certificate;
 
 /// One certificate's samples.
 struct Sample {
@@ -27,13 +27,13 @@ pub fn render(
     now: OffsetDateTime,
     path_of: &dyn Fn(&NodePath) -> String,
 ) -> String {
-    let rep = report::build(files, now);
+    let rep = expiration::build(files, now);
     let mut samples = Vec::new();
     for row in inventory::rows(rep.external_etcd) {
-        let Ok(Some(cert)) = report::load_row_certificate(files, row) else {
+        let Ok(Some(cert)) = expiration::load_row_certificate(files, row) else {
             continue;
         };
-        let path = crate::renew_node::certificate_path(row);
+        let path = crate::plan::renewal::certificate_path(row);
         let mut labels = base_labels(row.name, row.ca.name(), &path_of(&path), &cert);
         if let Location::Kubeconfig { .. } = row.location {
             labels.push(("embedded_kind", "user".into()));
@@ -42,7 +42,7 @@ pub fn render(
         samples.push(Sample { labels, cert });
     }
     for ca in inventory::cas(rep.external_etcd) {
-        let state = report::load_ca(files, ca, &mut Vec::new());
+        let state = expiration::load_ca(files, ca, &mut Vec::new());
         if let Some(cert) = state.cert {
             let path = path_of(&NodePath::cert(ca.cert_file()));
             samples.push(Sample {
@@ -197,7 +197,7 @@ pub fn hex_to_decimal(hex: &str) -> String {
 mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::pki::{self, PkiOptions};
+    use crate::issue::pki::{self, PkiOptions};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01

@@ -13,9 +13,9 @@ use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
-use crate::certificate::{Certificate, ExtendedKeyUsage, IssuerError};
-use crate::keys::{KeyAlgorithm, KeyError, PrivateKey};
-use crate::signing::RcgenKey;
+use crate::issue::rcgen_key::RcgenKey;
+use crate::x509::certificate::{Certificate, ExtendedKeyUsage, IssuerError};
+use crate::x509::keys::{KeyAlgorithm, KeyError, PrivateKey};
 
 /// kubeadm's `certificateValidityPeriod` default: 8760h.
 pub const DEFAULT_VALIDITY: Duration = Duration::hours(8760);
@@ -256,7 +256,7 @@ pub fn issue_ca<R: CryptoRng + ?Sized>(
 }
 
 /// Signs `params` over `subject`'s public key (a new key here, a CSR's key in
-/// [`crate::csr_api::sign_request`]).
+/// [`crate::plan::api_request::sign_request`]).
 pub(crate) fn sign(
     params: &CertificateParams,
     subject: &impl rcgen::PublicKeyData,

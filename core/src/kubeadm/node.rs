@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::inventory::{self, Location};
+use crate::kubeadm::inventory::{self, Location};
 
 /// Which directory a node file lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

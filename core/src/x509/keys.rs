@@ -8,7 +8,7 @@ use std::fmt;
 use rand_core::CryptoRng;
 use thiserror::Error;
 
-use crate::encoding::{self, EncodingError};
+use crate::x509::encoding::{self, EncodingError};
 
 /// The key algorithms kcerts generates (kubeadm's `encryptionAlgorithm` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::encoding::{self, EncodingError};
-use crate::signature::{self, PublicKeyRef, SignatureError};
+use crate::x509::encoding::{self, EncodingError};
+use crate::x509::signature_check::{self, PublicKeyRef, SignatureError};
 
 /// Why bytes are not a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -97,7 +97,7 @@ pub struct Certificate {
     /// SHA-1 fingerprint of the DER, lowercase hex (what older tools show).
     pub sha1_fingerprint: String,
     /// Every extension, decoded.
-    pub extensions: Vec<crate::extensions::ExtensionView>,
+    pub extensions: Vec<crate::x509::extensions::ExtensionView>,
     /// The raw DER.
     #[serde(skip)]
     pub der: Vec<u8>,
@@ -243,7 +243,7 @@ impl Certificate {
             extensions: x509
                 .extensions()
                 .iter()
-                .map(crate::extensions::describe)
+                .map(crate::x509::extensions::describe)
                 .collect(),
             der: der.to_vec(),
             raw: RawParts {
@@ -304,13 +304,13 @@ impl Certificate {
         let algorithm = parsed.signature_algorithm.algorithm.to_id_string();
         let spki = ca.public_key();
         let key_alg = spki.algorithm.algorithm.to_id_string();
-        let curve = crate::signature::named_curve(&spki.algorithm);
+        let curve = crate::x509::signature_check::named_curve(&spki.algorithm);
         let key = PublicKeyRef {
             algorithm: &key_alg,
             curve: curve.as_deref(),
             bits: &spki.subject_public_key.data,
         };
-        signature::verify(
+        signature_check::verify(
             parsed.tbs_certificate.as_ref(),
             &algorithm,
             &parsed.signature_value.data,
@@ -403,16 +403,18 @@ fn describe_spki(x509: &X509Certificate<'_>) -> String {
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
         Ok(PublicKey::EC(_)) => {
-            let curve = crate::signature::named_curve(&spki.algorithm);
+            let curve = crate::x509::signature_check::named_curve(&spki.algorithm);
             match curve.as_deref() {
-                Some(signature::oid::P256) => "ECDSA P-256".into(),
-                Some(signature::oid::P384) => "ECDSA P-384".into(),
+                Some(signature_check::oid::P256) => "ECDSA P-256".into(),
+                Some(signature_check::oid::P384) => "ECDSA P-384".into(),
                 Some("1.3.132.0.35") => "ECDSA P-521".into(),
                 Some(other) => format!("ECDSA {other}"),
                 None => "ECDSA".into(),
             }
         }
-        _ if spki.algorithm.algorithm.to_id_string() == signature::oid::ED25519 => "Ed25519".into(),
+        _ if spki.algorithm.algorithm.to_id_string() == signature_check::oid::ED25519 => {
+            "Ed25519".into()
+        }
         _ => format!("unknown ({})", spki.algorithm.algorithm.to_id_string()),
     }
 }

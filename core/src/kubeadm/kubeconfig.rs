@@ -145,7 +145,7 @@ impl Kubeconfig {
     pub fn parse(bytes: &[u8]) -> Result<Self, KubeconfigError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| KubeconfigError::Yaml(format!("not UTF-8 text ({e})")))?;
-        let doc = crate::yaml::parse(text, crate::yaml::Limits::default())
+        let doc = crate::kubeadm::yaml::parse(text, crate::kubeadm::yaml::Limits::default())
             .map_err(|e| KubeconfigError::Yaml(first_line(&e)))?;
         if !doc.is_object() {
             return Err(KubeconfigError::NotAMapping);
@@ -455,7 +455,7 @@ mod tests {
 
     #[test]
     fn rejects_alias_bombs_and_non_mappings() {
-        let bomb = crate::yaml::billion_laughs();
+        let bomb = crate::kubeadm::yaml::billion_laughs();
         assert!(matches!(
             Kubeconfig::parse(bomb.as_bytes()),
             Err(KubeconfigError::Yaml(_))

@@ -42,7 +42,7 @@ pub fn describe(ext: &X509Extension<'_>) -> ExtensionView {
         ),
         ParsedExtension::KeyUsage(ku) => (
             "keyUsage",
-            crate::certificate::key_usage_names(ku.flags).join(", "),
+            crate::x509::certificate::key_usage_names(ku.flags).join(", "),
         ),
         ParsedExtension::ExtendedKeyUsage(eku) => {
             let mut v = Vec::new();
@@ -212,7 +212,7 @@ pub fn colon_hex(bytes: &[u8]) -> String {
 
 fn short_hex(bytes: &[u8]) -> String {
     let shown = &bytes[..bytes.len().min(32)];
-    let mut s = crate::certificate::hex(shown);
+    let mut s = crate::x509::certificate::hex(shown);
     if bytes.len() > 32 {
         s.push('…');
     }

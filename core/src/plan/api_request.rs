@@ -11,15 +11,15 @@ use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509CertificationRequest};
 
-use crate::certificate::{self, Certificate, ExtendedKeyUsage, IssuerError};
-use crate::csr;
-use crate::inventory::{Ca, Row};
-use crate::keys::{KeyAlgorithm, PrivateKey};
-use crate::kubeconfig::{Kubeconfig, KubeconfigError};
-use crate::node::{NodeFiles, NodePath};
-use crate::renew::{self, LeafSpec, RenewError, SigningCa};
-use crate::renew_node::{FileWrite, certificate_path};
-use crate::report::{self, FileError};
+use crate::check::expiration::{self, FileError};
+use crate::issue::leaf::{self, LeafSpec, RenewError, SigningCa};
+use crate::kubeadm::inventory::{Ca, Row};
+use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError};
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::plan::renewal::{FileWrite, certificate_path};
+use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage, IssuerError};
+use crate::x509::csr;
+use crate::x509::keys::{KeyAlgorithm, PrivateKey};
 
 /// The built-in signer for client certificates the API server trusts; it signs
 /// with the cluster CA (`--cluster-signing-cert-file`, kubeadm's `ca.crt`).
@@ -272,7 +272,7 @@ fn plan_row<R: CryptoRng + ?Sized>(
     key_algorithm: KeyAlgorithm,
     rng: &mut R,
 ) -> RequestPlan {
-    let old = match report::load_row_certificate(files, row) {
+    let old = match expiration::load_row_certificate(files, row) {
         Ok(None) => return RequestPlan::Missing,
         Err(e) => return RequestPlan::Failed(e),
         Ok(Some(old)) => old,
@@ -282,7 +282,7 @@ fn plan_row<R: CryptoRng + ?Sized>(
         Err(e) => return RequestPlan::NoSigner(e),
     };
     let mut errors = Vec::new();
-    let ca_state = report::load_ca(files, row.ca, &mut errors);
+    let ca_state = expiration::load_ca(files, row.ca, &mut errors);
     if let Some(e) = errors.into_iter().next() {
         return RequestPlan::Failed(e);
     }
@@ -396,7 +396,7 @@ pub fn accept(
 ) -> Result<(Certificate, Vec<FileWrite>), IssuedError> {
     let cert = check_issued(req, issued_pem, now)?;
     let writes = match req.row.location {
-        crate::inventory::Location::CertDir { base } => vec![
+        crate::kubeadm::inventory::Location::CertDir { base } => vec![
             FileWrite {
                 path: NodePath::cert(format!("{base}.key")),
                 bytes: req.key.to_pem().into_bytes(),
@@ -408,9 +408,9 @@ pub fn accept(
                 secret: false,
             },
         ],
-        crate::inventory::Location::Kubeconfig { file } => {
+        crate::kubeadm::inventory::Location::Kubeconfig { file } => {
             let path = NodePath::kubeconfig(file);
-            let bytes = report::read(files, &path)
+            let bytes = expiration::read(files, &path)
                 .ok()
                 .flatten()
                 .unwrap_or_default();
@@ -488,7 +488,7 @@ pub fn check_issued(
             source,
         })?;
     // The signer backdates NotBefore by five minutes; allow the same skew forward.
-    if cert.not_after <= now || cert.not_before > now + renew::BACKDATE {
+    if cert.not_after <= now || cert.not_before > now + leaf::BACKDATE {
         return Err(IssuedError::NotValidNow {
             not_before: cert.not_before,
             not_after: cert.not_after,
@@ -535,7 +535,7 @@ pub fn sign_request<R: CryptoRng + ?Sized>(
     }
     let key = RequestKey::from_der(&req.der)?;
     let mut params = CertificateParams::default();
-    params.distinguished_name = renew::leaf_name(
+    params.distinguished_name = leaf::leaf_name(
         req.common_name.as_deref().unwrap_or_default(),
         &req.organizations,
     )?;
@@ -555,20 +555,20 @@ pub fn sign_request<R: CryptoRng + ?Sized>(
             "key encipherment" => params.key_usages.push(KeyUsagePurpose::KeyEncipherment),
             "server auth" => params
                 .extended_key_usages
-                .push(renew::eku(&ExtendedKeyUsage::ServerAuth)),
+                .push(leaf::eku(&ExtendedKeyUsage::ServerAuth)),
             "client auth" => params
                 .extended_key_usages
-                .push(renew::eku(&ExtendedKeyUsage::ClientAuth)),
+                .push(leaf::eku(&ExtendedKeyUsage::ClientAuth)),
             other => return Err(SignError::Usage(format!("unsupported usage {other:?}"))),
         }
     }
     params.is_ca = IsCa::ExplicitNoCa;
-    params.serial_number = Some(renew::random_serial(rng));
-    params.not_before = now - renew::BACKDATE;
+    params.serial_number = Some(leaf::random_serial(rng));
+    params.not_before = now - leaf::BACKDATE;
     params.not_after = (now + validity).min(ca.cert.not_after);
     params.use_authority_key_identifier_extension = true;
-    params.key_identifier_method = KeyIdMethod::PreSpecified(renew::key_id(&key.bits));
-    Ok(renew::sign(&params, &key, ca)?)
+    params.key_identifier_method = KeyIdMethod::PreSpecified(leaf::key_id(&key.bits));
+    Ok(leaf::sign(&params, &key, ca)?)
 }
 
 /// A CSR's public key, as rcgen wants it for the certificate's SPKI.
@@ -583,7 +583,7 @@ impl RequestKey {
             .map_err(|e| csr::CsrError::Malformed(e.to_string()))?;
         let spki = &req.certification_request_info.subject_pki;
         let alg = spki.algorithm.algorithm.to_id_string();
-        let curve = crate::signature::named_curve(&spki.algorithm);
+        let curve = crate::x509::signature_check::named_curve(&spki.algorithm);
         let algorithm = match (alg.as_str(), curve.as_deref()) {
             ("1.2.840.113549.1.1.1", _) => &rcgen::PKCS_RSA_SHA256,
             ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7")) => &rcgen::PKCS_ECDSA_P256_SHA256,
@@ -611,8 +611,8 @@ impl rcgen::PublicKeyData for RequestKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory;
-    use crate::pki;
+    use crate::issue::pki;
+    use crate::kubeadm::inventory;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
@@ -628,7 +628,11 @@ mod tests {
     }
 
     fn cluster_ca(files: &NodeFiles) -> SigningCa {
-        let get = |p: &str| report::read(files, &NodePath::cert(p)).unwrap().unwrap();
+        let get = |p: &str| {
+            expiration::read(files, &NodePath::cert(p))
+                .unwrap()
+                .unwrap()
+        };
         SigningCa::new(
             certificate::parse_first(get("ca.crt")).unwrap(),
             PrivateKey::parse(get("ca.key")).unwrap(),
@@ -786,7 +790,7 @@ mod tests {
                     not_after: cert.not_after
                 }
             );
-            let other = renew::issue_ca("other", KeyAlgorithm::EcdsaP256, NOW, &mut rng).unwrap();
+            let other = leaf::issue_ca("other", KeyAlgorithm::EcdsaP256, NOW, &mut rng).unwrap();
             let wrong = sign_request(
                 req.csr_pem.as_bytes(),
                 &req.usages,

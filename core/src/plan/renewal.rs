@@ -6,14 +6,14 @@
 use rand_core::CryptoRng;
 use time::OffsetDateTime;
 
-use crate::certificate::Certificate;
-use crate::csr;
-use crate::inventory::{Ca, Location, Row};
-use crate::keys::PrivateKey;
-use crate::kubeconfig::Kubeconfig;
-use crate::node::{NodeFiles, NodePath};
-use crate::renew::{self, LeafSpec, RenewOptions, SigningCa};
-use crate::report::{self, FileError};
+use crate::check::expiration::{self, FileError};
+use crate::issue::leaf::{self, LeafSpec, RenewOptions, SigningCa};
+use crate::kubeadm::inventory::{Ca, Location, Row};
+use crate::kubeadm::kubeconfig::Kubeconfig;
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::x509::certificate::Certificate;
+use crate::x509::csr;
+use crate::x509::keys::PrivateKey;
 
 /// A file to write.
 #[derive(Clone, PartialEq, Eq)]
@@ -91,7 +91,7 @@ enum CaLoad {
 
 fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
     let mut errors = Vec::new();
-    let state = report::load_ca(files, ca, &mut errors);
+    let state = expiration::load_ca(files, ca, &mut errors);
     let cert_path = NodePath::cert(ca.cert_file());
     if let Some(first) = errors.into_iter().next() {
         return CaLoad::Broken(first);
@@ -109,7 +109,7 @@ fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
         return CaLoad::External;
     }
     let key_path = NodePath::cert(ca.key_file());
-    let key = match report::read(files, &key_path) {
+    let key = match expiration::read(files, &key_path) {
         Ok(Some(bytes)) => match PrivateKey::parse(bytes) {
             Ok(k) => k,
             Err(e) => {
@@ -145,7 +145,7 @@ pub fn plan<R: CryptoRng + ?Sized>(
         if !cas.iter().any(|(c, _)| *c == row.ca) {
             cas.push((row.ca, load_signing_ca(files, row.ca)));
         }
-        let outcome = match report::load_row_certificate(files, row) {
+        let outcome = match expiration::load_row_certificate(files, row) {
             Ok(None) => Outcome::Missing,
             Err(e) => Outcome::Failed(e),
             Ok(Some(old)) => match cas.iter().find(|(c, _)| *c == row.ca).map(|(_, l)| l) {
@@ -176,7 +176,7 @@ fn renew_row<R: CryptoRng + ?Sized>(
     match row.location {
         Location::CertDir { base } => {
             let cert_path = NodePath::cert(format!("{base}.crt"));
-            match renew::renew(old, ca, opts, now, rng) {
+            match leaf::renew(old, ca, opts, now, rng) {
                 Ok(issued) => Outcome::Renewed {
                     writes: vec![
                         FileWrite {
@@ -197,14 +197,14 @@ fn renew_row<R: CryptoRng + ?Sized>(
         }
         Location::Kubeconfig { file } => {
             let path = NodePath::kubeconfig(file);
-            let Ok(Some(bytes)) = report::read(files, &path) else {
+            let Ok(Some(bytes)) = expiration::read(files, &path) else {
                 return fail(path, "could not be read again".into());
             };
             let kc = match Kubeconfig::parse(bytes) {
                 Ok(k) => k,
                 Err(e) => return fail(path, e.to_string()),
             };
-            let issued = match renew::renew(old, ca, opts, now, rng) {
+            let issued = match leaf::renew(old, ca, opts, now, rng) {
                 Ok(i) => i,
                 Err(e) => return fail(path, format!("cannot renew: {e}")),
             };
@@ -259,7 +259,7 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
 ) -> Vec<(&'static Row, CsrOutcome)> {
     rows.iter()
         .map(|&row| {
-            let outcome = match report::load_row_certificate(files, row) {
+            let outcome = match expiration::load_row_certificate(files, row) {
                 Ok(None) => CsrOutcome::Missing,
                 Err(e) => CsrOutcome::Failed(e),
                 Ok(Some(old)) => {

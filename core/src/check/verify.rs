@@ -12,14 +12,15 @@ use std::net::IpAddr;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::certificate::{self, Certificate, ExtendedKeyUsage};
-use crate::inventory::{self, Ca, Location, Row};
-use crate::keys::PrivateKey;
-use crate::kubeconfig::{Kubeconfig, Material};
-use crate::node::{FileContent, NodeFiles, NodePath};
-use crate::report::{self, text::format_date};
-use crate::residual;
-use crate::role::{self, KUBELET_CN_PREFIX, KUBELET_ORG};
+use crate::check::expiration;
+use crate::kubeadm::inventory::{self, Ca, Location, Row};
+use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
+use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
+use crate::kubeadm::residual;
+use crate::kubeadm::role::{self, KUBELET_CN_PREFIX, KUBELET_ORG};
+use crate::render::text::format_date;
+use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage};
+use crate::x509::keys::PrivateKey;
 
 /// The outcome of one check; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -195,13 +196,13 @@ pub fn verify(input: &Input<'_>) -> Verification {
     let now = input.now;
     let th = input.thresholds;
     let mut out = Out(Vec::new());
-    let external_etcd = report::is_external_etcd(files);
+    let external_etcd = expiration::is_external_etcd(files);
 
     // Load every leaf first: the CA checks need them (does the CA outlive them?).
     let mut leaves = Vec::new();
     let mut leaf_errors = Vec::new();
     for row in inventory::rows(external_etcd) {
-        match report::load_row_certificate(files, row) {
+        match expiration::load_row_certificate(files, row) {
             Ok(Some(cert)) => leaves.push(Leaf { row, cert }),
             Ok(None) => leaf_errors.push((row, None)),
             Err(e) => leaf_errors.push((row, Some(e.message))),
@@ -227,7 +228,7 @@ pub fn verify(input: &Input<'_>) -> Verification {
     for ca in inventory::cas(external_etcd) {
         let name = ca.name();
         let mut errors = Vec::new();
-        let state = report::load_ca(files, ca, &mut errors);
+        let state = expiration::load_ca(files, ca, &mut errors);
         let key_path = NodePath::cert(ca.key_file());
         for e in &errors {
             let check = if e.path == key_path { "key" } else { "read" };
@@ -316,7 +317,7 @@ pub fn verify(input: &Input<'_>) -> Verification {
                     Status::Fail,
                     name,
                     "read",
-                    format!("{} is missing", crate::renew_node::certificate_path(row)),
+                    format!("{} is missing", crate::plan::renewal::certificate_path(row)),
                 ),
             }
             continue;
@@ -409,7 +410,7 @@ fn key_check(files: &NodeFiles, row: &Row, cert: &Certificate) -> (Status, Strin
     let bits = match row.location {
         Location::CertDir { base } => {
             let path = NodePath::cert(format!("{base}.key"));
-            match report::read(files, &path) {
+            match expiration::read(files, &path) {
                 Ok(Some(bytes)) => {
                     PrivateKey::public_key_bits_of(bytes).map_err(|e| format!("{path}: {e}"))
                 }
@@ -417,7 +418,8 @@ fn key_check(files: &NodeFiles, row: &Row, cert: &Certificate) -> (Status, Strin
                 Err(e) => Err(format!("{path}: {}", e.message)),
             }
         }
-        Location::Kubeconfig { file } => match report::read(files, &NodePath::kubeconfig(file)) {
+        Location::Kubeconfig { file } => match expiration::read(files, &NodePath::kubeconfig(file))
+        {
             Ok(Some(bytes)) => match Kubeconfig::parse(bytes).and_then(|k| k.current()) {
                 Ok(c) => match c.client_key_data {
                     Some(k) => PrivateKey::public_key_bits_of(&k)
@@ -574,7 +576,7 @@ fn etcd_sans(cert: &Certificate, node_name: Option<&str>) -> (Status, String) {
 /// A kubeconfig's `certificate-authority-data` must be today's `ca.crt`
 /// (kubeadm before 1.18 left the old CA there after renewal: kubeadm #2027).
 fn ca_data_check(files: &NodeFiles, file: &str, ca: Option<&Certificate>) -> (Status, String) {
-    let Ok(Some(bytes)) = report::read(files, &NodePath::kubeconfig(file)) else {
+    let Ok(Some(bytes)) = expiration::read(files, &NodePath::kubeconfig(file)) else {
         return (Status::Fail, format!("{file} cannot be read"));
     };
     let data = match Kubeconfig::parse(bytes).and_then(|k| k.current()) {
@@ -604,8 +606,8 @@ fn compare_ca_data(data: &[u8], ca: Option<&Certificate>, fix: &str) -> (Status,
 }
 
 fn sa_checks(files: &NodeFiles, out: &mut Out) {
-    let key = report::read(files, &NodePath::cert("sa.key"));
-    let public = report::read(files, &NodePath::cert("sa.pub"));
+    let key = expiration::read(files, &NodePath::cert("sa.key"));
+    let public = expiration::read(files, &NodePath::cert("sa.pub"));
     let (status, reason) = match (key, public) {
         (Ok(None), Ok(None)) => (
             Status::Fail,
@@ -629,7 +631,7 @@ fn sa_checks(files: &NodeFiles, out: &mut Out) {
 
 fn spki_bits(bytes: &[u8]) -> Option<Vec<u8>> {
     use x509_parser::prelude::FromDer;
-    let blocks = crate::encoding::blocks(bytes).ok()?;
+    let blocks = crate::x509::encoding::blocks(bytes).ok()?;
     let block = blocks
         .iter()
         .find(|b| b.label == "PUBLIC KEY" || b.label.is_empty())?;
@@ -669,7 +671,7 @@ fn load_kubelet(input: &Input<'_>) -> KubeletState {
         key: Err("no key".into()),
         error: None,
     };
-    let conf = match report::read(input.files, &NodePath::kubeconfig("kubelet.conf")) {
+    let conf = match expiration::read(input.files, &NodePath::kubeconfig("kubelet.conf")) {
         Ok(Some(b)) => Some(b),
         Ok(None) => None,
         Err(e) => {
@@ -914,7 +916,7 @@ pub fn render_text(v: &Verification) -> String {
             c.reason
         ));
     }
-    let mut s = report::tabwriter::format(&t, 0, 2);
+    let mut s = crate::render::tabwriter::format(&t, 0, 2);
     s.push_str(&format!(
         "\n{} checks: {} pass, {} warn, {} fail\n",
         v.checks.len(),
@@ -977,7 +979,7 @@ pub fn to_json(v: &Verification) -> String {
 mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::pki::{self, PkiOptions};
+    use crate::issue::pki::{self, PkiOptions};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01

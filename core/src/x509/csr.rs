@@ -9,12 +9,12 @@ use thiserror::Error;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509CertificationRequest};
 
-use crate::certificate::Certificate;
-use crate::encoding::{self, EncodingError};
-use crate::keys::PrivateKey;
-use crate::renew::LeafSpec;
-use crate::signature::{self, PublicKeyRef};
-use crate::signing::RcgenKey;
+use crate::issue::leaf::LeafSpec;
+use crate::issue::rcgen_key::RcgenKey;
+use crate::x509::certificate::Certificate;
+use crate::x509::encoding::{self, EncodingError};
+use crate::x509::keys::PrivateKey;
+use crate::x509::signature_check::{self, PublicKeyRef};
 
 /// Why a CSR could not be built or read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -133,13 +133,13 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
     }
     let spki = &info.subject_pki;
     let key_alg = spki.algorithm.algorithm.to_id_string();
-    let curve = crate::signature::named_curve(&spki.algorithm);
+    let curve = crate::x509::signature_check::named_curve(&spki.algorithm);
     let key = PublicKeyRef {
         algorithm: &key_alg,
         curve: curve.as_deref(),
         bits: &spki.subject_public_key.data,
     };
-    let signature_valid = signature::verify(
+    let signature_valid = signature_check::verify(
         info.raw,
         &req.signature_algorithm.algorithm.to_id_string(),
         &req.signature_value.data,

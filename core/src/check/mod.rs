@@ -1,0 +1,10 @@
+//! Checks that read and judge, never change: kubeadm's expiration report, `verify`'s
+//! pass/warn/fail rows, the analysis of an arbitrary set of files (the web page and
+//! `inspect`).
+//!
+//! Uses `x509`, `kubeadm` and `issue` (only to build test fixtures).
+
+pub mod analysis;
+pub mod expiration;
+pub mod inspect;
+pub mod verify;

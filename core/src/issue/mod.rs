@@ -1,0 +1,9 @@
+//! Issuing: new keys, certificates and CSRs. The rcgen adapter over RustCrypto
+//! keys, leaf and CA issuing, signing a CSR for a kubeadm role, PKI generation.
+//!
+//! Uses `x509` and `kubeadm`.
+
+pub mod leaf;
+pub mod pki;
+pub(crate) mod rcgen_key;
+pub mod sign_csr;

@@ -1,0 +1,9 @@
+//! Rendering results as text for people and machines: kubeadm's tables (through a
+//! port of Go's tabwriter), the structured JSON/YAML forms, Prometheus metrics.
+//!
+//! Uses the data of `check` and the facts of `kubeadm`; decides nothing.
+
+pub mod prometheus;
+pub mod structured;
+pub mod tabwriter;
+pub mod text;

@@ -1,0 +1,13 @@
+//! X.509 and its encodings: PEM/DER blocks, certificates and their extensions,
+//! private keys, CSRs, signature checks and the short per-certificate summary.
+//!
+//! The bottom layer: it knows nothing about kubeadm and uses no other layer.
+
+pub mod certificate;
+pub mod csr;
+pub mod encoding;
+pub mod extensions;
+pub mod keys;
+pub mod pem_stream;
+pub mod signature_check;
+pub mod summary;
