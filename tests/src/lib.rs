@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a failing helper fails the test
 
 pub mod fake_apiserver;
+mod node_dir;
+
+pub use node_dir::NodeDir;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -138,6 +141,12 @@ pub fn assert_ok(o: &Output, what: &str) {
         stdout(o),
         stderr(o)
     );
+}
+
+/// RFC 3339 form of a time, for `--at`.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 /// A fresh temporary directory, removed when dropped.

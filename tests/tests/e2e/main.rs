@@ -7,6 +7,7 @@ mod crash_safety;
 mod csr_only;
 mod errors;
 mod fuzz_corpus;
+mod golden;
 mod hostile;
 mod inspect_cli;
 mod inspect_summary;

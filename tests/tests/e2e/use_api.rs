@@ -17,13 +17,13 @@ use kcerts_tests::*;
 const SERVING_SIGNER: &str = "example.com/kube-serving";
 
 /// A node whose kubeconfigs point at a fake API server on a free loopback port.
-struct Cluster {
+pub(crate) struct Cluster {
     _dir: tempfile::TempDir,
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     server: FakeApiServer,
 }
 
-fn cluster(tune: impl FnOnce(&mut Options)) -> Cluster {
+pub(crate) fn cluster(tune: impl FnOnce(&mut Options)) -> Cluster {
     let dir = tempdir();
     let root = dir.path().join("kubernetes");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
