@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kcerts_core::expiration;
 use kcerts_core::inventory::{self, Row};
 use kcerts_core::leaf::RenewOptions;
+use kcerts_core::node_loader;
 use kcerts_core::renewal::{self, CsrOutcome, Outcome, RowPlan};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
 use time::OffsetDateTime;
@@ -86,7 +86,7 @@ fn select_rows(names: &[String], files: &NodeFiles) -> Result<(Vec<&'static Row>
             }
             .into());
         }
-        let external_etcd = expiration::is_external_etcd(files);
+        let external_etcd = node_loader::is_external_etcd(files);
         return Ok((inventory::rows(external_etcd).collect(), true));
     }
     let mut rows = Vec::new();

@@ -109,7 +109,7 @@ pub fn run(a: Args) -> Result<()> {
         force: a.force,
         node_name: a.node_name.clone(),
     };
-    let cert = sign_csr::sign(
+    let cert = sign_csr::sign_for_profile(
         &csr,
         &ca,
         &opts,

@@ -35,14 +35,12 @@ mod x509;
 
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
-pub use check::{analysis, expiration, inspect, verify};
-pub use issue::{leaf, pki, sign_csr};
-pub use kubeadm::{duration, inventory, kubeconfig, node, residual, role, yaml};
+pub use check::{analysis, expiration, inspect, summary, verify};
+pub use issue::{api_signer, csr_builder, leaf, pki, sign_csr};
+pub use kubeadm::{duration, inventory, kubeconfig, node, node_loader, residual, role, yaml};
 pub use plan::{api_request, expiring, renewal};
 pub use render::{prometheus, structured, tabwriter, text};
-pub use x509::{
-    certificate, csr, encoding, extensions, keys, pem_stream, signature_check, summary,
-};
+pub use x509::{certificate, csr, encoding, extensions, hex, keys, pem_stream, signature_check};
 
 pub use kubeadm::node::NodeFiles;
 pub use rand_core;

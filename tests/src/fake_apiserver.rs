@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use kcerts_core::api_request;
 use kcerts_core::certificate::{self, Certificate, ExtendedKeyUsage};
 use kcerts_core::leaf::{self, LeafSpec, RenewOptions, SigningCa};
 use kcerts_core::{KeyAlgorithm, PrivateKey};
+use kcerts_core::{api_request, api_signer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivateSec1KeyDer};
 use serde_json::{Value, json};
 
@@ -801,8 +801,8 @@ fn sign_if_ours(st: &mut State, name: &str, shared: &Shared) {
         .as_str()
         .and_then(|b| STANDARD.decode(b).ok())
         .unwrap_or_default();
-    let result = api_request::check_usages(signer, &usages).and_then(|()| {
-        api_request::sign_request(
+    let result = api_signer::check_usages(signer, &usages).and_then(|()| {
+        api_signer::sign_with_usages(
             &pem,
             &usages,
             &shared.ca,

@@ -151,7 +151,8 @@ fn csr_for(a: &Analysis, item: usize, key_algorithm: &str) -> Result<Pems, Strin
         &mut kcerts_core::system_rng(),
     )
     .map_err(|e| e.to_string())?;
-    let csr_pem = kcerts_core::csr::for_certificate(&cert.cert, &key).map_err(|e| e.to_string())?;
+    let csr_pem =
+        kcerts_core::csr_builder::for_certificate(&cert.cert, &key).map_err(|e| e.to_string())?;
     Ok(Pems {
         name: base_name(a, item),
         key_pem: key.to_pem(),

@@ -16,7 +16,7 @@ use crate::kubeadm::residual;
 use crate::x509::certificate::{self, Certificate};
 use crate::x509::csr::{self, Csr};
 use crate::x509::encoding;
-use crate::x509::keys::PrivateKey;
+use crate::x509::keys::{self, PrivateKey};
 
 /// Days before expiry that count as "expiring soon".
 pub const EXPIRING_SOON_DAYS: i64 = 30;
@@ -254,7 +254,7 @@ impl Builder {
                 "PUBLIC KEY" => {
                     let item = self.push(name, place, ItemKind::PublicKey);
                     item.key = Some("public key".into());
-                    item.public_key_bits = spki_bits(&block.der);
+                    item.public_key_bits = keys::spki_bits(&block.der).unwrap_or_default();
                 }
                 label if label.ends_with("PRIVATE KEY") => {
                     let own = encoding::to_pem(label, &block.der);
@@ -342,13 +342,6 @@ impl Builder {
     }
 }
 
-fn spki_bits(der: &[u8]) -> Vec<u8> {
-    use x509_parser::prelude::FromDer;
-    x509_parser::x509::SubjectPublicKeyInfo::from_der(der)
-        .map(|(_, spki)| spki.subject_public_key.data.to_vec())
-        .unwrap_or_default()
-}
-
 /// Maps uploaded paths onto a kubeadm node: the shortest prefix under which a
 /// `pki/ca.crt` lives (a lone kubeconfig is not a node).
 fn detect_node(files: &[InputFile<'_>]) -> Option<(String, NodeFiles)> {
@@ -430,7 +423,7 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
     }
     for item in &items {
         let Some(c) = &item.certificate else { continue };
-        let date = crate::render::text::format_date(c.cert.not_after);
+        let date = residual::format_date(c.cert.not_after);
         if c.residual_seconds < 0 {
             warnings.push(Warning {
                 item: item.id,
@@ -455,9 +448,9 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
                 severity: Severity::Warning,
                 message: format!(
                     "this CA expires on {}, before the certificate it signed in {} ({})",
-                    crate::render::text::format_date(p.cert.not_after),
+                    residual::format_date(p.cert.not_after),
                     items[l.child].file,
-                    crate::render::text::format_date(c.cert.not_after)
+                    residual::format_date(c.cert.not_after)
                 ),
             });
         }

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use crate::check::analysis::{
     self, Analysis, InputFile, Item, ItemKind, KeyMatch, Link, Severity, Warning,
 };
-use crate::render::text::format_date;
-use crate::x509::extensions::colon_hex;
+use crate::kubeadm::residual::format_date;
+use crate::x509::hex::{colon_hex, unhex};
 use crate::x509::signature_check::oid;
 
 /// Inspects `files` as of `now`.
@@ -272,7 +272,11 @@ fn certificate(out: &mut String, a: &Analysis, item: &Item) {
         "issuer not among these files".to_string()
     };
     field(out, "Chain", chain);
-    field(out, "Serial", colon_hex(&unhex(&c.serial)));
+    field(
+        out,
+        "Serial",
+        colon_hex(&unhex(&c.serial).unwrap_or_default()),
+    );
     field(out, "Not before", format_date(c.not_before));
     let left = if ci.residual_seconds < 0 {
         format!(
@@ -331,19 +335,13 @@ fn certificate(out: &mut String, a: &Analysis, item: &Item) {
     field(
         out,
         "SHA-256 fingerprint",
-        colon_hex(&unhex(&c.sha256_fingerprint)),
+        colon_hex(&unhex(&c.sha256_fingerprint).unwrap_or_default()),
     );
     out.push_str("  Extensions:\n");
     for e in &c.extensions {
         let crit = if e.critical { " (critical)" } else { "" };
         out.push_str(&format!("    {}{crit}: {}\n", e.name, e.value));
     }
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

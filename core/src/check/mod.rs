@@ -7,4 +7,5 @@
 pub mod analysis;
 pub mod expiration;
 pub mod inspect;
+pub mod summary;
 pub mod verify;

@@ -12,15 +12,14 @@ use std::net::IpAddr;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::check::expiration;
 use crate::kubeadm::inventory::{self, Ca, Location, Row};
 use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
 use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
-use crate::kubeadm::residual;
+use crate::kubeadm::node_loader;
+use crate::kubeadm::residual::{self, format_date};
 use crate::kubeadm::role::{self, KUBELET_CN_PREFIX, KUBELET_ORG};
-use crate::render::text::format_date;
 use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage};
-use crate::x509::keys::PrivateKey;
+use crate::x509::keys::{self, PrivateKey};
 
 /// The outcome of one check; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -196,13 +195,13 @@ pub fn verify(input: &Input<'_>) -> Verification {
     let now = input.now;
     let th = input.thresholds;
     let mut out = Out(Vec::new());
-    let external_etcd = expiration::is_external_etcd(files);
+    let external_etcd = node_loader::is_external_etcd(files);
 
     // Load every leaf first: the CA checks need them (does the CA outlive them?).
     let mut leaves = Vec::new();
     let mut leaf_errors = Vec::new();
     for row in inventory::rows(external_etcd) {
-        match expiration::load_row_certificate(files, row) {
+        match node_loader::load_row_certificate(files, row) {
             Ok(Some(cert)) => leaves.push(Leaf { row, cert }),
             Ok(None) => leaf_errors.push((row, None)),
             Err(e) => leaf_errors.push((row, Some(e.message))),
@@ -228,7 +227,7 @@ pub fn verify(input: &Input<'_>) -> Verification {
     for ca in inventory::cas(external_etcd) {
         let name = ca.name();
         let mut errors = Vec::new();
-        let state = expiration::load_ca(files, ca, &mut errors);
+        let state = node_loader::load_ca(files, ca, &mut errors);
         let key_path = NodePath::cert(ca.key_file());
         for e in &errors {
             let check = if e.path == key_path { "key" } else { "read" };
@@ -317,7 +316,7 @@ pub fn verify(input: &Input<'_>) -> Verification {
                     Status::Fail,
                     name,
                     "read",
-                    format!("{} is missing", crate::plan::renewal::certificate_path(row)),
+                    format!("{} is missing", crate::kubeadm::node::certificate_path(row)),
                 ),
             }
             continue;
@@ -410,7 +409,7 @@ fn key_check(files: &NodeFiles, row: &Row, cert: &Certificate) -> (Status, Strin
     let bits = match row.location {
         Location::CertDir { base } => {
             let path = NodePath::cert(format!("{base}.key"));
-            match expiration::read(files, &path) {
+            match node_loader::read(files, &path) {
                 Ok(Some(bytes)) => {
                     PrivateKey::public_key_bits_of(bytes).map_err(|e| format!("{path}: {e}"))
                 }
@@ -418,18 +417,19 @@ fn key_check(files: &NodeFiles, row: &Row, cert: &Certificate) -> (Status, Strin
                 Err(e) => Err(format!("{path}: {}", e.message)),
             }
         }
-        Location::Kubeconfig { file } => match expiration::read(files, &NodePath::kubeconfig(file))
-        {
-            Ok(Some(bytes)) => match Kubeconfig::parse(bytes).and_then(|k| k.current()) {
-                Ok(c) => match c.client_key_data {
-                    Some(k) => PrivateKey::public_key_bits_of(&k)
-                        .map_err(|e| format!("client-key-data: {e}")),
-                    None => Err("no embedded client-key-data".to_string()),
+        Location::Kubeconfig { file } => {
+            match node_loader::read(files, &NodePath::kubeconfig(file)) {
+                Ok(Some(bytes)) => match Kubeconfig::parse(bytes).and_then(|k| k.current()) {
+                    Ok(c) => match c.client_key_data {
+                        Some(k) => PrivateKey::public_key_bits_of(&k)
+                            .map_err(|e| format!("client-key-data: {e}")),
+                        None => Err("no embedded client-key-data".to_string()),
+                    },
+                    Err(e) => Err(e.to_string()),
                 },
-                Err(e) => Err(e.to_string()),
-            },
-            _ => Err(format!("{file} cannot be read")),
-        },
+                _ => Err(format!("{file} cannot be read")),
+            }
+        }
     };
     let what = match row.location {
         Location::CertDir { base } => format!("pki/{base}.key"),
@@ -576,7 +576,7 @@ fn etcd_sans(cert: &Certificate, node_name: Option<&str>) -> (Status, String) {
 /// A kubeconfig's `certificate-authority-data` must be today's `ca.crt`
 /// (kubeadm before 1.18 left the old CA there after renewal: kubeadm #2027).
 fn ca_data_check(files: &NodeFiles, file: &str, ca: Option<&Certificate>) -> (Status, String) {
-    let Ok(Some(bytes)) = expiration::read(files, &NodePath::kubeconfig(file)) else {
+    let Ok(Some(bytes)) = node_loader::read(files, &NodePath::kubeconfig(file)) else {
         return (Status::Fail, format!("{file} cannot be read"));
     };
     let data = match Kubeconfig::parse(bytes).and_then(|k| k.current()) {
@@ -606,8 +606,8 @@ fn compare_ca_data(data: &[u8], ca: Option<&Certificate>, fix: &str) -> (Status,
 }
 
 fn sa_checks(files: &NodeFiles, out: &mut Out) {
-    let key = expiration::read(files, &NodePath::cert("sa.key"));
-    let public = expiration::read(files, &NodePath::cert("sa.pub"));
+    let key = node_loader::read(files, &NodePath::cert("sa.key"));
+    let public = node_loader::read(files, &NodePath::cert("sa.pub"));
     let (status, reason) = match (key, public) {
         (Ok(None), Ok(None)) => (
             Status::Fail,
@@ -616,7 +616,7 @@ fn sa_checks(files: &NodeFiles, out: &mut Out) {
         (Ok(None), _) => (Status::Fail, "pki/sa.key is missing".into()),
         (_, Ok(None)) => (Status::Fail, "pki/sa.pub is missing".into()),
         (Err(e), _) | (_, Err(e)) => (Status::Fail, format!("{}: {}", e.path, e.message)),
-        (Ok(Some(k)), Ok(Some(p))) => match (PrivateKey::public_key_bits_of(k), spki_bits(p)) {
+        (Ok(Some(k)), Ok(Some(p))) => match (PrivateKey::public_key_bits_of(k), public_key_file_bits(p)) {
             (Err(e), _) => (Status::Fail, format!("pki/sa.key: {e}")),
             (_, None) => (Status::Fail, "pki/sa.pub is not a PEM PUBLIC KEY".into()),
             (Ok(a), Some(b)) if a == b => (Status::Pass, "pki/sa.pub is the public half of pki/sa.key".into()),
@@ -629,15 +629,13 @@ fn sa_checks(files: &NodeFiles, out: &mut Out) {
     out.push(status, "sa", "pair", reason);
 }
 
-fn spki_bits(bytes: &[u8]) -> Option<Vec<u8>> {
-    use x509_parser::prelude::FromDer;
+/// The public key bits of a PEM (or DER) `PUBLIC KEY` file such as `sa.pub`.
+fn public_key_file_bits(bytes: &[u8]) -> Option<Vec<u8>> {
     let blocks = crate::x509::encoding::blocks(bytes).ok()?;
     let block = blocks
         .iter()
         .find(|b| b.label == "PUBLIC KEY" || b.label.is_empty())?;
-    x509_parser::x509::SubjectPublicKeyInfo::from_der(&block.der)
-        .ok()
-        .map(|(_, s)| s.subject_public_key.data.to_vec())
+    keys::spki_bits(&block.der)
 }
 
 /// What kubelet.conf says about the kubelet's client certificate.
@@ -671,7 +669,7 @@ fn load_kubelet(input: &Input<'_>) -> KubeletState {
         key: Err("no key".into()),
         error: None,
     };
-    let conf = match expiration::read(input.files, &NodePath::kubeconfig("kubelet.conf")) {
+    let conf = match node_loader::read(input.files, &NodePath::kubeconfig("kubelet.conf")) {
         Ok(Some(b)) => Some(b),
         Ok(None) => None,
         Err(e) => {

@@ -221,7 +221,7 @@ pub fn issue_for_key<R: CryptoRng + ?Sized>(
     params.not_after = now + validity;
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&key.public_key_bits()));
-    let signed = sign(&params, &RcgenKey::new(&key), ca)?;
+    let signed = sign_params(&params, &RcgenKey::new(&key), ca)?;
     check_issued(&signed, &key, Some(ca))?;
     Ok(Issued { cert: signed, key })
 }
@@ -256,8 +256,8 @@ pub fn issue_ca<R: CryptoRng + ?Sized>(
 }
 
 /// Signs `params` over `subject`'s public key (a new key here, a CSR's key in
-/// [`crate::plan::api_request::sign_request`]).
-pub(crate) fn sign(
+/// [`crate::issue::api_signer::sign_with_usages`]).
+pub(crate) fn sign_params(
     params: &CertificateParams,
     subject: &impl rcgen::PublicKeyData,
     ca: &SigningCa,
@@ -270,7 +270,7 @@ pub(crate) fn sign(
         .cert
         .subject_key_id
         .as_deref()
-        .and_then(unhex)
+        .and_then(crate::x509::hex::unhex)
         .unwrap_or_else(|| key_id(&ca.cert.public_key_bits()));
     issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(ca_key_id);
     let issuer = Issuer::new(issuer_params, ca_key);
@@ -445,13 +445,6 @@ fn name_from_x509(name: &X509Name<'_>) -> Result<DistinguishedName, RenewError> 
         dn.push(ty, value);
     }
     Ok(dn)
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
 }
 
 #[cfg(test)]

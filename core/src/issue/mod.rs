@@ -3,6 +3,8 @@
 //!
 //! Uses `x509` and `kubeadm`.
 
+pub mod api_signer;
+pub mod csr_builder;
 pub mod leaf;
 pub mod pki;
 pub(crate) mod rcgen_key;

@@ -6,10 +6,10 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 
+use crate::issue::api_signer::{self, ApiSignError};
 use crate::issue::leaf::SigningCa;
 use crate::kubeadm::inventory::{Row, Usage};
 use crate::kubeadm::role;
-use crate::plan::api_request;
 use crate::x509::certificate::Certificate;
 use crate::x509::csr;
 
@@ -58,7 +58,7 @@ pub struct SignOptions {
 
 /// Why a request was not signed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum SignError {
+pub enum SignCsrError {
     /// The request cannot be read or its signature does not verify.
     #[error(transparent)]
     Request(#[from] csr::CsrError),
@@ -92,19 +92,19 @@ pub enum SignError {
     BadValidity,
     /// Signing failed.
     #[error(transparent)]
-    Sign(#[from] api_request::SignError),
+    Sign(#[from] ApiSignError),
 }
 
 /// Signs `csr_pem` with `ca` for `opts.profile`, as of `now`.
-pub fn sign<R: CryptoRng + ?Sized>(
+pub fn sign_for_profile<R: CryptoRng + ?Sized>(
     csr_pem: &[u8],
     ca: &SigningCa,
     opts: &SignOptions,
     now: OffsetDateTime,
     rng: &mut R,
-) -> Result<Certificate, SignError> {
+) -> Result<Certificate, SignCsrError> {
     if opts.validity <= Duration::ZERO {
-        return Err(SignError::BadValidity);
+        return Err(SignCsrError::BadValidity);
     }
     let req = csr::parse(csr_pem)?;
     if let (Profile::Role(row), false) = (opts.profile, opts.force) {
@@ -115,13 +115,13 @@ pub fn sign<R: CryptoRng + ?Sized>(
             &req.dns_names,
             opts.node_name.as_deref(),
         )
-        .map_err(|m| SignError::Subject {
+        .map_err(|m| SignCsrError::Subject {
             role: row.name,
             reason: m.0,
         })?;
         let have = ca.cert.common_name.clone().unwrap_or_default();
         if have != row.ca.common_name() {
-            return Err(SignError::WrongCa {
+            return Err(SignCsrError::WrongCa {
                 role: row.name,
                 want: row.ca.name(),
                 want_cn: row.ca.common_name(),
@@ -129,7 +129,7 @@ pub fn sign<R: CryptoRng + ?Sized>(
             });
         }
     }
-    Ok(api_request::sign_request(
+    Ok(api_signer::sign_with_usages(
         csr_pem,
         &opts.profile.usages(),
         ca,
@@ -159,7 +159,7 @@ mod tests {
             dns_names: dns.iter().map(|s| s.to_string()).collect(),
             ..LeafSpec::default()
         };
-        csr::build(&spec, &key).unwrap()
+        crate::issue::csr_builder::build(&spec, &key).unwrap()
     }
 
     fn ca(cn: &str) -> SigningCa {
@@ -180,7 +180,8 @@ mod tests {
         let ca = ca(Ca::EtcdCa.common_name());
         let csr = request("cp-1", &[], &["cp-1", "localhost"]);
         let o = opts(Profile::Role(row("etcd-peer").unwrap()));
-        let cert = sign(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).unwrap();
+        let cert =
+            sign_for_profile(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).unwrap();
         assert_eq!(
             cert.extended_key_usage,
             [ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth]
@@ -195,18 +196,20 @@ mod tests {
         let ca = ca("kubernetes");
         let csr = request("kubernetes-admin", &[], &[]);
         let mut o = opts(Profile::Role(row("admin.conf").unwrap()));
-        let e = sign(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).unwrap_err();
+        let e =
+            sign_for_profile(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).unwrap_err();
         assert!(e.to_string().contains("O is none"), "{e}");
         o.force = true;
-        assert!(sign(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).is_ok());
+        assert!(sign_for_profile(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).is_ok());
 
         let csr = request("kube-apiserver-etcd-client", &[], &[]);
         let o = opts(Profile::Role(row("apiserver-etcd-client").unwrap()));
-        let e = sign(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).unwrap_err();
+        let e =
+            sign_for_profile(csr.as_bytes(), &ca, &o, NOW, &mut crate::seeded_rng(1)).unwrap_err();
         assert!(
             matches!(
                 e,
-                SignError::WrongCa {
+                SignCsrError::WrongCa {
                     want: "etcd-ca",
                     ..
                 }
@@ -219,7 +222,7 @@ mod tests {
     fn plain_usages_skip_the_subject_check() {
         let ca = ca("my-ca");
         let csr = request("anything", &[], &["a.example"]);
-        let cert = sign(
+        let cert = sign_for_profile(
             csr.as_bytes(),
             &ca,
             &opts(Profile::Usage(Usage::Server)),

@@ -8,6 +8,7 @@ pub mod duration;
 pub mod inventory;
 pub mod kubeconfig;
 pub mod node;
+pub mod node_loader;
 pub mod residual;
 pub mod role;
 pub mod yaml;

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::kubeadm::inventory::{self, Location};
+use crate::kubeadm::inventory::{self, Location, Row};
 
 /// Which directory a node file lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -53,6 +53,14 @@ impl fmt::Display for NodePath {
             Dir::Cert => write!(f, "pki/{}", self.rel),
             Dir::Kubeconfig => f.write_str(&self.rel),
         }
+    }
+}
+
+/// The file that holds a row's certificate.
+pub fn certificate_path(row: &Row) -> NodePath {
+    match row.location {
+        Location::CertDir { base } => NodePath::cert(format!("{base}.crt")),
+        Location::Kubeconfig { file } => NodePath::kubeconfig(file),
     }
 }
 

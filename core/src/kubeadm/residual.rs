@@ -1,8 +1,21 @@
-//! kubeadm's RESIDUAL TIME column: how long until a certificate expires.
+//! kubeadm's time columns: the EXPIRES date and RESIDUAL TIME, how long until a
+//! certificate expires.
 //!
 //! kubeadm 1.31+ prints apimachinery's `duration.HumanDuration` of the whole
 //! seconds left; up to 1.30 it printed `ShortHumanDuration`. Both are here, as
 //! functions of a signed number of seconds (negative: already expired).
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// Go's `Jan 02, 2006 15:04 MST` in UTC: the EXPIRES column, and every date kcerts
+/// prints for people.
+pub fn format_date(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
 
 const MINUTE: i64 = 60;
 const HOUR: i64 = 60 * MINUTE;
@@ -91,6 +104,19 @@ pub fn short(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn formats_dates_like_go() {
+        assert_eq!(
+            format_date(datetime!(2021-09-24 15:21:07 UTC)),
+            "Sep 24, 2021 15:21 UTC"
+        );
+        assert_eq!(
+            format_date(datetime!(2030-01-02 03:04 +02:00)),
+            "Jan 02, 2030 01:04 UTC"
+        );
+    }
 
     /// Both boundaries of every band of the 1.31+ format (spec section 2).
     #[test]

@@ -1,31 +1,24 @@
-//! Renewal through the Kubernetes certificates API (spec section 6): what each
-//! CertificateSigningRequest carries, how to read its status, the check of the
-//! certificate the cluster issues before anything is written, and the signing
-//! rules of kube-controller-manager's signer (used by the tests' API server).
+//! The client half of renewal through the Kubernetes certificates API (spec
+//! section 6): what each CertificateSigningRequest carries, how to read its status,
+//! and the check of the certificate the cluster issues before anything is written.
 //!
-//! The HTTP client lives in the CLI; everything here is a function of bytes.
+//! The HTTP client lives in the CLI; the CA side is [`crate::issue::api_signer`].
 
 use rand_core::CryptoRng;
-use rcgen::{CertificateParams, IsCa, KeyIdMethod, KeyUsagePurpose, SanType, SignatureAlgorithm};
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
-use x509_parser::prelude::{FromDer, X509CertificationRequest};
 
-use crate::check::expiration::{self, FileError};
-use crate::issue::leaf::{self, LeafSpec, RenewError, SigningCa};
-use crate::kubeadm::inventory::{Ca, Row};
+pub use crate::issue::api_signer::{KUBE_APISERVER_CLIENT_SIGNER, LEGACY_UNKNOWN_SIGNER};
+use crate::issue::csr_builder;
+use crate::issue::leaf::{self, LeafSpec};
+use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError};
-use crate::kubeadm::node::{NodeFiles, NodePath};
-use crate::plan::renewal::{FileWrite, certificate_path};
+use crate::kubeadm::node::{NodeFiles, NodePath, certificate_path};
+use crate::kubeadm::node_loader::{self, FileError};
+use crate::plan::renewal::FileWrite;
 use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage, IssuerError};
-use crate::x509::csr;
 use crate::x509::keys::{KeyAlgorithm, PrivateKey};
 
-/// The built-in signer for client certificates the API server trusts; it signs
-/// with the cluster CA (`--cluster-signing-cert-file`, kubeadm's `ca.crt`).
-pub const KUBE_APISERVER_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
-/// The v1beta1 signer kubeadm used; certificates.k8s.io/v1 refuses to create it.
-pub const LEGACY_UNKNOWN_SIGNER: &str = "kubernetes.io/legacy-unknown";
 /// How long to wait for approval and issuance by default (kubeadm: 5 minutes).
 pub const DEFAULT_TIMEOUT: Duration = Duration::minutes(5);
 /// The API server cuts `generateName` prefixes to 58 characters (63 minus the
@@ -107,26 +100,6 @@ pub enum IssuedError {
     /// The kubeconfig cannot take the new credentials.
     #[error(transparent)]
     Kubeconfig(#[from] KubeconfigError),
-}
-
-/// Why kcerts' signer (the tests' stand-in for kube-controller-manager) refuses a request.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum SignError {
-    /// The request is not a valid, self-signed PKCS#10 request.
-    #[error(transparent)]
-    Csr(#[from] csr::CsrError),
-    /// The self-signature does not verify.
-    #[error("the request's signature does not verify")]
-    BadSignature,
-    /// The key type is not supported.
-    #[error("unsupported public key algorithm {0}")]
-    KeyAlgorithm(String),
-    /// A usage the signer does not allow or know.
-    #[error("{0}")]
-    Usage(String),
-    /// Building or signing failed.
-    #[error(transparent)]
-    Renew(#[from] RenewError),
 }
 
 /// The `generateName` of a row's request: `kubeadm-cert-<CN>-`, the CN made safe
@@ -272,7 +245,7 @@ fn plan_row<R: CryptoRng + ?Sized>(
     key_algorithm: KeyAlgorithm,
     rng: &mut R,
 ) -> RequestPlan {
-    let old = match expiration::load_row_certificate(files, row) {
+    let old = match node_loader::load_row_certificate(files, row) {
         Ok(None) => return RequestPlan::Missing,
         Err(e) => return RequestPlan::Failed(e),
         Ok(Some(old)) => old,
@@ -282,7 +255,7 @@ fn plan_row<R: CryptoRng + ?Sized>(
         Err(e) => return RequestPlan::NoSigner(e),
     };
     let mut errors = Vec::new();
-    let ca_state = expiration::load_ca(files, row.ca, &mut errors);
+    let ca_state = node_loader::load_ca(files, row.ca, &mut errors);
     if let Some(e) = errors.into_iter().next() {
         return RequestPlan::Failed(e);
     }
@@ -306,7 +279,7 @@ fn plan_row<R: CryptoRng + ?Sized>(
         Ok(k) => k,
         Err(e) => return fail(e.to_string()),
     };
-    let csr_pem = match csr::build(&spec, &key) {
+    let csr_pem = match csr_builder::build(&spec, &key) {
         Ok(p) => p,
         Err(e) => return fail(e.to_string()),
     };
@@ -396,7 +369,7 @@ pub fn accept(
 ) -> Result<(Certificate, Vec<FileWrite>), IssuedError> {
     let cert = check_issued(req, issued_pem, now)?;
     let writes = match req.row.location {
-        crate::kubeadm::inventory::Location::CertDir { base } => vec![
+        Location::CertDir { base } => vec![
             FileWrite {
                 path: NodePath::cert(format!("{base}.key")),
                 bytes: req.key.to_pem().into_bytes(),
@@ -408,9 +381,9 @@ pub fn accept(
                 secret: false,
             },
         ],
-        crate::kubeadm::inventory::Location::Kubeconfig { file } => {
+        Location::Kubeconfig { file } => {
             let path = NodePath::kubeconfig(file);
-            let bytes = expiration::read(files, &path)
+            let bytes = node_loader::read(files, &path)
                 .ok()
                 .flatten()
                 .unwrap_or_default();
@@ -497,120 +470,11 @@ pub fn check_issued(
     Ok(cert)
 }
 
-/// The usage rules of a built-in signer, as kube-controller-manager applies them
-/// (`kubernetes.io/kube-apiserver-client`: must include `client auth`, may add
-/// `digital signature` and `key encipherment`, nothing else). Other signers: any
-/// usage kcerts' signer knows.
-pub fn check_usages(signer_name: &str, usages: &[String]) -> Result<(), SignError> {
-    if signer_name == KUBE_APISERVER_CLIENT_SIGNER {
-        if !usages.iter().any(|u| u == "client auth") {
-            return Err(SignError::Usage(
-                "missing required usage \"client auth\"".into(),
-            ));
-        }
-        let allowed = ["digital signature", "key encipherment", "client auth"];
-        if let Some(u) = usages.iter().find(|u| !allowed.contains(&u.as_str())) {
-            return Err(SignError::Usage(format!(
-                "usage {u:?} is not allowed for {signer_name}"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Signs a PEM CSR as kube-controller-manager's signer does: subject and SANs
-/// from the request, key usages and extended key usages from `usages`, NotBefore
-/// five minutes back, NotAfter `now + validity` capped at the CA's NotAfter.
-pub fn sign_request<R: CryptoRng + ?Sized>(
-    csr_pem: &[u8],
-    usages: &[String],
-    ca: &SigningCa,
-    validity: Duration,
-    now: OffsetDateTime,
-    rng: &mut R,
-) -> Result<Certificate, SignError> {
-    let req = csr::parse(csr_pem)?;
-    if !req.signature_valid {
-        return Err(SignError::BadSignature);
-    }
-    let key = RequestKey::from_der(&req.der)?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = leaf::leaf_name(
-        req.common_name.as_deref().unwrap_or_default(),
-        &req.organizations,
-    )?;
-    for d in &req.dns_names {
-        let name = d
-            .clone()
-            .try_into()
-            .map_err(|_| SignError::Usage(format!("DNS name {d:?} is not IA5")))?;
-        params.subject_alt_names.push(SanType::DnsName(name));
-    }
-    for ip in &req.ip_addresses {
-        params.subject_alt_names.push(SanType::IpAddress(*ip));
-    }
-    for u in usages {
-        match u.as_str() {
-            "digital signature" => params.key_usages.push(KeyUsagePurpose::DigitalSignature),
-            "key encipherment" => params.key_usages.push(KeyUsagePurpose::KeyEncipherment),
-            "server auth" => params
-                .extended_key_usages
-                .push(leaf::eku(&ExtendedKeyUsage::ServerAuth)),
-            "client auth" => params
-                .extended_key_usages
-                .push(leaf::eku(&ExtendedKeyUsage::ClientAuth)),
-            other => return Err(SignError::Usage(format!("unsupported usage {other:?}"))),
-        }
-    }
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.serial_number = Some(leaf::random_serial(rng));
-    params.not_before = now - leaf::BACKDATE;
-    params.not_after = (now + validity).min(ca.cert.not_after);
-    params.use_authority_key_identifier_extension = true;
-    params.key_identifier_method = KeyIdMethod::PreSpecified(leaf::key_id(&key.bits));
-    Ok(leaf::sign(&params, &key, ca)?)
-}
-
-/// A CSR's public key, as rcgen wants it for the certificate's SPKI.
-struct RequestKey {
-    bits: Vec<u8>,
-    algorithm: &'static SignatureAlgorithm,
-}
-
-impl RequestKey {
-    fn from_der(der: &[u8]) -> Result<Self, SignError> {
-        let (_, req) = X509CertificationRequest::from_der(der)
-            .map_err(|e| csr::CsrError::Malformed(e.to_string()))?;
-        let spki = &req.certification_request_info.subject_pki;
-        let alg = spki.algorithm.algorithm.to_id_string();
-        let curve = crate::x509::signature_check::named_curve(&spki.algorithm);
-        let algorithm = match (alg.as_str(), curve.as_deref()) {
-            ("1.2.840.113549.1.1.1", _) => &rcgen::PKCS_RSA_SHA256,
-            ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7")) => &rcgen::PKCS_ECDSA_P256_SHA256,
-            ("1.2.840.10045.2.1", Some("1.3.132.0.34")) => &rcgen::PKCS_ECDSA_P384_SHA384,
-            ("1.3.101.112", _) => &rcgen::PKCS_ED25519,
-            _ => return Err(SignError::KeyAlgorithm(alg)),
-        };
-        Ok(Self {
-            bits: spki.subject_public_key.data.to_vec(),
-            algorithm,
-        })
-    }
-}
-
-impl rcgen::PublicKeyData for RequestKey {
-    fn der_bytes(&self) -> &[u8] {
-        &self.bits
-    }
-
-    fn algorithm(&self) -> &'static SignatureAlgorithm {
-        self.algorithm
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::issue::api_signer::{check_usages, sign_with_usages};
+    use crate::issue::leaf::SigningCa;
     use crate::issue::pki;
     use crate::kubeadm::inventory;
     use time::macros::datetime;
@@ -629,7 +493,7 @@ mod tests {
 
     fn cluster_ca(files: &NodeFiles) -> SigningCa {
         let get = |p: &str| {
-            expiration::read(files, &NodePath::cert(p))
+            node_loader::read(files, &NodePath::cert(p))
                 .unwrap()
                 .unwrap()
         };
@@ -758,7 +622,7 @@ mod tests {
                 panic!("{} not planned: {p:?}", row.name)
             };
             check_usages(&req.signer_name, &req.usages).unwrap();
-            let issued = sign_request(
+            let issued = sign_with_usages(
                 req.csr_pem.as_bytes(),
                 &req.usages,
                 &ca,
@@ -791,7 +655,7 @@ mod tests {
                 }
             );
             let other = leaf::issue_ca("other", KeyAlgorithm::EcdsaP256, NOW, &mut rng).unwrap();
-            let wrong = sign_request(
+            let wrong = sign_with_usages(
                 req.csr_pem.as_bytes(),
                 &req.usages,
                 &other,
@@ -812,7 +676,7 @@ mod tests {
         };
         let mut other = req.clone();
         other.key = PrivateKey::generate(KeyAlgorithm::EcdsaP256, &mut rng).unwrap();
-        let issued = sign_request(
+        let issued = sign_with_usages(
             req.csr_pem.as_bytes(),
             &req.usages,
             &ca,

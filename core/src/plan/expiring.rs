@@ -2,9 +2,9 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::check::expiration;
 use crate::kubeadm::inventory::Row;
 use crate::kubeadm::node::NodeFiles;
+use crate::kubeadm::node_loader;
 
 /// The rows of `rows` whose certificate expires within `window` of `now`
 /// (expired ones included). Missing rows are left out: there is nothing to renew.
@@ -18,7 +18,7 @@ pub fn rows_expiring_within(
 ) -> Vec<&'static Row> {
     rows.iter()
         .copied()
-        .filter(|row| match expiration::load_row_certificate(files, row) {
+        .filter(|row| match node_loader::load_row_certificate(files, row) {
             Ok(Some(cert)) => cert.not_after - now < window,
             Ok(None) => false,
             Err(_) => true,

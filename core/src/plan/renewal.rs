@@ -6,13 +6,13 @@
 use rand_core::CryptoRng;
 use time::OffsetDateTime;
 
-use crate::check::expiration::{self, FileError};
+use crate::issue::csr_builder;
 use crate::issue::leaf::{self, LeafSpec, RenewOptions, SigningCa};
 use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
-use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node::{NodeFiles, NodePath, certificate_path};
+use crate::kubeadm::node_loader::{self, FileError};
 use crate::x509::certificate::Certificate;
-use crate::x509::csr;
 use crate::x509::keys::PrivateKey;
 
 /// A file to write.
@@ -91,7 +91,7 @@ enum CaLoad {
 
 fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
     let mut errors = Vec::new();
-    let state = expiration::load_ca(files, ca, &mut errors);
+    let state = node_loader::load_ca(files, ca, &mut errors);
     let cert_path = NodePath::cert(ca.cert_file());
     if let Some(first) = errors.into_iter().next() {
         return CaLoad::Broken(first);
@@ -109,7 +109,7 @@ fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
         return CaLoad::External;
     }
     let key_path = NodePath::cert(ca.key_file());
-    let key = match expiration::read(files, &key_path) {
+    let key = match node_loader::read(files, &key_path) {
         Ok(Some(bytes)) => match PrivateKey::parse(bytes) {
             Ok(k) => k,
             Err(e) => {
@@ -145,7 +145,7 @@ pub fn plan<R: CryptoRng + ?Sized>(
         if !cas.iter().any(|(c, _)| *c == row.ca) {
             cas.push((row.ca, load_signing_ca(files, row.ca)));
         }
-        let outcome = match expiration::load_row_certificate(files, row) {
+        let outcome = match node_loader::load_row_certificate(files, row) {
             Ok(None) => Outcome::Missing,
             Err(e) => Outcome::Failed(e),
             Ok(Some(old)) => match cas.iter().find(|(c, _)| *c == row.ca).map(|(_, l)| l) {
@@ -197,7 +197,7 @@ fn renew_row<R: CryptoRng + ?Sized>(
         }
         Location::Kubeconfig { file } => {
             let path = NodePath::kubeconfig(file);
-            let Ok(Some(bytes)) = expiration::read(files, &path) else {
+            let Ok(Some(bytes)) = node_loader::read(files, &path) else {
                 return fail(path, "could not be read again".into());
             };
             let kc = match Kubeconfig::parse(bytes) {
@@ -259,7 +259,7 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
 ) -> Vec<(&'static Row, CsrOutcome)> {
     rows.iter()
         .map(|&row| {
-            let outcome = match expiration::load_row_certificate(files, row) {
+            let outcome = match node_loader::load_row_certificate(files, row) {
                 Ok(None) => CsrOutcome::Missing,
                 Err(e) => CsrOutcome::Failed(e),
                 Ok(Some(old)) => {
@@ -269,7 +269,7 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
                             path,
                             message: e.to_string(),
                         }),
-                        Ok(key) => match csr::build(&LeafSpec::from_existing(&old), &key) {
+                        Ok(key) => match csr_builder::build(&LeafSpec::from_existing(&old), &key) {
                             Ok(csr_pem) => CsrOutcome::Request {
                                 csr_pem,
                                 key,
@@ -286,12 +286,4 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
             (row, outcome)
         })
         .collect()
-}
-
-/// The file that holds a row's certificate.
-pub fn certificate_path(row: &Row) -> NodePath {
-    match row.location {
-        Location::CertDir { base } => NodePath::cert(format!("{base}.crt")),
-        Location::Kubeconfig { file } => NodePath::kubeconfig(file),
-    }
 }

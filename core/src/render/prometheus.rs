@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::check::expiration;
 use crate::kubeadm::inventory::{self, Location};
 use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node_loader;
 use crate::x509::certificate::Certificate;
 
 /// One certificate's samples.
@@ -30,10 +31,10 @@ pub fn render(
     let rep = expiration::build(files, now);
     let mut samples = Vec::new();
     for row in inventory::rows(rep.external_etcd) {
-        let Ok(Some(cert)) = expiration::load_row_certificate(files, row) else {
+        let Ok(Some(cert)) = node_loader::load_row_certificate(files, row) else {
             continue;
         };
-        let path = crate::plan::renewal::certificate_path(row);
+        let path = crate::kubeadm::node::certificate_path(row);
         let mut labels = base_labels(row.name, row.ca.name(), &path_of(&path), &cert);
         if let Location::Kubeconfig { .. } = row.location {
             labels.push(("embedded_kind", "user".into()));
@@ -42,7 +43,7 @@ pub fn render(
         samples.push(Sample { labels, cert });
     }
     for ca in inventory::cas(rep.external_etcd) {
-        let state = expiration::load_ca(files, ca, &mut Vec::new());
+        let state = node_loader::load_ca(files, ca, &mut Vec::new());
         if let Some(cert) = state.cert {
             let path = path_of(&NodePath::cert(ca.cert_file()));
             samples.push(Sample {

@@ -1,19 +1,10 @@
 //! kubeadm's text form of check-expiration: two tables, byte-for-byte.
 
-use time::OffsetDateTime;
-use time::macros::format_description;
-
 use super::tabwriter;
 use crate::check::expiration::{Entry, Report};
 use crate::kubeadm::residual;
-
-/// Go's `Jan 02, 2006 15:04 MST` in UTC.
-pub fn format_date(t: OffsetDateTime) -> String {
-    let fmt = format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
-}
+/// The EXPIRES column's date form (kept here for callers of `text::format_date`).
+pub use crate::kubeadm::residual::format_date;
 
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
@@ -59,22 +50,4 @@ pub fn render(report: &Report) -> String {
 
 fn date(e: &Entry) -> String {
     e.expiration_date.map(format_date).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn formats_dates_like_go() {
-        assert_eq!(
-            format_date(datetime!(2021-09-24 15:21:07 UTC)),
-            "Sep 24, 2021 15:21 UTC"
-        );
-        assert_eq!(
-            format_date(datetime!(2030-01-02 03:04 +02:00)),
-            "Jan 02, 2030 01:04 UTC"
-        );
-    }
 }

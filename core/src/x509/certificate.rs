@@ -10,6 +10,8 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::x509::encoding::{self, EncodingError};
+use crate::x509::extensions::{self, ExtensionView, key_usage_names};
+use crate::x509::hex::hex;
 use crate::x509::signature_check::{self, PublicKeyRef, SignatureError};
 
 /// Why bytes are not a certificate.
@@ -97,7 +99,7 @@ pub struct Certificate {
     /// SHA-1 fingerprint of the DER, lowercase hex (what older tools show).
     pub sha1_fingerprint: String,
     /// Every extension, decoded.
-    pub extensions: Vec<crate::x509::extensions::ExtensionView>,
+    pub extensions: Vec<ExtensionView>,
     /// The raw DER.
     #[serde(skip)]
     pub der: Vec<u8>,
@@ -240,11 +242,7 @@ impl Certificate {
             authority_key_id,
             sha256_fingerprint: hex(&sha2::Sha256::digest(der)),
             sha1_fingerprint: hex(&sha1::Sha1::digest(der)),
-            extensions: x509
-                .extensions()
-                .iter()
-                .map(crate::x509::extensions::describe)
-                .collect(),
+            extensions: x509.extensions().iter().map(extensions::describe).collect(),
             der: der.to_vec(),
             raw: RawParts {
                 subject: x509.subject().as_raw().to_vec(),
@@ -377,26 +375,6 @@ fn eku_oid_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
     }
 }
 
-pub(crate) fn key_usage_names(flags: u16) -> Vec<String> {
-    const NAMES: [&str; 9] = [
-        "digitalSignature",
-        "nonRepudiation",
-        "keyEncipherment",
-        "dataEncipherment",
-        "keyAgreement",
-        "keyCertSign",
-        "cRLSign",
-        "encipherOnly",
-        "decipherOnly",
-    ];
-    NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| flags & (1 << i) != 0)
-        .map(|(_, n)| n.to_string())
-        .collect()
-}
-
 fn describe_spki(x509: &X509Certificate<'_>) -> String {
     use x509_parser::public_key::PublicKey;
     let spki = x509.public_key();
@@ -417,15 +395,4 @@ fn describe_spki(x509: &X509Certificate<'_>) -> String {
         }
         _ => format!("unknown ({})", spki.algorithm.algorithm.to_id_string()),
     }
-}
-
-/// Lowercase hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
 }

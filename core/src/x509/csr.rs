@@ -1,22 +1,17 @@
-//! Certificate signing requests: building one for an existing certificate
-//! (`--csr-only`, spec section 5) and reading one back.
+//! Reading certificate signing requests (PKCS#10): names, requested SANs and
+//! whether the self-signature verifies. Building one is [`crate::issue::csr_builder`].
 
 use std::net::IpAddr;
 
-use rcgen::{CertificateParams, SanType};
 use serde::Serialize;
 use thiserror::Error;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509CertificationRequest};
 
-use crate::issue::leaf::LeafSpec;
-use crate::issue::rcgen_key::RcgenKey;
-use crate::x509::certificate::Certificate;
 use crate::x509::encoding::{self, EncodingError};
-use crate::x509::keys::PrivateKey;
 use crate::x509::signature_check::{self, PublicKeyRef};
 
-/// Why a CSR could not be built or read.
+/// Why bytes are not a usable CSR.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CsrError {
     /// The bytes are not PEM or DER.
@@ -28,9 +23,6 @@ pub enum CsrError {
     /// Not a valid PKCS#10 request.
     #[error("not a valid PKCS#10 certificate request: {0}")]
     Malformed(String),
-    /// The names cannot be encoded.
-    #[error("cannot build the request: {0}")]
-    Build(String),
 }
 
 /// A parsed CSR.
@@ -55,40 +47,6 @@ pub struct Csr {
     /// The DER.
     #[serde(skip)]
     pub der: Vec<u8>,
-}
-
-/// Builds a PEM CSR carrying CN, O and SANs of `spec` (no usages, as kubeadm), signed by `key`.
-pub fn build(spec: &LeafSpec, key: &PrivateKey) -> Result<String, CsrError> {
-    let mut params = CertificateParams::default();
-    let mut dn = rcgen::DistinguishedName::new();
-    if spec.organizations.len() > 1 {
-        return Err(CsrError::Build("more than one organization".into()));
-    }
-    for o in &spec.organizations {
-        dn.push(rcgen::DnType::OrganizationName, o.as_str());
-    }
-    dn.push(rcgen::DnType::CommonName, spec.common_name.as_str());
-    params.distinguished_name = dn;
-    for d in &spec.dns_names {
-        let name = d
-            .clone()
-            .try_into()
-            .map_err(|_| CsrError::Build(format!("DNS name {d:?} is not IA5")))?;
-        params.subject_alt_names.push(SanType::DnsName(name));
-    }
-    for ip in &spec.ip_addresses {
-        params.subject_alt_names.push(SanType::IpAddress(*ip));
-    }
-    let signer = RcgenKey::new(key);
-    let csr = params
-        .serialize_request(&signer)
-        .map_err(|e| CsrError::Build(e.to_string()))?;
-    Ok(encoding::to_pem("CERTIFICATE REQUEST", csr.der()))
-}
-
-/// Builds a CSR for renewing `cert` with `key`.
-pub fn for_certificate(cert: &Certificate, key: &PrivateKey) -> Result<String, CsrError> {
-    build(&LeafSpec::from_existing(cert), key)
 }
 
 /// Parses the first CSR in PEM or DER bytes and checks its self-signature.
@@ -164,30 +122,4 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
         public_key_bits: spki.subject_public_key.data.to_vec(),
         der: block.der.clone(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::KeyAlgorithm;
-
-    #[test]
-    fn built_csr_parses_back_with_names_and_a_valid_signature() {
-        let mut rng = crate::seeded_rng(5);
-        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256, &mut rng).unwrap();
-        let spec = LeafSpec {
-            common_name: "kubernetes-admin".into(),
-            organizations: vec!["kubeadm:cluster-admins".into()],
-            dns_names: vec!["localhost".into()],
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            ..Default::default()
-        };
-        let pem = build(&spec, &key).unwrap();
-        let csr = parse(pem.as_bytes()).unwrap();
-        assert!(csr.signature_valid);
-        assert_eq!(csr.common_name.as_deref(), Some("kubernetes-admin"));
-        assert_eq!(csr.organizations, ["kubeadm:cluster-admins"]);
-        assert_eq!(csr.dns_names, ["localhost"]);
-        assert_eq!(csr.public_key_bits, key.public_key_bits());
-    }
 }

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension, X509Extension};
 
+use crate::x509::hex::{colon_hex, hex};
+
 /// One extension, decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,10 +42,7 @@ pub fn describe(ext: &X509Extension<'_>) -> ExtensionView {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        ParsedExtension::KeyUsage(ku) => (
-            "keyUsage",
-            crate::x509::certificate::key_usage_names(ku.flags).join(", "),
-        ),
+        ParsedExtension::KeyUsage(ku) => ("keyUsage", key_usage_names(ku.flags).join(", ")),
         ParsedExtension::ExtendedKeyUsage(eku) => {
             let mut v = Vec::new();
             for (set, n) in [
@@ -196,25 +195,32 @@ pub fn general_name(g: &GeneralName<'_>) -> String {
     }
 }
 
-/// `AB:CD:...` uppercase, as openssl prints key identifiers.
-pub fn colon_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
 fn short_hex(bytes: &[u8]) -> String {
     let shown = &bytes[..bytes.len().min(32)];
-    let mut s = crate::x509::certificate::hex(shown);
+    let mut s = hex(shown);
     if bytes.len() > 32 {
         s.push('…');
     }
     s
+}
+
+/// The names of the key usage bits set in `flags` (RFC 5280 order).
+pub(crate) fn key_usage_names(flags: u16) -> Vec<String> {
+    const NAMES: [&str; 9] = [
+        "digitalSignature",
+        "nonRepudiation",
+        "keyEncipherment",
+        "dataEncipherment",
+        "keyAgreement",
+        "keyCertSign",
+        "cRLSign",
+        "encipherOnly",
+        "decipherOnly",
+    ];
+    NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| flags & (1 << i) != 0)
+        .map(|(_, n)| n.to_string())
+        .collect()
 }

@@ -257,6 +257,15 @@ impl PrivateKey {
     }
 }
 
+/// The subjectPublicKey bits of a DER SubjectPublicKeyInfo (a `PUBLIC KEY`
+/// block), to compare with [`PrivateKey::public_key_bits`]; `None` when it does not parse.
+pub fn spki_bits(der: &[u8]) -> Option<Vec<u8>> {
+    use x509_parser::prelude::FromDer;
+    x509_parser::x509::SubjectPublicKeyInfo::from_der(der)
+        .ok()
+        .map(|(_, spki)| spki.subject_public_key.data.to_vec())
+}
+
 /// The DER SubjectPublicKeyInfo of a key's public half.
 pub fn spki_der(key: &PrivateKey) -> Vec<u8> {
     use p256::pkcs8::EncodePublicKey;

@@ -7,7 +7,7 @@ pub mod certificate;
 pub mod csr;
 pub mod encoding;
 pub mod extensions;
+pub mod hex;
 pub mod keys;
 pub mod pem_stream;
 pub mod signature_check;
-pub mod summary;

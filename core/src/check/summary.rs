@@ -10,7 +10,7 @@ use x509_parser::nom::Parser;
 use sha2::Digest;
 
 use crate::kubeadm::residual;
-use crate::x509::certificate::hex;
+use crate::x509::hex::hex;
 
 /// Where a certificate stands at the time asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
