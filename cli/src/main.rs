@@ -13,6 +13,7 @@ mod fsio;
 mod generate_pki;
 mod inspect;
 mod inspect_summary;
+mod kubelet;
 mod renew;
 mod restore;
 mod schedule;
@@ -50,6 +51,8 @@ enum Command {
     Verify(verify::Args),
     /// Sign a CSR (from `renew --csr-only`) with an external CA, adding the usages of a kubeadm role.
     Sign(sign::Args),
+    /// The kubelet's certificates: issue or install its client certificate.
+    Kubelet(kubelet::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionArgs),
     /// Print the man page (roff), or write one page per command with --dir.
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Sign(a) => sign::run(a),
+        Command::Kubelet(a) => kubelet::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     };

@@ -30,7 +30,9 @@ kubeadm gives that row and the CA must be the row's CA (CN kubernetes, etcd-ca o
 front-proxy-ca); --force signs anyway. NotAfter is capped at the CA's NotAfter.\n\
 Row names: admin.conf, apiserver, apiserver-etcd-client, apiserver-kubelet-client, \
 controller-manager.conf, etcd-healthcheck-client, etcd-peer, etcd-server, front-proxy-client, \
-scheduler.conf, super-admin.conf."
+scheduler.conf, super-admin.conf; or kubelet-client (a kubelet's request from `kcerts kubelet \
+client --csr-only`: CN system:node:NAME, O system:nodes, client auth, the cluster CA; \
+--node-name makes NAME exact)."
 )]
 pub struct Args {
     /// The certificate signing request (PEM or DER).
@@ -79,11 +81,14 @@ fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.role.as_deref() == Some("kubelet-client") {
+        return sign_kubelet_client(&a);
+    }
     let profile = match (&a.role, a.usage) {
         (Some(name), _) => Profile::Role(inventory::row(name).ok_or_else(|| Hinted {
             message: format!("unknown role {name:?}"),
             hint: format!(
-                "use one of: {}",
+                "use kubelet-client or one of: {}",
                 inventory::ROWS
                     .iter()
                     .map(|r| r.name)
@@ -97,12 +102,7 @@ pub fn run(a: Args) -> Result<()> {
         (None, None) => anyhow::bail!("give --role or --usage"),
     };
     let csr = read(&a.csr, "the CSR")?;
-    let ca_cert = certificate::parse_first(&read(&a.ca_cert, "the CA certificate")?)
-        .with_context(|| format!("{}", a.ca_cert.display()))?;
-    let ca_key = PrivateKey::parse(&read(&a.ca_key, "the CA key")?)
-        .with_context(|| format!("{}", a.ca_key.display()))?;
-    let ca = SigningCa::new(ca_cert, ca_key)
-        .with_context(|| format!("{} and {}", a.ca_cert.display(), a.ca_key.display()))?;
+    let ca = load_ca(&a)?;
     let opts = SignOptions {
         profile,
         validity: a.validity,
@@ -117,6 +117,36 @@ pub fn run(a: Args) -> Result<()> {
         &mut kcerts_core::system_rng(),
     )
     .with_context(|| format!("cannot sign {}", a.csr.display()))?;
+    output(&a, &cert)
+}
+
+fn load_ca(a: &Args) -> Result<SigningCa> {
+    let ca_cert = certificate::parse_first(&read(&a.ca_cert, "the CA certificate")?)
+        .with_context(|| format!("{}", a.ca_cert.display()))?;
+    let ca_key = PrivateKey::parse(&read(&a.ca_key, "the CA key")?)
+        .with_context(|| format!("{}", a.ca_key.display()))?;
+    SigningCa::new(ca_cert, ca_key)
+        .with_context(|| format!("{} and {}", a.ca_cert.display(), a.ca_key.display()))
+}
+
+/// `--role kubelet-client`: a kubelet's request, checked by the kubelet rules.
+fn sign_kubelet_client(a: &Args) -> Result<()> {
+    let csr = read(&a.csr, "the CSR")?;
+    let ca = load_ca(a)?;
+    let cert = kcerts_core::kubelet::sign_client_csr(
+        &csr,
+        &ca,
+        a.node_name.as_deref(),
+        a.force,
+        a.validity,
+        args::now_or(a.at),
+        &mut kcerts_core::system_rng(),
+    )
+    .with_context(|| format!("cannot sign {}", a.csr.display()))?;
+    output(a, &cert)
+}
+
+fn output(a: &Args, cert: &kcerts_core::Certificate) -> Result<()> {
     let pem = cert.to_pem();
     match &a.out {
         Some(path) => {

@@ -19,6 +19,12 @@
 //! (or `kcerts restore --backup-dir DIR`) then puts back the old version of every
 //! file in the journal and removes staged files before anything else, so every
 //! certificate matches its key again (as it did before the interrupted run).
+//!
+//! Beyond the node's two directories, a transaction may write into extra
+//! directories (the kubelet's `/var/lib/kubelet/pki`), named in the journal as
+//! `#root` lines, and may replace symbolic links (`kubelet-client-current.pem`):
+//! the new link is made beside the old one and renamed over it, and the old
+//! link is kept in the backup as a link.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -39,11 +45,49 @@ const MANIFEST_HEADER: &str =
 const PENDING: &str = "kcerts-renew-pending";
 const STAGED_SUFFIX: &str = ".kcerts-new";
 
+/// What a transaction puts at one path.
+pub enum Content {
+    /// A regular file; `secret` files (keys) get mode 0600.
+    File { bytes: Vec<u8>, secret: bool },
+    /// A symbolic link to this path.
+    Symlink(PathBuf),
+}
+
+/// One write of a transaction.
+pub struct Op {
+    /// The path written.
+    pub target: PathBuf,
+    /// Where its old version goes inside the backup directory (`pki/apiserver.key`).
+    pub rel: String,
+    /// What is written.
+    pub content: Content,
+}
+
+/// What was at a path before the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Old {
+    /// Nothing: putting it back removes the new file.
+    Absent,
+    /// A regular file (its copy is in the backup): mode, uid, gid.
+    File(u32, u32, u32),
+    /// A symbolic link (kept in the backup as a link).
+    Link,
+}
+
+impl Old {
+    fn file(self) -> Option<(u32, u32, u32)> {
+        match self {
+            Old::File(m, u, g) => Some((m, u, g)),
+            _ => None,
+        }
+    }
+}
+
 /// One journal line: a file the renewal replaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    /// Whether the file existed before (a copy is in the backup) and its metadata.
-    old: Option<(u32, u32, u32)>,
+    /// What the path held before.
+    old: Old,
     /// The copy's path inside the backup directory (`pki/apiserver.key`).
     rel: String,
     /// The real path written (symbolic links inside the node resolved).
@@ -53,8 +97,9 @@ struct Entry {
 impl Entry {
     fn line(&self) -> String {
         let (state, mode, uid, gid) = match self.old {
-            Some((m, u, g)) => ("present", format!("{m:o}"), u.to_string(), g.to_string()),
-            None => ("absent", "-".into(), "-".into(), "-".into()),
+            Old::File(m, u, g) => ("present", format!("{m:o}"), u.to_string(), g.to_string()),
+            Old::Absent => ("absent", "-".into(), "-".into(), "-".into()),
+            Old::Link => ("link", "-".into(), "-".into(), "-".into()),
         };
         format!(
             "{state}\t{mode}\t{uid}\t{gid}\t{}\t{}",
@@ -69,12 +114,13 @@ impl Entry {
             return None;
         };
         let old = match *state {
-            "present" => Some((
+            "present" => Old::File(
                 u32::from_str_radix(mode, 8).ok()?,
                 uid.parse().ok()?,
                 gid.parse().ok()?,
-            )),
-            "absent" => None,
+            ),
+            "absent" => Old::Absent,
+            "link" => Old::Link,
             _ => return None,
         };
         Some(Self {
@@ -104,6 +150,32 @@ impl Roots {
             dirs.kubeconfig_dir.display()
         );
         Self { roots, shown }
+    }
+
+    /// Allows writes under `dir` too (the kubelet's directory).
+    pub fn add(&mut self, dir: &Path) {
+        if let Ok(real) = fs::canonicalize(dir) {
+            self.shown.push_str(&format!(" and {}", dir.display()));
+            self.roots.push(real);
+        }
+    }
+
+    /// The real path of a symbolic link to be replaced: its directory resolved,
+    /// the link itself not followed.
+    pub fn resolve_link(&self, path: &Path) -> Result<PathBuf> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            bail!("{} is not a file path", path.display());
+        };
+        let real = self.resolve(parent)?.join(name);
+        if let Ok(meta) = fs::symlink_metadata(&real)
+            && !meta.file_type().is_symlink()
+        {
+            bail!(
+                "{} is not a symbolic link; kcerts replaces only a link there",
+                real.display()
+            );
+        }
+        Ok(real)
     }
 
     /// The real path a write to `path` lands on. Symbolic links (of the file or
@@ -156,6 +228,9 @@ pub fn pending(dirs: &NodeDirs) -> Option<PathBuf> {
     Some(PathBuf::from(text.trim_end_matches('\n')))
 }
 
+/// The `#root` journal lines: extra directories the transaction writes into.
+const ROOT_PREFIX: &str = "#root\t";
+
 fn staged_path(target: &Path) -> PathBuf {
     let name = target
         .file_name()
@@ -197,6 +272,27 @@ fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>)
     result
 }
 
+/// Makes a symbolic link `path -> dest`, replacing a stale entry at `path`.
+fn make_link(path: &Path, dest: &Path) -> Result<()> {
+    let _ = fs::remove_file(path);
+    std::os::unix::fs::symlink(dest, path)
+        .with_context(|| format!("cannot create the link {}", path.display()))
+}
+
+/// Replaces the link `target` with one to `dest` atomically (new link beside, rename).
+fn replace_link(target: &Path, dest: &Path) -> Result<()> {
+    let staged = staged_path(target);
+    make_link(&staged, dest)?;
+    fs::rename(&staged, target).with_context(|| {
+        let _ = fs::remove_file(&staged);
+        format!("cannot replace {}", target.display())
+    })?;
+    if let Some(dir) = target.parent() {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
 /// Replaces `target` with `bytes` atomically (staged file, then rename).
 fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
     let staged = staged_path(target);
@@ -214,10 +310,42 @@ fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) ->
 /// Applies a renewal's writes: backup and journal, staging, renames (see the
 /// module doc). Returns how many existing files were backed up.
 pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result<usize> {
-    let roots = Roots::new(dirs);
+    let ops: Vec<Op> = writes
+        .iter()
+        .map(|w| Op {
+            target: dirs.path(&w.path),
+            rel: w.path.to_string(),
+            content: Content::File {
+                bytes: w.bytes.clone(),
+                secret: w.secret,
+            },
+        })
+        .collect();
+    apply_ops(dirs, &[], &ops, backup_dir)
+}
+
+/// Applies any writes (files and symbolic links, in the node's directories or
+/// in `extra_roots`) as [`apply`] does. Returns how many existing files were
+/// backed up.
+pub fn apply_ops(
+    dirs: &NodeDirs,
+    extra_roots: &[PathBuf],
+    ops: &[Op],
+    backup_dir: &Path,
+) -> Result<usize> {
+    let mut roots = Roots::new(dirs);
+    for r in extra_roots {
+        roots.add(r);
+    }
     let mut plan = Vec::new();
-    for w in writes {
-        let target = roots.resolve(&dirs.path(&w.path))?;
+    for w in ops {
+        if w.rel.split('/').any(|c| c == ".." || c.is_empty()) {
+            bail!("unsafe backup path {:?}", w.rel);
+        }
+        let target = match w.content {
+            Content::File { .. } => roots.resolve(&w.target)?,
+            Content::Symlink(_) => roots.resolve_link(&w.target)?,
+        };
         plan.push((w, target));
     }
 
@@ -228,22 +356,34 @@ pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result
     let mut entries = Vec::new();
     let mut copied = 0;
     for (w, target) in &plan {
-        let rel = w.path.to_string();
+        let rel = w.rel.clone();
         fault::step(&format_args!("back up {}", target.display()))?;
+        let dst = backup_dir.join(&rel);
+        let link = fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink());
         let old = match fs::metadata(target) {
+            _ if link => {
+                let dest = fs::read_link(target)
+                    .with_context(|| format!("cannot read the link {}", target.display()))?;
+                if let Some(parent) = dst.parent() {
+                    fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                make_link(&dst, &dest)?;
+                copied += 1;
+                Old::Link
+            }
             Ok(meta) => {
                 let bytes = fs::read(target)
                     .with_context(|| format!("cannot read {}", target.display()))?;
-                let dst = backup_dir.join(&rel);
                 if let Some(parent) = dst.parent() {
                     fs::create_dir_all(parent)
                         .with_context(|| format!("cannot create {}", parent.display()))?;
                 }
                 write_synced(&dst, &bytes, meta.mode() & 0o7777, None)?;
                 copied += 1;
-                Some((meta.mode() & 0o7777, meta.uid(), meta.gid()))
+                Old::File(meta.mode() & 0o7777, meta.uid(), meta.gid())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Old::Absent,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", target.display())),
         };
         entries.push(Entry {
@@ -254,6 +394,9 @@ pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result
     }
     fault::step(&"write the journal")?;
     let mut manifest = format!("{MANIFEST_HEADER}\n");
+    for r in extra_roots {
+        manifest.push_str(&format!("{ROOT_PREFIX}{}\n", r.display()));
+    }
     for e in &entries {
         manifest.push_str(&e.line());
         manifest.push('\n');
@@ -283,14 +426,19 @@ pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result
     let staging = (|| -> Result<()> {
         for ((w, target), e) in plan.iter().zip(&entries) {
             fault::step(&format_args!("stage {}", target.display()))?;
-            let mode = match (w.secret, e.old) {
-                (true, _) => 0o600,
-                (false, Some((m, _, _))) => m,
-                (false, None) => 0o644,
-            };
             let path = staged_path(target);
-            write_synced(&path, &w.bytes, mode, e.old.map(|(_, u, g)| (u, g)))
-                .with_context(|| format!("cannot stage the new {}", target.display()))?;
+            match &w.content {
+                Content::File { bytes, secret } => {
+                    let mode = match (secret, e.old.file()) {
+                        (true, _) => 0o600,
+                        (false, Some((m, _, _))) => m,
+                        (false, None) => 0o644,
+                    };
+                    write_synced(&path, bytes, mode, e.old.file().map(|(_, u, g)| (u, g)))
+                        .with_context(|| format!("cannot stage the new {}", target.display()))?;
+                }
+                Content::Symlink(dest) => make_link(&path, dest)?,
+            }
             staged.push(path);
         }
         Ok(())
@@ -347,15 +495,27 @@ pub enum Restored {
     Removed(PathBuf),
 }
 
+/// A backup's copy of one path.
+enum Saved {
+    Bytes(Vec<u8>),
+    Link(PathBuf),
+    Nothing,
+}
+
 /// Puts every file of a backup back: the journal's files when it has one, else
 /// every kubeadm file found in it (backups of older kcerts versions). Staged
 /// files of an interrupted renewal are removed. Idempotent: safe to run again
 /// after a crash.
 pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>> {
-    let roots = Roots::new(dirs);
+    let mut roots = Roots::new(dirs);
     let entries = match fs::read_to_string(backup_dir.join(MANIFEST)) {
         Ok(text) => text
             .lines()
+            .inspect(|l| {
+                if let Some(r) = l.strip_prefix(ROOT_PREFIX) {
+                    roots.add(Path::new(r));
+                }
+            })
             .filter(|l| !l.starts_with('#') && !l.is_empty())
             .map(|l| {
                 Entry::parse(l).with_context(|| {
@@ -378,7 +538,7 @@ pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>>
                     let owner = fs::metadata(&target).map(|m| (m.uid(), m.gid()));
                     let (uid, gid) = owner.unwrap_or((meta.uid(), meta.gid()));
                     found.push(Entry {
-                        old: Some((meta.mode() & 0o7777, uid, gid)),
+                        old: Old::File(meta.mode() & 0o7777, uid, gid),
                         rel,
                         target,
                     });
@@ -407,25 +567,44 @@ pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>>
                 e.rel
             );
         }
-        let target = roots.resolve(&e.target)?;
-        let bytes = match e.old {
-            Some(_) => Some(fs::read(backup_dir.join(&e.rel)).with_context(|| {
-                format!(
-                    "cannot read the backup copy {}",
-                    backup_dir.join(&e.rel).display()
-                )
-            })?),
-            None => None,
-        };
-        todo.push((e, target, bytes));
+        let copy = backup_dir.join(&e.rel);
+        let (target, saved) =
+            match e.old {
+                Old::File(..) => (
+                    roots.resolve(&e.target)?,
+                    Saved::Bytes(fs::read(&copy).with_context(|| {
+                        format!("cannot read the backup copy {}", copy.display())
+                    })?),
+                ),
+                Old::Link => (
+                    roots.resolve_link(&e.target)?,
+                    Saved::Link(fs::read_link(&copy).with_context(|| {
+                        format!("cannot read the backup link {}", copy.display())
+                    })?),
+                ),
+                // A link made by the transaction is removed itself, not what it points at.
+                Old::Absent
+                    if fs::symlink_metadata(&e.target)
+                        .is_ok_and(|m| m.file_type().is_symlink()) =>
+                {
+                    (roots.resolve_link(&e.target)?, Saved::Nothing)
+                }
+                Old::Absent => (roots.resolve(&e.target)?, Saved::Nothing),
+            };
+        todo.push((e, target, saved));
     }
     let mut done = Vec::new();
-    for (e, target, bytes) in todo {
+    for (e, target, saved) in todo {
         let _ = fs::remove_file(staged_path(&target));
-        match (e.old, bytes) {
-            (Some((mode, uid, gid)), Some(bytes)) => {
+        match (e.old, saved) {
+            (Old::File(mode, uid, gid), Saved::Bytes(bytes)) => {
                 fault::step(&format_args!("restore {}", target.display()))?;
                 replace(&target, &bytes, mode, Some((uid, gid)))?;
+                done.push(Restored::Restored(target));
+            }
+            (_, Saved::Link(dest)) => {
+                fault::step(&format_args!("restore {}", target.display()))?;
+                replace_link(&target, &dest)?;
                 done.push(Restored::Restored(target));
             }
             _ => {
@@ -482,16 +661,21 @@ mod tests {
     #[test]
     fn journal_lines_round_trip() {
         let present = Entry {
-            old: Some((0o600, 0, 998)),
+            old: Old::File(0o600, 0, 998),
             rel: "pki/etcd/server.key".into(),
             target: PathBuf::from("/etc/kubernetes/pki/etcd/server.key"),
         };
+        let link = Entry {
+            old: Old::Link,
+            rel: "kubelet/kubelet-client-current.pem".into(),
+            target: PathBuf::from("/var/lib/kubelet/pki/kubelet-client-current.pem"),
+        };
         let absent = Entry {
-            old: None,
+            old: Old::Absent,
             rel: "pki/a b.key".into(),
             target: PathBuf::from("/srv/with space/a b.key"),
         };
-        for e in [present, absent] {
+        for e in [present, link, absent] {
             assert_eq!(Entry::parse(&e.line()), Some(e.clone()));
         }
         assert_eq!(Entry::parse("bogus"), None);

@@ -5,6 +5,7 @@
 
 pub mod api_signer;
 pub mod csr_builder;
+pub mod kubelet;
 pub mod leaf;
 pub mod pki;
 pub(crate) mod rcgen_key;

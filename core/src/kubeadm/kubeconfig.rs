@@ -199,6 +199,24 @@ impl Kubeconfig {
         })
     }
 
+    /// The current context's cluster and user names, checked to exist.
+    fn current_names(&self) -> Result<(String, String), KubeconfigError> {
+        let context = self
+            .doc
+            .get("current-context")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or(KubeconfigError::NoCurrentContext)?;
+        let ctx = named(&self.doc, "contexts", context, "context")
+            .ok_or_else(|| KubeconfigError::MissingContext(context.to_string()))?;
+        let (cluster, user) = (str_field(ctx, "cluster"), str_field(ctx, "user"));
+        named(&self.doc, "clusters", &cluster, "cluster")
+            .ok_or_else(|| KubeconfigError::MissingCluster(cluster.clone()))?;
+        named(&self.doc, "users", &user, "user")
+            .ok_or_else(|| KubeconfigError::MissingUser(user.clone()))?;
+        Ok((cluster, user))
+    }
+
     /// Every CA, client certificate and client key in the file, embedded or by path.
     pub fn entries(&self) -> Result<Vec<Entry>, KubeconfigError> {
         let mut out = Vec::new();
@@ -256,6 +274,36 @@ impl Kubeconfig {
         if let Some(u) = named_mut(&mut doc, "users", &cur.user, "user") {
             set(u, "client-certificate-data", STANDARD.encode(cert_pem));
             set(u, "client-key-data", STANDARD.encode(key_pem));
+        }
+        Ok(Kubeconfig { doc })
+    }
+
+    /// Returns the document with the current user reading its client certificate
+    /// and key from files (`client-certificate`, `client-key`) instead of embedded
+    /// data, and the current cluster's CA data set to `ca_pem`: what kubeadm's
+    /// troubleshooting page has users do to kubelet.conf by hand.
+    pub fn with_client_files(
+        &self,
+        cert_path: &str,
+        key_path: &str,
+        ca_pem: &[u8],
+    ) -> Result<Kubeconfig, KubeconfigError> {
+        let (cluster, user) = self.current_names()?;
+        let mut doc = self.doc.clone();
+        if let Some(c) = named_mut(&mut doc, "clusters", &cluster, "cluster") {
+            // kubectl refuses a cluster with both a CA file and CA data.
+            if let Some(map) = c.as_object_mut() {
+                map.remove("certificate-authority");
+            }
+            set(c, "certificate-authority-data", STANDARD.encode(ca_pem));
+        }
+        if let Some(u) = named_mut(&mut doc, "users", &user, "user") {
+            if let Some(map) = u.as_object_mut() {
+                map.remove("client-certificate-data");
+                map.remove("client-key-data");
+            }
+            set(u, "client-certificate", cert_path.to_string());
+            set(u, "client-key", key_path.to_string());
         }
         Ok(Kubeconfig { doc })
     }

@@ -6,4 +6,5 @@
 
 pub mod api_request;
 pub mod expiring;
+pub mod kubelet_client;
 pub mod renewal;

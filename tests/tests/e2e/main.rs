@@ -12,6 +12,7 @@ mod hostile;
 mod inspect_cli;
 mod inspect_summary;
 mod interop;
+mod kubelet_client;
 mod monitoring;
 mod permissions;
 mod renew_openssl;
