@@ -35,11 +35,11 @@ mod x509;
 
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
-pub use check::{analysis, expiration, inspect, summary, verify};
+pub use check::{analysis, expiration, fleet, inspect, summary, verify};
 pub use issue::{api_signer, csr_builder, kubelet, leaf, pki, sign_csr};
 pub use kubeadm::{duration, inventory, kubeconfig, node, node_loader, residual, role, yaml};
 pub use plan::{api_request, expiring, kubelet_client, renewal};
-pub use render::{prometheus, structured, tabwriter, text};
+pub use render::{fleet_report, prometheus, structured, tabwriter, text};
 pub use x509::{certificate, csr, encoding, extensions, hex, keys, pem_stream, signature_check};
 
 pub use kubeadm::node::NodeFiles;

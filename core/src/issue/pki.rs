@@ -65,6 +65,9 @@ pub enum PkiError {
     /// Issuing failed.
     #[error(transparent)]
     Issue(#[from] RenewError),
+    /// A file to share with a joining node is missing or does not parse.
+    #[error("pki/{0} of the first node is missing or does not parse; a joining node needs it")]
+    Shared(String),
 }
 
 /// One generated file.
@@ -177,6 +180,42 @@ pub fn generate<R: CryptoRng + ?Sized>(
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<GeneratedNode, PkiError> {
+    generate_inner(opts, None, now, rng)
+}
+
+/// Generates another control-plane node of the cluster `first` belongs to, as
+/// `kubeadm join --control-plane` does after the CAs and `sa.key`/`sa.pub` were
+/// copied over: the same CAs and service-account keys, its own leaves and kubeconfigs.
+pub fn generate_joined<R: CryptoRng + ?Sized>(
+    opts: &PkiOptions,
+    first: &NodeFiles,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<GeneratedNode, PkiError> {
+    generate_inner(opts, Some(first), now, rng)
+}
+
+fn shared_bytes<'a>(first: &'a NodeFiles, rel: &str) -> Result<&'a [u8], PkiError> {
+    match first.get(&NodePath::cert(rel)) {
+        Some(crate::kubeadm::node::FileContent::Bytes(b)) => Ok(b),
+        _ => Err(PkiError::Shared(rel.to_string())),
+    }
+}
+
+fn shared_ca(first: &NodeFiles, ca: Ca) -> Result<SigningCa, PkiError> {
+    let cert = crate::x509::certificate::parse_first(shared_bytes(first, &ca.cert_file())?)
+        .map_err(|_| PkiError::Shared(ca.cert_file()))?;
+    let key = PrivateKey::parse(shared_bytes(first, &ca.key_file())?)
+        .map_err(|_| PkiError::Shared(ca.key_file()))?;
+    Ok(SigningCa::new(cert, key)?)
+}
+
+fn generate_inner<R: CryptoRng + ?Sized>(
+    opts: &PkiOptions,
+    shared: Option<&NodeFiles>,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<GeneratedNode, PkiError> {
     let service_ip = first_service_ip(&opts.service_cidr)
         .ok_or_else(|| PkiError::BadServiceCidr(opts.service_cidr.clone()))?;
     let renew_opts = RenewOptions {
@@ -203,7 +242,10 @@ pub fn generate<R: CryptoRng + ?Sized>(
         if opts.external_etcd && ca == Ca::EtcdCa {
             continue;
         }
-        let signing = leaf::issue_ca(ca.common_name(), opts.key_algorithm, now, rng)?;
+        let signing = match shared {
+            Some(first) => shared_ca(first, ca)?,
+            None => leaf::issue_ca(ca.common_name(), opts.key_algorithm, now, rng)?,
+        };
         put_pair(
             ca.base(),
             signing.cert.to_pem(),
@@ -290,15 +332,24 @@ pub fn generate<R: CryptoRng + ?Sized>(
     }
 
     // Service-account signing key pair: a key, not a certificate.
-    let sa = PrivateKey::generate(opts.key_algorithm, rng).map_err(RenewError::from)?;
+    let (sa_key, sa_pub) = match shared {
+        Some(first) => (
+            shared_bytes(first, "sa.key")?.to_vec(),
+            shared_bytes(first, "sa.pub")?.to_vec(),
+        ),
+        None => {
+            let sa = PrivateKey::generate(opts.key_algorithm, rng).map_err(RenewError::from)?;
+            (sa.to_pem().into_bytes(), public_key_pem(&sa).into_bytes())
+        }
+    };
     files.push(GeneratedFile {
         path: NodePath::cert("sa.key"),
-        bytes: sa.to_pem().into_bytes(),
+        bytes: sa_key,
         secret: true,
     });
     files.push(GeneratedFile {
         path: NodePath::cert("sa.pub"),
-        bytes: public_key_pem(&sa).into_bytes(),
+        bytes: sa_pub,
         secret: false,
     });
 

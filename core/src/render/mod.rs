@@ -3,6 +3,7 @@
 //!
 //! Uses the data of `check` and the facts of `kubeadm`; decides nothing.
 
+pub mod fleet_report;
 pub mod prometheus;
 pub mod structured;
 pub mod tabwriter;

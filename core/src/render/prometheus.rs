@@ -28,29 +28,67 @@ pub fn render(
     now: OffsetDateTime,
     path_of: &dyn Fn(&NodePath) -> String,
 ) -> String {
-    let rep = expiration::build(files, now);
+    metrics(&[(None, files)], now, &|_, p| path_of(p))
+}
+
+/// The metrics of several nodes (`kcerts fleet -o prometheus`): every series gets
+/// a `node` label first; `path_of` maps a node and a node path to `filepath`.
+pub fn render_nodes(
+    nodes: &[(&str, &NodeFiles)],
+    now: OffsetDateTime,
+    path_of: &dyn Fn(&str, &NodePath) -> String,
+) -> String {
+    let nodes: Vec<(Option<&str>, &NodeFiles)> =
+        nodes.iter().map(|(n, f)| (Some(*n), *f)).collect();
+    metrics(&nodes, now, &|n, p| path_of(n.unwrap_or_default(), p))
+}
+
+fn metrics(
+    nodes: &[(Option<&str>, &NodeFiles)],
+    now: OffsetDateTime,
+    path_of: &dyn Fn(Option<&str>, &NodePath) -> String,
+) -> String {
     let mut samples = Vec::new();
-    for row in inventory::rows(rep.external_etcd) {
-        let Ok(Some(cert)) = node_loader::load_row_certificate(files, row) else {
-            continue;
-        };
-        let path = crate::kubeadm::node::certificate_path(row);
-        let mut labels = base_labels(row.name, row.ca.name(), &path_of(&path), &cert);
-        if let Location::Kubeconfig { .. } = row.location {
-            labels.push(("embedded_kind", "user".into()));
-            labels.push(("embedded_key", "client-certificate-data".into()));
+    let mut errors = Vec::new();
+    let mut error_counts = Vec::new();
+    for (node, files) in nodes {
+        let node_label: Vec<(&'static str, String)> =
+            node.map(|n| ("node", n.to_string())).into_iter().collect();
+        let path_of = |p: &NodePath| path_of(*node, p);
+        let rep = expiration::build(files, now);
+        for row in inventory::rows(rep.external_etcd) {
+            let Ok(Some(cert)) = node_loader::load_row_certificate(files, row) else {
+                continue;
+            };
+            let path = crate::kubeadm::node::certificate_path(row);
+            let mut labels = node_label.clone();
+            labels.extend(base_labels(row.name, row.ca.name(), &path_of(&path), &cert));
+            if let Location::Kubeconfig { .. } = row.location {
+                labels.push(("embedded_kind", "user".into()));
+                labels.push(("embedded_key", "client-certificate-data".into()));
+            }
+            samples.push(Sample { labels, cert });
         }
-        samples.push(Sample { labels, cert });
-    }
-    for ca in inventory::cas(rep.external_etcd) {
-        let state = node_loader::load_ca(files, ca, &mut Vec::new());
-        if let Some(cert) = state.cert {
-            let path = path_of(&NodePath::cert(ca.cert_file()));
-            samples.push(Sample {
-                labels: base_labels(ca.name(), "", &path, &cert),
-                cert,
-            });
+        for ca in inventory::cas(rep.external_etcd) {
+            let state = node_loader::load_ca(files, ca, &mut Vec::new());
+            if let Some(cert) = state.cert {
+                let path = path_of(&NodePath::cert(ca.cert_file()));
+                let mut labels = node_label.clone();
+                labels.extend(base_labels(ca.name(), "", &path, &cert));
+                samples.push(Sample { labels, cert });
+            }
         }
+        for e in &rep.errors {
+            let filepath = path_of(&e.path);
+            let mut labels = node_label.clone();
+            labels.extend([
+                ("filename", file_name(&filepath)),
+                ("filepath", filepath.clone()),
+                ("error", e.message.clone()),
+            ]);
+            errors.push(labels);
+        }
+        error_counts.push((node_label, rep.errors.len()));
     }
 
     let mut out = String::new();
@@ -77,18 +115,19 @@ pub fn render(
     );
     out.push_str("# HELP x509_cert_error 1 for each file kcerts could not read or parse.\n");
     out.push_str("# TYPE x509_cert_error gauge\n");
-    for e in &rep.errors {
-        let filepath = path_of(&e.path);
-        let labels = vec![
-            ("filename", file_name(&filepath)),
-            ("filepath", filepath.clone()),
-            ("error", e.message.clone()),
-        ];
-        out.push_str(&format!("x509_cert_error{} 1\n", label_text(&labels)));
+    for labels in &errors {
+        out.push_str(&format!("x509_cert_error{} 1\n", label_text(labels)));
     }
     out.push_str("# HELP x509_read_errors Number of files kcerts could not read or parse.\n");
     out.push_str("# TYPE x509_read_errors gauge\n");
-    out.push_str(&format!("x509_read_errors {}\n", rep.errors.len()));
+    for (labels, count) in &error_counts {
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            label_text(labels)
+        };
+        out.push_str(&format!("x509_read_errors{labels} {count}\n"));
+    }
     out.push_str(
         "# HELP kcerts_check_timestamp_seconds When kcerts wrote these metrics, as a Unix time.\n",
     );

@@ -42,14 +42,15 @@ fn entry(e: &Entry) -> Certificate<'_> {
     }
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.to_offset(time::UtcOffset::UTC)
         .format(&fmt)
         .unwrap_or_default()
 }
 
-fn info(report: &Report) -> Value {
+/// The `CertificateExpirationInfo` of a report as a JSON value.
+pub(crate) fn info(report: &Report) -> Value {
     let info = Info {
         kind: "CertificateExpirationInfo",
         api_version: API_VERSION,
@@ -61,10 +62,15 @@ fn info(report: &Report) -> Value {
 
 /// JSON as kubeadm prints it (`json.MarshalIndent` with four spaces, then a newline).
 pub fn to_json(report: &Report) -> String {
+    pretty(&info(report))
+}
+
+/// A JSON value indented with four spaces, then a newline (kubeadm's `json.MarshalIndent`).
+pub(crate) fn pretty(value: &Value) -> String {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    if info(report).serialize(&mut ser).is_err() {
+    if value.serialize(&mut ser).is_err() {
         return String::new();
     }
     let mut s = String::from_utf8(buf).unwrap_or_default();

@@ -13,36 +13,57 @@ fn yes_no(b: bool) -> &'static str {
 /// The two tables as kubeadm 1.31+ prints them (`tabwriter(10, 4, 3, ' ', 0)`,
 /// `%-8v` for the last column).
 pub fn render(report: &Report) -> String {
-    let mut t = String::from(
-        "CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED\n",
+    tables(&[(None, report)])
+}
+
+/// kubeadm's two tables over several nodes, with a NODE column first
+/// (`kcerts fleet`): each node's rows in kubeadm's order, nodes in the order given.
+pub fn render_nodes(nodes: &[(&str, &Report)]) -> String {
+    let nodes: Vec<(Option<&str>, &Report)> = nodes.iter().map(|(n, r)| (Some(*n), *r)).collect();
+    tables(&nodes)
+}
+
+fn tables(nodes: &[(Option<&str>, &Report)]) -> String {
+    let node_cell = |n: Option<&str>| n.map(|n| format!("{n}\t")).unwrap_or_default();
+    let head = node_cell(nodes.first().and_then(|(n, _)| n.map(|_| "NODE")));
+    let mut t = format!(
+        "{head}CERTIFICATE\tEXPIRES\tRESIDUAL TIME\tCERTIFICATE AUTHORITY\tEXTERNALLY MANAGED\n"
     );
-    for e in &report.certificates {
-        if e.missing {
-            t.push_str(&format!("!MISSING! {}\t\t\t\t\n", e.name));
-        } else {
-            t.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{:<8}\n",
-                e.name,
-                date(e),
-                residual::human(e.residual_seconds),
-                e.ca_name,
-                yes_no(e.externally_managed)
-            ));
+    for (node, report) in nodes {
+        let n = node_cell(*node);
+        for e in &report.certificates {
+            if e.missing {
+                t.push_str(&format!("{n}!MISSING! {}\t\t\t\t\n", e.name));
+            } else {
+                t.push_str(&format!(
+                    "{n}{}\t{}\t{}\t{}\t{:<8}\n",
+                    e.name,
+                    date(e),
+                    residual::human(e.residual_seconds),
+                    e.ca_name,
+                    yes_no(e.externally_managed)
+                ));
+            }
         }
     }
     t.push('\n');
-    t.push_str("CERTIFICATE AUTHORITY\tEXPIRES\tRESIDUAL TIME\tEXTERNALLY MANAGED\n");
-    for e in &report.certificate_authorities {
-        if e.missing {
-            t.push_str(&format!("!MISSING! {}\t\t\t\n", e.name));
-        } else {
-            t.push_str(&format!(
-                "{}\t{}\t{}\t{:<8}\n",
-                e.name,
-                date(e),
-                residual::human(e.residual_seconds),
-                yes_no(e.externally_managed)
-            ));
+    t.push_str(&format!(
+        "{head}CERTIFICATE AUTHORITY\tEXPIRES\tRESIDUAL TIME\tEXTERNALLY MANAGED\n"
+    ));
+    for (node, report) in nodes {
+        let n = node_cell(*node);
+        for e in &report.certificate_authorities {
+            if e.missing {
+                t.push_str(&format!("{n}!MISSING! {}\t\t\t\n", e.name));
+            } else {
+                t.push_str(&format!(
+                    "{n}{}\t{}\t{}\t{:<8}\n",
+                    e.name,
+                    date(e),
+                    residual::human(e.residual_seconds),
+                    yes_no(e.externally_managed)
+                ));
+            }
         }
     }
     tabwriter::format(&t, 10, 3)

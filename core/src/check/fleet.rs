@@ -1,0 +1,1204 @@
+//! `kcerts fleet`: several control-plane nodes of one cluster checked against
+//! each other, as pass/warn/fail rows of the kind `verify` gives one node.
+//!
+//! Cross-node checks: the CA certificates and keys are the same on every node
+//! (`ca`, `front-proxy-ca`, and `etcd-ca` when etcd is stacked); so are `sa.key`
+//! and `sa.pub`; every apiserver certificate carries the control-plane endpoint
+//! and its own node's names; every kubeconfig's server is the endpoint or the
+//! node itself; every node's leaves chain to the CAs of every other node; and the
+//! soonest expiry of the cluster. A read error on any node is a `read` row.
+//!
+//! Rows about one node have the target `<node>/<what>` (`cp-2/apiserver`); rows
+//! about the cluster a bare target (`ca`, `sa`, `cluster`). Node names never hold
+//! a `/` ([`FleetError::BadName`]).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::check::expiration::{self, Report};
+use crate::check::verify::{self, Check, Status, Thresholds, Verification};
+use crate::kubeadm::inventory::{self, Ca};
+use crate::kubeadm::kubeconfig::Kubeconfig;
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node_loader;
+use crate::x509::certificate::{self, Certificate};
+use crate::x509::keys::PrivateKey;
+
+/// Why the nodes cannot be checked together.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FleetError {
+    /// No node was given.
+    #[error("no node given: pass one copy of /etc/kubernetes per control-plane node")]
+    NoNodes,
+    /// A node name is empty or holds `/`, whitespace or control characters.
+    #[error("invalid node name {0:?}: use letters, digits, '-', '.' or '_' (e.g. cp-1=PATH)")]
+    BadName(String),
+    /// Two nodes have the same name.
+    #[error("two nodes are named {0:?}: give each a name with NAME=PATH")]
+    Duplicate(String),
+}
+
+/// What to check against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The control-plane endpoint (`host`, `host:port` or `https://host:port`);
+    /// `None` takes the server of `admin.conf` on the nodes.
+    pub endpoint: Option<String>,
+    /// Expiry windows for the soonest-expiry row.
+    pub thresholds: Thresholds,
+}
+
+/// A server address: host (lowercase) and optional port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// DNS name or IP address, without brackets.
+    pub host: String,
+    /// The port, when given.
+    pub port: Option<u16>,
+}
+
+impl Endpoint {
+    /// Parses `https://host:port/path`, `host:port`, `[v6]:port` or `host`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let s = text.trim();
+        let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+        let s = s.split(['/', '?', '#']).next().unwrap_or(s);
+        let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, after) = rest.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p.parse().ok()?),
+                None if after.is_empty() => None,
+                None => return None,
+            };
+            (h, port)
+        } else {
+            match s.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => (h, Some(p.parse().ok()?)),
+                _ => (s, None),
+            }
+        };
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return None;
+        }
+        Some(Self {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// The host as an IP address, when it is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.host.parse().ok()
+    }
+
+    /// Whether `other` (a kubeconfig's server) is this endpoint: same host, and
+    /// the same port when this one names a port.
+    fn matches(&self, other: &Endpoint) -> bool {
+        let same_host = match (self.ip(), other.ip()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.host == other.host,
+        };
+        same_host && (self.port.is_none() || self.port == other.port)
+    }
+
+    /// Whether `cert` has this host among its SANs.
+    fn in_sans(&self, cert: &Certificate) -> bool {
+        match self.ip() {
+            Some(ip) => cert.ip_addresses.contains(&ip),
+            None => cert
+                .dns_names
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&self.host)),
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => write!(f, "{host}:{p}"),
+            None => f.write_str(&host),
+        }
+    }
+}
+
+/// Who a node is, as its files tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// The Kubernetes node name: the etcd server certificate's CN (kubeadm sets it
+    /// to the node name), else the name the node was given.
+    pub node_name: String,
+    /// The node's own addresses: the etcd server certificate's IP SANs other than
+    /// loopback (kubeadm puts the advertise address there). Empty with external etcd.
+    pub addresses: Vec<IpAddr>,
+}
+
+impl Identity {
+    fn of(name: &str, files: &NodeFiles) -> Self {
+        let etcd = inventory::row("etcd-server")
+            .and_then(|row| node_loader::load_row_certificate(files, row).ok().flatten());
+        match etcd {
+            Some(cert) => Self {
+                node_name: cert.common_name.clone().unwrap_or_else(|| name.to_string()),
+                addresses: cert
+                    .ip_addresses
+                    .iter()
+                    .copied()
+                    .filter(|ip| !ip.is_loopback())
+                    .collect(),
+            },
+            None => Self {
+                node_name: name.to_string(),
+                addresses: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether `host` names this node.
+    fn is(&self, host: &Endpoint) -> bool {
+        match host.ip() {
+            Some(ip) => self.addresses.contains(&ip),
+            None => host.host.eq_ignore_ascii_case(&self.node_name),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut names = vec![self.node_name.clone()];
+        names.extend(self.addresses.iter().map(IpAddr::to_string));
+        names.join(", ")
+    }
+}
+
+/// One node of the fleet: its name, identity and check-expiration report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeReport {
+    /// The name it was given (`cp-1`).
+    pub name: String,
+    /// Who it is, from its files.
+    pub identity: Identity,
+    /// kubeadm's check-expiration report of its files.
+    pub report: Report,
+}
+
+/// The certificate that expires first in the whole cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Soonest {
+    /// The node holding it.
+    pub node: String,
+    /// Its row name (`apiserver`, `ca`).
+    pub name: String,
+    /// Its NotAfter.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expiration_date: OffsetDateTime,
+    /// Whole seconds from `now` to NotAfter.
+    pub residual_seconds: i64,
+}
+
+/// The whole result, plain data for the CLI and the web page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fleet {
+    /// The moment checked for.
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: OffsetDateTime,
+    /// The control-plane endpoint used, if one was given or found.
+    pub endpoint: Option<Endpoint>,
+    /// Every node, in the order given.
+    pub nodes: Vec<NodeReport>,
+    /// The soonest expiry over every node's certificates and CAs.
+    pub soonest: Option<Soonest>,
+    /// The cross-node rows, verify's type (so verify's renderers print them).
+    pub verification: Verification,
+}
+
+/// Checks that `name` can label a node: non-empty, no `/`, whitespace or control characters.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == '=' || c.is_whitespace() || c.is_control())
+}
+
+struct Rows(Vec<Check>);
+
+impl Rows {
+    fn push(&mut self, status: Status, target: String, check: &'static str, reason: String) {
+        self.0.push(Check {
+            status,
+            target,
+            check,
+            reason,
+        });
+    }
+}
+
+/// Checks the nodes against each other as of `now`.
+pub fn check(
+    nodes: &[(String, NodeFiles)],
+    opts: &Options,
+    now: OffsetDateTime,
+) -> Result<Fleet, FleetError> {
+    if nodes.is_empty() {
+        return Err(FleetError::NoNodes);
+    }
+    for (i, (name, _)) in nodes.iter().enumerate() {
+        if !valid_name(name) {
+            return Err(FleetError::BadName(name.clone()));
+        }
+        if nodes[..i].iter().any(|(n, _)| n == name) {
+            return Err(FleetError::Duplicate(name.clone()));
+        }
+    }
+    let reports: Vec<NodeReport> = nodes
+        .iter()
+        .map(|(name, files)| NodeReport {
+            name: name.clone(),
+            identity: Identity::of(name, files),
+            report: expiration::build(files, now),
+        })
+        .collect();
+    let mut rows = Rows(Vec::new());
+
+    let endpoint = endpoint_row(nodes, opts, &mut rows);
+    let stacked = reports.iter().any(|r| !r.report.external_etcd);
+    for ca in inventory::cas(!stacked) {
+        same_ca(nodes, ca, &mut rows);
+    }
+    same_sa(nodes, &mut rows);
+    for (i, (name, files)) in nodes.iter().enumerate() {
+        apiserver_sans(
+            name,
+            files,
+            &reports[i].identity,
+            endpoint.as_ref(),
+            &mut rows,
+        );
+        servers(i, nodes, &reports, endpoint.as_ref(), &mut rows);
+        for ca in inventory::cas(!stacked) {
+            leaves_trusted(i, nodes, ca, &mut rows);
+        }
+        for e in &reports[i].report.errors {
+            rows.push(
+                Status::Fail,
+                format!("{name}/{}", e.path),
+                "read",
+                e.message.clone(),
+            );
+        }
+    }
+    let soonest = soonest_row(nodes, opts.thresholds, now, &mut rows);
+    Ok(Fleet {
+        now,
+        endpoint,
+        nodes: reports,
+        soonest,
+        verification: Verification {
+            now,
+            node_name: None,
+            checks: rows.0,
+        },
+    })
+}
+
+/// The server of a kubeconfig's current context.
+fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
+    let bytes = match node_loader::read(files, &NodePath::kubeconfig(file)) {
+        Ok(Some(b)) => b,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(e.message)),
+    };
+    Some(
+        Kubeconfig::parse(bytes)
+            .and_then(|k| k.current())
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                c.server
+                    .ok_or_else(|| "its cluster has no server".to_string())
+            }),
+    )
+}
+
+/// The endpoint: given, or the server of `admin.conf` on more than half the nodes.
+fn endpoint_row(
+    nodes: &[(String, NodeFiles)],
+    opts: &Options,
+    rows: &mut Rows,
+) -> Option<Endpoint> {
+    const T: &str = "cluster";
+    if let Some(given) = &opts.endpoint {
+        return match Endpoint::parse(given) {
+            Some(e) => {
+                rows.push(
+                    Status::Pass,
+                    T.into(),
+                    "endpoint",
+                    format!("control-plane endpoint {e}, as given"),
+                );
+                Some(e)
+            }
+            None => {
+                rows.push(
+                    Status::Fail,
+                    T.into(),
+                    "endpoint",
+                    format!("{given:?} is not a host, host:port or https:// URL"),
+                );
+                None
+            }
+        };
+    }
+    let mut seen: Vec<(Endpoint, Vec<&str>)> = Vec::new();
+    for (name, files) in nodes {
+        if let Some(Ok(server)) = server_of(files, "admin.conf")
+            && let Some(e) = Endpoint::parse(&server)
+        {
+            match seen.iter_mut().find(|(s, _)| *s == e) {
+                Some((_, names)) => names.push(name),
+                None => seen.push((e, vec![name])),
+            }
+        }
+    }
+    seen.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
+    let Some((best, names)) = seen.first() else {
+        rows.push(
+            Status::Fail,
+            T.into(),
+            "endpoint",
+            "no node has an admin.conf with a server: pass --control-plane-endpoint".into(),
+        );
+        return None;
+    };
+    if names.len() == nodes.len() {
+        rows.push(
+            Status::Pass,
+            T.into(),
+            "endpoint",
+            format!("control-plane endpoint {best}, the server of admin.conf on every node"),
+        );
+        return Some(best.clone());
+    }
+    if names.len() * 2 > nodes.len() {
+        rows.push(
+            Status::Pass,
+            T.into(),
+            "endpoint",
+            format!(
+                "control-plane endpoint {best}, the server of admin.conf on {} of {} nodes",
+                names.len(),
+                nodes.len()
+            ),
+        );
+        return Some(best.clone());
+    }
+    let all: Vec<String> = seen
+        .iter()
+        .map(|(e, n)| format!("{} on {}", e, n.join(", ")))
+        .collect();
+    rows.push(
+        Status::Fail,
+        T.into(),
+        "endpoint",
+        format!(
+            "cannot tell the control-plane endpoint: admin.conf servers differ ({}): pass --control-plane-endpoint",
+            all.join("; ")
+        ),
+    );
+    None
+}
+
+/// Groups nodes by a value; `None` values (missing or unreadable) are kept apart.
+fn groups<V: PartialEq>(items: Vec<(&str, Option<V>)>) -> (Vec<(V, Vec<&str>)>, Vec<&str>) {
+    let mut out: Vec<(V, Vec<&str>)> = Vec::new();
+    let mut absent = Vec::new();
+    for (name, v) in items {
+        match v {
+            None => absent.push(name),
+            Some(v) => match out.iter_mut().find(|(x, _)| *x == v) {
+                Some((_, names)) => names.push(name),
+                None => out.push((v, vec![name])),
+            },
+        }
+    }
+    (out, absent)
+}
+
+fn ca_file_certs(files: &NodeFiles, ca: Ca) -> Option<Vec<Certificate>> {
+    let bytes = node_loader::read(files, &NodePath::cert(ca.cert_file()))
+        .ok()
+        .flatten()?;
+    certificate::parse_all(bytes).ok().filter(|c| !c.is_empty())
+}
+
+fn short(cert: &Certificate) -> String {
+    format!(
+        "CN={} serial {}",
+        cert.common_name.as_deref().unwrap_or(""),
+        cert.serial
+    )
+}
+
+fn same_ca(nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
+    let name = ca.name();
+    let certs: Vec<(&str, Option<Vec<Certificate>>)> = nodes
+        .iter()
+        .map(|(n, f)| (n.as_str(), ca_file_certs(f, ca)))
+        .collect();
+    let ders: Vec<(&str, Option<Vec<Vec<u8>>>)> = certs
+        .iter()
+        .map(|(n, c)| {
+            (
+                *n,
+                c.as_ref()
+                    .map(|c| c.iter().map(|x| x.der.clone()).collect()),
+            )
+        })
+        .collect();
+    let (found, absent) = groups(ders);
+    let file = format!("pki/{}", ca.cert_file());
+    let describe = |der: &Vec<Vec<u8>>| -> String {
+        certs
+            .iter()
+            .filter_map(|(_, c)| c.as_ref())
+            .find(|c| c.iter().map(|x| &x.der).eq(der.iter()))
+            .map(|c| c.iter().map(short).collect::<Vec<_>>().join(" + "))
+            .unwrap_or_default()
+    };
+    if found.len() == 1 && absent.is_empty() {
+        rows.push(
+            Status::Pass,
+            name.into(),
+            "same-cert",
+            format!(
+                "{file} is the same on every node ({})",
+                describe(&found[0].0)
+            ),
+        );
+    } else {
+        let mut parts: Vec<String> = found
+            .iter()
+            .map(|(d, n)| format!("{} has {}", n.join(", "), describe(d)))
+            .collect();
+        if !absent.is_empty() {
+            parts.push(format!("{} cannot load it", absent.join(", ")));
+        }
+        rows.push(
+            Status::Fail,
+            name.into(),
+            "same-cert",
+            format!(
+                "{file} differs between nodes: {}; nodes reject what the others sign: copy one CA to every node",
+                parts.join("; ")
+            ),
+        );
+    }
+
+    // Per node: `None` when the key is absent, `Some(None)` when it does not load.
+    type Key = Option<Option<Vec<u8>>>;
+    let keys: Vec<(&str, Key)> = nodes
+        .iter()
+        .map(|(n, f)| {
+            let key = match node_loader::read(f, &NodePath::cert(ca.key_file())) {
+                Ok(None) => None,
+                Ok(Some(b)) => Some(PrivateKey::public_key_bits_of(b).ok()),
+                Err(_) => Some(None),
+            };
+            (n.as_str(), key)
+        })
+        .collect();
+    let without: Vec<&str> = keys
+        .iter()
+        .filter(|(_, k)| k.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    let broken: Vec<&str> = keys
+        .iter()
+        .filter(|(_, k)| matches!(k, Some(None)))
+        .map(|(n, _)| *n)
+        .collect();
+    let (found, _) = groups(keys.into_iter().map(|(n, k)| (n, k.flatten())).collect());
+    let key_file = format!("pki/{}", ca.key_file());
+    let (status, reason) = if !broken.is_empty() {
+        (
+            Status::Fail,
+            format!(
+                "{key_file} cannot be read or parsed on {}",
+                broken.join(", ")
+            ),
+        )
+    } else if found.is_empty() {
+        (Status::Pass, format!("external CA: no node has {key_file}"))
+    } else if found.len() > 1 {
+        let parts: Vec<String> = found
+            .iter()
+            .enumerate()
+            .map(|(i, (_, n))| format!("key {} on {}", i + 1, n.join(", ")))
+            .collect();
+        (
+            Status::Fail,
+            format!(
+                "{key_file} differs between nodes ({}): a certificate renewed on one node is rejected by the others",
+                parts.join("; ")
+            ),
+        )
+    } else if !without.is_empty() {
+        (
+            Status::Warn,
+            format!(
+                "{key_file} is on {} but not on {}: renew cannot sign there (kubeadm treats the CA as external)",
+                found[0].1.join(", "),
+                without.join(", ")
+            ),
+        )
+    } else {
+        (
+            Status::Pass,
+            format!("{key_file} is the same key on every node"),
+        )
+    };
+    rows.push(status, name.into(), "same-key", reason);
+}
+
+fn spki_of_pub(bytes: &[u8]) -> Option<Vec<u8>> {
+    let blocks = crate::x509::encoding::blocks(bytes).ok()?;
+    blocks
+        .into_iter()
+        .find(|b| b.label == "PUBLIC KEY" || b.label.is_empty())
+        .map(|b| b.der)
+}
+
+fn same_sa(nodes: &[(String, NodeFiles)], rows: &mut Rows) {
+    type Reader = fn(&[u8]) -> Option<Vec<u8>>;
+    let key: Reader = |b| PrivateKey::public_key_bits_of(b).ok();
+    for (file, check, read, what) in [
+        (
+            "sa.key",
+            "same-key",
+            key,
+            "service-account tokens signed on one node fail on the others",
+        ),
+        (
+            "sa.pub",
+            "same-pub",
+            spki_of_pub as Reader,
+            "tokens are checked against a different key on each node",
+        ),
+    ] {
+        let values: Vec<(&str, Option<Vec<u8>>)> = nodes
+            .iter()
+            .map(|(n, f)| {
+                let v = node_loader::read(f, &NodePath::cert(file))
+                    .ok()
+                    .flatten()
+                    .and_then(read);
+                (n.as_str(), v)
+            })
+            .collect();
+        let (found, absent) = groups(values);
+        if found.len() == 1 && absent.is_empty() {
+            rows.push(
+                Status::Pass,
+                "sa".into(),
+                check,
+                format!("pki/{file} is the same on every node"),
+            );
+        } else {
+            let mut parts: Vec<String> = found
+                .iter()
+                .enumerate()
+                .map(|(i, (_, n))| format!("key {} on {}", i + 1, n.join(", ")))
+                .collect();
+            if !absent.is_empty() {
+                parts.push(format!("missing or unreadable on {}", absent.join(", ")));
+            }
+            rows.push(
+                Status::Fail,
+                "sa".into(),
+                check,
+                format!(
+                    "pki/{file} differs between nodes ({}): {what}; copy one pair to every node",
+                    parts.join("; ")
+                ),
+            );
+        }
+    }
+}
+
+fn apiserver_sans(
+    name: &str,
+    files: &NodeFiles,
+    id: &Identity,
+    endpoint: Option<&Endpoint>,
+    rows: &mut Rows,
+) {
+    let target = format!("{name}/apiserver");
+    let Some(row) = inventory::row("apiserver") else {
+        return;
+    };
+    let cert = match node_loader::load_row_certificate(files, row) {
+        Ok(Some(c)) => c,
+        // Missing or unreadable: the read row or check-expiration says so.
+        _ => return,
+    };
+    let mut missing = Vec::new();
+    if let Some(e) = endpoint
+        && !e.in_sans(&cert)
+    {
+        missing.push(format!(
+            "{}:{} (the control-plane endpoint)",
+            if e.ip().is_some() { "IP" } else { "DNS" },
+            e.host
+        ));
+    }
+    if !cert
+        .dns_names
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&id.node_name))
+    {
+        missing.push(format!("DNS:{} (the node name)", id.node_name));
+    }
+    for ip in &id.addresses {
+        if !cert.ip_addresses.contains(ip) {
+            missing.push(format!("IP:{ip} (the node's address)"));
+        }
+    }
+    if missing.is_empty() {
+        let ep = endpoint
+            .map(|e| format!("the endpoint {} and ", e.host))
+            .unwrap_or_default();
+        rows.push(
+            Status::Pass,
+            target,
+            "endpoint-sans",
+            format!("has {ep}the node's names ({})", id.describe()),
+        );
+    } else {
+        rows.push(
+            Status::Fail,
+            target,
+            "endpoint-sans",
+            format!(
+                "lacks {}: clients reaching this apiserver that way reject it; renew it with those SANs",
+                missing.join(", ")
+            ),
+        );
+    }
+}
+
+/// The kubeconfigs whose server is checked (kubelet.conf when the copy has it).
+const KUBECONFIGS: [&str; 5] = [
+    "admin.conf",
+    "controller-manager.conf",
+    "kubelet.conf",
+    "scheduler.conf",
+    "super-admin.conf",
+];
+
+fn servers(
+    i: usize,
+    nodes: &[(String, NodeFiles)],
+    reports: &[NodeReport],
+    endpoint: Option<&Endpoint>,
+    rows: &mut Rows,
+) {
+    let (name, files) = &nodes[i];
+    let id = &reports[i].identity;
+    for file in KUBECONFIGS {
+        let target = format!("{name}/{file}");
+        let server = match server_of(files, file) {
+            None => continue,
+            Some(Err(e)) => {
+                // A kubeconfig of the inventory that does not parse already has a read row.
+                if inventory::row(file).is_none() {
+                    rows.push(Status::Fail, target, "read", e);
+                }
+                continue;
+            }
+            Some(Ok(s)) => s,
+        };
+        let Some(host) = Endpoint::parse(&server) else {
+            rows.push(
+                Status::Fail,
+                target,
+                "server",
+                format!("server {server:?} is not an https:// URL"),
+            );
+            continue;
+        };
+        let loopback = host.host == "localhost" || host.ip().is_some_and(|ip| ip.is_loopback());
+        let other = reports
+            .iter()
+            .enumerate()
+            .find(|(j, r)| *j != i && r.identity.is(&host))
+            .map(|(_, r)| r.name.as_str());
+        let (status, reason) = if endpoint.is_some_and(|e| e.matches(&host)) {
+            (
+                Status::Pass,
+                format!("server {server} is the control-plane endpoint"),
+            )
+        } else if loopback || id.is(&host) {
+            (Status::Pass, format!("server {server} is this node"))
+        } else if let Some(other) = other {
+            (
+                Status::Fail,
+                format!(
+                    "server {server} is another node, {other}: this node's {} stops working when {other} is down; point it at the endpoint or this node",
+                    component(file)
+                ),
+            )
+        } else if id.addresses.is_empty() && endpoint.is_some() {
+            (
+                Status::Warn,
+                format!(
+                    "server {server} is not the control-plane endpoint, and this node's addresses are unknown (they come from its etcd certificates)"
+                ),
+            )
+        } else {
+            (
+                Status::Fail,
+                format!(
+                    "server {server} is neither the control-plane endpoint nor this node ({})",
+                    id.describe()
+                ),
+            )
+        };
+        rows.push(status, target, "server", reason);
+    }
+}
+
+fn component(file: &str) -> &'static str {
+    match file {
+        "controller-manager.conf" => "controller manager",
+        "scheduler.conf" => "scheduler",
+        "kubelet.conf" => "kubelet",
+        _ => "admin access",
+    }
+}
+
+/// Every leaf of node `i` signed by `ca` must chain to `ca` on every node: a leaf
+/// signed by a CA that another node does not have is rejected there.
+fn leaves_trusted(i: usize, nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
+    let (name, files) = &nodes[i];
+    let external_etcd = node_loader::is_external_etcd(files);
+    let leaves: Vec<(&str, Certificate)> = inventory::rows(external_etcd)
+        .filter(|r| r.ca == ca)
+        .filter_map(|r| {
+            node_loader::load_row_certificate(files, r)
+                .ok()
+                .flatten()
+                .map(|c| (r.name, c))
+        })
+        .collect();
+    if leaves.is_empty() {
+        return;
+    }
+    // Nodes whose CA does not load are reported by same-cert, not here.
+    let bundles: Vec<(&str, Vec<Certificate>)> = nodes
+        .iter()
+        .filter_map(|(n, f)| ca_file_certs(f, ca).map(|c| (n.as_str(), c)))
+        .collect();
+    let mut untrusted: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (row, cert) in &leaves {
+        let rejecting: Vec<&str> = bundles
+            .iter()
+            .filter(|(_, b)| !b.iter().any(|c| cert.verify_signed_by(c).is_ok()))
+            .map(|(n, _)| *n)
+            .collect();
+        if !rejecting.is_empty() {
+            untrusted.push((row, rejecting));
+        }
+    }
+    let target = format!("{name}/{}", ca.name());
+    if untrusted.is_empty() {
+        let on = if bundles.len() > 1 {
+            "every node"
+        } else {
+            "this node"
+        };
+        rows.push(
+            Status::Pass,
+            target,
+            "leaves-trusted",
+            format!(
+                "the {} certificate{} it signs here chain to pki/{} on {on}",
+                leaves.len(),
+                if leaves.len() == 1 { "" } else { "s" },
+                ca.cert_file(),
+            ),
+        );
+    } else {
+        let parts: Vec<String> = untrusted
+            .iter()
+            .map(|(row, n)| format!("{row} (not by {})", n.join(", ")))
+            .collect();
+        rows.push(
+            Status::Fail,
+            target,
+            "leaves-trusted",
+            format!(
+                "signed by a {} that other nodes do not have: {}; those nodes reject them",
+                ca.name(),
+                parts.join(", ")
+            ),
+        );
+    }
+}
+
+fn soonest_row(
+    nodes: &[(String, NodeFiles)],
+    th: Thresholds,
+    now: OffsetDateTime,
+    rows: &mut Rows,
+) -> Option<Soonest> {
+    let mut best: Option<(&str, &str, Certificate)> = None;
+    for (name, files) in nodes {
+        let external_etcd = node_loader::is_external_etcd(files);
+        let mut certs: Vec<(&str, Certificate)> = Vec::new();
+        for row in inventory::rows(external_etcd) {
+            if let Ok(Some(c)) = node_loader::load_row_certificate(files, row) {
+                certs.push((row.name, c));
+            }
+        }
+        for ca in inventory::cas(external_etcd) {
+            if let Some(c) = node_loader::load_ca(files, ca, &mut Vec::new()).cert {
+                certs.push((ca.name(), c));
+            }
+        }
+        for (row, cert) in certs {
+            if best
+                .as_ref()
+                .is_none_or(|(_, _, b)| cert.not_after < b.not_after)
+            {
+                best = Some((name, row, cert));
+            }
+        }
+    }
+    let Some((node, row, cert)) = best else {
+        rows.push(
+            Status::Fail,
+            "cluster".into(),
+            "soonest-expiry",
+            "no certificate loaded on any node".into(),
+        );
+        return None;
+    };
+    let (status, reason) = verify::expiry(&cert, now, th);
+    rows.push(
+        status,
+        "cluster".into(),
+        "soonest-expiry",
+        format!("{node}/{row} {reason}"),
+    );
+    Some(Soonest {
+        node: node.to_string(),
+        name: row.to_string(),
+        expiration_date: cert.not_after,
+        residual_seconds: cert.residual_seconds(now),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyAlgorithm;
+    use crate::issue::pki::{self, PkiOptions};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+
+    fn opts(node: &str, last: u8) -> PkiOptions {
+        PkiOptions {
+            node_name: node.into(),
+            advertise_address: IpAddr::from([192, 168, 10, last]),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        }
+    }
+
+    /// Three nodes of one cluster, as `kubeadm join --control-plane` makes them.
+    fn cluster() -> Vec<(String, NodeFiles)> {
+        let mut rng = crate::seeded_rng(11);
+        let first =
+            NodeFiles::from_generated(&pki::generate(&opts("cp-1", 11), NOW, &mut rng).unwrap());
+        let mut out = vec![("cp-1".to_string(), first.clone())];
+        for (n, last) in [("cp-2", 12), ("cp-3", 13)] {
+            let node = pki::generate_joined(&opts(n, last), &first, NOW, &mut rng).unwrap();
+            out.push((n.to_string(), NodeFiles::from_generated(&node)));
+        }
+        out
+    }
+
+    fn run(nodes: &[(String, NodeFiles)]) -> Fleet {
+        check(nodes, &Options::default(), NOW).unwrap()
+    }
+
+    fn find<'a>(f: &'a Fleet, target: &str, check: &str) -> &'a Check {
+        f.verification
+            .checks
+            .iter()
+            .find(|c| c.target == target && c.check == check)
+            .unwrap_or_else(|| panic!("no {target} {check} in {:#?}", f.verification.checks))
+    }
+
+    fn not_pass(f: &Fleet) -> Vec<&Check> {
+        f.verification
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+            .collect()
+    }
+
+    #[test]
+    fn a_consistent_cluster_passes() {
+        let nodes = cluster();
+        let f = run(&nodes);
+        assert!(not_pass(&f).is_empty(), "{:#?}", not_pass(&f));
+        assert_eq!(
+            f.endpoint,
+            Some(Endpoint {
+                host: "k8s.example.internal".into(),
+                port: Some(6443)
+            })
+        );
+        assert_eq!(f.nodes[1].identity.node_name, "cp-2");
+        assert_eq!(
+            f.nodes[1].identity.addresses,
+            vec![IpAddr::from([192, 168, 10, 12])]
+        );
+        // 2 endpoint/soonest + 3 CAs x 2 + sa x 2 + per node (apiserver + 5 kubeconfigs + 3 CAs).
+        assert_eq!(f.verification.checks.len(), 2 + 6 + 2 + 3 * 9);
+        assert_eq!(
+            find(&f, "cp-3/controller-manager.conf", "server").reason,
+            "server https://192.168.10.13:6443 is this node"
+        );
+        let s = f.soonest.unwrap();
+        assert_eq!(s.residual_seconds, 365 * 86400);
+    }
+
+    #[test]
+    fn a_different_ca_on_one_node() {
+        let mut nodes = cluster();
+        let other = NodeFiles::from_generated(
+            &pki::generate(&opts("cp-3", 13), NOW, &mut crate::seeded_rng(99)).unwrap(),
+        );
+        nodes[2].1 = other;
+        let f = run(&nodes);
+        let row = find(&f, "ca", "same-cert");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.contains("cp-1, cp-2 has CN=kubernetes"),
+            "{}",
+            row.reason
+        );
+        assert!(
+            row.reason.contains("cp-3 has CN=kubernetes"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(find(&f, "ca", "same-key").status, Status::Fail);
+        assert_eq!(find(&f, "sa", "same-key").status, Status::Fail);
+        let row = find(&f, "cp-3/ca", "leaves-trusted");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.contains("apiserver (not by cp-1, cp-2)"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(
+            find(&f, "cp-1/etcd-ca", "leaves-trusted").status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn a_rotated_ca_bundle_trusts_both_and_is_flagged_as_different() {
+        let mut nodes = cluster();
+        let extra = pki::generate(&opts("x", 1), NOW, &mut crate::seeded_rng(5)).unwrap();
+        let extra = NodeFiles::from_generated(&extra);
+        let ca = NodePath::cert("ca.crt");
+        let crate::kubeadm::node::FileContent::Bytes(mine) = nodes[1].1.files[&ca].clone() else {
+            panic!()
+        };
+        let crate::kubeadm::node::FileContent::Bytes(theirs) = extra.files[&ca].clone() else {
+            panic!()
+        };
+        // cp-2 trusts the old CA and a new one (the first half of a CA rotation),
+        // and holds extra files that are not kubeadm's.
+        nodes[1].1.insert(ca, [mine, theirs].concat());
+        nodes[1]
+            .1
+            .insert(NodePath::cert("ca.new.crt"), b"junk".to_vec());
+        let f = run(&nodes);
+        assert_eq!(find(&f, "ca", "same-cert").status, Status::Fail);
+        // cp-2 still trusts everyone's leaves, and its own chain everywhere.
+        assert_eq!(find(&f, "cp-1/ca", "leaves-trusted").status, Status::Pass);
+        assert_eq!(find(&f, "cp-2/ca", "leaves-trusted").status, Status::Pass);
+    }
+
+    #[test]
+    fn sa_key_apiserver_sans_and_servers() {
+        let mut nodes = cluster();
+        let other = NodeFiles::from_generated(
+            &pki::generate(&opts("cp-2", 12), NOW, &mut crate::seeded_rng(98)).unwrap(),
+        );
+        // A different sa.key on cp-2.
+        let sa = NodePath::cert("sa.key");
+        nodes[1]
+            .1
+            .files
+            .insert(sa.clone(), other.files[&sa].clone());
+        // cp-3's apiserver without the endpoint (made for another endpoint).
+        let mut o = opts("cp-3", 13);
+        o.control_plane_endpoint = Some("other.example:6443".into());
+        let third = NodeFiles::from_generated(
+            &pki::generate_joined(&o, &nodes[0].1, NOW, &mut crate::seeded_rng(97)).unwrap(),
+        );
+        for p in ["apiserver.crt", "apiserver.key"] {
+            let p = NodePath::cert(p);
+            nodes[2].1.files.insert(p.clone(), third.files[&p].clone());
+        }
+        // cp-1's scheduler.conf pointing at cp-2.
+        let sched = NodePath::kubeconfig("scheduler.conf");
+        let second = pki::generate_joined(
+            &PkiOptions {
+                advertise_address: IpAddr::from([192, 168, 10, 12]),
+                ..opts("cp-1", 11)
+            },
+            &nodes[0].1,
+            NOW,
+            &mut crate::seeded_rng(96),
+        )
+        .unwrap();
+        let second = NodeFiles::from_generated(&second);
+        nodes[0]
+            .1
+            .files
+            .insert(sched.clone(), second.files[&sched].clone());
+        let f = run(&nodes);
+        let row = find(&f, "sa", "same-key");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.contains("key 1 on cp-1, cp-3; key 2 on cp-2"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(find(&f, "sa", "same-pub").status, Status::Pass);
+        let row = find(&f, "cp-3/apiserver", "endpoint-sans");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.starts_with("lacks DNS:k8s.example.internal"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(
+            find(&f, "cp-2/apiserver", "endpoint-sans").status,
+            Status::Pass
+        );
+        let row = find(&f, "cp-1/scheduler.conf", "server");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.contains("is another node, cp-2"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(not_pass(&f).len(), 3, "{:#?}", not_pass(&f));
+    }
+
+    #[test]
+    fn endpoint_given_unknown_server_and_names() {
+        let nodes = cluster();
+        let f = check(
+            &nodes,
+            &Options {
+                endpoint: Some("https://LB.example:6443".into()),
+                ..Options::default()
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            find(&f, "cp-1/apiserver", "endpoint-sans").status,
+            Status::Fail
+        );
+        let row = find(&f, "cp-1/admin.conf", "server");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason
+                .contains("neither the control-plane endpoint nor this node (cp-1, 192.168.10.11)")
+        );
+        assert_eq!(
+            check(&[], &Options::default(), NOW).unwrap_err(),
+            FleetError::NoNodes
+        );
+        let dup = vec![nodes[0].clone(), nodes[0].clone()];
+        assert_eq!(
+            check(&dup, &Options::default(), NOW).unwrap_err(),
+            FleetError::Duplicate("cp-1".into())
+        );
+        let bad = vec![("a/b".to_string(), NodeFiles::default())];
+        assert!(matches!(
+            check(&bad, &Options::default(), NOW),
+            Err(FleetError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn soonest_and_read_errors() {
+        let mut nodes = cluster();
+        nodes[1]
+            .1
+            .insert(NodePath::cert("front-proxy-client.crt"), b"junk".to_vec());
+        nodes[2].1.files.clear();
+        let f = check(&nodes, &Options::default(), NOW + time::Duration::days(360)).unwrap();
+        let row = find(&f, "cluster", "soonest-expiry");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.starts_with("cp-1/admin.conf expires on"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(
+            find(&f, "cp-2/pki/front-proxy-client.crt", "read").status,
+            Status::Fail
+        );
+        assert_eq!(find(&f, "ca", "same-cert").status, Status::Fail);
+        assert!(
+            find(&f, "ca", "same-cert")
+                .reason
+                .contains("cp-3 cannot load it")
+        );
+        assert!(
+            find(&f, "sa", "same-pub")
+                .reason
+                .contains("missing or unreadable on cp-3")
+        );
+        let none = vec![("x".to_string(), NodeFiles::default())];
+        let f = run(&none);
+        assert_eq!(f.soonest, None);
+        assert_eq!(find(&f, "cluster", "soonest-expiry").status, Status::Fail);
+    }
+
+    #[test]
+    fn endpoints_parse() {
+        let e = |s: &str| Endpoint::parse(s);
+        assert_eq!(
+            e("https://K8s.Example:6443/x").unwrap().to_string(),
+            "k8s.example:6443"
+        );
+        assert_eq!(e("[fd00::1]:6443").unwrap().host, "fd00::1");
+        assert_eq!(e("fd00::1").unwrap().port, None);
+        assert_eq!(e("10.0.0.1").unwrap().port, None);
+        assert_eq!(e("host:x"), None);
+        assert_eq!(e(""), None);
+        assert!(e("lb").unwrap().matches(&e("https://lb:6443").unwrap()));
+        assert!(!e("lb:443").unwrap().matches(&e("https://lb:6443").unwrap()));
+    }
+}
