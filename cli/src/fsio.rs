@@ -166,38 +166,6 @@ pub fn create_backup_dir(backup_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies each existing file into `backup_dir`, keeping the node layout
-/// (`pki/...`, `*.conf`) and modes. Returns how many files were copied.
-pub fn backup(dirs: &NodeDirs, paths: &[NodePath], backup_dir: &Path) -> Result<usize> {
-    create_backup_dir(backup_dir)?;
-    let mut copied = 0;
-    for p in paths {
-        let src = dirs.path(p);
-        let Ok(meta) = fs::metadata(&src) else {
-            continue;
-        };
-        let dst = backup_dir.join(p.to_string());
-        if let Some(parent) = dst.parent() {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let bytes = fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&dst)
-            .with_context(|| format!("cannot create {}", dst.display()))?;
-        f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("cannot write {}", dst.display()))?;
-        fs::set_permissions(&dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
-            .with_context(|| format!("cannot set the mode of {}", dst.display()))?;
-        copied += 1;
-    }
-    Ok(copied)
-}
-
 /// Writes a new file, refusing to replace an existing one.
 pub fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     if fs::symlink_metadata(path).is_ok() {

@@ -274,7 +274,7 @@ fn client(a: ClientArgs) -> Result<()> {
         .backup_dir
         .clone()
         .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
-    let backup_dir = crate::renew::unique_backup_dir(&base, now);
+    let backup_dir = crate::fsio::txn::unique_backup_dir(&base, now);
     let n = fsio::txn::apply_ops(
         &dirs,
         std::slice::from_ref(&files.pki_dir),

@@ -149,9 +149,15 @@ pub fn run(a: Args) -> Result<()> {
             timeout: a.timeout,
             key_algorithm: a.key_algorithm,
             validity: a.validity,
-            backup_dir: a.backup_dir.clone(),
         };
-        return crate::use_api::run(&opts, &dirs, &files, &rows, all);
+        let accepted = crate::use_api::request(&opts, &dirs, &files, &rows)?;
+        return write_renewed(
+            &dirs,
+            &accepted.plans,
+            a.backup_dir.as_deref(),
+            accepted.now,
+            all,
+        );
     }
     let mut rng = kcerts_core::system_rng();
     if a.csr_only {
@@ -178,13 +184,6 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("error: no file was changed");
         return Err(Reported.into());
     }
-    let writes: Vec<_> = plans
-        .iter()
-        .flat_map(|p| match &p.outcome {
-            Outcome::Renewed { writes, .. } => writes.clone(),
-            _ => Vec::new(),
-        })
-        .collect();
     if a.dry_run {
         for p in &plans {
             print_dry_run(&dirs, p);
@@ -192,17 +191,33 @@ pub fn run(a: Args) -> Result<()> {
         println!("[dry-run] no file was changed");
         return Ok(());
     }
+    write_renewed(&dirs, &plans, a.backup_dir.as_deref(), now, all)
+}
+
+/// Writes the renewed rows of `plans` (local or from the API server) in one
+/// journaled transaction (backup, journal, staging, renames: `fsio::txn`), then
+/// prints kubeadm's message for each row.
+fn write_renewed(
+    dirs: &NodeDirs,
+    plans: &[RowPlan],
+    backup_dir: Option<&Path>,
+    now: OffsetDateTime,
+    all: bool,
+) -> Result<()> {
+    let writes: Vec<_> = plans
+        .iter()
+        .flat_map(|p| match &p.outcome {
+            Outcome::Renewed { writes, .. } => writes.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
     if !writes.is_empty() {
-        let base = a
-            .backup_dir
-            .clone()
-            .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
-        let backup_dir = unique_backup_dir(&base, now);
-        // Backup, journal, staging, renames: crash-safe (fsio/txn.rs).
-        let n = fsio::txn::apply(&dirs, &writes, &backup_dir).context("cannot renew")?;
+        let base = backup_dir.map_or_else(|| dirs.kubeconfig_dir.join("tmp"), Path::to_path_buf);
+        let backup_dir = fsio::txn::unique_backup_dir(&base, now);
+        let n = fsio::txn::apply(dirs, &writes, &backup_dir).context("cannot renew")?;
         println!("[renew] backed up {n} files to {}", backup_dir.display());
     }
-    for p in &plans {
+    for p in plans {
         if let Some(m) = renewal::message(p) {
             println!("{m}");
         }
@@ -234,21 +249,6 @@ fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) {
             }
         }
     }
-}
-
-pub(crate) fn unique_backup_dir(base: &Path, now: OffsetDateTime) -> PathBuf {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
-    let stamp = now
-        .to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default();
-    let mut dir = base.join(format!("kcerts-renew-{stamp}"));
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = base.join(format!("kcerts-renew-{stamp}-{n}"));
-    }
-    dir
 }
 
 fn write_csrs(

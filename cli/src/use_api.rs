@@ -1,10 +1,12 @@
 //! `kcerts renew --use-api`: renewal through the Kubernetes certificates API
 //! (spec section 6). One CertificateSigningRequest per row, a wait for approval
-//! and issuance (watch, re-list on expiry), a check of each issued certificate,
-//! then the same backup and atomic writes as local renewal. Nothing is written
-//! unless every requested row was issued and checked.
+//! and issuance (watch, re-list on expiry), a check of each issued certificate.
+//! This module writes nothing: it returns the accepted certificates and keys as
+//! renewal plans, and `kcerts renew` applies them through the same journaled
+//! transaction as a local renewal (`fsio::txn`). Nothing is written unless every
+//! requested row was issued and checked.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -16,12 +18,12 @@ use k8s_openapi::api::certificates::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kcerts_core::api_request::{self, ApiRequest, Condition, RequestPlan, RequestState};
 use kcerts_core::inventory::Row;
-use kcerts_core::renewal::{self, FileWrite};
+use kcerts_core::renewal::{Outcome, RowPlan};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use time::OffsetDateTime;
 
-use crate::fsio::{self, NodeDirs};
+use crate::fsio::NodeDirs;
 use crate::{Hinted, Reported};
 
 /// What `renew --use-api` needs from the command line.
@@ -31,20 +33,29 @@ pub struct Options {
     pub timeout: time::Duration,
     pub key_algorithm: KeyAlgorithm,
     pub validity: time::Duration,
-    pub backup_dir: Option<PathBuf>,
+}
+
+/// The rows the API server issued, checked and ready to write.
+pub struct Accepted {
+    /// One plan per requested row, in order: `Renewed` with the files to write,
+    /// or `Missing`.
+    pub plans: Vec<RowPlan>,
+    /// When the certificates were checked (the time of the renewal).
+    pub now: OffsetDateTime,
 }
 
 /// How long one watch request may stay open before it is renewed (below the API
 /// server's default of 30 to 60 minutes, and kube-rs' 295 s client limit).
 const WATCH_SECONDS: u32 = 290;
 
-pub fn run(
+/// Requests a certificate for each row, waits for all of them and checks each
+/// one. Writes nothing; errors are reported (or returned) before anything is.
+pub fn request(
     opts: &Options,
     dirs: &NodeDirs,
     files: &NodeFiles,
     rows: &[&'static Row],
-    all: bool,
-) -> Result<()> {
+) -> Result<Accepted> {
     let mut rng = kcerts_core::system_rng();
     let plans = api_request::plan(
         files,
@@ -106,51 +117,34 @@ pub fn run(
 
     // Every row is issued: check each certificate before touching any file.
     let now = OffsetDateTime::now_utc();
-    let mut accepted: Vec<(&ApiRequest, Vec<FileWrite>)> = Vec::new();
-    for (req, pem) in requests.iter().zip(&issued) {
-        let (_, writes) = api_request::accept(req, files, pem, now).map_err(|e| {
-            anyhow!(
-                "refusing the certificate issued for {}: {e}; no file was changed",
-                req.row.name
-            )
-        })?;
-        accepted.push((req, writes));
-    }
-    if !accepted.is_empty() {
-        let base = opts
-            .backup_dir
-            .clone()
-            .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
-        let backup_dir = crate::renew::unique_backup_dir(&base, now);
-        let paths: Vec<_> = accepted
-            .iter()
-            .flat_map(|(_, w)| w.iter().map(|w| w.path.clone()))
-            .collect();
-        let n = fsio::backup(dirs, &paths, &backup_dir)?;
-        println!("[renew] backed up {n} files to {}", backup_dir.display());
-    }
-    let mut accepted = accepted.into_iter();
+    let mut issued = requests.iter().zip(&issued);
+    let mut accepted = Vec::new();
     for (row, p) in &plans {
-        match p {
+        let outcome = match p {
             RequestPlan::Request(_) => {
-                let Some((_, writes)) = accepted.next() else {
+                let Some((req, pem)) = issued.next() else {
                     continue;
                 };
-                for w in &writes {
-                    fsio::write_atomic(&dirs.path(&w.path), &w.bytes, w.secret)
-                        .with_context(|| format!("cannot renew {}", row.name))?;
+                let (cert, writes) = api_request::accept(req, files, pem, now).map_err(|e| {
+                    anyhow!(
+                        "refusing the certificate issued for {}: {e}; no file was changed",
+                        req.row.name
+                    )
+                })?;
+                Outcome::Renewed {
+                    writes,
+                    cert: Box::new(cert),
                 }
-                println!("{} renewed", row.long_name);
             }
-            RequestPlan::Missing => println!("MISSING! {}", row.long_name),
-            _ => {}
-        }
+            RequestPlan::Missing => Outcome::Missing,
+            _ => continue,
+        };
+        accepted.push(RowPlan { row, outcome });
     }
-    if all {
-        println!();
-        println!("{}", renewal::DONE_MESSAGE);
-    }
-    Ok(())
+    Ok(Accepted {
+        plans: accepted,
+        now,
+    })
 }
 
 /// Sends every request, then waits for all of them until the timeout or Ctrl-C.
@@ -190,7 +184,7 @@ async fn request_all(opts: &Options, requests: &[&ApiRequest]) -> Result<Vec<Vec
     }
 }
 
-async fn connect(kubeconfig: &PathBuf) -> Result<(Api<CertificateSigningRequest>, String)> {
+async fn connect(kubeconfig: &Path) -> Result<(Api<CertificateSigningRequest>, String)> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
     let config =

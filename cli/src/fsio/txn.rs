@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use kcerts_core::node::NodeFiles;
 use kcerts_core::renewal::FileWrite;
+use time::OffsetDateTime;
 
 use super::{NodeDirs, fault};
 use crate::Hinted;
@@ -63,21 +64,48 @@ pub struct Op {
     pub content: Content,
 }
 
+/// The owner of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    uid: u32,
+    gid: u32,
+}
+
+/// A regular file's mode and owner before the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileMeta {
+    /// Permission bits (`0o7777` at most).
+    mode: u32,
+    owner: Owner,
+}
+
+impl FileMeta {
+    fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            mode: meta.mode() & 0o7777,
+            owner: Owner {
+                uid: meta.uid(),
+                gid: meta.gid(),
+            },
+        }
+    }
+}
+
 /// What was at a path before the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Old {
     /// Nothing: putting it back removes the new file.
     Absent,
-    /// A regular file (its copy is in the backup): mode, uid, gid.
-    File(u32, u32, u32),
+    /// A regular file (its copy is in the backup).
+    File(FileMeta),
     /// A symbolic link (kept in the backup as a link).
     Link,
 }
 
 impl Old {
-    fn file(self) -> Option<(u32, u32, u32)> {
+    fn file(self) -> Option<FileMeta> {
         match self {
-            Old::File(m, u, g) => Some((m, u, g)),
+            Old::File(meta) => Some(meta),
             _ => None,
         }
     }
@@ -97,7 +125,12 @@ struct Entry {
 impl Entry {
     fn line(&self) -> String {
         let (state, mode, uid, gid) = match self.old {
-            Old::File(m, u, g) => ("present", format!("{m:o}"), u.to_string(), g.to_string()),
+            Old::File(m) => (
+                "present",
+                format!("{:o}", m.mode),
+                m.owner.uid.to_string(),
+                m.owner.gid.to_string(),
+            ),
             Old::Absent => ("absent", "-".into(), "-".into(), "-".into()),
             Old::Link => ("link", "-".into(), "-".into(), "-".into()),
         };
@@ -114,11 +147,13 @@ impl Entry {
             return None;
         };
         let old = match *state {
-            "present" => Old::File(
-                u32::from_str_radix(mode, 8).ok()?,
-                uid.parse().ok()?,
-                gid.parse().ok()?,
-            ),
+            "present" => Old::File(FileMeta {
+                mode: u32::from_str_radix(mode, 8).ok()?,
+                owner: Owner {
+                    uid: uid.parse().ok()?,
+                    gid: gid.parse().ok()?,
+                },
+            }),
             "absent" => Old::Absent,
             "link" => Old::Link,
             _ => return None,
@@ -217,6 +252,22 @@ impl Roots {
     }
 }
 
+/// `BASE/kcerts-renew-<time>` (with `-2`, `-3`... when that exists).
+pub fn unique_backup_dir(base: &Path, now: OffsetDateTime) -> PathBuf {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
+    let stamp = now
+        .to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default();
+    let mut dir = base.join(format!("kcerts-renew-{stamp}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = base.join(format!("kcerts-renew-{stamp}-{n}"));
+    }
+    dir
+}
+
 /// Where an unfinished renewal is recorded.
 pub fn pending_path(dirs: &NodeDirs) -> PathBuf {
     dirs.kubeconfig_dir.join("tmp").join(PENDING)
@@ -248,7 +299,7 @@ fn sync_dir(dir: &Path) {
 
 /// Writes `bytes` to a new file (replacing a stale one), fsyncs it, and sets its
 /// owner (when given: only root can give files away) and mode.
-fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Result<()> {
     let _ = fs::remove_file(path);
     let result = (|| -> Result<()> {
         let mut f = OpenOptions::new()
@@ -260,8 +311,8 @@ fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>)
         f.write_all(bytes)
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {}", path.display()))?;
-        if let Some((uid, gid)) = owner {
-            let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
+        if let Some(o) = owner {
+            let _ = std::os::unix::fs::chown(path, Some(o.uid), Some(o.gid));
         }
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
             .with_context(|| format!("cannot set the mode of {}", path.display()))
@@ -294,7 +345,7 @@ fn replace_link(target: &Path, dest: &Path) -> Result<()> {
 }
 
 /// Replaces `target` with `bytes` atomically (staged file, then rename).
-fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Result<()> {
     let staged = staged_path(target);
     write_synced(&staged, bytes, mode, owner)?;
     fs::rename(&staged, target).with_context(|| {
@@ -333,30 +384,66 @@ pub fn apply_ops(
     ops: &[Op],
     backup_dir: &Path,
 ) -> Result<usize> {
+    let targets = resolve_targets(dirs, extra_roots, ops)?;
+    // 1. Backup and journal.
+    let backup_dir = create_backup(backup_dir)?;
+    let entries = back_up(&targets, &backup_dir)?;
+    write_journal(extra_roots, &entries, &backup_dir)?;
+    // 2. The marker that makes the next run recover.
+    let marker = mark_pending(dirs, &backup_dir)?;
+    // 3. Stage every new file; the node is unchanged until all are on disk.
+    let staged = stage(&targets, &entries, &marker)?;
+    // 4. Commit: one rename per file.
+    commit(dirs, &targets, &staged, &backup_dir, &marker)?;
+    // 5. Done.
+    clear_marker(&marker)?;
+    Ok(entries.iter().filter(|e| e.old != Old::Absent).count())
+}
+
+/// One write with the real path it lands on.
+struct Target<'a> {
+    op: &'a Op,
+    path: PathBuf,
+}
+
+/// The real path of every write, refusing unsafe backup paths and links that
+/// leave the node's directories (and `extra_roots`).
+fn resolve_targets<'a>(
+    dirs: &NodeDirs,
+    extra_roots: &[PathBuf],
+    ops: &'a [Op],
+) -> Result<Vec<Target<'a>>> {
     let mut roots = Roots::new(dirs);
     for r in extra_roots {
         roots.add(r);
     }
-    let mut plan = Vec::new();
-    for w in ops {
-        if w.rel.split('/').any(|c| c == ".." || c.is_empty()) {
-            bail!("unsafe backup path {:?}", w.rel);
+    let mut targets = Vec::new();
+    for op in ops {
+        if op.rel.split('/').any(|c| c == ".." || c.is_empty()) {
+            bail!("unsafe backup path {:?}", op.rel);
         }
-        let target = match w.content {
-            Content::File { .. } => roots.resolve(&w.target)?,
-            Content::Symlink(_) => roots.resolve_link(&w.target)?,
+        let path = match op.content {
+            Content::File { .. } => roots.resolve(&op.target)?,
+            Content::Symlink(_) => roots.resolve_link(&op.target)?,
         };
-        plan.push((w, target));
+        targets.push(Target { op, path });
     }
+    Ok(targets)
+}
 
-    // 1. Backup and journal.
+/// Creates the backup directory (0700) and returns its canonical path.
+fn create_backup(backup_dir: &Path) -> Result<PathBuf> {
     super::create_backup_dir(backup_dir)?;
-    let backup_dir = fs::canonicalize(backup_dir)
-        .with_context(|| format!("cannot resolve {}", backup_dir.display()))?;
+    fs::canonicalize(backup_dir).with_context(|| format!("cannot resolve {}", backup_dir.display()))
+}
+
+/// Copies what is at each target into the backup (a link as a link); one
+/// journal entry per target.
+fn back_up(targets: &[Target<'_>], backup_dir: &Path) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
-    let mut copied = 0;
-    for (w, target) in &plan {
-        let rel = w.rel.clone();
+    for t in targets {
+        let target = &t.path;
+        let rel = t.op.rel.clone();
         fault::step(&format_args!("back up {}", target.display()))?;
         let dst = backup_dir.join(&rel);
         let link = fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink());
@@ -364,24 +451,17 @@ pub fn apply_ops(
             _ if link => {
                 let dest = fs::read_link(target)
                     .with_context(|| format!("cannot read the link {}", target.display()))?;
-                if let Some(parent) = dst.parent() {
-                    fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create {}", parent.display()))?;
-                }
+                create_parent(&dst)?;
                 make_link(&dst, &dest)?;
-                copied += 1;
                 Old::Link
             }
             Ok(meta) => {
                 let bytes = fs::read(target)
                     .with_context(|| format!("cannot read {}", target.display()))?;
-                if let Some(parent) = dst.parent() {
-                    fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create {}", parent.display()))?;
-                }
-                write_synced(&dst, &bytes, meta.mode() & 0o7777, None)?;
-                copied += 1;
-                Old::File(meta.mode() & 0o7777, meta.uid(), meta.gid())
+                create_parent(&dst)?;
+                let old = FileMeta::of(&meta);
+                write_synced(&dst, &bytes, old.mode, None)?;
+                Old::File(old)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Old::Absent,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", target.display())),
@@ -392,49 +472,68 @@ pub fn apply_ops(
             target: target.clone(),
         });
     }
+    Ok(entries)
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the journal, `kcerts-manifest.tsv`, and makes the backup durable.
+fn write_journal(extra_roots: &[PathBuf], entries: &[Entry], backup_dir: &Path) -> Result<()> {
     fault::step(&"write the journal")?;
     let mut manifest = format!("{MANIFEST_HEADER}\n");
     for r in extra_roots {
         manifest.push_str(&format!("{ROOT_PREFIX}{}\n", r.display()));
     }
-    for e in &entries {
+    for e in entries {
         manifest.push_str(&e.line());
         manifest.push('\n');
     }
     write_synced(&backup_dir.join(MANIFEST), manifest.as_bytes(), 0o600, None)?;
-    sync_dir(&backup_dir);
+    sync_dir(backup_dir);
     if let Some(parent) = backup_dir.parent() {
         sync_dir(parent);
     }
+    Ok(())
+}
 
-    // 2. The marker that makes the next run recover.
+/// Writes the pending-renewal marker naming the backup; returns its path.
+fn mark_pending(dirs: &NodeDirs, backup_dir: &Path) -> Result<PathBuf> {
     fault::step(&"write the pending-renewal marker")?;
     let marker = pending_path(dirs);
-    if let Some(parent) = marker.parent() {
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
+    create_parent(&marker)?;
     replace(
         &marker,
         format!("{}\n", backup_dir.display()).as_bytes(),
         0o600,
         None,
     )?;
+    Ok(marker)
+}
 
-    // 3. Stage every new file; the node is unchanged until all are on disk.
+/// Writes every new file (or link) beside its target: keys 0600, other files
+/// keep their old mode, all keep their old owner. On failure removes what was
+/// staged and the marker: no file was changed.
+fn stage(targets: &[Target<'_>], entries: &[Entry], marker: &Path) -> Result<Vec<PathBuf>> {
     let mut staged = Vec::new();
     let staging = (|| -> Result<()> {
-        for ((w, target), e) in plan.iter().zip(&entries) {
+        for (t, e) in targets.iter().zip(entries) {
+            let target = &t.path;
             fault::step(&format_args!("stage {}", target.display()))?;
             let path = staged_path(target);
-            match &w.content {
+            match &t.op.content {
                 Content::File { bytes, secret } => {
                     let mode = match (secret, e.old.file()) {
                         (true, _) => 0o600,
-                        (false, Some((m, _, _))) => m,
+                        (false, Some(old)) => old.mode,
                         (false, None) => 0o644,
                     };
-                    write_synced(&path, bytes, mode, e.old.file().map(|(_, u, g)| (u, g)))
+                    write_synced(&path, bytes, mode, e.old.file().map(|old| old.owner))
                         .with_context(|| format!("cannot stage the new {}", target.display()))?;
                 }
                 Content::Symlink(dest) => make_link(&path, dest)?,
@@ -447,43 +546,56 @@ pub fn apply_ops(
         for s in &staged {
             let _ = fs::remove_file(s);
         }
-        let _ = fs::remove_file(&marker);
+        let _ = fs::remove_file(marker);
         return Err(e.context("no file was changed"));
     }
+    Ok(staged)
+}
 
-    // 4. Commit: one rename per file.
-    let commit = (|| -> Result<()> {
-        for ((_, target), s) in plan.iter().zip(&staged) {
-            fault::step(&format_args!("replace {}", target.display()))?;
-            fs::rename(s, target)
-                .with_context(|| format!("cannot replace {}", target.display()))?;
-            if let Some(dir) = target.parent() {
+/// Renames each staged file over its target. A failed rename puts every file
+/// back from the backup.
+fn commit(
+    dirs: &NodeDirs,
+    targets: &[Target<'_>],
+    staged: &[PathBuf],
+    backup_dir: &Path,
+    marker: &Path,
+) -> Result<()> {
+    let renames = (|| -> Result<()> {
+        for (t, s) in targets.iter().zip(staged) {
+            fault::step(&format_args!("replace {}", t.path.display()))?;
+            fs::rename(s, &t.path)
+                .with_context(|| format!("cannot replace {}", t.path.display()))?;
+            if let Some(dir) = t.path.parent() {
                 sync_dir(dir);
             }
         }
         Ok(())
     })();
-    if let Err(e) = commit {
-        return Err(match restore_from(dirs, &backup_dir) {
-            Ok(_) => {
-                let _ = fs::remove_file(&marker);
-                e.context("every file was put back from the backup; no file was changed")
-            }
-            Err(r) => e.context(format!(
-                "and putting the old files back failed too ({r:#}); run `kcerts restore \
-                 --backup-dir {}`",
-                backup_dir.display()
-            )),
-        });
-    }
+    let Err(e) = renames else {
+        return Ok(());
+    };
+    Err(match restore_from(dirs, backup_dir) {
+        Ok(_) => {
+            let _ = fs::remove_file(marker);
+            e.context("every file was put back from the backup; no file was changed")
+        }
+        Err(r) => e.context(format!(
+            "and putting the old files back failed too ({r:#}); run `kcerts restore \
+             --backup-dir {}`",
+            backup_dir.display()
+        )),
+    })
+}
 
-    // 5. Done.
+/// Removes the pending-renewal marker: the transaction is complete.
+fn clear_marker(marker: &Path) -> Result<()> {
     fault::step(&"remove the pending-renewal marker")?;
-    fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
+    fs::remove_file(marker).with_context(|| format!("cannot remove {}", marker.display()))?;
     if let Some(parent) = marker.parent() {
         sync_dir(parent);
     }
-    Ok(copied)
+    Ok(())
 }
 
 /// What restoring did to one file.
@@ -535,10 +647,13 @@ pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>>
                 let rel = p.to_string();
                 if let Ok(meta) = fs::metadata(backup_dir.join(&rel)) {
                     let target = dirs.path(&p);
-                    let owner = fs::metadata(&target).map(|m| (m.uid(), m.gid()));
-                    let (uid, gid) = owner.unwrap_or((meta.uid(), meta.gid()));
+                    // The owner of the file in place (a backup copy may belong to root).
+                    let mut old = FileMeta::of(&meta);
+                    if let Ok(now) = fs::metadata(&target) {
+                        old.owner = FileMeta::of(&now).owner;
+                    }
                     found.push(Entry {
-                        old: Old::File(meta.mode() & 0o7777, uid, gid),
+                        old: Old::File(old),
                         rel,
                         target,
                     });
@@ -597,9 +712,9 @@ pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>>
     for (e, target, saved) in todo {
         let _ = fs::remove_file(staged_path(&target));
         match (e.old, saved) {
-            (Old::File(mode, uid, gid), Saved::Bytes(bytes)) => {
+            (Old::File(old), Saved::Bytes(bytes)) => {
                 fault::step(&format_args!("restore {}", target.display()))?;
-                replace(&target, &bytes, mode, Some((uid, gid)))?;
+                replace(&target, &bytes, old.mode, Some(old.owner))?;
                 done.push(Restored::Restored(target));
             }
             (_, Saved::Link(dest)) => {
@@ -661,7 +776,10 @@ mod tests {
     #[test]
     fn journal_lines_round_trip() {
         let present = Entry {
-            old: Old::File(0o600, 0, 998),
+            old: Old::File(FileMeta {
+                mode: 0o600,
+                owner: Owner { uid: 0, gid: 998 },
+            }),
             rel: "pki/etcd/server.key".into(),
             target: PathBuf::from("/etc/kubernetes/pki/etcd/server.key"),
         };

@@ -444,3 +444,109 @@ fn a_second_renew_fails_fast_while_one_holds_the_lock() {
     );
     assert_eq!(mismatched_rows(root), Vec::<&str>::new());
 }
+
+/// `renew --use-api` writes through the same journaled transaction as a local
+/// renewal. SIGKILL between the key and the certificate renames of an API
+/// renewal leaves a pair that does not match; `kcerts restore` puts the old
+/// files back exactly, and so does the next `kcerts renew` (which then renews).
+#[test]
+fn sigkill_between_key_and_certificate_of_an_api_renewal_is_recovered() {
+    const ROW: &str = "apiserver-kubelet-client";
+    for by_restore in [true, false] {
+        let c = crate::use_api::cluster(|o| {
+            o.auto_approve = vec!["kubernetes.io/kube-apiserver-client".into()];
+        });
+        let root = c.root.as_path();
+        let old = snapshot(root);
+        let row = inventory::row(ROW).unwrap();
+        let (old_cert, _) = row_pair(root, row);
+        // Steps: back up key and certificate (1, 2), journal (3), marker (4),
+        // stage both (5, 6), replace the key (7), replace the certificate (8).
+        let mut child = Command::new(kcerts_bin())
+            .args(c.renew_args(&[ROW], &["--timeout", "60s"]))
+            .env("KCERTS_TEST_FAULT_STEP", "8")
+            .env("KCERTS_TEST_FAULT_MODE", "hang")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut seen = String::new();
+        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("kcerts-test: paused before step") {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(
+            seen.contains("paused before step 8 (replace ")
+                && seen.contains("pki/apiserver-kubelet-client.crt)"),
+            "{seen}"
+        );
+        // The key is the new one, the certificate the old one: they do not match.
+        let key_file = "pki/apiserver-kubelet-client.key";
+        let old_key = &old.iter().find(|(f, _)| f == key_file).unwrap().1;
+        assert_ne!(&std::fs::read(root.join(key_file)).unwrap(), old_key);
+        assert_eq!(mismatched_rows(root), vec![ROW]);
+        let backup = pending_backup(root).expect("the pending marker names the backup");
+
+        if by_restore {
+            let mut args = vec![
+                "restore".to_string(),
+                "--backup-dir".into(),
+                backup.display().to_string(),
+            ];
+            args.extend(dir_args(root));
+            let out = kcerts(&args);
+            assert_ok(&out, "restore");
+            assert_eq!(
+                stdout(&out),
+                format!(
+                    "[restore] put back {}\n[restore] put back {}\n[restore] restored 2 files from {}\n",
+                    backup
+                        .parent()
+                        .unwrap()
+                        .parent()
+                        .unwrap()
+                        .join(key_file)
+                        .display(),
+                    backup
+                        .parent()
+                        .unwrap()
+                        .parent()
+                        .unwrap()
+                        .join("pki/apiserver-kubelet-client.crt")
+                        .display(),
+                    backup.display()
+                )
+            );
+            assert_eq!(snapshot(root), old, "restore is exact");
+            assert_clean(root);
+        } else {
+            let out = Command::new(kcerts_bin())
+                .args(c.renew_args(&[ROW], &["--timeout", "60s"]))
+                .output()
+                .unwrap();
+            assert_ok(&out, "renew --use-api after the interruption");
+            let text = stdout(&out);
+            assert!(
+                text.starts_with(&format!(
+                    "[renew] a previous renewal was interrupted: put back 2 files from {}\n",
+                    backup.display()
+                )),
+                "{text}"
+            );
+            assert!(
+                text.ends_with("certificate for the API server to connect to kubelet renewed\n"),
+                "{text}"
+            );
+            assert_eq!(mismatched_rows(root), Vec::<&str>::new());
+            let (cert, _) = row_pair(root, row);
+            assert_ne!(cert.serial, old_cert.serial, "renewed after the recovery");
+            assert_clean(root);
+        }
+    }
+}

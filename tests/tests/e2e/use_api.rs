@@ -54,7 +54,7 @@ pub(crate) fn cluster(tune: impl FnOnce(&mut Options)) -> Cluster {
 }
 
 impl Cluster {
-    fn renew_args(&self, rows: &[&str], extra: &[&str]) -> Vec<String> {
+    pub(crate) fn renew_args(&self, rows: &[&str], extra: &[&str]) -> Vec<String> {
         let mut args = vec!["renew".to_string()];
         args.extend(rows.iter().map(|r| r.to_string()));
         args.extend(dir_args(&self.root));
