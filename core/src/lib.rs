@@ -37,8 +37,10 @@ mod x509;
 // layers without breaking the CLI, the wasm module or the tests.
 pub use check::{analysis, expiration, fleet, inspect, summary, verify};
 pub use issue::{api_signer, csr_builder, kubelet, leaf, pki, sign_csr};
-pub use kubeadm::{duration, inventory, kubeconfig, node, node_loader, residual, role, yaml};
-pub use plan::{api_request, expiring, kubelet_client, renewal};
+pub use kubeadm::{
+    duration, inventory, kubeconfig, manifest, node, node_loader, residual, role, yaml,
+};
+pub use plan::{api_request, ca_rotation, expiring, kubelet_client, renewal, sa_rotation};
 pub use render::{fleet_report, prometheus, structured, tabwriter, text};
 pub use x509::{certificate, csr, encoding, extensions, hex, keys, pem_stream, signature_check};
 

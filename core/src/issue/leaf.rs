@@ -233,6 +233,18 @@ pub fn issue_ca<R: CryptoRng + ?Sized>(
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<SigningCa, RenewError> {
+    issue_ca_for(common_name, key_algorithm, CA_VALIDITY, now, rng)
+}
+
+/// Issues a self-signed CA certificate with a new key, valid for `validity`
+/// (a CA rotation's new CA).
+pub fn issue_ca_for<R: CryptoRng + ?Sized>(
+    common_name: &str,
+    key_algorithm: KeyAlgorithm,
+    validity: Duration,
+    now: OffsetDateTime,
+    rng: &mut R,
+) -> Result<SigningCa, RenewError> {
     let key = PrivateKey::generate(key_algorithm, rng)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = leaf_name(common_name, &[])?;
@@ -244,7 +256,7 @@ pub fn issue_ca<R: CryptoRng + ?Sized>(
     ];
     params.serial_number = Some(random_serial(rng));
     params.not_before = now - BACKDATE;
-    params.not_after = now + CA_VALIDITY;
+    params.not_after = now + validity;
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&key.public_key_bits()));
     let signer = RcgenKey::new(&key);
     let der = params

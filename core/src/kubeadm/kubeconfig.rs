@@ -217,6 +217,44 @@ impl Kubeconfig {
         Ok((cluster, user))
     }
 
+    /// The current context's cluster name and its embedded CA data, without
+    /// looking at the user (kubelet.conf usually points at certificate files).
+    pub fn current_cluster_ca(&self) -> Result<(String, Vec<u8>), KubeconfigError> {
+        let context = self
+            .doc
+            .get("current-context")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or(KubeconfigError::NoCurrentContext)?
+            .to_string();
+        let ctx = named(&self.doc, "contexts", &context, "context")
+            .ok_or_else(|| KubeconfigError::MissingContext(context.clone()))?;
+        let cluster = str_field(ctx, "cluster");
+        let c = named(&self.doc, "clusters", &cluster, "cluster")
+            .ok_or_else(|| KubeconfigError::MissingCluster(cluster.clone()))?;
+        let ca = decode(
+            c,
+            "certificate-authority-data",
+            &format!("cluster {cluster}"),
+        )?
+        .ok_or_else(|| KubeconfigError::NoEmbeddedCa {
+            cluster: cluster.clone(),
+            file: opt_str(c, "certificate-authority"),
+        })?;
+        Ok((cluster, ca))
+    }
+
+    /// Returns the document with the current cluster's CA data set to `ca_pem`
+    /// (one certificate or a bundle); nothing else changes.
+    pub fn with_cluster_ca(&self, ca_pem: &[u8]) -> Result<Kubeconfig, KubeconfigError> {
+        let (cluster, _) = self.current_cluster_ca()?;
+        let mut doc = self.doc.clone();
+        if let Some(c) = named_mut(&mut doc, "clusters", &cluster, "cluster") {
+            set(c, "certificate-authority-data", STANDARD.encode(ca_pem));
+        }
+        Ok(Kubeconfig { doc })
+    }
+
     /// Every CA, client certificate and client key in the file, embedded or by path.
     pub fn entries(&self) -> Result<Vec<Entry>, KubeconfigError> {
         let mut out = Vec::new();

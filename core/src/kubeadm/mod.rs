@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod inventory;
 pub mod kubeconfig;
+pub mod manifest;
 pub mod node;
 pub mod node_loader;
 pub mod residual;

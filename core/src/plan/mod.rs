@@ -5,6 +5,8 @@
 //! Uses `x509`, `kubeadm`, `issue` and `check` (a plan starts from what the node holds).
 
 pub mod api_request;
+pub mod ca_rotation;
 pub mod expiring;
 pub mod kubelet_client;
 pub mod renewal;
+pub mod sa_rotation;
