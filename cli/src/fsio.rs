@@ -35,8 +35,13 @@ impl NodeDirs {
     /// ones (directories, too large, permission denied, symlink loops) are
     /// recorded with their reason so the report can name them.
     pub fn load(&self) -> NodeFiles {
+        self.load_paths(&NodeFiles::wanted())
+    }
+
+    /// [`NodeDirs::load`] for another list of files.
+    pub fn load_paths(&self, wanted: &[NodePath]) -> NodeFiles {
         let mut files = NodeFiles::default();
-        for p in NodeFiles::wanted() {
+        for p in wanted.iter().cloned() {
             let path = self.path(&p);
             match read_limited(&path) {
                 Ok(Some(bytes)) => files.insert(p, bytes),
@@ -46,6 +51,23 @@ impl NodeDirs {
         }
         files
     }
+}
+
+/// A directory under `base` that does not exist yet: `<prefix>-<UTC time>`, with
+/// `-2`, `-3`... added when one of that second exists already.
+pub fn unique_dir(base: &Path, prefix: &str, now: time::OffsetDateTime) -> PathBuf {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
+    let stamp = now
+        .to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default();
+    let mut dir = base.join(format!("{prefix}-{stamp}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = base.join(format!("{prefix}-{stamp}-{n}"));
+    }
+    dir
 }
 
 /// Reads a file of at most [`MAX_FILE_BYTES`]: `Ok(None)` when it does not exist.

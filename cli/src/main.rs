@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod args;
+mod ca;
 mod check_expiration;
 mod completions;
 mod exit;
@@ -16,6 +17,7 @@ mod inspect_summary;
 mod kubelet;
 mod renew;
 mod restore;
+mod sa;
 mod schedule;
 mod sign;
 mod use_api;
@@ -53,6 +55,10 @@ enum Command {
     Sign(sign::Args),
     /// The kubelet's certificates: issue or install its client certificate.
     Kubelet(kubelet::Args),
+    /// CA rotation in phases: `ca status`, `ca rotate prepare|trust|reissue|finish --ca NAME`.
+    Ca(ca::Args),
+    /// Service-account key rotation in phases: `sa status`, `sa rotate prepare|trust|switch|finish`.
+    Sa(sa::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionArgs),
     /// Print the man page (roff), or write one page per command with --dir.
@@ -117,6 +123,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Kubelet(a) => kubelet::run(a),
+        Command::Ca(a) => ca::run(a),
+        Command::Sa(a) => sa::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     };

@@ -32,7 +32,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use kcerts_core::node::NodeFiles;
+use kcerts_core::node::{NodeFiles, NodePath};
 use kcerts_core::renewal::FileWrite;
 use time::OffsetDateTime;
 
@@ -52,6 +52,9 @@ pub enum Content {
     File { bytes: Vec<u8>, secret: bool },
     /// A symbolic link to this path.
     Symlink(PathBuf),
+    /// Nothing: the path is removed (its old version stays in the backup). Done
+    /// after every write is in place.
+    Removed,
 }
 
 /// One write of a transaction.
@@ -254,18 +257,7 @@ impl Roots {
 
 /// `BASE/kcerts-renew-<time>` (with `-2`, `-3`... when that exists).
 pub fn unique_backup_dir(base: &Path, now: OffsetDateTime) -> PathBuf {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
-    let stamp = now
-        .to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default();
-    let mut dir = base.join(format!("kcerts-renew-{stamp}"));
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = base.join(format!("kcerts-renew-{stamp}-{n}"));
-    }
-    dir
+    super::unique_dir(base, "kcerts-renew", now)
 }
 
 /// Where an unfinished renewal is recorded.
@@ -375,6 +367,38 @@ pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result
     apply_ops(dirs, &[], &ops, backup_dir)
 }
 
+/// [`apply`], and also removes the files in `removes` that exist (backed up and
+/// journaled like the others, so `kcerts restore` puts them back).
+pub fn apply_changes(
+    dirs: &NodeDirs,
+    writes: &[FileWrite],
+    removes: &[NodePath],
+    backup_dir: &Path,
+) -> Result<usize> {
+    let mut ops: Vec<Op> = writes
+        .iter()
+        .map(|w| Op {
+            target: dirs.path(&w.path),
+            rel: w.path.to_string(),
+            content: Content::File {
+                bytes: w.bytes.clone(),
+                secret: w.secret,
+            },
+        })
+        .collect();
+    ops.extend(
+        removes
+            .iter()
+            .filter(|p| fs::symlink_metadata(dirs.path(p)).is_ok())
+            .map(|p| Op {
+                target: dirs.path(p),
+                rel: p.to_string(),
+                content: Content::Removed,
+            }),
+    );
+    apply_ops(dirs, &[], &ops, backup_dir)
+}
+
 /// Applies any writes (files and symbolic links, in the node's directories or
 /// in `extra_roots`) as [`apply`] does. Returns how many existing files were
 /// backed up.
@@ -423,7 +447,7 @@ fn resolve_targets<'a>(
             bail!("unsafe backup path {:?}", op.rel);
         }
         let path = match op.content {
-            Content::File { .. } => roots.resolve(&op.target)?,
+            Content::File { .. } | Content::Removed => roots.resolve(&op.target)?,
             Content::Symlink(_) => roots.resolve_link(&op.target)?,
         };
         targets.push(Target { op, path });
@@ -519,11 +543,15 @@ fn mark_pending(dirs: &NodeDirs, backup_dir: &Path) -> Result<PathBuf> {
 /// Writes every new file (or link) beside its target: keys 0600, other files
 /// keep their old mode, all keep their old owner. On failure removes what was
 /// staged and the marker: no file was changed.
-fn stage(targets: &[Target<'_>], entries: &[Entry], marker: &Path) -> Result<Vec<PathBuf>> {
+fn stage(targets: &[Target<'_>], entries: &[Entry], marker: &Path) -> Result<Vec<Option<PathBuf>>> {
     let mut staged = Vec::new();
     let staging = (|| -> Result<()> {
         for (t, e) in targets.iter().zip(entries) {
             let target = &t.path;
+            if let Content::Removed = t.op.content {
+                staged.push(None);
+                continue;
+            }
             fault::step(&format_args!("stage {}", target.display()))?;
             let path = staged_path(target);
             match &t.op.content {
@@ -537,13 +565,14 @@ fn stage(targets: &[Target<'_>], entries: &[Entry], marker: &Path) -> Result<Vec
                         .with_context(|| format!("cannot stage the new {}", target.display()))?;
                 }
                 Content::Symlink(dest) => make_link(&path, dest)?,
+                Content::Removed => {}
             }
-            staged.push(path);
+            staged.push(Some(path));
         }
         Ok(())
     })();
     if let Err(e) = staging {
-        for s in &staged {
+        for s in staged.iter().flatten() {
             let _ = fs::remove_file(s);
         }
         let _ = fs::remove_file(marker);
@@ -552,22 +581,33 @@ fn stage(targets: &[Target<'_>], entries: &[Entry], marker: &Path) -> Result<Vec
     Ok(staged)
 }
 
-/// Renames each staged file over its target. A failed rename puts every file
-/// back from the backup.
+/// Renames each staged file over its target, then removes what is removed. A
+/// failed rename or removal puts every file back from the backup.
 fn commit(
     dirs: &NodeDirs,
     targets: &[Target<'_>],
-    staged: &[PathBuf],
+    staged: &[Option<PathBuf>],
     backup_dir: &Path,
     marker: &Path,
 ) -> Result<()> {
     let renames = (|| -> Result<()> {
         for (t, s) in targets.iter().zip(staged) {
+            let Some(s) = s else { continue };
             fault::step(&format_args!("replace {}", t.path.display()))?;
             fs::rename(s, &t.path)
                 .with_context(|| format!("cannot replace {}", t.path.display()))?;
             if let Some(dir) = t.path.parent() {
                 sync_dir(dir);
+            }
+        }
+        for t in targets {
+            if let Content::Removed = t.op.content {
+                fault::step(&format_args!("remove {}", t.path.display()))?;
+                fs::remove_file(&t.path)
+                    .with_context(|| format!("cannot remove {}", t.path.display()))?;
+                if let Some(dir) = t.path.parent() {
+                    sync_dir(dir);
+                }
             }
         }
         Ok(())
