@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use kcerts_core::analysis::InputFile;
-use kcerts_core::inspect;
+use kcerts_core::{inspect, inspect_output};
 use time::OffsetDateTime;
 
 use crate::exit::{self, ColorChoice};
@@ -82,8 +82,8 @@ pub fn run(a: Args) -> Result<()> {
         .collect();
     let analysis = inspect::inspect(&inputs, args::now_or(a.at));
     let out = match a.output {
-        Output::Text => inspect::render_text(&analysis),
-        Output::Json => inspect::to_json(&analysis),
+        Output::Text => inspect_output::render_text(&analysis),
+        Output::Json => inspect_output::to_json(&analysis),
     };
     let out = if a.output == Output::Text && exit::color_enabled(a.color) {
         exit::paint(&out)

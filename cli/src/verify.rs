@@ -93,15 +93,15 @@ pub fn run(a: Args) -> Result<()> {
     });
     match a.output {
         Output::Text => {
-            let text = checks::render_text(&v);
+            let text = kcerts_core::verify_output::render_text(&v);
             if exit::color_enabled(a.color) {
                 print!("{}", exit::paint(&text));
             } else {
                 print!("{text}");
             }
         }
-        Output::Json => print!("{}", checks::to_json(&v)),
-        Output::Prometheus => print!("{}", checks::to_prometheus(&v)),
+        Output::Json => print!("{}", kcerts_core::verify_output::to_json(&v)),
+        Output::Prometheus => print!("{}", kcerts_core::verify_output::to_prometheus(&v)),
     }
     let read_error = v
         .checks

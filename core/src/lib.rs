@@ -41,7 +41,9 @@ pub use kubeadm::{
     duration, inventory, kubeconfig, manifest, node, node_loader, residual, role, yaml,
 };
 pub use plan::{api_request, ca_rotation, expiring, kubelet_client, renewal, sa_rotation};
-pub use render::{fleet_report, prometheus, structured, tabwriter, text};
+pub use render::{
+    fleet_report, inspect_output, prometheus, structured, tabwriter, text, verify_output,
+};
 pub use x509::{certificate, csr, encoding, extensions, hex, keys, pem_stream, signature_check};
 
 pub use kubeadm::node::NodeFiles;

@@ -11,6 +11,7 @@ use kcerts_core::analysis::{
 };
 use kcerts_core::certificate::ExtendedKeyUsage;
 use kcerts_core::csr::Csr;
+use kcerts_core::expiration::Report;
 use kcerts_core::extensions::ExtensionView;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -26,7 +27,28 @@ pub struct AnalysisView<'a> {
     key_matches: &'a [KeyMatch],
     warnings: &'a [Warning],
     #[serde(skip_serializing_if = "Option::is_none")]
-    node: Option<&'a NodeView>,
+    node: Option<NodeJs<'a>>,
+}
+
+/// The node report with kubeadm's text and JSON forms, as the CLI prints them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeJs<'a> {
+    root: &'a str,
+    report: &'a Report,
+    text: String,
+    json: String,
+}
+
+impl<'a> NodeJs<'a> {
+    fn new(n: &'a NodeView) -> Self {
+        Self {
+            root: &n.root,
+            report: &n.report,
+            text: kcerts_core::text::render(&n.report),
+            json: kcerts_core::structured::to_json(&n.report),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -93,7 +115,7 @@ impl<'a> AnalysisView<'a> {
             links: &a.links,
             key_matches: &a.key_matches,
             warnings: &a.warnings,
-            node: a.node.as_ref(),
+            node: a.node.as_ref().map(NodeJs::new),
         }
     }
 }

@@ -143,12 +143,9 @@ pub struct Warning {
 pub struct NodeView {
     /// The folder prefix the node was found under (`kubernetes/`).
     pub root: String,
-    /// The report.
+    /// The report (the web page shows it in kubeadm's text and JSON forms, which
+    /// the wasm crate renders with `render::text` and `render::structured`).
     pub report: Report,
-    /// kubeadm's two tables, as the CLI prints them.
-    pub text: String,
-    /// kubeadm's JSON, as the CLI prints it.
-    pub json: String,
 }
 
 /// Everything found.
@@ -409,12 +406,7 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
 
     let node = detect_node(files).map(|(root, node_files)| {
         let report = expiration::build(&node_files, now);
-        NodeView {
-            text: crate::render::text::render(&report),
-            json: crate::render::structured::to_json(&report),
-            root,
-            report,
-        }
+        NodeView { root, report }
     });
 
     let mut warnings = Vec::new();
@@ -639,7 +631,6 @@ mod tests {
         let a = analyze(&inputs, NOW + time::Duration::days(340));
         let view = a.node.as_ref().unwrap();
         assert_eq!(view.root, "kubernetes/");
-        assert!(view.text.starts_with("CERTIFICATE "));
         assert_eq!(view.report.certificates.len(), 11);
         // every leaf links to a CA; every key matches a certificate
         let leaves = a

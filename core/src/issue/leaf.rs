@@ -268,7 +268,7 @@ pub fn issue_ca_for<R: CryptoRng + ?Sized>(
 }
 
 /// Signs `params` over `subject`'s public key (a new key here, a CSR's key in
-/// [`crate::issue::api_signer::sign_with_usages`]).
+/// `api_signer::sign_with_usages`).
 pub(crate) fn sign_params(
     params: &CertificateParams,
     subject: &impl rcgen::PublicKeyData,

@@ -4,7 +4,9 @@
 //! Uses the data of `check` and the facts of `kubeadm`; decides nothing.
 
 pub mod fleet_report;
+pub mod inspect_output;
 pub mod prometheus;
 pub mod structured;
 pub mod tabwriter;
 pub mod text;
+pub mod verify_output;

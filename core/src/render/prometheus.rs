@@ -202,7 +202,7 @@ fn label_text(labels: &[(&str, String)]) -> String {
 }
 
 /// The exposition format's label escaping: backslash, double quote, line feed.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

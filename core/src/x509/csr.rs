@@ -1,5 +1,5 @@
 //! Reading certificate signing requests (PKCS#10): names, requested SANs and
-//! whether the self-signature verifies. Building one is [`crate::issue::csr_builder`].
+//! whether the self-signature verifies. Building one is `issue::csr_builder`.
 
 use std::net::IpAddr;
 

@@ -198,3 +198,19 @@ fn verify_ecdsa(
         ))),
     }
 }
+
+/// The name of a signature algorithm OID (`ecdsa-with-SHA256`), or the OID.
+pub fn signature_algorithm_name(id: &str) -> &str {
+    match id {
+        oid::RSA_SHA1 => "sha1WithRSAEncryption",
+        oid::RSA_SHA256 => "sha256WithRSAEncryption",
+        oid::RSA_SHA384 => "sha384WithRSAEncryption",
+        oid::RSA_SHA512 => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        oid::ECDSA_SHA256 => "ecdsa-with-SHA256",
+        oid::ECDSA_SHA384 => "ecdsa-with-SHA384",
+        oid::ECDSA_SHA512 => "ecdsa-with-SHA512",
+        oid::ED25519 => "Ed25519",
+        other => other,
+    }
+}

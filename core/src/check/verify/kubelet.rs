@@ -1,0 +1,275 @@
+//! verify's checks of the kubelet's client certificate: how kubelet.conf refers
+//! to it (rotation), its expiry, chain, key, usage, subject and rotation progress.
+
+use crate::check::verify::leaf::{compare_ca_data, usage_check};
+use crate::check::verify::{Input, Out, Status, expiry};
+use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
+use crate::kubeadm::node::{FileContent, NodePath};
+use crate::kubeadm::node_loader;
+use crate::kubeadm::role::{KUBELET_CN_PREFIX, KUBELET_ORG};
+use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage};
+use crate::x509::keys::PrivateKey;
+
+/// What kubelet.conf says about the kubelet's client certificate.
+enum KubeletSource {
+    /// No kubelet.conf.
+    NoConf,
+    /// kubelet.conf could not be used; why.
+    BadConf(String),
+    /// kubelet.conf embeds the certificate (no rotation).
+    Embedded,
+    /// kubelet.conf refers to this file (rotation).
+    File(String),
+}
+
+pub(super) struct KubeletState {
+    source: KubeletSource,
+    ca_data: Option<Vec<u8>>,
+    /// The certificate in use, if it loaded.
+    pub(super) cert: Option<Certificate>,
+    /// Its key's public bits, or why not.
+    key: Result<Vec<u8>, String>,
+    /// Why the certificate did not load.
+    error: Option<String>,
+}
+
+pub(super) fn load_kubelet(input: &Input<'_>) -> KubeletState {
+    let mut st = KubeletState {
+        source: KubeletSource::NoConf,
+        ca_data: None,
+        cert: None,
+        key: Err("no key".into()),
+        error: None,
+    };
+    let conf = match node_loader::read(input.files, &NodePath::kubeconfig("kubelet.conf")) {
+        Ok(Some(b)) => Some(b),
+        Ok(None) => None,
+        Err(e) => {
+            st.source = KubeletSource::BadConf(e.message);
+            None
+        }
+    };
+    let mut embedded: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+    if let Some(bytes) = conf {
+        match Kubeconfig::parse(bytes).and_then(|k| k.entries()) {
+            Ok(entries) => {
+                let mut cert = None;
+                let mut key = None;
+                for e in entries {
+                    match (e.kind, e.field, e.material) {
+                        ("cluster", "certificate-authority", Material::Embedded { bytes }) => {
+                            st.ca_data.get_or_insert(bytes);
+                        }
+                        ("user", "client-certificate", m) => {
+                            cert.get_or_insert(m);
+                        }
+                        ("user", "client-key", Material::Embedded { bytes }) => {
+                            key.get_or_insert(bytes);
+                        }
+                        _ => {}
+                    }
+                }
+                match cert {
+                    Some(Material::Embedded { bytes }) => {
+                        st.source = KubeletSource::Embedded;
+                        embedded = Some((bytes, key));
+                    }
+                    Some(Material::File { path }) => st.source = KubeletSource::File(path),
+                    None => {
+                        st.source =
+                            KubeletSource::BadConf("kubelet.conf has no client certificate".into())
+                    }
+                }
+            }
+            Err(e) => st.source = KubeletSource::BadConf(format!("kubelet.conf: {e}")),
+        }
+    }
+    match (&st.source, embedded, &input.kubelet_client) {
+        (KubeletSource::Embedded, Some((cert, key)), _) => {
+            match certificate::parse_first(&cert) {
+                Ok(c) => st.cert = Some(c),
+                Err(e) => st.error = Some(format!("kubelet.conf client-certificate-data: {e}")),
+            }
+            st.key = match key {
+                Some(k) => {
+                    PrivateKey::public_key_bits_of(&k).map_err(|e| format!("client-key-data: {e}"))
+                }
+                None => Err("kubelet.conf has no embedded client-key-data".into()),
+            };
+        }
+        (_, _, Some(client)) => match &client.content {
+            None => st.error = Some(format!("{} is missing", client.path)),
+            Some(FileContent::Unreadable(r)) => {
+                st.error = Some(format!("{} cannot be read: {r}", client.path))
+            }
+            Some(FileContent::Bytes(b)) => {
+                match certificate::parse_first(b) {
+                    Ok(c) => st.cert = Some(c),
+                    Err(e) => st.error = Some(format!("{}: {e}", client.path)),
+                }
+                // The kubelet keeps certificate and key in the one file.
+                st.key =
+                    PrivateKey::public_key_bits_of(b).map_err(|e| format!("{}: {e}", client.path));
+            }
+        },
+        _ => st.error = Some("no kubelet client certificate was read".into()),
+    }
+    st
+}
+
+/// The kubelet renews its client certificate at 70–90% of its lifetime
+/// (client-go's certificate manager, jittered); past 90% it is not rotating.
+const ROTATION_DEADLINE: f64 = 0.9;
+
+pub(super) fn kubelet_checks(
+    input: &Input<'_>,
+    st: &KubeletState,
+    node_name: Option<&str>,
+    ca: Option<&Certificate>,
+    out: &mut Out,
+) {
+    const T: &str = "kubelet";
+    let client_path = input
+        .kubelet_client
+        .as_ref()
+        .map(|c| c.path.as_str())
+        .unwrap_or("");
+    match &st.source {
+        KubeletSource::NoConf => out.push(
+            Status::Warn,
+            T,
+            "rotation",
+            "kubelet.conf is missing: cannot tell how the kubelet authenticates",
+        ),
+        KubeletSource::BadConf(e) => out.push(Status::Fail, T, "rotation", e.clone()),
+        KubeletSource::Embedded => out.push(
+            Status::Warn,
+            T,
+            "rotation",
+            "kubelet.conf embeds its client certificate, so the kubelet cannot rotate it \
+             (kubeadm #2054): point client-certificate and client-key at \
+             /var/lib/kubelet/pki/kubelet-client-current.pem",
+        ),
+        KubeletSource::File(p) if !client_path.is_empty() && p != client_path => out.push(
+            Status::Warn,
+            T,
+            "rotation",
+            format!("kubelet.conf refers to {p}, but kcerts read {client_path} (pass --kubelet-client-cert {p})"),
+        ),
+        KubeletSource::File(p) => out.push(
+            Status::Pass,
+            T,
+            "rotation",
+            format!("kubelet.conf refers to {p}, which the kubelet rotates"),
+        ),
+    }
+    if let Some(data) = &st.ca_data {
+        let (s, r) = compare_ca_data(data, ca, "kubeadm init phase kubeconfig kubelet");
+        out.push(s, T, "ca-data", r);
+    }
+    let Some(cert) = &st.cert else {
+        if let Some(e) = &st.error {
+            let status = if matches!(st.source, KubeletSource::NoConf)
+                && input
+                    .kubelet_client
+                    .as_ref()
+                    .is_some_and(|c| c.content.is_none())
+            {
+                Status::Warn
+            } else {
+                Status::Fail
+            };
+            out.push(status, T, "read", e.clone());
+        }
+        return;
+    };
+    let (s, r) = expiry(cert, input.now, input.thresholds);
+    out.push(s, T, "expiry", r);
+    match ca {
+        Some(ca) => match cert.verify_signed_by(ca) {
+            Ok(()) => out.push(
+                Status::Pass,
+                T,
+                "chain",
+                "signed by ca (signature verified)",
+            ),
+            Err(e) => out.push(
+                Status::Fail,
+                T,
+                "chain",
+                format!("not signed by pki/ca.crt: {e}"),
+            ),
+        },
+        None => out.push(
+            Status::Fail,
+            T,
+            "chain",
+            "cannot check: pki/ca.crt did not load",
+        ),
+    }
+    match &st.key {
+        Ok(b) if *b == cert.public_key_bits() => out.push(
+            Status::Pass,
+            T,
+            "key",
+            "the key beside it matches the certificate",
+        ),
+        Ok(_) => out.push(
+            Status::Fail,
+            T,
+            "key",
+            "the key beside it is not this certificate's",
+        ),
+        Err(e) => out.push(Status::Fail, T, "key", e.clone()),
+    }
+    let (s, r) = usage_check(cert, vec![ExtendedKeyUsage::ClientAuth]);
+    out.push(s, T, "usage", r);
+    let cn = cert.common_name.as_deref().unwrap_or("");
+    let want_cn = node_name.map(|n| format!("{KUBELET_CN_PREFIX}{n}"));
+    let subject_ok = match &want_cn {
+        Some(w) => cn == w,
+        None => cn.starts_with(KUBELET_CN_PREFIX),
+    } && cert.organizations == [KUBELET_ORG];
+    if subject_ok {
+        out.push(
+            Status::Pass,
+            T,
+            "subject",
+            format!("CN={cn}, O={KUBELET_ORG} fit the role"),
+        );
+    } else {
+        out.push(
+            Status::Fail,
+            T,
+            "subject",
+            format!(
+                "CN={cn}, O={}; the kubelet needs CN={}, O={KUBELET_ORG}",
+                cert.organizations.join("+"),
+                want_cn.unwrap_or_else(|| format!("{KUBELET_CN_PREFIX}<node name>"))
+            ),
+        );
+    }
+    if matches!(st.source, KubeletSource::File(_)) {
+        let life = (cert.not_after - cert.not_before).whole_seconds().max(1) as f64;
+        let used = (input.now - cert.not_before).whole_seconds() as f64 / life;
+        let pct = (used * 100.0).floor() as i64;
+        if used > ROTATION_DEADLINE {
+            out.push(
+                Status::Warn,
+                T,
+                "rotating",
+                format!(
+                    "{pct}% of its lifetime has passed and it was not renewed (the kubelet renews at 70-90%): \
+                     check the kubelet log and pending CSRs (kubectl get csr)"
+                ),
+            );
+        } else {
+            out.push(
+                Status::Pass,
+                T,
+                "rotating",
+                format!("{pct}% of its lifetime has passed; the kubelet renews it at 70-90%"),
+            );
+        }
+    }
+}

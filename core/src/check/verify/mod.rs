@@ -1,0 +1,365 @@
+//! `kcerts verify`: the health of a node's PKI, one row per check with
+//! pass/warn/fail and a one-line reason.
+//!
+//! Checks: every certificate's expiry; every leaf chains to its expected CA
+//! (signature checked); every key matches its certificate; usages and subject fit
+//! the kubeadm role; the apiserver and etcd SANs; kubeconfigs embed the current
+//! `ca.crt` (kubeadm #2027); no CA expires before a certificate it signed;
+//! `sa.key`/`sa.pub` are a pair; the kubelet client certificate is valid and rotating.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::kubeadm::inventory::{self, Ca, Row};
+use crate::kubeadm::node::{FileContent, NodeFiles};
+use crate::kubeadm::node_loader;
+use crate::kubeadm::residual::{self, format_date};
+use crate::kubeadm::role::KUBELET_CN_PREFIX;
+use crate::x509::certificate::Certificate;
+
+mod ca;
+mod kubelet;
+mod leaf;
+
+/// The outcome of one check; ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Pass,
+    /// Works now, but needs attention (expires within the warning window, a
+    /// departure from what kubeadm writes that does not break anything yet).
+    Warn,
+    /// Broken now or soon (expired, within the critical window, wrong CA, wrong key).
+    Fail,
+}
+
+impl Status {
+    /// `pass`, `warn`, `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One row of the verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The result.
+    pub status: Status,
+    /// What was checked: a row name (`apiserver`), a CA (`etcd-ca`), `sa` or `kubelet`.
+    pub target: String,
+    /// Which check (`expiry`, `chain`, `key`, `usage`, `subject`, `sans`, `ca-data`...).
+    pub check: &'static str,
+    /// One line, without a trailing period.
+    pub reason: String,
+}
+
+/// The expiry windows: closer than `warn` is a warning, closer than `crit` a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Warning window.
+    pub warn: Duration,
+    /// Critical window.
+    pub crit: Duration,
+}
+
+impl Default for Thresholds {
+    /// 30 days and 7 days.
+    fn default() -> Self {
+        Self {
+            warn: Duration::days(30),
+            crit: Duration::days(7),
+        }
+    }
+}
+
+/// The status of a certificate's validity at `now` under `th`, with a reason.
+pub fn expiry(cert: &Certificate, now: OffsetDateTime, th: Thresholds) -> (Status, String) {
+    let left = cert.residual_seconds(now);
+    let date = format_date(cert.not_after);
+    if cert.not_before > now {
+        return (
+            Status::Fail,
+            format!(
+                "not valid before {} (clock skew?)",
+                format_date(cert.not_before)
+            ),
+        );
+    }
+    if left <= 0 {
+        return (
+            Status::Fail,
+            format!("expired on {date}, {} ago", residual::human(-left)),
+        );
+    }
+    let text = format!("expires on {date}, in {}", residual::human(left));
+    let status = if left < th.crit.whole_seconds() {
+        Status::Fail
+    } else if left < th.warn.whole_seconds() {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    (status, text)
+}
+
+/// The kubelet's client certificate file, as the CLI read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletClient {
+    /// The path it was read from (`/var/lib/kubelet/pki/kubelet-client-current.pem`).
+    pub path: String,
+    /// Its content; `None` when the file does not exist.
+    pub content: Option<FileContent>,
+}
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    /// The node's files; `kubelet.conf` is read from here too when present.
+    pub files: &'a NodeFiles,
+    /// The kubelet's rotating client certificate, when the caller read it.
+    pub kubelet_client: Option<KubeletClient>,
+    /// The node name; when `None` it is taken from the kubelet certificate
+    /// (`system:node:<name>`) or the etcd server certificate's CN.
+    pub node_name: Option<String>,
+    /// The `kubernetes` service IP; `None` means "probably 10.96.0.1" (a warning if absent).
+    pub service_ip: Option<IpAddr>,
+    /// Expiry windows.
+    pub thresholds: Thresholds,
+    /// The moment to verify for.
+    pub now: OffsetDateTime,
+}
+
+/// The result: every check in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The moment verified for.
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: OffsetDateTime,
+    /// The node name used for the SAN and subject checks, if known.
+    pub node_name: Option<String>,
+    /// Every check.
+    pub checks: Vec<Check>,
+}
+
+impl Verification {
+    /// The worst status (`Pass` when there are no checks).
+    pub fn worst(&self) -> Status {
+        self.checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Pass)
+    }
+
+    /// How many checks have `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+}
+
+/// kubeadm's default service subnet is 10.96.0.0/12, so its first IP.
+pub(super) const DEFAULT_SERVICE_IP: [u8; 4] = [10, 96, 0, 1];
+
+pub(super) struct Out(pub(super) Vec<Check>);
+
+impl Out {
+    pub(super) fn push(
+        &mut self,
+        status: Status,
+        target: &str,
+        check: &'static str,
+        reason: impl Into<String>,
+    ) {
+        self.0.push(Check {
+            status,
+            target: target.to_string(),
+            check,
+            reason: reason.into(),
+        });
+    }
+}
+
+pub(super) struct Leaf {
+    pub(super) row: &'static Row,
+    pub(super) cert: Certificate,
+}
+
+/// The certificate of `ca`, when it loaded.
+pub(super) fn ca_cert(cas: &[(Ca, Certificate)], ca: Ca) -> Option<&Certificate> {
+    cas.iter().find(|(c, _)| *c == ca).map(|(_, cert)| cert)
+}
+
+/// Runs every check.
+pub fn verify(input: &Input<'_>) -> Verification {
+    let files = input.files;
+    let mut out = Out(Vec::new());
+    let external_etcd = node_loader::is_external_etcd(files);
+
+    // Load every leaf first: the CA checks need them (does the CA outlive them?).
+    let mut leaves = Vec::new();
+    let mut leaf_errors = Vec::new();
+    for row in inventory::rows(external_etcd) {
+        match node_loader::load_row_certificate(files, row) {
+            Ok(Some(cert)) => leaves.push(Leaf { row, cert }),
+            Ok(None) => leaf_errors.push((row, None)),
+            Err(e) => leaf_errors.push((row, Some(e.message))),
+        }
+    }
+    let kubelet = kubelet::load_kubelet(input);
+    let node_name = input.node_name.clone().or_else(|| {
+        kubelet
+            .cert
+            .as_ref()
+            .and_then(|c| c.common_name.as_deref()?.strip_prefix(KUBELET_CN_PREFIX))
+            .map(str::to_string)
+            .or_else(|| {
+                leaves
+                    .iter()
+                    .find(|l| l.row.name == "etcd-server")
+                    .and_then(|l| l.cert.common_name.clone())
+            })
+    });
+
+    let cas = ca::check_cas(input, external_etcd, &leaves, &mut out);
+    leaf::check_leaves(
+        input,
+        external_etcd,
+        &leaves,
+        &leaf_errors,
+        &cas,
+        node_name.as_deref(),
+        &mut out,
+    );
+    ca::sa_checks(files, &mut out);
+    kubelet::kubelet_checks(
+        input,
+        &kubelet,
+        node_name.as_deref(),
+        ca_cert(&cas, Ca::Ca),
+        &mut out,
+    );
+
+    Verification {
+        now: input.now,
+        node_name,
+        checks: out.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyAlgorithm;
+    use crate::issue::pki::{self, PkiOptions};
+    use crate::kubeadm::node::NodePath;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+
+    fn node() -> NodeFiles {
+        let opts = PkiOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        NodeFiles::from_generated(&pki::generate(&opts, NOW, &mut crate::seeded_rng(5)).unwrap())
+    }
+
+    fn run(files: &NodeFiles, now: OffsetDateTime) -> Verification {
+        verify(&Input {
+            files,
+            kubelet_client: None,
+            node_name: None,
+            service_ip: None,
+            thresholds: Thresholds::default(),
+            now,
+        })
+    }
+
+    fn find<'a>(v: &'a Verification, target: &str, check: &str) -> &'a Check {
+        v.checks
+            .iter()
+            .find(|c| c.target == target && c.check == check)
+            .unwrap_or_else(|| panic!("no {target} {check} in {:#?}", v.checks))
+    }
+
+    #[test]
+    fn a_fresh_node_passes_except_the_embedded_kubelet_certificate() {
+        let files = node();
+        let v = run(&files, NOW);
+        let not_pass: Vec<&Check> = v
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+            .collect();
+        // pki::generate embeds the kubelet's certificate in kubelet.conf.
+        assert_eq!(not_pass.len(), 1, "{not_pass:#?}");
+        assert_eq!(not_pass[0].check, "rotation");
+        assert_eq!(v.node_name.as_deref(), Some("cp-1"));
+        assert!(find(&v, "apiserver", "sans").reason.contains("cp-1"));
+    }
+
+    #[test]
+    fn expiry_windows() {
+        let files = node();
+        let v = run(&files, NOW + Duration::days(340));
+        assert_eq!(find(&v, "apiserver", "expiry").status, Status::Warn);
+        let v = run(&files, NOW + Duration::days(362));
+        assert_eq!(find(&v, "apiserver", "expiry").status, Status::Fail);
+        let v = run(&files, NOW + Duration::days(400));
+        assert!(
+            find(&v, "apiserver", "expiry")
+                .reason
+                .starts_with("expired on")
+        );
+        assert_eq!(v.worst(), Status::Fail);
+    }
+
+    #[test]
+    fn stale_kubeconfig_ca_and_swapped_keys_fail() {
+        let mut files = node();
+        let other = NodeFiles::from_generated(
+            &pki::generate(
+                &PkiOptions {
+                    key_algorithm: KeyAlgorithm::EcdsaP256,
+                    ..PkiOptions::example()
+                },
+                NOW,
+                &mut crate::seeded_rng(6),
+            )
+            .unwrap(),
+        );
+        // admin.conf from another cluster: stale CA, chain broken.
+        let admin = NodePath::kubeconfig("admin.conf");
+        files
+            .files
+            .insert(admin.clone(), other.files[&admin].clone());
+        // apiserver.key from another cluster.
+        let key = NodePath::cert("apiserver.key");
+        files.files.insert(key.clone(), other.files[&key].clone());
+        let sa = NodePath::cert("sa.pub");
+        files.files.insert(sa.clone(), other.files[&sa].clone());
+        let v = run(&files, NOW);
+        assert_eq!(find(&v, "admin.conf", "ca-data").status, Status::Fail);
+        assert!(find(&v, "admin.conf", "ca-data").reason.contains("#2027"));
+        assert_eq!(find(&v, "admin.conf", "chain").status, Status::Fail);
+        assert_eq!(find(&v, "apiserver", "key").status, Status::Fail);
+        assert_eq!(find(&v, "sa", "pair").status, Status::Fail);
+    }
+
+    #[test]
+    fn missing_super_admin_is_normal() {
+        let mut files = node();
+        files
+            .files
+            .remove(&NodePath::kubeconfig("super-admin.conf"));
+        let v = run(&files, NOW);
+        assert_eq!(find(&v, "super-admin.conf", "read").status, Status::Pass);
+    }
+}

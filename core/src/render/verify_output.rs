@@ -1,0 +1,72 @@
+//! `kcerts verify`'s outputs: the aligned table with a summary line, pretty JSON
+//! and Prometheus metrics.
+
+use crate::check::verify::{Status, Verification};
+use crate::render::prometheus::escape;
+use crate::render::tabwriter;
+
+/// The checks as an aligned table (`RESULT TARGET CHECK REASON`) and a summary line.
+pub fn render_text(v: &Verification) -> String {
+    let mut t = String::from("RESULT\tTARGET\tCHECK\tREASON\n");
+    for c in &v.checks {
+        t.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            c.status.as_str(),
+            c.target,
+            c.check,
+            c.reason
+        ));
+    }
+    let mut s = tabwriter::format(&t, 0, 2);
+    s.push_str(&format!(
+        "\n{} checks: {} pass, {} warn, {} fail\n",
+        v.checks.len(),
+        v.count(Status::Pass),
+        v.count(Status::Warn),
+        v.count(Status::Fail)
+    ));
+    s
+}
+
+/// The verification in the Prometheus text format: `kcerts_verify_check` per
+/// check (0 pass, 1 warn, 2 fail) and the counts per status. The reason is left
+/// out of the labels: it holds dates, and a label that changes every run would
+/// make a new series every run.
+pub fn to_prometheus(v: &Verification) -> String {
+    let mut out = String::from(
+        "# HELP kcerts_verify_check Result of one kcerts verify check: 0 pass, 1 warn, 2 fail.\n\
+         # TYPE kcerts_verify_check gauge\n",
+    );
+    for c in &v.checks {
+        let value = match c.status {
+            Status::Pass => 0,
+            Status::Warn => 1,
+            Status::Fail => 2,
+        };
+        out.push_str(&format!(
+            "kcerts_verify_check{{target=\"{}\",check=\"{}\"}} {value}\n",
+            escape(&c.target),
+            c.check
+        ));
+    }
+    out.push_str(
+        "# HELP kcerts_verify_checks Number of kcerts verify checks by result.\n\
+         # TYPE kcerts_verify_checks gauge\n",
+    );
+    for s in [Status::Pass, Status::Warn, Status::Fail] {
+        out.push_str(&format!(
+            "kcerts_verify_checks{{status=\"{}\"}} {}\n",
+            s.as_str(),
+            v.count(s)
+        ));
+    }
+    out
+}
+
+/// The verification as pretty JSON.
+pub fn to_json(v: &Verification) -> String {
+    // Plain data with string keys: serialising cannot fail.
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
