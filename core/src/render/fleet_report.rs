@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::check::fleet::Fleet;
 use crate::check::verify;
 use crate::kubeadm::node::{NodeFiles, NodePath};
-use crate::render::{prometheus, structured, text};
+use crate::render::{prometheus, structured, text, verify_output};
 
 /// The expiration tables of every node, then the cross-node rows and their summary.
 pub fn to_text(fleet: &Fleet) -> String {
@@ -19,7 +19,7 @@ pub fn to_text(fleet: &Fleet) -> String {
         .collect();
     let mut out = text::render_nodes(&nodes);
     out.push('\n');
-    out.push_str(&verify::render_text(&fleet.verification));
+    out.push_str(&verify_output::render_text(&fleet.verification));
     out
 }
 
@@ -71,7 +71,7 @@ pub fn to_prometheus(
     path_of: &dyn Fn(&str, &NodePath) -> String,
 ) -> String {
     let mut out = prometheus::render_nodes(files, now, path_of);
-    out.push_str(&verify::to_prometheus(&fleet.verification));
+    out.push_str(&verify_output::to_prometheus(&fleet.verification));
     out
 }
 
