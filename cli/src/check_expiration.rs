@@ -28,6 +28,13 @@ rows are left out when neither etcd/ca.crt nor any etcd certificate exists (exte
 (0/1) per certificate, labelled name, ca, filepath, filename, subject_CN, issuer_CN, \
 serial_number (and embedded_kind, embedded_key in kubeconfigs), plus x509_cert_error per bad \
 file and x509_read_errors; see docs/monitoring.md.\n\
+Like kubeadm: exit 1 with kubeadm's message and no table when a CA certificate is missing \
+while certificates it signed exist, or when an external CA's (certificate without key) \
+required certificates lack a key or do not chain to it now; a leaf file may carry \
+intermediates up to an external CA. When neither the cert dir nor any kubeconfig exists: \
+one error line naming both paths, exit 1.\n\
+Differs from kubeadm: other unreadable or broken files are reported one by one on stderr \
+(exit 1) under the table, where kubeadm stops at the first.\n\
 Exit status: 0, or 1 when a file cannot be read or parsed (like kubeadm, expiry alone never \
 changes it). With --warn/--crit: 2 when a certificate expires within --warn, 3 within --crit \
 or expired; 1 still takes precedence."
@@ -48,7 +55,10 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let dirs = a.dirs.dirs();
     let files = dirs.load();
-    let report = expiration::build(&files, args::now_or(a.at));
+    let now = args::now_or(a.at);
+    crate::node_guard::require_node(&dirs, &files)?;
+    crate::node_guard::kubeadm_accepts(&dirs, &files, now)?;
+    let report = expiration::build(&files, now);
     let out = match a.output {
         Output::Text => text::render(&report),
         Output::Json => structured::to_json(&report),

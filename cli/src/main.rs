@@ -15,6 +15,7 @@ mod generate_pki;
 mod inspect;
 mod inspect_summary;
 mod kubelet;
+mod node_guard;
 mod renew;
 mod restore;
 mod sa;

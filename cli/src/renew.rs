@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kcerts_core::inventory::{self, Row};
-use kcerts_core::leaf::RenewOptions;
+use kcerts_core::key_choice::KeyChoice;
 use kcerts_core::node_loader;
 use kcerts_core::renewal::{self, CsrOutcome, Outcome, RowPlan};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
@@ -20,6 +20,10 @@ apiserver-kubelet-client, controller-manager.conf, etcd-healthcheck-client, etcd
 etcd-server, front-proxy-client, scheduler.conf, super-admin.conf, or all.\n\n\
 Like kubeadm: same subjects, SANs and usages, a new key, validity now-5m .. now+validity, \
 external-CA and missing rows reported and skipped, kubeconfig CA data reset to ca.crt.\n\
+Differs from kubeadm: without --key-algorithm each new key keeps the type and size of the \
+key it replaces (kubeadm uses the configuration's encryptionAlgorithm, RSA-2048 by \
+default, so renewal never silently turns an ECDSA node into RSA); --dry-run names the \
+algorithm of each new key.\n\
 Beyond kubeadm: every certificate is prepared and checked in memory before anything is \
 written, and nothing is written if any requested row fails; a timestamped backup of every \
 file to be replaced is made first; each file is replaced atomically (temp file, fsync, \
@@ -31,9 +35,10 @@ pub struct Args {
     rows: Vec<String>,
     #[command(flatten)]
     dirs: DirArgs,
-    /// Algorithm of the new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384.
-    #[arg(long, default_value = "RSA-2048", value_parser = args::parse_key_algorithm)]
-    key_algorithm: KeyAlgorithm,
+    /// Algorithm of the new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384
+    /// [default: each certificate keeps its current key type and size].
+    #[arg(long, value_name = "ALGORITHM", value_parser = args::parse_key_algorithm)]
+    key_algorithm: Option<KeyAlgorithm>,
     /// Validity of the renewed certificates (kubeadm's certificateValidityPeriod).
     #[arg(long, default_value = "8760h", value_parser = args::parse_duration)]
     validity: time::Duration,
@@ -133,9 +138,12 @@ pub fn run(a: Args) -> Result<()> {
         Some(lock)
     };
     let files = dirs.load();
+    crate::node_guard::require_node(&dirs, &files)?;
+    crate::node_guard::kubeadm_accepts(&dirs, &files, args::now_or(a.at))?;
     let (rows, all) = select_rows(&a.rows, &files)?;
-    let opts = RenewOptions {
-        key_algorithm: a.key_algorithm,
+    let key = a.key_algorithm.map_or(KeyChoice::Keep, KeyChoice::Use);
+    let opts = renewal::Options {
+        key,
         validity: a.validity,
     };
     let now = args::now_or(a.at);
@@ -147,7 +155,7 @@ pub fn run(a: Args) -> Result<()> {
             kubeconfig: a.kubeconfig.clone(),
             signer_name: a.signer_name.clone(),
             timeout: a.timeout,
-            key_algorithm: a.key_algorithm,
+            key,
             validity: a.validity,
         };
         let accepted = crate::use_api::request(&opts, &dirs, &files, &rows)?;
@@ -236,10 +244,14 @@ fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) {
                 .iter()
                 .map(|w| dirs.path(&w.path).display().to_string())
                 .collect();
+            // kubeadm's name for the new key's algorithm (RSA-2048, ECDSA-P256...).
+            let algorithm = kcerts_core::key_choice::current_algorithm(cert)
+                .map_or_else(|_| cert.public_key.clone(), |a| a.name().to_string());
             println!(
-                "[dry-run] would renew {} until {}: {}",
+                "[dry-run] would renew {} until {} with a new {} key: {}",
                 p.row.name,
                 kcerts_core::text::format_date(cert.not_after),
+                algorithm,
                 files.join(", ")
             );
         }
@@ -255,7 +267,7 @@ fn write_csrs(
     dirs: &NodeDirs,
     files: &NodeFiles,
     rows: &[&'static Row],
-    opts: &RenewOptions,
+    opts: &renewal::Options,
     csr_dir: &Path,
     dry_run: bool,
     rng: &mut impl kcerts_core::rand_core::CryptoRng,

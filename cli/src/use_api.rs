@@ -16,10 +16,11 @@ use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kcerts_core::NodeFiles;
 use kcerts_core::api_request::{self, ApiRequest, Condition, RequestPlan, RequestState};
 use kcerts_core::inventory::Row;
+use kcerts_core::key_choice::KeyChoice;
 use kcerts_core::renewal::{Outcome, RowPlan};
-use kcerts_core::{KeyAlgorithm, NodeFiles};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use time::OffsetDateTime;
 
@@ -31,7 +32,7 @@ pub struct Options {
     pub kubeconfig: PathBuf,
     pub signer_name: Option<String>,
     pub timeout: time::Duration,
-    pub key_algorithm: KeyAlgorithm,
+    pub key: KeyChoice,
     pub validity: time::Duration,
 }
 
@@ -57,13 +58,7 @@ pub fn request(
     rows: &[&'static Row],
 ) -> Result<Accepted> {
     let mut rng = kcerts_core::system_rng();
-    let plans = api_request::plan(
-        files,
-        rows,
-        opts.signer_name.as_deref(),
-        opts.key_algorithm,
-        &mut rng,
-    );
+    let plans = api_request::plan(files, rows, opts.signer_name.as_deref(), opts.key, &mut rng);
     let mut failed = false;
     let mut need_signer = false;
     for (row, p) in &plans {

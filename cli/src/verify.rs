@@ -62,6 +62,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let dirs = a.dirs.dirs();
     let mut files = dirs.load();
+    crate::node_guard::require_node(&dirs, &files)?;
     let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
     match fsio::read_limited(&dirs.path(&kubelet_conf)) {
         Ok(Some(b)) => files.insert(kubelet_conf, b),

@@ -35,8 +35,8 @@ mod x509;
 
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
-pub use check::{analysis, expiration, fleet, inspect, summary, verify};
-pub use issue::{api_signer, csr_builder, kubelet, leaf, pki, sign_csr};
+pub use check::{analysis, expiration, fleet, inspect, kubeadm_refusal, summary, verify};
+pub use issue::{api_signer, csr_builder, key_choice, kubelet, leaf, pki, sign_csr};
 pub use kubeadm::{
     duration, inventory, kubeconfig, manifest, node, node_loader, residual, role, yaml,
 };
@@ -44,7 +44,9 @@ pub use plan::{api_request, ca_rotation, expiring, kubelet_client, renewal, sa_r
 pub use render::{
     fleet_report, inspect_output, prometheus, structured, tabwriter, text, verify_output,
 };
-pub use x509::{certificate, csr, encoding, extensions, hex, keys, pem_stream, signature_check};
+pub use x509::{
+    certificate, chain, csr, encoding, extensions, hex, keys, pem_stream, signature_check,
+};
 
 pub use kubeadm::node::NodeFiles;
 pub use rand_core;

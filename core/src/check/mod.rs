@@ -8,5 +8,6 @@ pub mod analysis;
 pub mod expiration;
 pub mod fleet;
 pub mod inspect;
+pub mod kubeadm_refusal;
 pub mod summary;
 pub mod verify;

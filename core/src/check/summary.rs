@@ -95,6 +95,7 @@ mod tests {
         let spec = LeafSpec {
             common_name: "kube-apiserver".into(),
             organizations: vec!["kubeadm:cluster-admins".into()],
+            extended_key_usage: vec![crate::x509::certificate::ExtendedKeyUsage::ServerAuth],
             ..Default::default()
         };
         let opts = RenewOptions {

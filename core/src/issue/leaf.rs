@@ -6,13 +6,14 @@ use std::net::IpAddr;
 use rand_core::CryptoRng;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
+    KeyIdMethod, KeyUsagePurpose, SerialNumber,
 };
 use sha1::Digest;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
+use crate::issue::go_layout;
 use crate::issue::rcgen_key::RcgenKey;
 use crate::x509::certificate::{Certificate, ExtendedKeyUsage, IssuerError};
 use crate::x509::keys::{KeyAlgorithm, KeyError, PrivateKey};
@@ -116,7 +117,7 @@ impl SigningCa {
 pub struct LeafSpec {
     /// Common name.
     pub common_name: String,
-    /// Organizations (at most one is supported by the encoder).
+    /// Organizations, all kept (in one RDN, as Go writes them).
     pub organizations: Vec<String>,
     /// DNS SANs.
     pub dns_names: Vec<String>,
@@ -189,39 +190,17 @@ pub fn issue_for_key<R: CryptoRng + ?Sized>(
     if validity <= Duration::ZERO {
         return Err(RenewError::BadValidity);
     }
-    let mut params = CertificateParams::default();
-    params.distinguished_name = leaf_name(&spec.common_name, &spec.organizations)?;
-    params.subject_alt_names = spec
-        .dns_names
-        .iter()
-        .map(|d| {
-            d.clone()
-                .try_into()
-                .map(SanType::DnsName)
-                .map_err(|_| RenewError::Subject(format!("DNS name {d:?} is not IA5")))
-        })
-        .chain(
-            spec.ip_addresses
-                .iter()
-                .map(|ip| Ok(SanType::IpAddress(*ip))),
-        )
-        .collect::<Result<_, _>>()?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = spec
-        .extended_key_usage
-        .iter()
-        .map(checked_eku)
-        .collect::<Result<_, _>>()?;
-    params.serial_number = Some(random_serial(rng));
-    params.not_before = now - BACKDATE;
-    params.not_after = now + validity;
-    params.use_authority_key_identifier_extension = true;
-    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(&key.public_key_bits()));
-    let signed = sign_params(&params, &RcgenKey::new(&key), ca)?;
+    // Laid out as Go's crypto/x509 writes kubeadm's leaves (go_layout.rs).
+    let signed = go_layout::sign_leaf(
+        &go_layout::LeafTbs {
+            spec,
+            subject_key: &key,
+            serial: random_serial_u64(rng),
+            not_before: now - BACKDATE,
+            not_after: now + validity,
+        },
+        ca,
+    )?;
     check_issued(&signed, &key, Some(ca))?;
     Ok(Issued { cert: signed, key })
 }
@@ -316,11 +295,13 @@ pub fn key_id(public_key_bits: &[u8]) -> Vec<u8> {
 
 /// A random positive 63-bit serial, as kubeadm draws them.
 pub(crate) fn random_serial<R: CryptoRng + ?Sized>(rng: &mut R) -> SerialNumber {
-    let mut n = rng.next_u64() & (u64::MAX >> 1);
-    if n == 0 {
-        n = 1;
-    }
-    SerialNumber::from(n.to_be_bytes().to_vec())
+    SerialNumber::from(random_serial_u64(rng).to_be_bytes().to_vec())
+}
+
+/// [`random_serial`] as a number: in [1, 2^63).
+fn random_serial_u64<R: CryptoRng + ?Sized>(rng: &mut R) -> u64 {
+    let n = rng.next_u64() & (u64::MAX >> 1);
+    n.max(1)
 }
 
 pub(crate) fn eku(e: &ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
@@ -331,28 +312,6 @@ pub(crate) fn eku(e: &ExtendedKeyUsage) -> ExtendedKeyUsagePurpose {
             ExtendedKeyUsagePurpose::Other(oid.split('.').filter_map(|p| p.parse().ok()).collect())
         }
     }
-}
-
-/// [`eku`], refusing OIDs that rcgen's DER writer (yasna) cannot encode: it
-/// panics on them. Found by the `roundtrip` fuzz target: a certificate whose
-/// extended key usage reads `5.22...` made `kcerts renew` panic.
-fn checked_eku(e: &ExtendedKeyUsage) -> Result<ExtendedKeyUsagePurpose, RenewError> {
-    if let ExtendedKeyUsage::Other(oid) = e {
-        let arcs: Option<Vec<u64>> = oid.split('.').map(|p| p.parse().ok()).collect();
-        // X.660: the first arc is 0, 1 or 2; under 0 and 1 the second is below 40.
-        let encodable = match arcs.as_deref() {
-            Some([first, second, ..]) => {
-                *first < 3 && (*first == 2 || *second < 40) && *second < u64::MAX - 80
-            }
-            _ => false,
-        };
-        if !encodable {
-            return Err(RenewError::Build(format!(
-                "the extended key usage OID {oid} cannot be encoded"
-            )));
-        }
-    }
-    Ok(eku(e))
 }
 
 /// Go's pkix.Name order: O before CN; PrintableString when the value allows it.
@@ -512,6 +471,7 @@ mod tests {
         let leaf = issue(
             &LeafSpec {
                 common_name: "x".into(),
+                extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
                 ..Default::default()
             },
             &ca,
@@ -570,6 +530,7 @@ mod tests {
         let spec = LeafSpec {
             common_name: "who?".into(),
             organizations: vec!["system:masters?".into()],
+            extended_key_usage: vec![ExtendedKeyUsage::ClientAuth],
             ..Default::default()
         };
         let opts = RenewOptions {

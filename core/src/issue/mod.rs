@@ -5,6 +5,8 @@
 
 pub mod api_signer;
 pub mod csr_builder;
+pub(crate) mod go_layout;
+pub mod key_choice;
 pub mod kubelet;
 pub mod leaf;
 pub mod pki;

@@ -114,9 +114,12 @@ pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaStat
                 let leaf_path = NodePath::cert(format!("{base}.crt"));
                 match read(files, &leaf_path) {
                     Ok(Some(bytes)) => {
-                        // A leaf that does not parse is reported with its own row.
-                        if let Ok(leaf) = certificate::parse_first(bytes)
-                            && let Err(e) = leaf.verify_signed_by(&cert)
+                        // A leaf that does not parse is reported with its own row. The
+                        // file may carry intermediates up to the CA, as kubeadm accepts
+                        // (pkiutil.TryLoadCertChainFromDisk).
+                        if let Ok(certs) = certificate::parse_all(bytes)
+                            && let Some((leaf, intermediates)) = certs.split_first()
+                            && let Err(e) = crate::x509::chain::path(leaf, intermediates, &cert)
                         {
                             errors.push(file_error(
                                 &leaf_path,

@@ -10,6 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 pub use crate::issue::api_signer::{KUBE_APISERVER_CLIENT_SIGNER, LEGACY_UNKNOWN_SIGNER};
 use crate::issue::csr_builder;
+use crate::issue::key_choice::KeyChoice;
 use crate::issue::leaf::{self, LeafSpec};
 use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError};
@@ -17,7 +18,7 @@ use crate::kubeadm::node::{NodeFiles, NodePath, certificate_path};
 use crate::kubeadm::node_loader::{self, FileError};
 use crate::plan::renewal::FileWrite;
 use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage, IssuerError};
-use crate::x509::keys::{KeyAlgorithm, PrivateKey};
+use crate::x509::keys::PrivateKey;
 
 /// How long to wait for approval and issuance by default (kubeadm: 5 minutes).
 pub const DEFAULT_TIMEOUT: Duration = Duration::minutes(5);
@@ -225,16 +226,11 @@ pub fn plan<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
     rows: &[&'static Row],
     requested_signer: Option<&str>,
-    key_algorithm: KeyAlgorithm,
+    key: KeyChoice,
     rng: &mut R,
 ) -> Vec<(&'static Row, RequestPlan)> {
     rows.iter()
-        .map(|&row| {
-            (
-                row,
-                plan_row(files, row, requested_signer, key_algorithm, rng),
-            )
-        })
+        .map(|&row| (row, plan_row(files, row, requested_signer, key, rng)))
         .collect()
 }
 
@@ -242,7 +238,7 @@ fn plan_row<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
     row: &'static Row,
     requested_signer: Option<&str>,
-    key_algorithm: KeyAlgorithm,
+    key: KeyChoice,
     rng: &mut R,
 ) -> RequestPlan {
     let old = match node_loader::load_row_certificate(files, row) {
@@ -275,6 +271,10 @@ fn plan_row<R: CryptoRng + ?Sized>(
         })
     };
     let spec = LeafSpec::from_existing(&old);
+    let key_algorithm = match key.for_certificate(&old) {
+        Ok(a) => a,
+        Err(e) => return fail(e.to_string()),
+    };
     let key = match PrivateKey::generate(key_algorithm, rng) {
         Ok(k) => k,
         Err(e) => return fail(e.to_string()),
@@ -477,6 +477,7 @@ mod tests {
     use crate::issue::leaf::SigningCa;
     use crate::issue::pki;
     use crate::kubeadm::inventory;
+    use crate::x509::keys::KeyAlgorithm;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
@@ -614,7 +615,7 @@ mod tests {
             &files,
             &rows,
             Some("example.com/serving"),
-            KeyAlgorithm::EcdsaP256,
+            KeyChoice::Use(KeyAlgorithm::EcdsaP256),
             &mut rng,
         );
         for (row, p) in plans {
@@ -670,7 +671,7 @@ mod tests {
             ));
         }
         let admin = inventory::row("admin.conf").unwrap();
-        let plans = plan(&files, &[admin], None, KeyAlgorithm::EcdsaP256, &mut rng);
+        let plans = plan(&files, &[admin], None, KeyChoice::Keep, &mut rng);
         let RequestPlan::Request(req) = &plans[0].1 else {
             panic!()
         };

@@ -699,7 +699,12 @@ pub fn reissue<R: CryptoRng + ?Sized>(
     let rows: Vec<&'static Row> = leaf_rows(ca)
         .filter(|r| st.leaves.iter().any(|l| l.name == r.name))
         .collect();
-    for p in renewal::plan(&view, &rows, &RenewOptions::default(), now, rng) {
+    // The algorithm this module has always used (RenewOptions' default).
+    let opts = renewal::Options {
+        key: crate::issue::key_choice::KeyChoice::Use(RenewOptions::default().key_algorithm),
+        validity: RenewOptions::default().validity,
+    };
+    for p in renewal::plan(&view, &rows, &opts, now, rng) {
         match p.outcome {
             Outcome::Renewed { writes, .. } => {
                 for mut w in writes {

@@ -7,6 +7,7 @@ use rand_core::CryptoRng;
 use time::OffsetDateTime;
 
 use crate::issue::csr_builder;
+use crate::issue::key_choice::KeyChoice;
 use crate::issue::leaf::{self, LeafSpec, RenewOptions, SigningCa};
 use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
@@ -79,6 +80,35 @@ pub fn message(plan: &RowPlan) -> Option<String> {
     }
 }
 
+/// How to renew a node's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The algorithm of each new key: the old key's by default.
+    pub key: KeyChoice,
+    /// NotAfter = now + validity.
+    pub validity: time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            key: KeyChoice::Keep,
+            validity: leaf::DEFAULT_VALIDITY,
+        }
+    }
+}
+
+impl Options {
+    /// The options for renewing `old`: its key algorithm resolved.
+    fn for_certificate(&self, old: &Certificate) -> Result<RenewOptions, String> {
+        let key_algorithm = self.key.for_certificate(old).map_err(|e| e.to_string())?;
+        Ok(RenewOptions {
+            key_algorithm,
+            validity: self.validity,
+        })
+    }
+}
+
 /// kubeadm's closing line after `renew all`.
 pub const DONE_MESSAGE: &str = "Done renewing certificates. You must restart the kube-apiserver, \
 kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates.";
@@ -135,7 +165,7 @@ fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
 pub fn plan<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
     rows: &[&'static Row],
-    opts: &RenewOptions,
+    opts: &Options,
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Vec<RowPlan> {
@@ -168,11 +198,16 @@ fn renew_row<R: CryptoRng + ?Sized>(
     row: &Row,
     old: &Certificate,
     ca: &SigningCa,
-    opts: &RenewOptions,
+    opts: &Options,
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Outcome {
     let fail = |path: NodePath, message: String| Outcome::Failed(FileError { path, message });
+    let opts = match opts.for_certificate(old) {
+        Ok(o) => o,
+        Err(e) => return fail(certificate_path(row), format!("cannot renew: {e}")),
+    };
+    let opts = &opts;
     match row.location {
         Location::CertDir { base } => {
             let cert_path = NodePath::cert(format!("{base}.crt"));
@@ -254,7 +289,7 @@ pub enum CsrOutcome {
 pub fn plan_csrs<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
     rows: &[&'static Row],
-    opts: &RenewOptions,
+    opts: &Options,
     rng: &mut R,
 ) -> Vec<(&'static Row, CsrOutcome)> {
     rows.iter()
@@ -264,11 +299,13 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
                 Err(e) => CsrOutcome::Failed(e),
                 Ok(Some(old)) => {
                     let path = certificate_path(row);
-                    match PrivateKey::generate(opts.key_algorithm, rng) {
-                        Err(e) => CsrOutcome::Failed(FileError {
-                            path,
-                            message: e.to_string(),
-                        }),
+                    let key = opts
+                        .key
+                        .for_certificate(&old)
+                        .map_err(|e| e.to_string())
+                        .and_then(|a| PrivateKey::generate(a, rng).map_err(|e| e.to_string()));
+                    match key {
+                        Err(message) => CsrOutcome::Failed(FileError { path, message }),
                         Ok(key) => match csr_builder::build(&LeafSpec::from_existing(&old), &key) {
                             Ok(csr_pem) => CsrOutcome::Request {
                                 csr_pem,

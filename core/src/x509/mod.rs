@@ -4,7 +4,9 @@
 //! The bottom layer: it knows nothing about kubeadm and uses no other layer.
 
 pub mod certificate;
+pub mod chain;
 pub mod csr;
+pub(crate) mod der_write;
 pub mod encoding;
 pub mod extensions;
 pub mod hex;

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use insta::assert_snapshot;
 use kcerts_core::inventory;
-use kcerts_core::leaf::RenewOptions;
+use kcerts_core::key_choice::KeyChoice;
 use kcerts_core::renewal::{self, CsrOutcome};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
 use kcerts_tests::*;
@@ -196,8 +196,8 @@ fn seeded_csr(root: &Path) -> String {
     ));
     let _ = root;
     let row = inventory::row("apiserver").unwrap();
-    let opts = RenewOptions {
-        key_algorithm: KeyAlgorithm::EcdsaP256,
+    let opts = renewal::Options {
+        key: KeyChoice::Use(KeyAlgorithm::EcdsaP256),
         validity: Duration::days(365),
     };
     let mut rng = kcerts_core::seeded_rng(5);

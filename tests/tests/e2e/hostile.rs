@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kcerts_core::encoding::to_pem;
 use kcerts_core::inventory;
-use kcerts_core::leaf::RenewOptions;
+use kcerts_core::key_choice::KeyChoice;
 use kcerts_core::node::{NodeFiles, NodePath};
 use kcerts_core::{KeyAlgorithm, PrivateKey, certificate, csr, expiration, kubeconfig, renewal};
 use kcerts_tests::*;
@@ -333,9 +333,9 @@ fn pyca_malformed_and_edge_case_certificates_never_panic() {
         .iter()
         .map(|n| inventory::row(n).unwrap())
         .collect();
-    let opts = RenewOptions {
-        key_algorithm: KeyAlgorithm::EcdsaP256,
-        ..RenewOptions::default()
+    let opts = renewal::Options {
+        key: KeyChoice::Use(KeyAlgorithm::EcdsaP256),
+        ..renewal::Options::default()
     };
     let mut parsed = 0;
     for path in files_in("x509") {

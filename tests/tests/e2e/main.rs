@@ -13,6 +13,7 @@ mod hostile;
 mod inspect_cli;
 mod inspect_summary;
 mod interop;
+mod kubeadm_fidelity;
 mod kubelet_client;
 mod monitoring;
 mod permissions;

@@ -102,6 +102,7 @@ fn expired_and_expiring_certificates() {
     let short = |validity, rng: &mut _| {
         let spec = LeafSpec {
             common_name: "kube-apiserver".into(),
+            extended_key_usage: vec![kcerts_core::certificate::ExtendedKeyUsage::ServerAuth],
             ..Default::default()
         };
         let opts = RenewOptions {

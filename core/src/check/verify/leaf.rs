@@ -10,7 +10,21 @@ use crate::kubeadm::node::{NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
 use crate::kubeadm::role;
 use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage};
+use crate::x509::chain;
 use crate::x509::keys::PrivateKey;
+
+/// The certificates after the leaf in a row's `.crt` file (none for kubeconfigs).
+pub(super) fn intermediates_of(files: &NodeFiles, row: &Row) -> Vec<Certificate> {
+    let Location::CertDir { base } = row.location else {
+        return Vec::new();
+    };
+    match node_loader::read(files, &NodePath::cert(format!("{base}.crt"))) {
+        Ok(Some(bytes)) => certificate::parse_all(bytes)
+            .map(|mut v| v.split_off(1))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
 
 /// Checks every leaf row, in inventory order.
 pub(super) fn check_leaves(
@@ -52,6 +66,31 @@ pub(super) fn check_leaves(
         let (s, r) = expiry(cert, now, th);
         out.push(s, name, "expiry", r);
         match ca_cert(cas, row.ca) {
+            // kubeadm accepts intermediates after the leaf (TryLoadCertChainFromDisk).
+            Some(ca) if !leaf.intermediates.is_empty() => {
+                let n = leaf.intermediates.len();
+                match chain::verify(cert, &leaf.intermediates, ca, now) {
+                    Ok(()) => out.push(
+                        Status::Pass,
+                        name,
+                        "chain",
+                        format!(
+                            "signed by {} through the {n} intermediate certificate(s) in its file \
+                             (signatures and validity verified)",
+                            row.ca.name()
+                        ),
+                    ),
+                    Err(e) => out.push(
+                        Status::Fail,
+                        name,
+                        "chain",
+                        format!(
+                            "does not chain to pki/{} through the {n} certificate(s) after it: {e}",
+                            row.ca.cert_file()
+                        ),
+                    ),
+                }
+            }
             Some(ca) => match cert.verify_signed_by(ca) {
                 Ok(()) => out.push(
                     Status::Pass,

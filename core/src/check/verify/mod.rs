@@ -189,6 +189,8 @@ impl Out {
 pub(super) struct Leaf {
     pub(super) row: &'static Row,
     pub(super) cert: Certificate,
+    /// Certificates after the first in a `.crt` file: intermediates up to the CA.
+    pub(super) intermediates: Vec<Certificate>,
 }
 
 /// The certificate of `ca`, when it loaded.
@@ -207,7 +209,11 @@ pub fn verify(input: &Input<'_>) -> Verification {
     let mut leaf_errors = Vec::new();
     for row in inventory::rows(external_etcd) {
         match node_loader::load_row_certificate(files, row) {
-            Ok(Some(cert)) => leaves.push(Leaf { row, cert }),
+            Ok(Some(cert)) => leaves.push(Leaf {
+                row,
+                cert,
+                intermediates: leaf::intermediates_of(files, row),
+            }),
             Ok(None) => leaf_errors.push((row, None)),
             Err(e) => leaf_errors.push((row, Some(e.message))),
         }

@@ -1,0 +1,531 @@
+//! Where kcerts follows kubeadm closely (issue 11): the key algorithm kept on
+//! renewal, certificate layout as Go writes it, several O values, kubeadm's
+//! refusals. Every renewed certificate is read back with openssl.
+
+use std::path::Path;
+
+use kcerts_core::KeyAlgorithm;
+use kcerts_core::inventory::{self, Row};
+use kcerts_tests::*;
+
+use crate::renew_openssl::{check_with_openssl, row_pems};
+
+/// Builds a node with openssl and kubectl alone (RSA 2048 mostly, an EC P-256
+/// front-proxy-client and an EC P-384 etcd server).
+pub fn openssl_node(root: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openssl-pki.sh");
+    assert_ok(
+        &run(
+            "bash",
+            [script.display().to_string(), root.display().to_string()],
+        ),
+        "openssl-pki.sh",
+    );
+}
+
+/// The public key of a certificate as openssl reads it: `RSA 2048`, `EC P-256`.
+pub fn openssl_key(cert_pem: &str, scratch: &Path) -> String {
+    let f = scratch.join("key-of.pem");
+    std::fs::write(&f, cert_pem).unwrap();
+    let out = run(
+        "openssl",
+        ["x509", "-noout", "-text", "-in", &f.display().to_string()],
+    );
+    assert_ok(&out, "openssl x509 -text");
+    let text = stdout(&out);
+    let line = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+    };
+    match line("NIST CURVE: ") {
+        Some(curve) => format!("EC {curve}"),
+        None => {
+            let bits = line("Public-Key: (").unwrap_or_else(|| panic!("no key in:\n{text}"));
+            format!("RSA {}", bits.trim_end_matches(" bit)"))
+        }
+    }
+}
+
+/// The extension names of a certificate in the order openssl prints them.
+pub fn openssl_extensions(cert_pem: &str, scratch: &Path) -> Vec<String> {
+    let f = scratch.join("ext-of.pem");
+    std::fs::write(&f, cert_pem).unwrap();
+    let out = run(
+        "openssl",
+        ["x509", "-noout", "-text", "-in", &f.display().to_string()],
+    );
+    assert_ok(&out, "openssl x509 -text");
+    stdout(&out)
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("X509v3 "))
+        .filter(|l| *l != "extensions:")
+        .map(|l| {
+            l.trim_end_matches(": critical")
+                .trim_end_matches(':')
+                .to_string()
+        })
+        .collect()
+}
+
+/// What Go writes for a kubeadm leaf, in order (SAN only when there are names).
+fn go_extension_order(with_sans: bool) -> Vec<String> {
+    let mut v = vec![
+        "Key Usage",
+        "Extended Key Usage",
+        "Basic Constraints",
+        "Authority Key Identifier",
+    ];
+    if with_sans {
+        v.push("Subject Alternative Name");
+    }
+    v.into_iter().map(String::from).collect()
+}
+
+fn renew(root: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["renew".to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(dir_args(root));
+    kcerts(&args)
+}
+
+fn keys_of(root: &Path, scratch: &Path) -> Vec<(&'static Row, String)> {
+    inventory::ROWS
+        .iter()
+        .map(|row| (row, openssl_key(&row_pems(root, row).0, scratch)))
+        .collect()
+}
+
+#[test]
+fn renewal_keeps_each_key_type_and_size_on_an_openssl_node() {
+    let dir = tempdir();
+    let root = dir.path();
+    openssl_node(root);
+    let scratch = tempdir();
+    let before = keys_of(root, scratch.path());
+    // The fixture really mixes algorithms, or this test would prove nothing.
+    let kinds: std::collections::BTreeSet<_> = before.iter().map(|(_, k)| k.clone()).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["EC P-256", "EC P-384", "RSA 2048"]
+    );
+
+    let out = renew(root, &["all", "--dry-run"]);
+    assert_ok(&out, "renew all --dry-run");
+    let text = stdout(&out);
+    for (row, key) in &before {
+        let name = match key.as_str() {
+            "EC P-256" => "ECDSA-P256",
+            "EC P-384" => "ECDSA-P384",
+            _ => "RSA-2048",
+        };
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("[dry-run] would renew {} until", row.name)))
+            .unwrap_or_else(|| panic!("no dry-run line for {}:\n{text}", row.name));
+        assert!(
+            line.contains(&format!(" with a new {name} key: ")),
+            "{line}"
+        );
+    }
+
+    assert_ok(&renew(root, &["all"]), "renew all");
+    let after = keys_of(root, scratch.path());
+    for ((row, old), (_, new)) in before.iter().zip(&after) {
+        assert_eq!(new, old, "{}: key type changed", row.name);
+        check_with_openssl(root, row, scratch.path());
+        let pem = row_pems(root, row).0;
+        let with_sans = !kcerts_core::certificate::parse_first(pem.as_bytes())
+            .unwrap()
+            .dns_names
+            .is_empty();
+        assert_eq!(
+            openssl_extensions(&pem, scratch.path()),
+            go_extension_order(with_sans),
+            "{}",
+            row.name
+        );
+    }
+}
+
+#[test]
+fn an_ecdsa_node_stays_ecdsa_and_key_algorithm_overrides() {
+    let dir = tempdir();
+    let root = dir.path();
+    let now = time::OffsetDateTime::now_utc();
+    write_node(
+        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, 31),
+        root,
+    );
+    let scratch = tempdir();
+    assert_ok(&renew(root, &["apiserver", "admin.conf"]), "renew");
+    for name in ["apiserver", "admin.conf"] {
+        let row = inventory::row(name).unwrap();
+        assert_eq!(
+            openssl_key(&row_pems(root, row).0, scratch.path()),
+            "EC P-256"
+        );
+    }
+    assert_ok(
+        &renew(root, &["apiserver", "--key-algorithm", "ECDSA-P384"]),
+        "renew --key-algorithm",
+    );
+    let row = inventory::row("apiserver").unwrap();
+    assert_eq!(
+        openssl_key(&row_pems(root, row).0, scratch.path()),
+        "EC P-384"
+    );
+    check_with_openssl(root, row, scratch.path());
+}
+
+#[test]
+fn every_organization_is_kept_as_openssl_shows_it() {
+    let dir = tempdir();
+    let root = dir.path();
+    openssl_node(root);
+    // Re-issue apiserver-kubelet-client with two O values, as openssl writes them
+    // (one RDN each).
+    let pki = root.join("pki");
+    let ext = pki.join("two-o.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    let p = |f: &str| pki.join(f).display().to_string();
+    assert_ok(
+        &run(
+            "openssl",
+            [
+                "req",
+                "-new",
+                "-key",
+                &p("apiserver-kubelet-client.key"),
+                "-subj",
+                "/O=system:masters/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client",
+                "-out",
+                &p("two-o.csr"),
+            ],
+        ),
+        "openssl req",
+    );
+    assert_ok(
+        &run(
+            "openssl",
+            [
+                "x509",
+                "-req",
+                "-in",
+                &p("two-o.csr"),
+                "-CA",
+                &p("ca.crt"),
+                "-CAkey",
+                &p("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "365",
+                "-extfile",
+                &ext.display().to_string(),
+                "-out",
+                &p("apiserver-kubelet-client.crt"),
+            ],
+        ),
+        "openssl x509 -req",
+    );
+    for f in ["two-o.ext", "two-o.csr", "ca.srl"] {
+        let _ = std::fs::remove_file(pki.join(f));
+    }
+    assert_ok(&renew(root, &["apiserver-kubelet-client"]), "renew");
+    let out = run(
+        "openssl",
+        [
+            "x509",
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "RFC2253",
+            "-in",
+            &p("apiserver-kubelet-client.crt"),
+        ],
+    );
+    assert_ok(&out, "openssl x509 -subject");
+    // Go's pkix.Name: both O values in one RDN (a DER SET, so the shorter
+    // system:masters first), then CN. RFC 2253 prints everything last first.
+    assert_eq!(
+        stdout(&out).trim(),
+        "subject=CN=kube-apiserver-kubelet-client,O=kubeadm:cluster-admins+O=system:masters"
+    );
+    let renewed = kcerts_core::certificate::parse_first(
+        &std::fs::read(pki.join("apiserver-kubelet-client.crt")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        renewed.organizations,
+        ["system:masters", "kubeadm:cluster-admins"]
+    );
+    let scratch = tempdir();
+    let row = inventory::row("apiserver-kubelet-client").unwrap();
+    check_with_openssl(root, row, scratch.path());
+    assert_eq!(
+        openssl_extensions(&row_pems(root, row).0, scratch.path()),
+        go_extension_order(false)
+    );
+}
+
+fn check_expiration(root: &Path) -> std::process::Output {
+    let mut args = vec!["check-expiration".to_string()];
+    args.extend(dir_args(root));
+    kcerts(&args)
+}
+
+fn generated_node(root: &Path, seed: u64) {
+    let now = time::OffsetDateTime::now_utc();
+    write_node(
+        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, seed),
+        root,
+    );
+}
+
+#[test]
+fn no_node_at_all_is_one_error_naming_both_paths() {
+    let dir = tempdir();
+    let root = dir.path().join("nothing-here");
+    let out = check_expiration(&root);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    let pki = root.join("pki").display().to_string();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: no kubeadm node here: neither {pki} nor any kubeconfig in {} exists\n\
+             hint: point kcerts at the node's files with --cert-dir and --kubeconfig-dir\n",
+            root.display()
+        )
+    );
+    // renew refuses the same way; an existing but empty cert dir is still a node.
+    let mut args = vec!["renew".to_string(), "all".into()];
+    args.extend(dir_args(&root));
+    assert_eq!(kcerts(&args).status.code(), Some(1));
+    std::fs::create_dir_all(root.join("pki")).unwrap();
+    let out = check_expiration(&root);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("!MISSING! apiserver"));
+}
+
+#[test]
+fn kubeadms_refusals_on_broken_pkis_in_its_own_words() {
+    let cases: [(&[&str], String); 3] = [
+        (
+            &["pki/ca.crt"],
+            "Error checking external CA condition for ca certificate authority: failure loading \
+             certificate for CA: couldn't load the certificate file {P}/ca.crt: open {P}/ca.crt: \
+             no such file or directory"
+                .into(),
+        ),
+        (
+            &["pki/etcd/ca.crt"],
+            "Error checking external CA condition for etcd/ca certificate authority: failure \
+             loading certificate for etcd CA: couldn't load the certificate file {P}/etcd/ca.crt: \
+             open {P}/etcd/ca.crt: no such file or directory"
+                .into(),
+        ),
+        (
+            &["pki/ca.key", "pki/apiserver-kubelet-client.key"],
+            "Error checking external CA condition for ca certificate authority: failure loading \
+             key for apiserver-kubelet-client: couldn't load the private key file \
+             {P}/apiserver-kubelet-client.key: open {P}/apiserver-kubelet-client.key: no such \
+             file or directory"
+                .into(),
+        ),
+    ];
+    for (i, (gone, want)) in cases.iter().enumerate() {
+        let dir = tempdir();
+        let root = dir.path();
+        generated_node(root, 50 + i as u64);
+        for f in *gone {
+            std::fs::remove_file(root.join(f)).unwrap();
+        }
+        let want = want.replace("{P}", &root.join("pki").display().to_string());
+        for cmd in ["check-expiration", "renew"] {
+            let mut args = vec![cmd.to_string()];
+            if cmd == "renew" {
+                args.push("all".into());
+            }
+            args.extend(dir_args(root));
+            let out = kcerts(&args);
+            assert_eq!(out.status.code(), Some(1), "{cmd} {gone:?}");
+            assert_eq!(stdout(&out), "", "{cmd} {gone:?}: no table");
+            assert_eq!(stderr(&out), format!("error: {want}\n"), "{cmd} {gone:?}");
+        }
+    }
+    // An external CA whose leaf no longer verifies now (expired): refused too.
+    let dir = tempdir();
+    let root = dir.path();
+    generated_node(root, 60);
+    std::fs::remove_file(root.join("pki/front-proxy-ca.key")).unwrap();
+    let mut args = vec![
+        "check-expiration".to_string(),
+        "--at".into(),
+        "2099-01-01T00:00:00Z".into(),
+    ];
+    args.extend(dir_args(root));
+    let out = kcerts(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(
+            "error: Error checking external CA condition for front-proxy-ca certificate \
+             authority: certificate front-proxy client is not signed by corresponding CA: x509: \
+             certificate has expired or is not yet valid: current time 2099-01-01T00:00:00Z is \
+             after "
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_leaf_carrying_intermediates_up_to_an_external_ca_is_accepted_and_verified() {
+    let dir = tempdir();
+    let root = dir.path();
+    openssl_node(root);
+    let pki = root.join("pki");
+    let p = |f: &str| pki.join(f).display().to_string();
+    let ossl = |args: &[&str]| assert_ok(&run("openssl", args), &format!("openssl {args:?}"));
+    std::fs::write(
+        pki.join("int.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,digitalSignature\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pki.join("leaf.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\n\
+         subjectAltName=DNS:node-a,DNS:kubernetes,IP:10.96.0.1\n",
+    )
+    .unwrap();
+    ossl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &p("int.key"),
+    ]);
+    ossl(&[
+        "req",
+        "-new",
+        "-key",
+        &p("int.key"),
+        "-subj",
+        "/CN=intermediate-ca",
+        "-out",
+        &p("int.csr"),
+    ]);
+    ossl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("int.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-extfile",
+        &p("int.ext"),
+        "-out",
+        &p("int.crt"),
+    ]);
+    ossl(&[
+        "req",
+        "-new",
+        "-key",
+        &p("apiserver.key"),
+        "-subj",
+        "/CN=kube-apiserver",
+        "-out",
+        &p("a.csr"),
+    ]);
+    ossl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("a.csr"),
+        "-CA",
+        &p("int.crt"),
+        "-CAkey",
+        &p("int.key"),
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-extfile",
+        &p("leaf.ext"),
+        "-out",
+        &p("a.crt"),
+    ]);
+    let bundle = [
+        std::fs::read_to_string(pki.join("a.crt")).unwrap(),
+        std::fs::read_to_string(pki.join("int.crt")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(pki.join("apiserver.crt"), bundle).unwrap();
+    for f in [
+        "int.ext", "leaf.ext", "int.csr", "a.csr", "a.crt", "int.crt", "int.key", "ca.srl",
+        "int.srl", "ca.key",
+    ] {
+        let _ = std::fs::remove_file(pki.join(f));
+    }
+    // openssl agrees the file chains to the CA through its intermediate.
+    let out = run(
+        "openssl",
+        [
+            "verify",
+            "-CAfile",
+            &p("ca.crt"),
+            "-untrusted",
+            &p("apiserver.crt"),
+            &p("apiserver.crt"),
+        ],
+    );
+    assert_ok(&out, "openssl verify");
+
+    let mut args = vec!["check-expiration".to_string(), "-o".into(), "json".into()];
+    args.extend(dir_args(root));
+    let out = kcerts(&args);
+    assert_ok(&out, "check-expiration");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let apiserver = json["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "apiserver")
+        .unwrap()
+        .clone();
+    assert_eq!(apiserver["externallyManaged"], true, "{apiserver}");
+
+    let mut args = vec!["verify".to_string(), "-o".into(), "json".into()];
+    args.extend(dir_args(root));
+    let out = kcerts(&args);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let chain = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == "apiserver" && c["check"] == "chain")
+        .unwrap()
+        .clone();
+    assert_eq!(chain["status"], "pass", "{chain}");
+    assert!(
+        chain["reason"]
+            .as_str()
+            .unwrap()
+            .contains("through the 1 intermediate"),
+        "{chain}"
+    );
+}
