@@ -779,3 +779,162 @@ fn the_service_account_key_rotates_in_four_phases() {
         0o600
     );
 }
+
+/// An HTTPS server on loopback that serves `cert`/`key` and, like the
+/// apiserver's --client-ca-file, requires a client certificate verified by
+/// `client_ca` (`openssl s_server`). Stopped when dropped.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsServer {
+    fn start(cert: &Path, key: &Path, client_ca: &Path) -> TlsServer {
+        let mut child = Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                "127.0.0.1:0",
+                "-www",
+                "-Verify",
+                "1",
+                "-verify_return_error",
+            ])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .arg("-CAfile")
+            .arg(client_ca)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.strip_prefix("ACCEPT 127.0.0.1:")
+                    .and_then(|p| p.trim().parse().ok())
+            })
+            .expect("openssl s_server did not start");
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        TlsServer { child, port }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether kubectl, with `kubeconfig`'s CA data and client certificate, gets a
+/// page from `server` (both sides verify the other's certificate).
+fn kubectl_connects(kubeconfig: &Path, server: &TlsServer) -> bool {
+    let out = Command::new("timeout")
+        .args([
+            "20",
+            "kubectl",
+            "get",
+            "--raw",
+            "/",
+            "--tls-server-name",
+            "kubernetes",
+        ])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--server")
+        .arg(format!("https://127.0.0.1:{}", server.port))
+        .output()
+        .unwrap();
+    out.status.success() && stdout(&out).contains("s_server")
+}
+
+fn serve_apiserver(root: &Path) -> TlsServer {
+    let pki = root.join("pki");
+    TlsServer::start(
+        &pki.join("apiserver.crt"),
+        &pki.join("apiserver.key"),
+        &pki.join("ca.crt"),
+    )
+}
+
+#[test]
+fn kubeconfigs_reach_the_apiserver_over_tls_at_every_phase_and_across_nodes_in_different_phases() {
+    let dir = tempdir();
+    let root = &dir.path().join("node");
+    node(root);
+    let confs = [
+        "admin.conf",
+        "super-admin.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+    ];
+    let check = |phase: &str| {
+        let server = serve_apiserver(root);
+        for conf in confs {
+            assert!(
+                kubectl_connects(&root.join(conf), &server),
+                "{phase}: {conf}"
+            );
+        }
+    };
+    check("idle");
+    rotate(root, "prepare", "ca");
+    check("prepared");
+    rotate(root, "trust", "ca");
+    check("trusted");
+    // A second node that is trusted but not reissued yet (a copy of this one).
+    let other = &dir.path().join("other");
+    assert_ok(
+        &run(
+            "cp",
+            [
+                "-a",
+                &root.display().to_string(),
+                &other.display().to_string(),
+            ],
+        ),
+        "cp",
+    );
+    rotate(root, "reissue", "ca");
+    check("reissued");
+    // HA: clients of the node still on old certificates reach the reissued
+    // node's apiserver, and the reissued node's clients reach the other one.
+    let reissued = serve_apiserver(root);
+    let trusted = serve_apiserver(other);
+    for conf in confs {
+        assert!(
+            kubectl_connects(&other.join(conf), &reissued),
+            "old {conf} -> reissued node"
+        );
+        assert!(
+            kubectl_connects(&root.join(conf), &trusted),
+            "new {conf} -> trusted node"
+        );
+    }
+    drop((reissued, trusted));
+    // Before finish the other node must reissue too: a finished node no longer
+    // accepts its old client certificates.
+    rotate(other, "reissue", "ca");
+    rotate(root, "finish", "ca");
+    check("finished");
+    let finished = serve_apiserver(root);
+    for conf in confs {
+        assert!(
+            kubectl_connects(&other.join(conf), &finished),
+            "reissued {conf} -> finished node"
+        );
+    }
+    // A client with only the pre-rotation certificates is refused at the end.
+    let pre = &dir.path().join("pre");
+    node(pre);
+    assert!(
+        !kubectl_connects(&pre.join("admin.conf"), &finished),
+        "the old CA is no longer trusted"
+    );
+}
