@@ -191,18 +191,6 @@ pub fn read_pair(bytes: &[u8]) -> Result<(Certificate, PrivateKey), KubeletError
     Ok((cert, key))
 }
 
-/// The generated-key algorithm `key` is, when kcerts can make one like it.
-pub fn key_algorithm_of(key: &PrivateKey) -> Option<KeyAlgorithm> {
-    match key.describe().as_str() {
-        "RSA 2048" => Some(KeyAlgorithm::Rsa2048),
-        "RSA 3072" => Some(KeyAlgorithm::Rsa3072),
-        "RSA 4096" => Some(KeyAlgorithm::Rsa4096),
-        "ECDSA P-256" => Some(KeyAlgorithm::EcdsaP256),
-        "ECDSA P-384" => Some(KeyAlgorithm::EcdsaP384),
-        _ => None,
-    }
-}
-
 /// Checks a certificate handed in for installation (`kubelet client --cert --key`):
 /// a pair, a kubelet client for `node_name`, signed by `ca`, valid at `now`.
 pub fn check_install(
@@ -345,7 +333,7 @@ mod tests {
         assert_eq!(cert.common_name.as_deref(), Some("system:node:cp-1"));
         assert_eq!(cert.organizations, [KUBELET_ORG]);
         assert_eq!(cert.extended_key_usage, [ExtendedKeyUsage::ClientAuth]);
-        assert_eq!(key_algorithm_of(&key), Some(KeyAlgorithm::Rsa2048));
+        assert_eq!(key.algorithm(), Some(KeyAlgorithm::Rsa2048));
         assert_eq!(
             check_install(&cert, &key, &ca.cert, Some("cp-1"), NOW).unwrap(),
             "cp-1"

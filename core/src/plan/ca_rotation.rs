@@ -24,14 +24,14 @@ use serde::Serialize;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 
-use crate::issue::leaf::{self, RenewOptions, SigningCa};
+use crate::issue::leaf::{self, SigningCa};
 use crate::kubeadm::inventory::{self, Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::manifest;
 use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
 use crate::plan::renewal::{self, FileWrite, Outcome};
 use crate::x509::certificate::{self, Certificate};
-use crate::x509::keys::{KeyAlgorithm, PrivateKey};
+use crate::x509::keys::PrivateKey;
 
 /// The single-certificate file kube-controller-manager signs with during a
 /// rotation of `ca` (in the cert dir).
@@ -420,17 +420,6 @@ fn wrong_phase(step: &'static str, ca: Ca, phase: Phase, hint: &str) -> Rotation
     }
 }
 
-fn key_algorithm_of(key: &PrivateKey) -> Option<KeyAlgorithm> {
-    match key.describe().as_str() {
-        "RSA 2048" => Some(KeyAlgorithm::Rsa2048),
-        "RSA 3072" => Some(KeyAlgorithm::Rsa3072),
-        "RSA 4096" => Some(KeyAlgorithm::Rsa4096),
-        "ECDSA P-256" => Some(KeyAlgorithm::EcdsaP256),
-        "ECDSA P-384" => Some(KeyAlgorithm::EcdsaP384),
-        _ => None,
-    }
-}
-
 /// `prepare`: a new CA with the old one's common name and key type.
 pub fn prepare<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
@@ -469,7 +458,7 @@ pub fn prepare<R: CryptoRng + ?Sized>(
         None => {
             let old_key = PrivateKey::parse(required(files, &key_path)?)
                 .map_err(|e| file_error(&key_path, e))?;
-            let algorithm = key_algorithm_of(&old_key).ok_or_else(|| {
+            let algorithm = old_key.algorithm().ok_or_else(|| {
                 file_error(&key_path, "has a key type kubeadm cannot use for a CA")
             })?;
             let cn = st
@@ -699,11 +688,8 @@ pub fn reissue<R: CryptoRng + ?Sized>(
     let rows: Vec<&'static Row> = leaf_rows(ca)
         .filter(|r| st.leaves.iter().any(|l| l.name == r.name))
         .collect();
-    // The algorithm this module has always used (RenewOptions' default).
-    let opts = renewal::Options {
-        key: crate::issue::key_choice::KeyChoice::Use(RenewOptions::default().key_algorithm),
-        validity: RenewOptions::default().validity,
-    };
+    // Same names, usages and key type as each old leaf; kubeadm's leaf validity.
+    let opts = renewal::Options::default();
     for p in renewal::plan(&view, &rows, &opts, now, rng) {
         match p.outcome {
             Outcome::Renewed { writes, .. } => {
@@ -848,6 +834,7 @@ pub fn row_path(row: &Row) -> NodePath {
 mod tests {
     use super::*;
     use crate::issue::pki::{self, PkiOptions};
+    use crate::x509::keys::KeyAlgorithm;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);

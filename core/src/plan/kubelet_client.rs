@@ -122,7 +122,7 @@ pub fn current_key_algorithm(input: &Input<'_>) -> Option<KeyAlgorithm> {
             let cur = Kubeconfig::parse(input.kubelet_conf).ok()?.current().ok()?;
             PrivateKey::parse(&cur.client_key_data?).ok()
         })?;
-    kubelet::key_algorithm_of(&key)
+    key.algorithm()
 }
 
 /// Plans the new certificate, pair file, link and kubelet.conf as of `now`.

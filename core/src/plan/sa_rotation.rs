@@ -180,16 +180,6 @@ fn manifest_write(path: &str, bytes: Vec<u8>) -> FileWrite {
     }
 }
 
-fn algorithm_of(key: &PrivateKey) -> KeyAlgorithm {
-    match key.describe().as_str() {
-        "RSA 3072" => KeyAlgorithm::Rsa3072,
-        "RSA 4096" => KeyAlgorithm::Rsa4096,
-        "ECDSA P-256" => KeyAlgorithm::EcdsaP256,
-        "ECDSA P-384" => KeyAlgorithm::EcdsaP384,
-        _ => KeyAlgorithm::Rsa2048,
-    }
-}
-
 /// Plans one phase.
 pub fn plan_step<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
@@ -221,7 +211,7 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
             }
             let old = PrivateKey::parse(required(files, &NodePath::cert("sa.key"))?)
                 .map_err(|e| file_error(&NodePath::cert("sa.key"), e))?;
-            let key = PrivateKey::generate(algorithm_of(&old), rng)
+            let key = PrivateKey::generate(old.algorithm().unwrap_or(KeyAlgorithm::Rsa2048), rng)
                 .map_err(|e| file_error(&NodePath::cert("sa.new.key"), e))?;
             plan.writes.push(FileWrite {
                 path: NodePath::cert("sa.new.key"),

@@ -217,6 +217,19 @@ impl PrivateKey {
         }
     }
 
+    /// The algorithm kcerts would generate a key like this one with, when it is
+    /// one kubeadm writes (not Ed25519 or other RSA sizes).
+    pub fn algorithm(&self) -> Option<KeyAlgorithm> {
+        match self.describe().as_str() {
+            "RSA 2048" => Some(KeyAlgorithm::Rsa2048),
+            "RSA 3072" => Some(KeyAlgorithm::Rsa3072),
+            "RSA 4096" => Some(KeyAlgorithm::Rsa4096),
+            "ECDSA P-256" => Some(KeyAlgorithm::EcdsaP256),
+            "ECDSA P-384" => Some(KeyAlgorithm::EcdsaP384),
+            _ => None,
+        }
+    }
+
     /// A short description: `RSA 2048`, `ECDSA P-256`, `Ed25519`.
     pub fn describe(&self) -> String {
         match self {

@@ -409,6 +409,21 @@ fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
     rotate(root, "reissue", "ca");
     assert_eq!(phase_of(root, "ca"), "reissued");
     for (name, cert, purpose) in ca_leaves(root, work) {
+        // The node's keys are ECDSA P-256 and stay so (the key type is kept).
+        let text = stdout(&run(
+            "openssl",
+            [
+                "x509",
+                "-noout",
+                "-text",
+                "-in",
+                &cert.display().to_string(),
+            ],
+        ));
+        assert!(
+            text.contains("id-ecPublicKey") && text.contains("P-256"),
+            "{name}: {text}"
+        );
         assert!(
             verify(&new_ca, &cert, purpose),
             "{name} does not chain to the new CA"
@@ -643,12 +658,41 @@ fn an_openssl_made_node_rotates_its_cluster_ca() {
             t.display()
         );
     }
+    let key_type = |c: &Path| {
+        let out = run(
+            "openssl",
+            ["x509", "-noout", "-text", "-in", &c.display().to_string()],
+        );
+        let text = stdout(&out);
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.contains(needle))
+                .map(|l| l.trim().to_string())
+        };
+        (line("Public Key Algorithm"), line("Public-Key:"))
+    };
+    let before: Vec<_> = ca_leaves(root, work)
+        .iter()
+        .map(|(n, c, _)| (n.clone(), key_type(c)))
+        .collect();
     rotate(root, "reissue", "ca");
     let leaves = ca_leaves(root, work);
     assert_eq!(
         leaves.len(),
         6,
         "apiserver, apiserver-kubelet-client and four kubeconfigs"
+    );
+    // Each new key is of the old key's type and size (RSA-2048, as openssl made them).
+    let after: Vec<_> = leaves
+        .iter()
+        .map(|(n, c, _)| (n.clone(), key_type(c)))
+        .collect();
+    assert_eq!(after, before);
+    assert!(
+        after
+            .iter()
+            .all(|(_, (_, bits))| bits.as_deref() == Some("Public-Key: (2048 bit)")),
+        "{after:?}"
     );
     for (name, cert, purpose) in &leaves {
         assert!(verify(&new_ca, cert, purpose), "{name}");
