@@ -1,6 +1,7 @@
 //! `kcerts renew --use-api`: renewal through the Kubernetes certificates API
-//! (spec section 6). One CertificateSigningRequest per row, a wait for approval
-//! and issuance (watch, re-list on expiry), a check of each issued certificate.
+//! (docs/kubeadm.md, The certificates API flow). One CertificateSigningRequest per
+//! row, a wait for approval and issuance (watch, re-list on expiry), a check of
+//! each issued certificate.
 //! This module writes nothing: it returns the accepted certificates and keys as
 //! renewal plans, and `kcerts renew` applies them through the same journaled
 //! transaction as a local renewal (`fsio::txn`). Nothing is written unless every

@@ -25,7 +25,8 @@
 #![deny(missing_docs)]
 #![deny(clippy::disallowed_methods)]
 
-// The layers, bottom up; each module's doc says which layers it may use.
+// The layers, bottom up: x509, kubeadm, issue, plan, check, render. Each layer's
+// mod.rs says which layers it may use; none uses a layer above it.
 mod check;
 mod issue;
 mod kubeadm;

@@ -1,5 +1,5 @@
-//! The check-expiration report (spec sections 2 and 3), computed from a node's
-//! files and a time.
+//! The check-expiration report (docs/kubeadm.md, Check-expiration table and
+//! Externally managed CAs), computed from a node's files and a time.
 //!
 //! Unlike kubeadm, which stops at the first bad file, every file gets either a
 //! row or an entry in [`Report::errors`], and the other files are still reported.

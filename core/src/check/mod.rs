@@ -1,8 +1,10 @@
 //! Checks that read and judge, never change: kubeadm's expiration report, `verify`'s
 //! pass/warn/fail rows, the analysis of an arbitrary set of files (the web page and
-//! `inspect`), and the cross-node checks of several nodes (`fleet`).
+//! `inspect`), the short per-certificate summary of `inspect --summary`, and the
+//! cross-node checks of several nodes (`fleet`).
 //!
-//! Uses `x509`, `kubeadm` and `issue` (only to build test fixtures).
+//! Uses `x509` and `kubeadm` (and `issue` in tests, to build fixtures); never `plan`
+//! or `render`: the renderers of these results live in `render`.
 
 pub mod analysis;
 pub mod expiration;

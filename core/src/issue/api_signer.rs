@@ -1,6 +1,6 @@
 //! The CA side of renewal through the certificates API: kube-controller-manager's
-//! built-in signers as kcerts reproduces them (spec section 6), used by the tests'
-//! fake API server and by `kcerts sign`.
+//! built-in signers as kcerts reproduces them (docs/kubeadm.md, The certificates
+//! API flow), used by the tests' fake API server and by `kcerts sign`.
 
 use rand_core::CryptoRng;
 use rcgen::{CertificateParams, IsCa, KeyIdMethod, KeyUsagePurpose, SanType, SignatureAlgorithm};

@@ -1,5 +1,6 @@
 //! Building certificate signing requests as kubeadm's `--csr-only` writes them
-//! (spec section 5): CN, O and SANs of the certificate to renew, no usages.
+//! (docs/kubeadm.md, CSRs and --csr-only): CN, O and SANs of the certificate to
+//! renew, no usages.
 
 use rcgen::{CertificateParams, SanType};
 use thiserror::Error;

@@ -1,5 +1,6 @@
 //! Issuing: new keys, certificates and CSRs. The rcgen adapter over RustCrypto
-//! keys, leaf and CA issuing, signing a CSR for a kubeadm role, PKI generation.
+//! keys, leaf and CA issuing, building CSRs, signing a CSR for a kubeadm role, the
+//! CA side of the certificates API, PKI generation.
 //!
 //! Uses `x509` and `kubeadm`.
 

@@ -1,6 +1,6 @@
 //! Generating a complete kubeadm-style PKI for one control-plane node: three
 //! CAs, the seven leaf certificates, the service-account key pair and the
-//! kubeconfigs, with the subjects and SANs of spec section 1.
+//! kubeconfigs, with the subjects and SANs of docs/kubeadm.md, Subjects and SANs per row.
 
 use std::net::IpAddr;
 

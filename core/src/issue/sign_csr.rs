@@ -1,6 +1,6 @@
 //! `kcerts sign`: the external-CA side of `renew --csr-only`. kubeadm's CSRs carry
-//! only CN, O and SANs (spec section 5); the CA must add the usages each role
-//! needs, and should refuse a request whose subject does not fit the role.
+//! only CN, O and SANs (docs/kubeadm.md, CSRs and --csr-only); the CA must add the
+//! usages each role needs, and should refuse a request whose subject does not fit the role.
 
 use rand_core::CryptoRng;
 use thiserror::Error;

@@ -1,4 +1,4 @@
-//! kubeadm's certificate inventory as data (spec section 1).
+//! kubeadm's certificate inventory as data (docs/kubeadm.md, Inventory and paths).
 
 use serde::Serialize;
 
@@ -231,7 +231,8 @@ pub fn cas(external_etcd: bool) -> impl Iterator<Item = Ca> {
         .filter(move |c| !(external_etcd && *c == Ca::EtcdCa))
 }
 
-/// The certificates a CA without its key must have signed (spec section 3).
+/// The certificates a CA without its key must have signed (docs/kubeadm.md,
+/// Externally managed CAs).
 pub fn required_for_external(ca: Ca) -> impl Iterator<Item = &'static Row> {
     ROWS.iter()
         .filter(move |r| r.ca == ca && !r.is_kubeconfig())

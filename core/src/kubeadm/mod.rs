@@ -1,6 +1,7 @@
-//! kubeadm's facts: the certificate inventory and the files of a node, each row's
-//! subject rules, kubeconfigs (and the YAML reader under them), durations as
-//! kubeadm's flags take them and the RESIDUAL TIME column.
+//! kubeadm's facts: the certificate inventory and the files of a node, loading a
+//! row's certificate and a CA (with the external-CA rule), each row's subject rules,
+//! kubeconfigs (and the YAML reader under them), static pod manifests, durations as
+//! kubeadm's flags take them, and the EXPIRES and RESIDUAL TIME forms.
 //!
 //! Uses `x509` only.
 

@@ -62,8 +62,8 @@ fn file_error(path: &NodePath, message: impl std::fmt::Display) -> FileError {
     }
 }
 
-/// Loads a CA and decides whether it is external (spec section 3), recording
-/// every problem in `errors`.
+/// Loads a CA and decides whether it is external (docs/kubeadm.md, Externally
+/// managed CAs), recording every problem in `errors`.
 pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaState {
     let mut state = CaState {
         ca,

@@ -118,7 +118,7 @@ mod tests {
         );
     }
 
-    /// Both boundaries of every band of the 1.31+ format (spec section 2).
+    /// Both boundaries of every band of the 1.31+ format (docs/kubeadm.md, Residual time).
     #[test]
     fn human_bands() {
         let cases: &[(i64, &str)] = &[

@@ -1,4 +1,5 @@
-//! What kubeadm puts in each role's subject (spec section 1), for `verify` and `sign`.
+//! What kubeadm puts in each role's subject (docs/kubeadm.md, Subjects and SANs per
+//! row), for `verify` and `sign`.
 
 use crate::kubeadm::inventory::Row;
 

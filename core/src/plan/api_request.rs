@@ -1,5 +1,5 @@
-//! The client half of renewal through the Kubernetes certificates API (spec
-//! section 6): what each CertificateSigningRequest carries, how to read its status,
+//! The client half of renewal through the Kubernetes certificates API
+//! (docs/kubeadm.md, The certificates API flow): what each CertificateSigningRequest carries, how to read its status,
 //! and the check of the certificate the cluster issues before anything is written.
 //!
 //! The HTTP client lives in the CLI; the CA side is [`crate::issue::api_signer`].

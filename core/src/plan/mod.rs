@@ -2,7 +2,8 @@
 //! what new bytes, why a row is skipped) and the requests of a renewal through the
 //! Kubernetes certificates API. The CLI carries a plan out; the core never writes.
 //!
-//! Uses `x509`, `kubeadm`, `issue` and `check` (a plan starts from what the node holds).
+//! Uses `x509`, `kubeadm` (a plan starts from what `kubeadm::node_loader` reads) and
+//! `issue`; never `check` or `render`.
 
 pub mod api_request;
 pub mod ca_rotation;

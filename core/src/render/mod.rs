@@ -1,7 +1,9 @@
 //! Rendering results as text for people and machines: kubeadm's tables (through a
-//! port of Go's tabwriter), the structured JSON/YAML forms, Prometheus metrics.
+//! port of Go's tabwriter), the structured JSON/YAML forms, Prometheus metrics (one
+//! label escaper), and the outputs of `verify`, `inspect` and `fleet`.
 //!
-//! Uses the data of `check` and the facts of `kubeadm`; decides nothing.
+//! The top layer: uses the data of `check` and the facts of `kubeadm` and `x509`;
+//! decides nothing.
 
 pub mod fleet_report;
 pub mod inspect_output;

@@ -1,5 +1,5 @@
 //! X.509 and its encodings: PEM/DER blocks, certificates and their extensions,
-//! private keys, CSRs, signature checks and the short per-certificate summary.
+//! private keys, CSR parsing, signature checks and hex text.
 //!
 //! The bottom layer: it knows nothing about kubeadm and uses no other layer.
 
