@@ -10,6 +10,7 @@ use x509_parser::nom::Parser;
 use sha2::Digest;
 
 use crate::kubeadm::residual;
+use crate::x509::certificate::DerError;
 use crate::x509::hex::hex;
 
 /// Where a certificate stands at the time asked about.
@@ -48,15 +49,14 @@ pub struct CertificateSummary {
     pub sha256_fingerprint: String,
 }
 
-/// Summarises one DER certificate as of `now`. The error is the parser's message.
-pub fn summarize(der: &[u8], now: OffsetDateTime) -> Result<CertificateSummary, String> {
+/// Summarises one DER certificate as of `now`.
+pub fn summarize(der: &[u8], now: OffsetDateTime) -> Result<CertificateSummary, DerError> {
     let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
-    let (rest, x509) = parser.parse(der).map_err(|e| e.to_string())?;
+    let (rest, x509) = parser
+        .parse(der)
+        .map_err(|e| DerError::Parser(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(format!(
-            "{} trailing bytes after the certificate",
-            rest.len()
-        ));
+        return Err(DerError::TrailingBytes(rest.len()));
     }
     let not_before = x509.validity().not_before.to_datetime();
     let not_after = x509.validity().not_after.to_datetime();
@@ -130,6 +130,9 @@ mod tests {
         }
         let mut padded = der.clone();
         padded.push(0);
-        assert!(summarize(&padded, now).unwrap_err().contains("trailing"));
+        assert_eq!(
+            summarize(&padded, now).unwrap_err(),
+            DerError::TrailingBytes(1)
+        );
     }
 }

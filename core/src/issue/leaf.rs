@@ -1,4 +1,4 @@
-//! Renewal in memory (spec section 4): a new key and a new certificate that keeps
+//! Renewal in memory (docs/kubeadm.md, Renewal): a new key and a new certificate that keeps
 //! the old subject, SANs and extended key usages, signed by the CA.
 
 use std::net::IpAddr;
@@ -15,7 +15,7 @@ use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
 use crate::issue::go_layout;
 use crate::issue::rcgen_key::RcgenKey;
-use crate::x509::certificate::{Certificate, ExtendedKeyUsage, IssuerError};
+use crate::x509::certificate::{Certificate, DerError, ExtendedKeyUsage, IssuerError};
 use crate::x509::keys::{KeyAlgorithm, KeyError, PrivateKey};
 
 /// kubeadm's `certificateValidityPeriod` default: 8760h.
@@ -63,10 +63,24 @@ pub enum RenewError {
     Build(String),
     /// The result failed the self-check (issuer name, signature, key match).
     #[error("the new certificate failed its self-check: {0}")]
-    SelfCheck(String),
+    SelfCheck(SelfCheckError),
     /// The validity is zero or negative.
     #[error("the validity must be positive")]
     BadValidity,
+}
+
+/// How a new certificate failed its self-check.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SelfCheckError {
+    /// rcgen's DER does not decode.
+    #[error(transparent)]
+    Der(#[from] DerError),
+    /// The certificate is not for the new key.
+    #[error("certificate does not match the new key")]
+    KeyMismatch,
+    /// Issuer name or signature is not the CA's.
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
 }
 
 /// A newly issued certificate and its key.
@@ -241,7 +255,7 @@ pub fn issue_ca_for<R: CryptoRng + ?Sized>(
     let der = params
         .self_signed(&signer)
         .map_err(|e| RenewError::Build(e.to_string()))?;
-    let cert = Certificate::from_der(der.der()).map_err(RenewError::SelfCheck)?;
+    let cert = Certificate::from_der(der.der()).map_err(|e| RenewError::SelfCheck(e.into()))?;
     check_issued(&cert, &key, None)?;
     SigningCa::new(cert, key)
 }
@@ -268,7 +282,7 @@ pub(crate) fn sign_params(
     let der = params
         .signed_by(subject, &issuer)
         .map_err(|e| RenewError::Build(e.to_string()))?;
-    Certificate::from_der(der.der()).map_err(RenewError::SelfCheck)
+    Certificate::from_der(der.der()).map_err(|e| RenewError::SelfCheck(e.into()))
 }
 
 /// Checks the new certificate before anyone writes it: it matches its key, and
@@ -279,13 +293,11 @@ fn check_issued(
     ca: Option<&SigningCa>,
 ) -> Result<(), RenewError> {
     if !cert.matches_key(key) {
-        return Err(RenewError::SelfCheck(
-            "certificate does not match the new key".into(),
-        ));
+        return Err(RenewError::SelfCheck(SelfCheckError::KeyMismatch));
     }
     let issuer = ca.map(|c| &c.cert).unwrap_or(cert);
     cert.verify_signed_by(issuer)
-        .map_err(|e: IssuerError| RenewError::SelfCheck(e.to_string()))
+        .map_err(|e| RenewError::SelfCheck(e.into()))
 }
 
 /// RFC 5280 method 1 key identifier: SHA-1 of the subjectPublicKey bits (what Go uses).

@@ -146,7 +146,7 @@ impl Kubeconfig {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| KubeconfigError::Yaml(format!("not UTF-8 text ({e})")))?;
         let doc = crate::kubeadm::yaml::parse(text, crate::kubeadm::yaml::Limits::default())
-            .map_err(|e| KubeconfigError::Yaml(first_line(&e)))?;
+            .map_err(|e| KubeconfigError::Yaml(first_line(&e.to_string())))?;
         if !doc.is_object() {
             return Err(KubeconfigError::NotAMapping);
         }

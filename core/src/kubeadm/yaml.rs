@@ -33,8 +33,27 @@ impl Default for Limits {
     }
 }
 
+/// Why a YAML text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YamlError {
+    /// More events than [`Limits::max_events`].
+    #[error("more than {0} YAML events; a kubeconfig is far smaller")]
+    TooManyEvents(usize),
+    /// Not YAML; the parser's message (it names the line and column).
+    #[error("{0}")]
+    Syntax(String),
+    /// Valid YAML that kcerts refuses (a limit, an unknown alias, a second document).
+    #[error("{problem} at line {line}")]
+    Refused {
+        /// What is wrong.
+        problem: String,
+        /// The 1-based line of the event at fault.
+        line: usize,
+    },
+}
+
 /// Parses one YAML document (an empty text is `null`).
-pub fn parse(text: &str, limits: Limits) -> Result<Value, String> {
+pub fn parse(text: &str, limits: Limits) -> Result<Value, YamlError> {
     let options = granit_parser::options! {
         block_nesting_limit: limits.max_depth,
         flow_nesting_limit: limits.max_depth,
@@ -49,15 +68,13 @@ pub fn parse(text: &str, limits: Limits) -> Result<Value, String> {
     };
     for (events, next) in Parser::new_from_str_with_options(text, options).enumerate() {
         if events >= limits.max_events {
-            return Err(format!(
-                "more than {} YAML events; a kubeconfig is far smaller",
-                limits.max_events
-            ));
+            return Err(YamlError::TooManyEvents(limits.max_events));
         }
-        let (event, span) = next.map_err(|e| e.to_string())?;
-        builder
-            .event(event)
-            .map_err(|e| format!("{e} at line {}", span.start.line()))?;
+        let (event, span) = next.map_err(|e| YamlError::Syntax(e.to_string()))?;
+        builder.event(event).map_err(|problem| YamlError::Refused {
+            problem,
+            line: span.start.line(),
+        })?;
     }
     Ok(builder.document.unwrap_or(Value::Null))
 }
@@ -344,7 +361,7 @@ mod tests {
     use serde_json::json;
 
     fn p(text: &str) -> Result<Value, String> {
-        parse(text, Limits::default())
+        parse(text, Limits::default()).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -28,9 +28,20 @@ pub enum CertificateError {
     Malformed {
         /// 1-based position among the certificates in the file.
         index: usize,
-        /// What the parser said.
-        reason: String,
+        /// Why.
+        reason: DerError,
     },
+}
+
+/// Why one DER certificate does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DerError {
+    /// x509-parser refused it; its message.
+    #[error("{0}")]
+    Parser(String),
+    /// Bytes follow the certificate's DER.
+    #[error("{0} trailing bytes after the certificate")]
+    TrailingBytes(usize),
 }
 
 /// Extended key usages kubeadm cares about, plus others by OID.
@@ -147,14 +158,12 @@ pub fn parse_first(bytes: &[u8]) -> Result<Certificate, CertificateError> {
 }
 
 impl Certificate {
-    /// Decodes one DER certificate. The error is x509-parser's message.
-    pub fn from_der(der: &[u8]) -> Result<Self, String> {
-        let (rest, x509) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    /// Decodes one DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self, DerError> {
+        let (rest, x509) =
+            X509Certificate::from_der(der).map_err(|e| DerError::Parser(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(format!(
-                "{} trailing bytes after the certificate",
-                rest.len()
-            ));
+            return Err(DerError::TrailingBytes(rest.len()));
         }
         let subject = x509.subject();
         let common_name = subject
