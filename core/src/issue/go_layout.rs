@@ -99,7 +99,7 @@ pub(crate) fn sign_leaf(leaf: &LeafTbs<'_>, ca: &SigningCa) -> Result<Certificat
     let mut bits = vec![0u8];
     bits.extend(signature);
     let cert = der::sequence(&[tbs, alg, der::tlv(tag::BIT_STRING, &bits)]);
-    Certificate::from_der(&cert).map_err(RenewError::SelfCheck)
+    Certificate::from_der(&cert).map_err(|e| RenewError::SelfCheck(e.into()))
 }
 
 /// The CA's subject, byte for byte: the new certificate's issuer.
