@@ -1,12 +1,11 @@
 //! `kcerts check-expiration`.
 
-use std::io::Write;
-
 use anyhow::Result;
-use kcerts_core::{expiration, structured, text};
+use kcerts_core::{expiration, structured, text, verify};
 use time::OffsetDateTime;
 
-use crate::{DirArgs, Reported, args};
+use crate::exit::Code;
+use crate::{DirArgs, args};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -49,15 +48,17 @@ pub struct Args {
     #[arg(long, value_name = "TIME", value_parser = args::parse_time)]
     at: Option<OffsetDateTime>,
     #[command(flatten)]
-    thresholds: crate::exit::Thresholds,
+    thresholds: crate::thresholds::Thresholds,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     let dirs = a.dirs.dirs();
     let files = dirs.load();
     let now = args::now_or(a.at);
     crate::node_guard::require_node(&dirs, &files)?;
-    crate::node_guard::kubeadm_accepts(&dirs, &files, now)?;
+    if !crate::node_guard::kubeadm_accepts(&dirs, &files, now) {
+        return Ok(Code::Error);
+    }
     let report = expiration::build(&files, now);
     let out = match a.output {
         Output::Text => text::render(&report),
@@ -67,41 +68,22 @@ pub fn run(a: Args) -> Result<()> {
             dirs.path(p).display().to_string()
         }),
     };
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.as_bytes());
-    let _ = stdout.flush();
+    crate::out::print(&out)?;
     for e in &report.errors {
         eprintln!("error: {}: {}", dirs.path(&e.path).display(), e.message);
     }
-    if report.errors.is_empty() {
-        crate::exit::finish(expiry_code(&report, &a.thresholds))
-    } else {
-        Err(Reported.into())
+    if !report.errors.is_empty() {
+        return Ok(Code::Error);
     }
-}
-
-/// `--warn`/`--crit`: 3 when a certificate or CA expires within `--crit` (or has
-/// expired), 2 within `--warn`, else 0; always 0 without the flags (kubeadm's behaviour).
-fn expiry_code(report: &expiration::Report, th: &crate::exit::Thresholds) -> u8 {
-    if !th.given() {
-        return crate::exit::OK;
-    }
-    // Only --warn: critical means expired. Only --crit: warn at the same window.
-    let crit = th.crit.unwrap_or(time::Duration::ZERO).whole_seconds();
-    let warn = th.warn.map_or(crit, |w| w.whole_seconds().max(crit));
-    let mut code = crate::exit::OK;
-    for e in report
+    let present = report
         .certificates
         .iter()
         .chain(&report.certificate_authorities)
         .filter(|e| !e.missing)
-    {
-        if e.residual_seconds <= 0 || e.residual_seconds < crit {
-            return crate::exit::CRITICAL;
-        }
-        if e.residual_seconds < warn {
-            code = crate::exit::WARNING;
-        }
-    }
-    code
+        .map(|e| e.residual_seconds);
+    Ok(Code::of(verify::expiration_status(
+        present,
+        a.thresholds.warn,
+        a.thresholds.crit,
+    )))
 }

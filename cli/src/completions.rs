@@ -3,6 +3,8 @@
 use anyhow::Result;
 use clap::CommandFactory;
 
+use crate::exit::Code;
+
 #[derive(Debug, clap::Args)]
 pub struct CompletionArgs {
     /// The shell.
@@ -21,22 +23,26 @@ pub struct ManArgs {
     dir: Option<std::path::PathBuf>,
 }
 
-pub fn completions(a: CompletionArgs) -> Result<()> {
+pub fn completions(a: CompletionArgs) -> Result<Code> {
     let mut cmd = crate::Cli::command();
-    clap_complete::generate(a.shell, &mut cmd, "kcerts", &mut std::io::stdout());
-    Ok(())
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "kcerts", &mut script);
+    crate::out::print(script)?;
+    Ok(Code::Ok)
 }
 
-pub fn man(a: ManArgs) -> Result<()> {
+pub fn man(a: ManArgs) -> Result<Code> {
     let cmd = crate::Cli::command();
     match a.dir {
         None => {
-            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            crate::out::print(page)?;
         }
         Some(dir) => {
             std::fs::create_dir_all(&dir)?;
             clap_mangen::generate_to(cmd, &dir)?;
         }
     }
-    Ok(())
+    Ok(Code::Ok)
 }

@@ -9,6 +9,8 @@ use kcerts_core::node::Dir;
 use kcerts_core::pki::{self, PkiOptions};
 use time::OffsetDateTime;
 
+use crate::exit::Code;
+use crate::out::outln;
 use crate::{args, fsio};
 
 #[derive(Debug, clap::Args)]
@@ -52,7 +54,7 @@ pub struct Args {
     at: Option<OffsetDateTime>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     let opts = PkiOptions {
         node_name: a.node_name,
         advertise_address: a.advertise_address,
@@ -97,13 +99,13 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .filter(|f| f.path.dir == Dir::Kubeconfig)
         .count();
-    println!(
+    outln!(
         "[certs] wrote {certs} certificates with their keys and sa.key/sa.pub to {}",
         dirs.cert_dir.display()
-    );
-    println!(
+    )?;
+    outln!(
         "[kubeconfig] wrote {confs} kubeconfig files to {}",
         dirs.kubeconfig_dir.display()
-    );
-    Ok(())
+    )?;
+    Ok(Code::Ok)
 }

@@ -7,7 +7,8 @@ use kcerts_core::analysis::InputFile;
 use kcerts_core::{inspect, inspect_output};
 use time::OffsetDateTime;
 
-use crate::exit::{self, ColorChoice};
+use crate::color::{self, ColorChoice};
+use crate::exit::Code;
 use crate::{args, fsio, inspect_summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,7 +54,7 @@ pub struct Args {
 /// cross-checks them); `--summary` streams files of any size.
 const MAX_INSPECT_BYTES: u64 = 32 << 20;
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     if a.summary {
         return run_summary(&a);
     }
@@ -85,29 +86,29 @@ pub fn run(a: Args) -> Result<()> {
         Output::Text => inspect_output::render_text(&analysis),
         Output::Json => inspect_output::to_json(&analysis),
     };
-    let out = if a.output == Output::Text && exit::color_enabled(a.color) {
-        exit::paint(&out)
+    let out = if a.output == Output::Text && color::color_enabled(a.color) {
+        color::paint(&out)
     } else {
         out
     };
-    print!("{out}");
+    crate::out::print(&out)?;
     if failed || inspect::has_errors(&analysis) {
-        exit::finish(exit::ERROR)
+        Ok(Code::Error)
     } else {
-        Ok(())
+        Ok(Code::Ok)
     }
 }
 
-fn run_summary(a: &Args) -> Result<()> {
+fn run_summary(a: &Args) -> Result<Code> {
     let format = match a.output {
         Output::Text => inspect_summary::Format::Text,
         Output::Json => inspect_summary::Format::JsonLines,
     };
     match inspect_summary::run(&a.files, format, args::now_or(a.at)) {
-        Ok(false) => Ok(()),
-        Ok(true) => exit::finish(exit::ERROR),
+        Ok(false) => Ok(Code::Ok),
+        Ok(true) => Ok(Code::Error),
         // `kcerts inspect --summary big.pem | head`: stop quietly, like cat.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Code::Ok),
         Err(e) => Err(anyhow::anyhow!("cannot write the output: {e}")),
     }
 }

@@ -28,9 +28,8 @@ pub enum Format {
 
 /// Summarises `files` to stdout; returns whether any file or certificate failed.
 pub fn run(files: &[PathBuf], format: Format, now: OffsetDateTime) -> io::Result<bool> {
-    let stdout = io::stdout();
     let mut out = Sink {
-        out: io::BufWriter::with_capacity(CHUNK, stdout.lock()),
+        out: io::BufWriter::with_capacity(CHUNK, crate::out::Stdout),
         format,
     };
     let mut failed = false;
@@ -181,7 +180,7 @@ fn handle(
 
 /// Where records go: stdout in the chosen format; errors also to stderr.
 struct Sink {
-    out: io::BufWriter<io::StdoutLock<'static>>,
+    out: io::BufWriter<crate::out::Stdout>,
     format: Format,
 }
 
@@ -203,7 +202,16 @@ struct ErrorRecord<'a> {
 }
 
 impl Sink {
+    /// A closed stdout (`| head`) ends the run early, as `BrokenPipe`.
+    fn open(&self) -> io::Result<()> {
+        if crate::out::closed() {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        Ok(())
+    }
+
     fn certificate(&mut self, file: &str, index: usize, s: &CertificateSummary) -> io::Result<()> {
+        self.open()?;
         match self.format {
             Format::JsonLines => {
                 let record = CertificateRecord {
@@ -231,6 +239,7 @@ impl Sink {
     }
 
     fn error(&mut self, file: &str, index: Option<usize>, reason: &str) -> io::Result<()> {
+        self.open()?;
         match index {
             Some(i) => eprintln!("error: {file}: block {i}: {reason}"),
             None => eprintln!("error: {file}: {reason}"),
@@ -250,6 +259,7 @@ impl Sink {
     }
 
     fn file_done(&mut self, file: &str, c: &Counts) -> io::Result<()> {
+        self.open()?;
         if self.format != Format::Text {
             return Ok(());
         }

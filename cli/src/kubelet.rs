@@ -11,8 +11,10 @@ use kcerts_core::kubelet_client::{self, Input, Plan, Source};
 use kcerts_core::node::NodePath;
 use time::OffsetDateTime;
 
+use crate::exit::Code;
 use crate::fsio::txn::{Content, Op};
 use crate::fsio::{self, NodeDirs};
+use crate::out::outln;
 use crate::{DirArgs, Hinted, args};
 
 /// The kubelet's certificate directory.
@@ -81,9 +83,9 @@ pub struct ClientArgs {
     at: Option<OffsetDateTime>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     match a.command {
-        Command::Client(a) => client(a),
+        Command::Client(a) => client(a).map(|()| Code::Ok),
     }
 }
 
@@ -191,24 +193,25 @@ impl KubeletFiles {
 }
 
 /// What was done, in the CLI's words.
-pub fn report(plan: &Plan, files: &KubeletFiles, prefix: &str) {
-    println!(
+pub fn report(plan: &Plan, files: &KubeletFiles, prefix: &str) -> Result<()> {
+    outln!(
         "[{prefix}] kubelet client certificate for {} ({}) valid until {}: {}",
         plan.cert.subject,
         plan.key_kind,
         kcerts_core::text::format_date(plan.cert.not_after),
         plan.link_to
-    );
-    println!(
+    )?;
+    outln!(
         "[{prefix}] {} -> {}",
         files.pki_dir.join(CLIENT_CURRENT).display(),
         plan.link_to
-    );
-    println!(
+    )?;
+    outln!(
         "[{prefix}] {} reads client-certificate and client-key from {}",
         files.kubelet_conf.display(),
         files.pki_dir.join(CLIENT_CURRENT).display()
-    );
+    )?;
+    Ok(())
 }
 
 fn client(a: ClientArgs) -> Result<()> {
@@ -222,10 +225,10 @@ fn client(a: ClientArgs) -> Result<()> {
     } else {
         let lock = fsio::lock::lock_node(&dirs)?;
         if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
-            println!(
+            outln!(
                 "[kubelet] a previous run was interrupted: put back {n} files from {}",
                 backup.display()
-            );
+            )?;
         }
         Some(lock)
     };
@@ -264,10 +267,10 @@ fn client(a: ClientArgs) -> Result<()> {
     let (plan, ops) = files.plan(a.node_name.as_deref(), &source, now)?;
     if a.dry_run {
         for op in &ops {
-            println!("[dry-run] would write {}", op.target.display());
+            outln!("[dry-run] would write {}", op.target.display())?;
         }
-        report(&plan, &files, "dry-run");
-        println!("[dry-run] no file was changed");
+        report(&plan, &files, "dry-run")?;
+        outln!("[dry-run] no file was changed")?;
         return Ok(());
     }
     let base = a
@@ -282,9 +285,9 @@ fn client(a: ClientArgs) -> Result<()> {
         &backup_dir,
     )
     .context("cannot install the kubelet client certificate")?;
-    println!("[kubelet] backed up {n} files to {}", backup_dir.display());
-    report(&plan, &files, "kubelet");
-    println!("\nRestart the kubelet to use it: systemctl restart kubelet");
+    outln!("[kubelet] backed up {n} files to {}", backup_dir.display())?;
+    report(&plan, &files, "kubelet")?;
+    outln!("\nRestart the kubelet to use it: systemctl restart kubelet")?;
     Ok(())
 }
 
@@ -302,16 +305,16 @@ fn write_csr(a: &ClientArgs, dirs: &NodeDirs) -> Result<()> {
     let key_path = csr_dir.join("kubelet-client.key");
     fsio::write_new(&key_path, key.to_pem().as_bytes(), true)?;
     fsio::write_new(&csr_path, csr.as_bytes(), false)?;
-    println!(
+    outln!(
         "[csr] wrote {} and {} for system:node:{node}",
         csr_path.display(),
         key_path.display()
-    );
-    println!(
+    )?;
+    outln!(
         "Sign it on a control-plane node: kcerts sign --role kubelet-client --node-name {node} \
          --csr {} --ca-cert /etc/kubernetes/pki/ca.crt --ca-key /etc/kubernetes/pki/ca.key \
          -o kubelet-client.crt",
         csr_path.display()
-    );
+    )?;
     Ok(())
 }

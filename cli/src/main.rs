@@ -8,19 +8,23 @@
 mod args;
 mod ca;
 mod check_expiration;
+mod color;
 mod completions;
 mod exit;
 mod fsio;
 mod generate_pki;
+mod hint;
 mod inspect;
 mod inspect_summary;
 mod kubelet;
 mod node_guard;
+mod out;
 mod renew;
 mod restore;
 mod sa;
 mod schedule;
 mod sign;
+mod thresholds;
 mod use_api;
 mod verify;
 
@@ -86,32 +90,7 @@ impl DirArgs {
     }
 }
 
-/// An error already reported to the user; only the exit code is left to set.
-#[derive(Debug)]
-pub struct Reported;
-
-impl std::fmt::Display for Reported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("errors were reported")
-    }
-}
-
-impl std::error::Error for Reported {}
-
-/// An error with a hint line for the user.
-#[derive(Debug)]
-pub struct Hinted {
-    pub message: String,
-    pub hint: String,
-}
-
-impl std::fmt::Display for Hinted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Hinted {}
+pub use hint::Hinted;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -130,19 +109,10 @@ fn main() -> ExitCode {
         Command::Man(a) => completions::man(a),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Reported>().is_some() => ExitCode::from(1),
-        Err(e) if e.downcast_ref::<exit::Exit>().is_some() => {
-            ExitCode::from(e.downcast_ref::<exit::Exit>().map_or(exit::ERROR, |x| x.0))
-        }
+        Ok(code) => code.into(),
         Err(e) => {
-            if let Some(h) = e.downcast_ref::<Hinted>() {
-                eprintln!("error: {}", h.message);
-                eprintln!("hint: {}", h.hint);
-            } else {
-                eprintln!("error: {e:#}");
-            }
-            ExitCode::from(1)
+            hint::report(&e);
+            exit::Code::Error.into()
         }
     }
 }

@@ -6,7 +6,7 @@ use kcerts_core::{NodeFiles, kubeadm_refusal, node_loader};
 use time::OffsetDateTime;
 
 use crate::fsio::NodeDirs;
-use crate::{Hinted, Reported};
+use crate::Hinted;
 
 /// Fails when neither the cert dir nor any kubeconfig exists: a table of
 /// MISSING rows would only hide a wrong path.
@@ -25,17 +25,18 @@ pub fn require_node(dirs: &NodeDirs, files: &NodeFiles) -> Result<()> {
     .into())
 }
 
-/// Fails with kubeadm's own message when kubeadm would refuse this PKI.
-pub fn kubeadm_accepts(dirs: &NodeDirs, files: &NodeFiles, now: OffsetDateTime) -> Result<()> {
+/// Whether kubeadm would accept this PKI; when not, prints kubeadm's own
+/// message on stderr (the command then exits 1).
+pub fn kubeadm_accepts(dirs: &NodeDirs, files: &NodeFiles, now: OffsetDateTime) -> bool {
     let external_etcd = node_loader::is_external_etcd(files);
     match kubeadm_refusal::check(files, now, external_etcd) {
-        None => Ok(()),
+        None => true,
         Some(r) => {
             eprintln!(
                 "error: {}",
                 r.message(&|p| dirs.path(p).display().to_string())
             );
-            Err(Reported.into())
+            false
         }
     }
 }

@@ -10,8 +10,10 @@ use kcerts_core::renewal::{self, CsrOutcome, Outcome, RowPlan};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
 use time::OffsetDateTime;
 
+use crate::exit::Code;
 use crate::fsio::{self, NodeDirs};
-use crate::{DirArgs, Hinted, Reported, args};
+use crate::out::outln;
+use crate::{DirArgs, Hinted, args};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -114,7 +116,7 @@ fn select_rows(names: &[String], files: &NodeFiles) -> Result<(Vec<&'static Row>
     Ok((rows, false))
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     let dirs = a.dirs.dirs();
     // One renewal at a time per node; an interrupted one is rolled back first, so
     // the plan starts from files where every certificate matches its key.
@@ -130,16 +132,18 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         let lock = fsio::lock::lock_node(&dirs)?;
         if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
-            println!(
+            outln!(
                 "[renew] a previous renewal was interrupted: put back {n} files from {}",
                 backup.display()
-            );
+            )?;
         }
         Some(lock)
     };
     let files = dirs.load();
     crate::node_guard::require_node(&dirs, &files)?;
-    crate::node_guard::kubeadm_accepts(&dirs, &files, args::now_or(a.at))?;
+    if !crate::node_guard::kubeadm_accepts(&dirs, &files, args::now_or(a.at)) {
+        return Ok(Code::Error);
+    }
     let (rows, all) = select_rows(&a.rows, &files)?;
     let key = a.key_algorithm.map_or(KeyChoice::Keep, KeyChoice::Use);
     let opts = renewal::Options {
@@ -147,8 +151,8 @@ pub fn run(a: Args) -> Result<()> {
         validity: a.validity,
     };
     let now = args::now_or(a.at);
-    let Some(rows) = crate::schedule::due(&files, rows, a.expiring_within, now) else {
-        return Ok(());
+    let Some(rows) = crate::schedule::due(&files, rows, a.expiring_within, now)? else {
+        return Ok(Code::Ok);
     };
     if a.use_api {
         let opts = crate::use_api::Options {
@@ -158,7 +162,9 @@ pub fn run(a: Args) -> Result<()> {
             key,
             validity: a.validity,
         };
-        let accepted = crate::use_api::request(&opts, &dirs, &files, &rows)?;
+        let Some(accepted) = crate::use_api::request(&opts, &dirs, &files, &rows)? else {
+            return Ok(Code::Error);
+        };
         return write_renewed(
             &dirs,
             &accepted.plans,
@@ -190,14 +196,14 @@ pub fn run(a: Args) -> Result<()> {
             );
         }
         eprintln!("error: no file was changed");
-        return Err(Reported.into());
+        return Ok(Code::Error);
     }
     if a.dry_run {
         for p in &plans {
-            print_dry_run(&dirs, p);
+            print_dry_run(&dirs, p)?;
         }
-        println!("[dry-run] no file was changed");
-        return Ok(());
+        outln!("[dry-run] no file was changed")?;
+        return Ok(Code::Ok);
     }
     write_renewed(&dirs, &plans, a.backup_dir.as_deref(), now, all)
 }
@@ -211,7 +217,7 @@ fn write_renewed(
     backup_dir: Option<&Path>,
     now: OffsetDateTime,
     all: bool,
-) -> Result<()> {
+) -> Result<Code> {
     let writes: Vec<_> = plans
         .iter()
         .flat_map(|p| match &p.outcome {
@@ -223,21 +229,21 @@ fn write_renewed(
         let base = backup_dir.map_or_else(|| dirs.kubeconfig_dir.join("tmp"), Path::to_path_buf);
         let backup_dir = fsio::txn::unique_backup_dir(&base, now);
         let n = fsio::txn::apply(dirs, &writes, &backup_dir).context("cannot renew")?;
-        println!("[renew] backed up {n} files to {}", backup_dir.display());
+        outln!("[renew] backed up {n} files to {}", backup_dir.display())?;
     }
     for p in plans {
         if let Some(m) = renewal::message(p) {
-            println!("{m}");
+            outln!("{m}")?;
         }
     }
     if all {
-        println!();
-        println!("{}", renewal::DONE_MESSAGE);
+        outln!()?;
+        outln!("{}", renewal::DONE_MESSAGE)?;
     }
-    Ok(())
+    Ok(Code::Ok)
 }
 
-fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) {
+fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) -> Result<()> {
     match &p.outcome {
         Outcome::Renewed { writes, cert } => {
             let files: Vec<_> = writes
@@ -247,20 +253,21 @@ fn print_dry_run(dirs: &NodeDirs, p: &RowPlan) {
             // kubeadm's name for the new key's algorithm (RSA-2048, ECDSA-P256...).
             let algorithm = kcerts_core::key_choice::current_algorithm(cert)
                 .map_or_else(|_| cert.public_key.clone(), |a| a.name().to_string());
-            println!(
+            outln!(
                 "[dry-run] would renew {} until {} with a new {} key: {}",
                 p.row.name,
                 kcerts_core::text::format_date(cert.not_after),
                 algorithm,
                 files.join(", ")
-            );
+            )?;
         }
         _ => {
             if let Some(m) = renewal::message(p) {
-                println!("[dry-run] {m}");
+                outln!("[dry-run] {m}")?;
             }
         }
     }
+    Ok(())
 }
 
 fn write_csrs(
@@ -271,7 +278,7 @@ fn write_csrs(
     csr_dir: &Path,
     dry_run: bool,
     rng: &mut impl kcerts_core::rand_core::CryptoRng,
-) -> Result<()> {
+) -> Result<Code> {
     let outcomes = renewal::plan_csrs(files, rows, opts, rng);
     let mut failed = false;
     for (row, outcome) in &outcomes {
@@ -287,7 +294,7 @@ fn write_csrs(
     }
     if failed {
         eprintln!("error: no file was written");
-        return Err(Reported.into());
+        return Ok(Code::Error);
     }
     for (row, outcome) in outcomes {
         match outcome {
@@ -295,25 +302,25 @@ fn write_csrs(
                 let csr_path = csr_dir.join(format!("{}.csr", row.name));
                 let key_path = csr_dir.join(format!("{}.key", row.name));
                 if dry_run {
-                    println!(
+                    outln!(
                         "[dry-run] would write {} and {}",
                         csr_path.display(),
                         key_path.display()
-                    );
+                    )?;
                     continue;
                 }
                 fsio::write_new(&key_path, key.to_pem().as_bytes(), true)?;
                 fsio::write_new(&csr_path, csr_pem.as_bytes(), false)?;
-                println!(
+                outln!(
                     "[csr] wrote {} and {} for the {}",
                     csr_path.display(),
                     key_path.display(),
                     row.long_name
-                );
+                )?;
             }
-            CsrOutcome::Missing => println!("MISSING! {}", row.long_name),
+            CsrOutcome::Missing => outln!("MISSING! {}", row.long_name)?,
             CsrOutcome::Failed(_) => {}
         }
     }
-    Ok(())
+    Ok(Code::Ok)
 }

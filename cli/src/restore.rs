@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::DirArgs;
+use crate::exit::Code;
 use crate::fsio::{self, txn::Restored};
+use crate::out::outln;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -25,16 +27,16 @@ pub struct Args {
     dirs: DirArgs,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     let dirs = a.dirs.dirs();
     let _lock = fsio::lock::lock_node(&dirs)?;
     let done = fsio::txn::restore_from(&dirs, &a.backup_dir)
         .with_context(|| format!("cannot restore from {}", a.backup_dir.display()))?;
     for d in &done {
         match d {
-            Restored::Restored(p) => println!("[restore] put back {}", p.display()),
+            Restored::Restored(p) => outln!("[restore] put back {}", p.display())?,
             Restored::Removed(p) => {
-                println!("[restore] removed {} (the renewal created it)", p.display())
+                outln!("[restore] removed {} (the renewal created it)", p.display())?
             }
         }
     }
@@ -46,10 +48,10 @@ pub fn run(a: Args) -> Result<()> {
             other.display()
         );
     }
-    println!(
+    outln!(
         "[restore] restored {} files from {}",
         done.len(),
         a.backup_dir.display()
-    );
-    Ok(())
+    )?;
+    Ok(Code::Ok)
 }

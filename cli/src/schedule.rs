@@ -1,8 +1,11 @@
 //! `renew --expiring-within`: pick the rows that are due.
 
+use anyhow::Result;
 use kcerts_core::NodeFiles;
 use kcerts_core::inventory::Row;
 use time::{Duration, OffsetDateTime};
+
+use crate::out::outln;
 
 /// The rows due for renewal, or `None` (after saying so) when nothing is due.
 pub fn due(
@@ -10,9 +13,9 @@ pub fn due(
     rows: Vec<&'static Row>,
     window: Option<Duration>,
     now: OffsetDateTime,
-) -> Option<Vec<&'static Row>> {
+) -> Result<Option<Vec<&'static Row>>> {
     let Some(window) = window else {
-        return Some(rows);
+        return Ok(Some(rows));
     };
     let text = if window.whole_seconds() % 86_400 == 0 {
         format!("{}d", window.whole_days())
@@ -21,10 +24,10 @@ pub fn due(
     };
     let due = kcerts_core::expiring::rows_expiring_within(files, &rows, now, window);
     if due.is_empty() {
-        println!("[renew] no certificate expires within {text}; nothing to do");
-        return None;
+        outln!("[renew] no certificate expires within {text}; nothing to do")?;
+        return Ok(None);
     }
     let names: Vec<&str> = due.iter().map(|r| r.name).collect();
-    println!("[renew] expiring within {text}: {}", names.join(", "));
-    Some(due)
+    outln!("[renew] expiring within {text}: {}", names.join(", "))?;
+    Ok(Some(due))
 }

@@ -9,6 +9,7 @@ use kcerts_core::sign_csr::{self, Profile, SignOptions};
 use kcerts_core::{PrivateKey, certificate};
 use time::OffsetDateTime;
 
+use crate::exit::Code;
 use crate::{Hinted, args, fsio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -80,9 +81,13 @@ fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
     }
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
+    sign(&a).map(|()| Code::Ok)
+}
+
+fn sign(a: &Args) -> Result<()> {
     if a.role.as_deref() == Some("kubelet-client") {
-        return sign_kubelet_client(&a);
+        return sign_kubelet_client(a);
     }
     let profile = match (&a.role, a.usage) {
         (Some(name), _) => Profile::Role(inventory::row(name).ok_or_else(|| Hinted {
@@ -102,7 +107,7 @@ pub fn run(a: Args) -> Result<()> {
         (None, None) => anyhow::bail!("give --role or --usage"),
     };
     let csr = read(&a.csr, "the CSR")?;
-    let ca = load_ca(&a)?;
+    let ca = load_ca(a)?;
     let opts = SignOptions {
         profile,
         validity: a.validity,
@@ -117,7 +122,7 @@ pub fn run(a: Args) -> Result<()> {
         &mut kcerts_core::system_rng(),
     )
     .with_context(|| format!("cannot sign {}", a.csr.display()))?;
-    output(&a, &cert)
+    output(a, &cert)
 }
 
 fn load_ca(a: &Args) -> Result<SigningCa> {
@@ -158,7 +163,7 @@ fn output(a: &Args, cert: &kcerts_core::Certificate) -> Result<()> {
                 kcerts_core::text::format_date(cert.not_after)
             );
         }
-        None => print!("{pem}"),
+        None => crate::out::print(&pem)?,
     }
     Ok(())
 }

@@ -25,8 +25,9 @@ use kcerts_core::renewal::{Outcome, RowPlan};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use time::OffsetDateTime;
 
+use crate::Hinted;
 use crate::fsio::NodeDirs;
-use crate::{Hinted, Reported};
+use crate::out::outln;
 
 /// What `renew --use-api` needs from the command line.
 pub struct Options {
@@ -51,13 +52,14 @@ pub struct Accepted {
 const WATCH_SECONDS: u32 = 290;
 
 /// Requests a certificate for each row, waits for all of them and checks each
-/// one. Writes nothing; errors are reported (or returned) before anything is.
+/// one. Writes nothing. `None` when a row cannot be requested (reported on
+/// stderr, nothing sent); other errors are returned.
 pub fn request(
     opts: &Options,
     dirs: &NodeDirs,
     files: &NodeFiles,
     rows: &[&'static Row],
-) -> Result<Accepted> {
+) -> Result<Option<Accepted>> {
     let mut rng = kcerts_core::system_rng();
     let plans = api_request::plan(files, rows, opts.signer_name.as_deref(), opts.key, &mut rng);
     let mut failed = false;
@@ -92,7 +94,7 @@ pub fn request(
             );
         }
         eprintln!("error: no request was sent and no file was changed");
-        return Err(Reported.into());
+        return Ok(None);
     }
     let requests: Vec<&ApiRequest> = plans
         .iter()
@@ -137,10 +139,10 @@ pub fn request(
         };
         accepted.push(RowPlan { row, outcome });
     }
-    Ok(Accepted {
+    Ok(Some(Accepted {
         plans: accepted,
         now,
-    })
+    }))
 }
 
 /// Sends every request, then waits for all of them until the timeout or Ctrl-C.
@@ -151,14 +153,14 @@ async fn request_all(opts: &Options, requests: &[&ApiRequest]) -> Result<Vec<Vec
     let mut names = Vec::new();
     for req in requests {
         let name = create(&api, req, opts.validity, &server).await?;
-        println!("[certs] certificate request {name:?} created");
+        outln!("[certs] certificate request {name:?} created")?;
         names.push(name);
     }
-    println!(
+    outln!(
         "[certs] waiting up to {} for approval (kubectl certificate approve {})",
         go_duration(opts.timeout),
         names.join(" ")
-    );
+    )?;
     let wait = futures::future::try_join_all(names.iter().map(|n| wait_issued(&api, n)));
     tokio::select! {
         r = wait => r,

@@ -7,7 +7,9 @@ use kcerts_core::node::NodePath;
 use kcerts_core::verify::{self as checks, KubeletClient, Status};
 use time::OffsetDateTime;
 
-use crate::exit::{self, ColorChoice};
+use crate::color::{self, ColorChoice};
+use crate::exit::Code;
+use crate::out;
 use crate::{DirArgs, args, fsio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,7 +49,7 @@ pub struct Args {
     #[arg(long, value_name = "CIDR")]
     service_cidr: Option<String>,
     #[command(flatten)]
-    thresholds: exit::Thresholds,
+    thresholds: crate::thresholds::Thresholds,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -59,7 +61,7 @@ pub struct Args {
     color: ColorChoice,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     let dirs = a.dirs.dirs();
     let mut files = dirs.load();
     crate::node_guard::require_node(&dirs, &files)?;
@@ -89,32 +91,32 @@ pub fn run(a: Args) -> Result<()> {
         }),
         node_name: a.node_name.clone(),
         service_ip,
-        thresholds: a.thresholds.or(checks::Thresholds::default()),
+        thresholds: checks::Thresholds::from_flags(
+            a.thresholds.warn,
+            a.thresholds.crit,
+            checks::Thresholds::default(),
+        ),
         now: args::now_or(a.at),
     });
     match a.output {
         Output::Text => {
             let text = kcerts_core::verify_output::render_text(&v);
-            if exit::color_enabled(a.color) {
-                print!("{}", exit::paint(&text));
+            if color::color_enabled(a.color) {
+                out::print(color::paint(&text))?;
             } else {
-                print!("{text}");
+                out::print(&text)?;
             }
         }
-        Output::Json => print!("{}", kcerts_core::verify_output::to_json(&v)),
-        Output::Prometheus => print!("{}", kcerts_core::verify_output::to_prometheus(&v)),
+        Output::Json => out::print(kcerts_core::verify_output::to_json(&v))?,
+        Output::Prometheus => out::print(kcerts_core::verify_output::to_prometheus(&v))?,
     }
     let read_error = v
         .checks
         .iter()
         .any(|c| c.status == Status::Fail && c.check == "read");
-    exit::finish(if read_error {
-        exit::ERROR
+    Ok(if read_error {
+        Code::Error
     } else {
-        match v.worst() {
-            Status::Pass => exit::OK,
-            Status::Warn => exit::WARNING,
-            Status::Fail => exit::CRITICAL,
-        }
+        Code::of(v.worst())
     })
 }

@@ -4,6 +4,7 @@
 
 mod beyond_common;
 mod ca_rotation;
+mod closed_pipe;
 mod crash_safety;
 mod csr_only;
 mod errors;

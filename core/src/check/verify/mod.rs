@@ -79,6 +79,43 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// The windows of `--warn`/`--crit`, `defaults` for those not given;
+    /// `crit` never exceeds `warn`.
+    pub fn from_flags(warn: Option<Duration>, crit: Option<Duration>, defaults: Self) -> Self {
+        let crit = crit.unwrap_or(defaults.crit);
+        let warn = warn.unwrap_or(defaults.warn).max(crit);
+        Self { warn, crit }
+    }
+}
+
+/// `check-expiration --warn/--crit` (beyond kubeadm): `Fail` when a certificate
+/// expires within `crit` or has expired, `Warn` when one expires within `warn`,
+/// else `Pass`; always `Pass` without either flag (kubeadm's behaviour). With only
+/// `warn`, only an expired certificate fails; with only `crit`, the warning
+/// window is the same. `residual_seconds` are the present certificates' times left.
+pub fn expiration_status(
+    residual_seconds: impl IntoIterator<Item = i64>,
+    warn: Option<Duration>,
+    crit: Option<Duration>,
+) -> Status {
+    if warn.is_none() && crit.is_none() {
+        return Status::Pass;
+    }
+    let crit = crit.unwrap_or(Duration::ZERO).whole_seconds();
+    let warn = warn.map_or(crit, |w| w.whole_seconds().max(crit));
+    let mut status = Status::Pass;
+    for left in residual_seconds {
+        if left <= 0 || left < crit {
+            return Status::Fail;
+        }
+        if left < warn {
+            status = Status::Warn;
+        }
+    }
+    status
+}
+
 /// The status of a certificate's validity at `now` under `th`, with a reason.
 pub fn expiry(cert: &Certificate, now: OffsetDateTime, th: Thresholds) -> (Status, String) {
     let left = cert.residual_seconds(now);
@@ -286,6 +323,35 @@ mod tests {
             thresholds: Thresholds::default(),
             now,
         })
+    }
+
+    #[test]
+    fn expiration_status_follows_the_flags_given() {
+        let d = Duration::days;
+        let left = [d(40).whole_seconds(), d(20).whole_seconds()];
+        assert_eq!(expiration_status(left, None, None), Status::Pass);
+        assert_eq!(expiration_status(left, Some(d(30)), None), Status::Warn);
+        assert_eq!(expiration_status(left, Some(d(10)), None), Status::Pass);
+        assert_eq!(expiration_status(left, None, Some(d(30))), Status::Fail);
+        assert_eq!(
+            expiration_status(left, Some(d(50)), Some(d(10))),
+            Status::Warn
+        );
+        assert_eq!(expiration_status([0], Some(d(1)), None), Status::Fail);
+        assert_eq!(expiration_status([-5], None, None), Status::Pass);
+    }
+
+    #[test]
+    fn crit_never_exceeds_warn() {
+        let d = Duration::days;
+        let th = Thresholds::from_flags(None, Some(d(60)), Thresholds::default());
+        assert_eq!((th.warn, th.crit), (d(60), d(60)));
+        let th = Thresholds::from_flags(Some(d(10)), None, Thresholds::default());
+        assert_eq!((th.warn, th.crit), (d(10), d(7)));
+        assert_eq!(
+            Thresholds::from_flags(None, None, Thresholds::default()),
+            Thresholds::default()
+        );
     }
 
     fn find<'a>(v: &'a Verification, target: &str, check: &str) -> &'a Check {
