@@ -10,8 +10,10 @@ use kcerts_core::inventory::Ca;
 use kcerts_core::node::NodeFiles;
 use time::OffsetDateTime;
 
+use crate::exit::Code;
 use crate::fsio::{self, NodeDirs};
-use crate::{DirArgs, Reported, args};
+use crate::out::outln;
+use crate::{DirArgs, args};
 
 /// `kcerts ca ...`
 #[derive(Debug, clap::Args)]
@@ -115,14 +117,14 @@ fn load(dirs: &NodeDirs) -> NodeFiles {
     dirs.load_paths(&ca_rotation::wanted())
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     match a.command {
         CaCommand::Status(s) => status(s),
         CaCommand::Rotate(r) => rotate(r),
     }
 }
 
-fn status(a: StatusArgs) -> Result<()> {
+fn status(a: StatusArgs) -> Result<Code> {
     let dirs = a.dirs.dirs();
     let files = load(&dirs);
     let mut rows: Vec<std::result::Result<Status, String>> = Vec::new();
@@ -141,8 +143,8 @@ fn status(a: StatusArgs) -> Result<()> {
                     Err(e) => serde_json::json!({ "error": e }),
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            Ok(())
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+            Ok(Code::Ok)
         }
         StatusOutput::Text => {
             let mut out = String::from("CA\tPHASE\tCA SERIAL\tNEW CA SERIAL\n");
@@ -169,13 +171,13 @@ fn status(a: StatusArgs) -> Result<()> {
                 text.push('\n');
                 text.push_str(&left);
             }
-            print!("{text}");
-            Ok(())
+            crate::out::print(text)?;
+            Ok(Code::Ok)
         }
     }
 }
 
-fn rotate(a: RotateArgs) -> Result<()> {
+fn rotate(a: RotateArgs) -> Result<Code> {
     let dirs = a.dirs.dirs();
     let ca = ca_of(a.ca);
     let step = match a.phase {
@@ -202,7 +204,7 @@ fn rotate(a: RotateArgs) -> Result<()> {
         Err(e) => {
             eprintln!("error: {e}");
             eprintln!("error: no file was changed");
-            return Err(Reported.into());
+            return Ok(Code::Error);
         }
     };
     let what = format!("{phase_name} of the {} CA", ca.name());
@@ -216,29 +218,30 @@ fn rotate(a: RotateArgs) -> Result<()> {
         &prefix,
         now,
     )? {
-        return Ok(());
+        return Ok(Code::Ok);
     }
     if let Ok(s) = ca_rotation::status(&load(&dirs), ca) {
-        println!("[rotate] this node is now in phase `{}`", s.phase.name());
+        outln!("[rotate] this node is now in phase `{}`", s.phase.name())?;
         if s.phase == Phase::Idle && step == Step::Finish {
-            println!(
+            outln!(
                 "[rotate] the rotation of the {} CA is complete on this node",
                 ca.name()
-            );
+            )?;
         }
     }
-    print_next(&plan);
-    Ok(())
+    print_next(&plan)?;
+    Ok(Code::Ok)
 }
 
 /// Prints the operator's next steps after a phase.
-pub(crate) fn print_next(plan: &StepPlan) {
+pub(crate) fn print_next(plan: &StepPlan) -> Result<()> {
     if !plan.next.is_empty() {
-        println!("\nNext:");
+        outln!("\nNext:")?;
         for n in &plan.next {
-            println!("  - {n}");
+            outln!("  - {n}")?;
         }
     }
+    Ok(())
 }
 
 /// Prints a phase's plan and, with `apply`, carries it out through the
@@ -253,7 +256,7 @@ pub(crate) fn carry_out(
     now: OffsetDateTime,
 ) -> Result<bool> {
     if plan.writes.is_empty() && plan.removes.is_empty() {
-        println!("[rotate] {what} is already done on this node; nothing to change");
+        outln!("[rotate] {what} is already done on this node; nothing to change")?;
         return Ok(false);
     }
     let verb = if apply {
@@ -261,18 +264,18 @@ pub(crate) fn carry_out(
     } else {
         "[dry-run] would "
     };
-    print_plan(dirs, plan, verb);
+    print_plan(dirs, plan, verb)?;
     if !apply {
-        println!("[dry-run] no file was changed; run again with --apply to make these changes");
+        outln!("[dry-run] no file was changed; run again with --apply to make these changes")?;
         return Ok(false);
     }
     let base = backup_dir.map_or_else(|| dirs.kubeconfig_dir.join("tmp"), ToOwned::to_owned);
     let backup_dir = fsio::unique_dir(&base, prefix, now);
     let n = fsio::txn::apply_changes(dirs, &plan.writes, &plan.removes, &backup_dir)?;
-    println!(
+    outln!(
         "[rotate] {what} done; backed up {n} files to {}",
         backup_dir.display()
-    );
+    )?;
     Ok(true)
 }
 
@@ -283,15 +286,15 @@ pub(crate) fn lock_for_apply(dirs: &NodeDirs, apply: bool) -> Result<Option<fsio
     }
     let lock = fsio::lock::lock_node(dirs)?;
     if let Some((backup, n)) = fsio::txn::recover(dirs)? {
-        println!(
+        outln!(
             "[rotate] a previous run was interrupted: put back {n} files from {}",
             backup.display()
-        );
+        )?;
     }
     Ok(Some(lock))
 }
 
-fn print_plan(dirs: &NodeDirs, plan: &StepPlan, verb: &str) {
+fn print_plan(dirs: &NodeDirs, plan: &StepPlan, verb: &str) -> Result<()> {
     for w in &plan.writes {
         let what = if w.secret && w.path.rel.ends_with(".key") {
             "a new private key".to_string()
@@ -304,14 +307,15 @@ fn print_plan(dirs: &NodeDirs, plan: &StepPlan, verb: &str) {
                 _ => "updated contents".into(),
             }
         };
-        println!("{verb}write {} ({what})", dirs.path(&w.path).display());
+        outln!("{verb}write {} ({what})", dirs.path(&w.path).display())?;
     }
     for r in &plan.removes {
-        println!(
+        outln!(
             "{verb}remove {} (kept in the backup)",
             dirs.path(r).display()
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>> {

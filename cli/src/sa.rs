@@ -8,7 +8,9 @@ use kcerts_core::sa_rotation::{self, SaStep};
 use time::OffsetDateTime;
 
 use crate::ca::{carry_out, lock_for_apply, print_next};
-use crate::{DirArgs, Reported, args};
+use crate::exit::Code;
+use crate::out::outln;
+use crate::{DirArgs, args};
 
 /// `kcerts sa ...`
 #[derive(Debug, clap::Args)]
@@ -68,27 +70,27 @@ struct RotateArgs {
     at: Option<OffsetDateTime>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     match a.command {
         SaCommand::Status(s) => {
             let files = s.dirs.dirs().load_paths(&sa_rotation::wanted());
             match sa_rotation::status(&files) {
                 Ok(st) => {
-                    println!("service-account key: phase `{}`", st.phase.name());
-                    println!("  apiserver accepts: {}", st.verify_files.join(", "));
-                    println!(
+                    outln!("service-account key: phase `{}`", st.phase.name())?;
+                    outln!("  apiserver accepts: {}", st.verify_files.join(", "))?;
+                    outln!(
                         "  apiserver signs with: {}",
                         st.apiserver_signing_file.as_deref().unwrap_or("-")
-                    );
-                    println!(
+                    )?;
+                    outln!(
                         "  controller-manager signs with: {}",
                         st.controller_manager_signing_file.as_deref().unwrap_or("-")
-                    );
-                    Ok(())
+                    )?;
+                    Ok(Code::Ok)
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
-                    Err(Reported.into())
+                    Ok(Code::Error)
                 }
             }
         }
@@ -96,7 +98,7 @@ pub fn run(a: Args) -> Result<()> {
     }
 }
 
-fn rotate(a: RotateArgs) -> Result<()> {
+fn rotate(a: RotateArgs) -> Result<Code> {
     let dirs = a.dirs.dirs();
     let (step, name) = match a.phase {
         PhaseArg::Prepare => (SaStep::Prepare, "prepare"),
@@ -111,7 +113,7 @@ fn rotate(a: RotateArgs) -> Result<()> {
         Err(e) => {
             eprintln!("error: {e}");
             eprintln!("error: no file was changed");
-            return Err(Reported.into());
+            return Ok(Code::Error);
         }
     };
     let what = format!("{name} of the service-account key");
@@ -126,9 +128,9 @@ fn rotate(a: RotateArgs) -> Result<()> {
         now,
     )? {
         if let Ok(st) = sa_rotation::status(&dirs.load_paths(&sa_rotation::wanted())) {
-            println!("[rotate] this node is now in phase `{}`", st.phase.name());
+            outln!("[rotate] this node is now in phase `{}`", st.phase.name())?;
         }
-        print_next(&plan);
+        print_next(&plan)?;
     }
-    Ok(())
+    Ok(Code::Ok)
 }
