@@ -5,8 +5,8 @@ use anyhow::Result;
 use kcerts_core::{NodeFiles, kubeadm_refusal, node_loader};
 use time::OffsetDateTime;
 
-use crate::fsio::NodeDirs;
 use crate::Hinted;
+use crate::fsio::NodeDirs;
 
 /// Fails when neither the cert dir nor any kubeconfig exists: a table of
 /// MISSING rows would only hide a wrong path.
