@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use kcerts_core::node::{Dir, NodeFiles, NodePath};
 
+pub mod archive;
 pub mod fault;
 pub mod lock;
 pub mod txn;

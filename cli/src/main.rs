@@ -11,6 +11,7 @@ mod check_expiration;
 mod color;
 mod completions;
 mod exit;
+mod fleet;
 mod fsio;
 mod generate_pki;
 mod hint;
@@ -56,6 +57,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Check the health of a node's PKI: chains, keys, usages, SANs, kubeconfig CAs, kubelet.
     Verify(verify::Args),
+    /// Check several control-plane nodes against each other: same CAs and keys, SANs, servers.
+    Fleet(fleet::Args),
     /// Sign a CSR (from `renew --csr-only`) with an external CA, adding the usages of a kubeadm role.
     Sign(sign::Args),
     /// The kubelet's certificates: issue or install its client certificate.
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => restore::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Fleet(a) => fleet::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Kubelet(a) => kubelet::run(a),
         Command::Ca(a) => ca::run(a),

@@ -485,7 +485,7 @@ fn same_ca(nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
     } else {
         let mut parts: Vec<String> = found
             .iter()
-            .map(|(d, n)| format!("{} has {}", n.join(", "), describe(d)))
+            .map(|(d, n)| format!("{}: {}", n.join(", "), describe(d)))
             .collect();
         if !absent.is_empty() {
             parts.push(format!("{} cannot load it", absent.join(", ")));
@@ -495,7 +495,7 @@ fn same_ca(nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
             name.into(),
             "same-cert",
             format!(
-                "{file} differs between nodes: {}; nodes reject what the others sign: copy one CA to every node",
+                "{file} differs between nodes ({}): nodes reject what the others sign; copy one CA to every node",
                 parts.join("; ")
             ),
         );
@@ -844,7 +844,7 @@ fn leaves_trusted(i: usize, nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Ro
             target,
             "leaves-trusted",
             format!(
-                "signed by a {} that other nodes do not have: {}; those nodes reject them",
+                "signed by a {} certificate that other nodes lack: {}; those nodes reject them",
                 ca.name(),
                 parts.join(", ")
             ),
@@ -994,12 +994,12 @@ mod tests {
         let row = find(&f, "ca", "same-cert");
         assert_eq!(row.status, Status::Fail);
         assert!(
-            row.reason.contains("cp-1, cp-2 has CN=kubernetes"),
+            row.reason.contains("(cp-1, cp-2: CN=kubernetes"),
             "{}",
             row.reason
         );
         assert!(
-            row.reason.contains("cp-3 has CN=kubernetes"),
+            row.reason.contains("; cp-3: CN=kubernetes"),
             "{}",
             row.reason
         );

@@ -8,6 +8,7 @@ mod closed_pipe;
 mod crash_safety;
 mod csr_only;
 mod errors;
+mod fleet;
 mod fuzz_corpus;
 mod golden;
 mod hostile;

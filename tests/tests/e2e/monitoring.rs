@@ -12,7 +12,7 @@ use crate::beyond_common::*;
 /// Makes sure `python3 -c 'import prometheus_client'` works: this test installs
 /// prometheus_client from PyPI with pip when it is missing (scripts/test.sh only
 /// makes sure python3 exists).
-fn prometheus_client() {
+pub(crate) fn prometheus_client() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
         let has = || {
@@ -46,7 +46,7 @@ fn prometheus_client() {
 
 /// Parses exposition text with prometheus_client and returns one line per
 /// sample: `name{sorted labels} value`, families in order.
-fn parse_with_prometheus_client(text: &str) -> String {
+pub(crate) fn parse_with_prometheus_client(text: &str) -> String {
     prometheus_client();
     let script = r##"
 import sys

@@ -1,0 +1,526 @@
+//! `kcerts fleet` over several nodes: generated clusters (directories, .tar and
+//! .tar.gz archives made with the real `tar`), planted inconsistencies, nodes made
+//! by openssl alone, hostile archives, and the metrics parsed by prometheus_client.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use insta::assert_snapshot;
+use kcerts_core::node::NodePath;
+use kcerts_core::pki::{self, GeneratedNode, PkiOptions};
+use kcerts_core::{KeyAlgorithm, NodeFiles};
+use kcerts_tests::*;
+
+use crate::monitoring::parse_with_prometheus_client;
+
+fn opts(node: &str, last: u8) -> PkiOptions {
+    PkiOptions {
+        node_name: node.into(),
+        advertise_address: IpAddr::from([192, 168, 10, last]),
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+        ..PkiOptions::example()
+    }
+}
+
+/// Three control-plane nodes of one cluster (seeded: the same bytes every run).
+fn cluster(seed: u64) -> Vec<GeneratedNode> {
+    let mut rng = kcerts_core::seeded_rng(seed);
+    let first = pki::generate(&opts("cp-1", 11), NOW, &mut rng).unwrap();
+    let files = NodeFiles::from_generated(&first);
+    let mut out = vec![first];
+    for (n, last) in [("cp-2", 12), ("cp-3", 13)] {
+        out.push(pki::generate_joined(&opts(n, last), &files, NOW, &mut rng).unwrap());
+    }
+    out
+}
+
+/// Replaces (or adds) a file of a generated node.
+fn put(node: &mut GeneratedNode, path: NodePath, bytes: Vec<u8>) {
+    node.files.retain(|f| f.path != path);
+    node.files.push(pki::GeneratedFile {
+        path,
+        bytes,
+        secret: false,
+    });
+}
+
+fn bytes(node: &GeneratedNode, path: &NodePath) -> Vec<u8> {
+    node.files
+        .iter()
+        .find(|f| &f.path == path)
+        .unwrap()
+        .bytes
+        .clone()
+}
+
+/// Writes node `i` as a directory `cp-N`, and returns the paths to pass: node 0 a
+/// directory, node 1 `cp-2.tar`, node 2 `cp-3.tgz` (made with `tar`).
+fn write_fleet(nodes: &[GeneratedNode], root: &Path) -> Vec<String> {
+    let mut args = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let name = format!("cp-{}", i + 1);
+        let dir = root.join(&name);
+        write_node(node, &dir);
+        let arg = match i {
+            0 => dir.clone(),
+            1 => tar(&dir, &root.join(format!("{name}.tar")), "cf"),
+            _ => tar(&dir, &root.join(format!("{name}.tgz")), "czf"),
+        };
+        args.push(arg.display().to_string());
+    }
+    args
+}
+
+/// `tar FLAGS ARCHIVE -C DIR .`, as the README tells users to copy a node.
+fn tar(dir: &Path, archive: &Path, flags: &str) -> PathBuf {
+    let o = run(
+        "tar",
+        [
+            flags,
+            &archive.display().to_string(),
+            "-C",
+            &dir.display().to_string(),
+            ".",
+        ],
+    );
+    assert_ok(&o, "tar");
+    archive.to_path_buf()
+}
+
+fn fleet(args: &[String], extra: &[&str]) -> Output {
+    let mut all = vec![
+        "fleet".to_string(),
+        "--at".into(),
+        "2026-03-01T12:00:00Z".into(),
+    ];
+    all.extend(extra.iter().map(|s| s.to_string()));
+    all.extend(args.iter().cloned());
+    kcerts(&all)
+}
+
+/// The text with runs of spaces made one (column widths depend on the rows).
+fn squash(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !(c == ' ' && out.ends_with(' ')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn redact(text: &str, root: &Path) -> String {
+    text.replace(&root.display().to_string(), "[TMP]")
+}
+
+#[test]
+fn a_consistent_cluster_from_a_directory_a_tar_and_a_tgz() {
+    let dir = tempdir();
+    let mut nodes = cluster(21);
+    // cp-2 is in the middle of a CA rotation another tool runs: extra files kcerts ignores.
+    let ca = bytes(&nodes[0], &NodePath::cert("ca.crt"));
+    put(&mut nodes[1], NodePath::cert("ca.new.crt"), ca);
+    put(
+        &mut nodes[1],
+        NodePath::cert("ca.new.key"),
+        b"not a key".to_vec(),
+    );
+    let args = write_fleet(&nodes, dir.path());
+    let out = fleet(&args, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_snapshot!("consistent_text", stdout(&out));
+
+    // The JSON holds, per node, exactly what check-expiration -o json prints for it.
+    let out = fleet(&args, &["-o", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut one = vec![
+        "check-expiration".to_string(),
+        "-o".into(),
+        "json".into(),
+        "--at".into(),
+        "2026-03-01T12:00:00Z".into(),
+    ];
+    one.extend(dir_args(&dir.path().join("cp-3")));
+    let single: serde_json::Value = serde_json::from_str(&stdout(&kcerts(&one))).unwrap();
+    assert_eq!(json["nodes"][2]["name"], "cp-3");
+    assert_eq!(json["nodes"][2]["expiration"], single);
+    assert_eq!(json["summary"]["fail"], 0);
+    assert_eq!(json["soonest"]["residualTime"], 365 * 86400);
+    assert_snapshot!("consistent_json", redact(&stdout(&out), dir.path()));
+
+    // NAME=PATH names a node; the same name twice is refused.
+    let named = vec![
+        format!("a={}", args[0]),
+        format!("b={}", args[1]),
+        format!("c={}", args[2]),
+    ];
+    let out = fleet(&named, &["-o", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["nodes"][1]["name"], "b");
+    assert_eq!(json["nodes"][1]["nodeName"], "cp-2");
+    let out = fleet(&[named[0].clone(), named[0].clone()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("two nodes are named \"a\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn metrics_carry_a_node_label_and_parse_with_prometheus_client() {
+    let dir = tempdir();
+    let args = write_fleet(&cluster(22), dir.path());
+    let out = fleet(&args, &["-o", "prometheus"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let parsed = parse_with_prometheus_client(&stdout(&out));
+    // 11 rows + 3 CAs on each of 3 nodes.
+    assert!(
+        parsed.contains("# family x509_cert_not_after gauge 42\n"),
+        "{parsed}"
+    );
+    for n in ["cp-1", "cp-2", "cp-3"] {
+        assert!(
+            parsed.contains(&format!("x509_read_errors{{node={n}}} 0\n")),
+            "{parsed}"
+        );
+    }
+    assert!(parsed.contains(&format!(
+        "filename=apiserver.crt,filepath={}/cp-3.tgz:pki/apiserver.crt,issuer_CN=kubernetes,name=apiserver,node=cp-3,",
+        dir.path().display()
+    )), "{parsed}");
+    assert!(
+        parsed.contains("kcerts_verify_check{check=leaves-trusted,target=cp-2/etcd-ca} 0\n"),
+        "{parsed}"
+    );
+    assert!(
+        parsed.contains("kcerts_verify_checks{status=fail} 0\n"),
+        "{parsed}"
+    );
+}
+
+#[test]
+fn planted_inconsistencies_fail_with_exit_3() {
+    // A different CA on one node: cp-3 comes from another cluster.
+    let dir = tempdir();
+    let mut nodes = cluster(23);
+    nodes[2] = pki::generate(&opts("cp-3", 13), NOW, &mut kcerts_core::seeded_rng(99)).unwrap();
+    let out = fleet(&write_fleet(&nodes, dir.path()), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = squash(&stdout(&out));
+    for row in [
+        "fail ca same-cert",
+        "fail etcd-ca same-key",
+        "fail sa same-pub",
+        "fail cp-3/ca leaves-trusted signed by a ca certificate that other nodes lack: admin.conf (not by cp-1, cp-2)",
+        "fail cp-1/front-proxy-ca leaves-trusted signed by a front-proxy-ca certificate that other nodes lack: front-proxy-client (not by cp-3)",
+    ] {
+        assert!(text.contains(row), "{row}\n{text}");
+    }
+    assert_snapshot!("different_ca", stdout(&out));
+
+    // One inconsistency each: a different sa.key on cp-2, cp-3's apiserver made
+    // for another endpoint, cp-1's admin.conf pointing at another server, and a
+    // leaf of cp-2 signed by a CA only cp-2 has (its ca.crt holds both).
+    let dir = tempdir();
+    let mut nodes = cluster(24);
+    let other = pki::generate(
+        &PkiOptions {
+            control_plane_endpoint: Some("old-lb.example:6443".into()),
+            ..opts("cp-3", 13)
+        },
+        NOW,
+        &mut kcerts_core::seeded_rng(98),
+    )
+    .unwrap();
+    let sa = NodePath::cert("sa.key");
+    put(&mut nodes[1], sa.clone(), bytes(&other, &sa));
+    let joined_elsewhere = pki::generate_joined(
+        &PkiOptions {
+            control_plane_endpoint: Some("old-lb.example:6443".into()),
+            ..opts("cp-3", 13)
+        },
+        &NodeFiles::from_generated(&nodes[0]),
+        NOW,
+        &mut kcerts_core::seeded_rng(97),
+    )
+    .unwrap();
+    for p in ["apiserver.crt", "apiserver.key"] {
+        let p = NodePath::cert(p);
+        put(&mut nodes[2], p.clone(), bytes(&joined_elsewhere, &p));
+    }
+    let admin = NodePath::kubeconfig("admin.conf");
+    put(
+        &mut nodes[0],
+        admin.clone(),
+        bytes(&joined_elsewhere, &admin),
+    );
+    for p in [
+        "apiserver-kubelet-client.crt",
+        "apiserver-kubelet-client.key",
+    ] {
+        let p = NodePath::cert(p);
+        put(&mut nodes[1], p.clone(), bytes(&other, &p));
+    }
+    let ca = NodePath::cert("ca.crt");
+    let both = [bytes(&nodes[1], &ca), bytes(&other, &ca)].concat();
+    put(&mut nodes[1], ca, both);
+    let out = fleet(&write_fleet(&nodes, dir.path()), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = squash(&stdout(&out));
+    for row in [
+        "fail sa same-key pki/sa.key differs between nodes (key 1 on cp-1, cp-3; key 2 on cp-2)",
+        "fail cp-3/apiserver endpoint-sans lacks DNS:k8s.example.internal (the control-plane endpoint)",
+        "fail cp-1/admin.conf server server https://old-lb.example:6443 is neither the control-plane endpoint nor this node",
+        "fail cp-2/ca leaves-trusted signed by a ca certificate that other nodes lack: apiserver-kubelet-client (not by cp-1, cp-3)",
+        "fail ca same-cert",
+        "pass cp-1/ca leaves-trusted",
+    ] {
+        assert!(text.contains(row), "{row}\n{text}");
+    }
+    assert_snapshot!("one_of_each", stdout(&out));
+
+    // The soonest expiry: warn within --warn, fail within --crit.
+    let dir = tempdir();
+    let args = write_fleet(&cluster(25), dir.path());
+    let mut all = vec![
+        "fleet".to_string(),
+        "--at".into(),
+        "2027-02-10T12:00:00Z".into(),
+    ];
+    all.extend(args.iter().cloned());
+    let out = kcerts(&all);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        squash(&stdout(&out)).contains(
+            "warn cluster soonest-expiry cp-1/admin.conf expires on Mar 01, 2027 12:00 UTC, in 19d"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn nodes_made_by_openssl_alone() {
+    let dir = tempdir();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openssl-pki.sh");
+    let first = dir.path().join("node-a");
+    let mut args = Vec::new();
+    for (node, addr) in [
+        ("node-a", "10.0.0.10"),
+        ("node-b", "10.0.0.11"),
+        ("node-c", "10.0.0.12"),
+    ] {
+        let root = dir.path().join(node);
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(&script).arg(&root);
+        cmd.env("NODE", node)
+            .env("ADDR", addr)
+            .env("ENDPOINT", "lb.example");
+        if node != "node-a" {
+            cmd.env("SHARE", &first);
+        }
+        assert_ok(&cmd.output().unwrap(), "openssl-pki.sh");
+        args.push(root.display().to_string());
+    }
+    // node-c as an archive made with tar.
+    let tgz = tar(
+        &dir.path().join("node-c"),
+        &dir.path().join("node-c.tar.gz"),
+        "czf",
+    );
+    args[2] = tgz.display().to_string();
+    let out = kcerts(["fleet".to_string()].iter().chain(&args));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = squash(&stdout(&out));
+    assert!(text.contains("pass cluster endpoint control-plane endpoint lb.example:6443, the server of admin.conf on every node"), "{text}");
+    assert!(text.contains("pass node-c/apiserver endpoint-sans has the endpoint lb.example and the node's names (node-c, 10.0.0.12)"), "{text}");
+    assert!(
+        text.contains(
+            "pass node-b/scheduler.conf server server https://10.0.0.11:6443 is this node"
+        ),
+        "{text}"
+    );
+
+    // node-b given a different sa.pub by hand with openssl: caught.
+    let o = run(
+        "openssl",
+        [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &dir.path().join("k.pem").display().to_string(),
+        ],
+    );
+    assert_ok(&o, "openssl genpkey");
+    let o = run(
+        "openssl",
+        [
+            "pkey",
+            "-in",
+            &dir.path().join("k.pem").display().to_string(),
+            "-pubout",
+            "-out",
+            &dir.path().join("node-b/pki/sa.pub").display().to_string(),
+        ],
+    );
+    assert_ok(&o, "openssl pkey");
+    let out = kcerts(["fleet".to_string()].iter().chain(&args));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(squash(&stdout(&out)).contains("fail sa same-pub pki/sa.pub differs between nodes (key 1 on node-a, node-c; key 2 on node-b)"), "{}", stdout(&out));
+}
+
+/// Writes a tar archive with Python's tarfile, which writes any entry name (GNU
+/// tar strips `..` and leading `/`).
+fn python_tar(archive: &Path, script: &str) {
+    let o = run(
+        "python3",
+        [
+            "-c",
+            &format!(
+                "import io, sys, tarfile\nt = tarfile.open(sys.argv[1], 'w:gz')\n\
+                 def add(name, data=b'x', **kw):\n    i = tarfile.TarInfo(name)\n    \
+                 for k, v in kw.items(): setattr(i, k, v)\n    i.size = len(data) if i.type == tarfile.REGTYPE else 0\n    \
+                 t.addfile(i, io.BytesIO(data) if i.type == tarfile.REGTYPE else None)\n{script}\nt.close()\n"
+            ),
+            &archive.display().to_string(),
+        ],
+    );
+    assert_ok(&o, "python3 tarfile");
+}
+
+#[test]
+fn hostile_archives_are_refused_naming_the_entry() {
+    let dir = tempdir();
+    let good = dir.path().join("good");
+    write_node(&cluster(26)[0], &good);
+    let good = tar(&good, &dir.path().join("good.tgz"), "czf");
+    let cases = [
+        (
+            "dotdot",
+            "add('./pki/../../evil.crt')",
+            "entry \"./pki/../../evil.crt\" has a '..' component",
+        ),
+        (
+            "absolute",
+            "add('/etc/kubernetes/pki/ca.crt')",
+            "entry \"/etc/kubernetes/pki/ca.crt\" is an absolute path",
+        ),
+        (
+            "symlink",
+            "add('./pki/ca.crt', type=tarfile.SYMTYPE, linkname='/etc/shadow')",
+            "entry \"./pki/ca.crt\" links outside the archive",
+        ),
+        (
+            "uplink",
+            "add('./pki/ca.crt', type=tarfile.SYMTYPE, linkname='../../../etc/shadow')",
+            "entry \"./pki/ca.crt\" links outside the archive",
+        ),
+        (
+            "hardlink",
+            "add('./admin.conf', type=tarfile.LNKTYPE, linkname='../secret')",
+            "entry \"./admin.conf\" links outside the archive",
+        ),
+    ];
+    for (name, script, want) in cases {
+        let archive = dir.path().join(format!("{name}.tgz"));
+        python_tar(&archive, script);
+        let out = kcerts([
+            "fleet".to_string(),
+            good.display().to_string(),
+            archive.display().to_string(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "{name}");
+        assert!(stderr(&out).contains(want), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&archive.display().to_string()),
+            "{name}"
+        );
+    }
+
+    // A link that stays inside is followed; an oversize entry is that file's read error.
+    let archive = dir.path().join("inside.tgz");
+    let ca = String::from_utf8(bytes(&cluster(26)[0], &NodePath::cert("ca.crt"))).unwrap();
+    python_tar(
+        &archive,
+        &format!(
+            "add('./pki/real-ca.crt', {ca:?}.encode())\n\
+             add('./pki/ca.crt', type=tarfile.SYMTYPE, linkname='real-ca.crt')\n\
+             add('./pki/apiserver.crt', b'x' * (2 * 1024 * 1024))\n\
+             add('./pki/front-proxy-ca.crt', type=tarfile.SYMTYPE, linkname='missing.crt')\n"
+        ),
+    );
+    let out = kcerts([
+        "fleet".to_string(),
+        "--at".into(),
+        "2026-03-01T12:00:00Z".into(),
+        "-o".into(),
+        "json".into(),
+        archive.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let cas = &json["nodes"][0]["expiration"]["certificateAuthorities"];
+    assert_eq!(cas[0]["name"], "ca");
+    assert_eq!(cas[0]["missing"], false, "{cas}");
+    let checks = json["checks"].as_array().unwrap();
+    let reason = |target: &str| {
+        checks
+            .iter()
+            .find(|c| c["target"] == target && c["check"] == "read")
+            .map(|c| c["reason"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no read row for {target}: {checks:?}"))
+    };
+    assert_eq!(
+        reason("inside/pki/apiserver.crt"),
+        "cannot be read: is 2097152 bytes, over kcerts' limit of 1048576 bytes for a certificate, key or kubeconfig"
+    );
+    assert_eq!(
+        reason("inside/pki/front-proxy-ca.crt"),
+        "cannot be read: is a link to pki/missing.crt, which is not in the archive"
+    );
+
+    // Not an archive at all, and a gzip bomb over the unpacked limit.
+    let junk = dir.path().join("junk.tgz");
+    std::fs::write(&junk, b"definitely not tar").unwrap();
+    let out = kcerts(["fleet".to_string(), junk.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("junk.tgz: "), "{}", stderr(&out));
+    let bomb = dir.path().join("bomb.tgz");
+    let o = run(
+        "python3",
+        [
+            "-c",
+            "import sys, tarfile\nclass Zero:\n    def read(self, n=-1): return bytes(n)\n\
+             t = tarfile.open(sys.argv[1], 'w:gz')\ni = tarfile.TarInfo('./big'); i.size = 300 << 20\n\
+             t.addfile(i, Zero()); t.close()\n",
+            &bomb.display().to_string(),
+        ],
+    );
+    assert_ok(&o, "python3 gzip");
+    let out = kcerts(["fleet".to_string(), bomb.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("decompresses to more than kcerts' limit of 268435456 bytes"),
+        "{}",
+        stderr(&out)
+    );
+}
