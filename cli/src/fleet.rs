@@ -127,14 +127,7 @@ fn load(node: &Node) -> Result<NodeFiles> {
             cert_dir: node.path.join("pki"),
             kubeconfig_dir: node.path.clone(),
         };
-        let mut files = dirs.load();
-        let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
-        match fsio::read_limited(&dirs.path(&kubelet_conf)) {
-            Ok(Some(b)) => files.insert(kubelet_conf, b),
-            Ok(None) => {}
-            Err(r) => files.insert_unreadable(kubelet_conf, r),
-        }
-        Ok(files)
+        Ok(dirs.load_paths(&fsio::wanted_with_kubelet_conf()))
     } else {
         Ok(archive::load(&node.path)?)
     }

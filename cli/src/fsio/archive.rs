@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path};
 
-use kcerts_core::node::{NodeFiles, NodePath};
+use kcerts_core::node::NodeFiles;
 
 /// The largest archive file read.
 pub const MAX_ARCHIVE_BYTES: u64 = 64 * 1024 * 1024;
@@ -198,9 +198,7 @@ fn resolve(base: &str, target: &str) -> Option<String> {
 /// The files kcerts reads, taken from the entries (links followed inside the archive).
 fn node_files(entries: &BTreeMap<String, Kept>) -> NodeFiles {
     let mut files = NodeFiles::default();
-    let mut wanted = NodeFiles::wanted();
-    wanted.push(NodePath::kubeconfig("kubelet.conf"));
-    for p in wanted {
+    for p in super::wanted_with_kubelet_conf() {
         let mut name = p.to_string();
         for _ in 0..=MAX_LINK_HOPS {
             match entries.get(&name) {
