@@ -113,7 +113,7 @@ pub fn run(a: Args) -> Result<Code> {
     let read_error = v
         .checks
         .iter()
-        .any(|c| c.status == Status::Fail && c.check == "read");
+        .any(|c| c.status == Status::Fail && c.check == checks::CheckId::Read);
     Ok(if read_error {
         Code::Error
     } else {

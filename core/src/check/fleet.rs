@@ -19,7 +19,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use crate::check::expiration::{self, Report};
-use crate::check::verify::{self, Check, Status, Thresholds, Verification};
+use crate::check::verify::{self, Check, CheckId, Status, Thresholds, Verification};
 use crate::kubeadm::inventory::{self, Ca};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath};
@@ -231,7 +231,7 @@ pub fn valid_name(name: &str) -> bool {
 struct Rows(Vec<Check>);
 
 impl Rows {
-    fn push(&mut self, status: Status, target: String, check: &'static str, reason: String) {
+    fn push(&mut self, status: Status, target: String, check: CheckId, reason: String) {
         self.0.push(Check {
             status,
             target,
@@ -290,7 +290,7 @@ pub fn check(
             rows.push(
                 Status::Fail,
                 format!("{name}/{}", e.path),
-                "read",
+                CheckId::Read,
                 e.message.clone(),
             );
         }
@@ -340,7 +340,7 @@ fn endpoint_row(
                 rows.push(
                     Status::Pass,
                     T.into(),
-                    "endpoint",
+                    CheckId::Endpoint,
                     format!("control-plane endpoint {e}, as given"),
                 );
                 Some(e)
@@ -349,7 +349,7 @@ fn endpoint_row(
                 rows.push(
                     Status::Fail,
                     T.into(),
-                    "endpoint",
+                    CheckId::Endpoint,
                     format!("{given:?} is not a host, host:port or https:// URL"),
                 );
                 None
@@ -372,7 +372,7 @@ fn endpoint_row(
         rows.push(
             Status::Fail,
             T.into(),
-            "endpoint",
+            CheckId::Endpoint,
             "no node has an admin.conf with a server: pass --control-plane-endpoint".into(),
         );
         return None;
@@ -381,7 +381,7 @@ fn endpoint_row(
         rows.push(
             Status::Pass,
             T.into(),
-            "endpoint",
+            CheckId::Endpoint,
             format!("control-plane endpoint {best}, the server of admin.conf on every node"),
         );
         return Some(best.clone());
@@ -390,7 +390,7 @@ fn endpoint_row(
         rows.push(
             Status::Pass,
             T.into(),
-            "endpoint",
+            CheckId::Endpoint,
             format!(
                 "control-plane endpoint {best}, the server of admin.conf on {} of {} nodes",
                 names.len(),
@@ -406,7 +406,7 @@ fn endpoint_row(
     rows.push(
         Status::Fail,
         T.into(),
-        "endpoint",
+        CheckId::Endpoint,
         format!(
             "cannot tell the control-plane endpoint: admin.conf servers differ ({}): pass --control-plane-endpoint",
             all.join("; ")
@@ -476,7 +476,7 @@ fn same_ca(nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
         rows.push(
             Status::Pass,
             name.into(),
-            "same-cert",
+            CheckId::SameCert,
             format!(
                 "{file} is the same on every node ({})",
                 describe(&found[0].0)
@@ -493,7 +493,7 @@ fn same_ca(nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
         rows.push(
             Status::Fail,
             name.into(),
-            "same-cert",
+            CheckId::SameCert,
             format!(
                 "{file} differs between nodes ({}): nodes reject what the others sign; copy one CA to every node",
                 parts.join("; ")
@@ -564,7 +564,7 @@ fn same_ca(nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
             format!("{key_file} is the same key on every node"),
         )
     };
-    rows.push(status, name.into(), "same-key", reason);
+    rows.push(status, name.into(), CheckId::SameKey, reason);
 }
 
 fn spki_of_pub(bytes: &[u8]) -> Option<Vec<u8>> {
@@ -581,13 +581,13 @@ fn same_sa(nodes: &[(String, NodeFiles)], rows: &mut Rows) {
     for (file, check, read, what) in [
         (
             "sa.key",
-            "same-key",
+            CheckId::SameKey,
             key,
             "service-account tokens signed on one node fail on the others",
         ),
         (
             "sa.pub",
-            "same-pub",
+            CheckId::SamePub,
             spki_of_pub as Reader,
             "tokens are checked against a different key on each node",
         ),
@@ -677,14 +677,14 @@ fn apiserver_sans(
         rows.push(
             Status::Pass,
             target,
-            "endpoint-sans",
+            CheckId::EndpointSans,
             format!("has {ep}the node's names ({})", id.describe()),
         );
     } else {
         rows.push(
             Status::Fail,
             target,
-            "endpoint-sans",
+            CheckId::EndpointSans,
             format!(
                 "lacks {}: clients reaching this apiserver that way reject it; renew it with those SANs",
                 missing.join(", ")
@@ -718,7 +718,7 @@ fn servers(
             Some(Err(e)) => {
                 // A kubeconfig of the inventory that does not parse already has a read row.
                 if inventory::row(file).is_none() {
-                    rows.push(Status::Fail, target, "read", e);
+                    rows.push(Status::Fail, target, CheckId::Read, e);
                 }
                 continue;
             }
@@ -728,7 +728,7 @@ fn servers(
             rows.push(
                 Status::Fail,
                 target,
-                "server",
+                CheckId::Server,
                 format!("server {server:?} is not an https:// URL"),
             );
             continue;
@@ -770,7 +770,7 @@ fn servers(
                 ),
             )
         };
-        rows.push(status, target, "server", reason);
+        rows.push(status, target, CheckId::Server, reason);
     }
 }
 
@@ -826,7 +826,7 @@ fn leaves_trusted(i: usize, nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Ro
         rows.push(
             Status::Pass,
             target,
-            "leaves-trusted",
+            CheckId::LeavesTrusted,
             format!(
                 "the {} certificate{} it signs here chain to pki/{} on {on}",
                 leaves.len(),
@@ -842,7 +842,7 @@ fn leaves_trusted(i: usize, nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Ro
         rows.push(
             Status::Fail,
             target,
-            "leaves-trusted",
+            CheckId::LeavesTrusted,
             format!(
                 "signed by a {} certificate that other nodes lack: {}; those nodes reject them",
                 ca.name(),
@@ -885,7 +885,7 @@ fn soonest_row(
         rows.push(
             Status::Fail,
             "cluster".into(),
-            "soonest-expiry",
+            CheckId::SoonestExpiry,
             "no certificate loaded on any node".into(),
         );
         return None;
@@ -894,7 +894,7 @@ fn soonest_row(
     rows.push(
         status,
         "cluster".into(),
-        "soonest-expiry",
+        CheckId::SoonestExpiry,
         format!("{node}/{row} {reason}"),
     );
     Some(Soonest {
@@ -944,7 +944,7 @@ mod tests {
         f.verification
             .checks
             .iter()
-            .find(|c| c.target == target && c.check == check)
+            .find(|c| c.target == target && c.check.as_str() == check)
             .unwrap_or_else(|| panic!("no {target} {check} in {:#?}", f.verification.checks))
     }
 

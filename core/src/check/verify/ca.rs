@@ -1,7 +1,7 @@
 //! verify's checks of the node's signing material: each CA (loads, key, expiry,
 //! outlives what it signs) and the service-account key pair.
 
-use crate::check::verify::{Input, Leaf, Out, Status, expiry};
+use crate::check::verify::{CheckId, Input, Leaf, Out, Status, expiry};
 use crate::kubeadm::inventory::{self, Ca};
 use crate::kubeadm::node::{NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
@@ -26,7 +26,11 @@ pub(super) fn check_cas(
         let state = node_loader::load_ca(files, ca, &mut errors);
         let key_path = NodePath::cert(ca.key_file());
         for e in &errors {
-            let check = if e.path == key_path { "key" } else { "read" };
+            let check = if e.path == key_path {
+                CheckId::Key
+            } else {
+                CheckId::Read
+            };
             out.push(
                 Status::Fail,
                 name,
@@ -39,27 +43,27 @@ pub(super) fn check_cas(
                 out.push(
                     Status::Fail,
                     name,
-                    "read",
+                    CheckId::Read,
                     format!("pki/{} is missing", ca.cert_file()),
                 );
             }
             continue;
         };
         let (s, r) = expiry(&cert, now, th);
-        out.push(s, name, "expiry", r);
+        out.push(s, name, CheckId::Expiry, r);
         if errors.iter().all(|e| e.path != key_path) {
             if state.external {
                 out.push(
                     Status::Pass,
                     name,
-                    "key",
+                    CheckId::Key,
                     format!("external CA: no pki/{} on this node", ca.key_file()),
                 );
             } else {
                 out.push(
                     Status::Pass,
                     name,
-                    "key",
+                    CheckId::Key,
                     format!("pki/{} matches the certificate", ca.key_file()),
                 );
             }
@@ -74,7 +78,7 @@ pub(super) fn check_cas(
             out.push(
                 Status::Pass,
                 name,
-                "outlives-leaves",
+                CheckId::OutlivesLeaves,
                 match signed.len() {
                     1 => "outlives the certificate it signs".to_string(),
                     n => format!("outlives the {n} certificates it signs"),
@@ -84,7 +88,7 @@ pub(super) fn check_cas(
             out.push(
                 Status::Warn,
                 name,
-                "outlives-leaves",
+                CheckId::OutlivesLeaves,
                 format!(
                     "expires on {}, before {} (clients will reject them then): renew the CA first",
                     format_date(cert.not_after),
@@ -118,7 +122,7 @@ pub(super) fn sa_checks(files: &NodeFiles, out: &mut Out) {
             ),
         },
     };
-    out.push(status, "sa", "pair", reason);
+    out.push(status, "sa", CheckId::Pair, reason);
 }
 
 /// The public key bits of a PEM (or DER) `PUBLIC KEY` file such as `sa.pub`.

@@ -2,7 +2,7 @@
 //! to it (rotation), its expiry, chain, key, usage, subject and rotation progress.
 
 use crate::check::verify::leaf::{compare_ca_data, usage_check};
-use crate::check::verify::{Input, Out, Status, expiry};
+use crate::check::verify::{CheckId, Input, Out, Status, expiry};
 use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
 use crate::kubeadm::node::{FileContent, NodePath};
 use crate::kubeadm::node_loader;
@@ -138,14 +138,14 @@ pub(super) fn kubelet_checks(
         KubeletSource::NoConf => out.push(
             Status::Warn,
             T,
-            "rotation",
+            CheckId::Rotation,
             "kubelet.conf is missing: cannot tell how the kubelet authenticates",
         ),
-        KubeletSource::BadConf(e) => out.push(Status::Fail, T, "rotation", e.clone()),
+        KubeletSource::BadConf(e) => out.push(Status::Fail, T, CheckId::Rotation, e.clone()),
         KubeletSource::Embedded => out.push(
             Status::Warn,
             T,
-            "rotation",
+            CheckId::Rotation,
             "kubelet.conf embeds its client certificate, so the kubelet cannot rotate it \
              (kubeadm #2054): point client-certificate and client-key at \
              /var/lib/kubelet/pki/kubelet-client-current.pem",
@@ -153,19 +153,19 @@ pub(super) fn kubelet_checks(
         KubeletSource::File(p) if !client_path.is_empty() && p != client_path => out.push(
             Status::Warn,
             T,
-            "rotation",
+            CheckId::Rotation,
             format!("kubelet.conf refers to {p}, but kcerts read {client_path} (pass --kubelet-client-cert {p})"),
         ),
         KubeletSource::File(p) => out.push(
             Status::Pass,
             T,
-            "rotation",
+            CheckId::Rotation,
             format!("kubelet.conf refers to {p}, which the kubelet rotates"),
         ),
     }
     if let Some(data) = &st.ca_data {
         let (s, r) = compare_ca_data(data, ca, "kubeadm init phase kubeconfig kubelet");
-        out.push(s, T, "ca-data", r);
+        out.push(s, T, CheckId::CaData, r);
     }
     let Some(cert) = &st.cert else {
         if let Some(e) = &st.error {
@@ -179,31 +179,31 @@ pub(super) fn kubelet_checks(
             } else {
                 Status::Fail
             };
-            out.push(status, T, "read", e.clone());
+            out.push(status, T, CheckId::Read, e.clone());
         }
         return;
     };
     let (s, r) = expiry(cert, input.now, input.thresholds);
-    out.push(s, T, "expiry", r);
+    out.push(s, T, CheckId::Expiry, r);
     match ca {
         Some(ca) => match cert.verify_signed_by(ca) {
             Ok(()) => out.push(
                 Status::Pass,
                 T,
-                "chain",
+                CheckId::Chain,
                 "signed by ca (signature verified)",
             ),
             Err(e) => out.push(
                 Status::Fail,
                 T,
-                "chain",
+                CheckId::Chain,
                 format!("not signed by pki/ca.crt: {e}"),
             ),
         },
         None => out.push(
             Status::Fail,
             T,
-            "chain",
+            CheckId::Chain,
             "cannot check: pki/ca.crt did not load",
         ),
     }
@@ -211,19 +211,19 @@ pub(super) fn kubelet_checks(
         Ok(b) if *b == cert.public_key_bits() => out.push(
             Status::Pass,
             T,
-            "key",
+            CheckId::Key,
             "the key beside it matches the certificate",
         ),
         Ok(_) => out.push(
             Status::Fail,
             T,
-            "key",
+            CheckId::Key,
             "the key beside it is not this certificate's",
         ),
-        Err(e) => out.push(Status::Fail, T, "key", e.clone()),
+        Err(e) => out.push(Status::Fail, T, CheckId::Key, e.clone()),
     }
     let (s, r) = usage_check(cert, vec![ExtendedKeyUsage::ClientAuth]);
-    out.push(s, T, "usage", r);
+    out.push(s, T, CheckId::Usage, r);
     let cn = cert.common_name.as_deref().unwrap_or("");
     let want_cn = node_name.map(|n| format!("{KUBELET_CN_PREFIX}{n}"));
     let subject_ok = match &want_cn {
@@ -234,14 +234,14 @@ pub(super) fn kubelet_checks(
         out.push(
             Status::Pass,
             T,
-            "subject",
+            CheckId::Subject,
             format!("CN={cn}, O={KUBELET_ORG} fit the role"),
         );
     } else {
         out.push(
             Status::Fail,
             T,
-            "subject",
+            CheckId::Subject,
             format!(
                 "CN={cn}, O={}; the kubelet needs CN={}, O={KUBELET_ORG}",
                 cert.organizations.join("+"),
@@ -257,7 +257,7 @@ pub(super) fn kubelet_checks(
             out.push(
                 Status::Warn,
                 T,
-                "rotating",
+                CheckId::Rotating,
                 format!(
                     "{pct}% of its lifetime has passed and it was not renewed (the kubelet renews at 70-90%): \
                      check the kubelet log and pending CSRs (kubectl get csr)"
@@ -267,7 +267,7 @@ pub(super) fn kubelet_checks(
             out.push(
                 Status::Pass,
                 T,
-                "rotating",
+                CheckId::Rotating,
                 format!("{pct}% of its lifetime has passed; the kubelet renews it at 70-90%"),
             );
         }

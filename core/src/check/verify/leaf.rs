@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use crate::check::verify::{DEFAULT_SERVICE_IP, Input, Leaf, Out, Status, ca_cert, expiry};
+use crate::check::verify::{
+    CheckId, DEFAULT_SERVICE_IP, Input, Leaf, Out, Status, ca_cert, expiry,
+};
 use crate::kubeadm::inventory::{self, Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath};
@@ -43,17 +45,17 @@ pub(super) fn check_leaves(
         let name = row.name;
         if let Some((_, err)) = leaf_errors.iter().find(|(r, _)| r.name == name) {
             match err {
-                Some(message) => out.push(Status::Fail, name, "read", message.clone()),
+                Some(message) => out.push(Status::Fail, name, CheckId::Read, message.clone()),
                 None if name == "super-admin.conf" => out.push(
                     Status::Pass,
                     name,
-                    "read",
+                    CheckId::Read,
                     "absent: kubeadm writes it on the first control-plane node only",
                 ),
                 None => out.push(
                     Status::Fail,
                     name,
-                    "read",
+                    CheckId::Read,
                     format!("{} is missing", crate::kubeadm::node::certificate_path(row)),
                 ),
             }
@@ -64,7 +66,7 @@ pub(super) fn check_leaves(
         };
         let cert = &leaf.cert;
         let (s, r) = expiry(cert, now, th);
-        out.push(s, name, "expiry", r);
+        out.push(s, name, CheckId::Expiry, r);
         match ca_cert(cas, row.ca) {
             // kubeadm accepts intermediates after the leaf (TryLoadCertChainFromDisk).
             Some(ca) if !leaf.intermediates.is_empty() => {
@@ -73,7 +75,7 @@ pub(super) fn check_leaves(
                     Ok(()) => out.push(
                         Status::Pass,
                         name,
-                        "chain",
+                        CheckId::Chain,
                         format!(
                             "signed by {} through the {n} intermediate certificate(s) in its file \
                              (signatures and validity verified)",
@@ -83,7 +85,7 @@ pub(super) fn check_leaves(
                     Err(e) => out.push(
                         Status::Fail,
                         name,
-                        "chain",
+                        CheckId::Chain,
                         format!(
                             "does not chain to pki/{} through the {n} certificate(s) after it: {e}",
                             row.ca.cert_file()
@@ -95,27 +97,27 @@ pub(super) fn check_leaves(
                 Ok(()) => out.push(
                     Status::Pass,
                     name,
-                    "chain",
+                    CheckId::Chain,
                     format!("signed by {} (signature verified)", row.ca.name()),
                 ),
                 Err(e) => out.push(
                     Status::Fail,
                     name,
-                    "chain",
+                    CheckId::Chain,
                     format!("not signed by pki/{}: {e}", row.ca.cert_file()),
                 ),
             },
             None => out.push(
                 Status::Fail,
                 name,
-                "chain",
+                CheckId::Chain,
                 format!("cannot check: pki/{} did not load", row.ca.cert_file()),
             ),
         }
         let (s, r) = key_check(files, row, cert);
-        out.push(s, name, "key", r);
+        out.push(s, name, CheckId::Key, r);
         let (s, r) = usage_check(cert, row.usage.extended_key_usages());
-        out.push(s, name, "usage", r);
+        out.push(s, name, CheckId::Usage, r);
         match role::check_subject(
             row,
             cert.common_name.as_deref(),
@@ -123,23 +125,23 @@ pub(super) fn check_leaves(
             &cert.dns_names,
             node_name,
         ) {
-            Ok(()) => out.push(Status::Pass, name, "subject", subject_text(cert)),
-            Err(m) => out.push(Status::Fail, name, "subject", m.0),
+            Ok(()) => out.push(Status::Pass, name, CheckId::Subject, subject_text(cert)),
+            Err(m) => out.push(Status::Fail, name, CheckId::Subject, m.0),
         }
         match name {
             "apiserver" => {
                 let (s, r) = apiserver_sans(cert, node_name, input.service_ip);
-                out.push(s, name, "sans", r);
+                out.push(s, name, CheckId::Sans, r);
             }
             "etcd-server" | "etcd-peer" => {
                 let (s, r) = etcd_sans(cert, node_name);
-                out.push(s, name, "sans", r);
+                out.push(s, name, CheckId::Sans, r);
             }
             _ => {}
         }
         if let Location::Kubeconfig { file } = row.location {
             let (s, r) = ca_data_check(files, file, ca_cert(cas, Ca::Ca));
-            out.push(s, name, "ca-data", r);
+            out.push(s, name, CheckId::CaData, r);
         }
     }
 }

@@ -54,10 +54,91 @@ pub struct Check {
     pub status: Status,
     /// What was checked: a row name (`apiserver`), a CA (`etcd-ca`), `sa` or `kubelet`.
     pub target: String,
-    /// Which check (`expiry`, `chain`, `key`, `usage`, `subject`, `sans`, `ca-data`...).
-    pub check: &'static str,
+    /// Which check.
+    pub check: CheckId,
     /// One line, without a trailing period.
     pub reason: String,
+}
+
+/// Which check a [`Check`] row is; serialised and printed as its kebab-case name
+/// (`expiry`, `ca-data`, `outlives-leaves`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckId {
+    /// The file loads (or why not).
+    Read,
+    /// Time left before NotAfter, against the thresholds.
+    Expiry,
+    /// The private key matches the certificate.
+    Key,
+    /// The certificate is signed by its expected CA (signature checked).
+    Chain,
+    /// Key usages and extended key usages fit the role.
+    Usage,
+    /// CN and O fit the kubeadm role.
+    Subject,
+    /// The SANs clients connect with are present.
+    Sans,
+    /// A kubeconfig's certificate-authority-data is today's `ca.crt`.
+    CaData,
+    /// A CA expires after every certificate it signs.
+    OutlivesLeaves,
+    /// `sa.key` and `sa.pub` are one key pair.
+    Pair,
+    /// kubelet.conf lets the kubelet rotate its client certificate.
+    Rotation,
+    /// The kubelet client certificate is renewed in time.
+    Rotating,
+    /// Nodes agree on an endpoint (fleet).
+    Endpoint,
+    /// The apiserver certificate names each node's endpoint (fleet).
+    EndpointSans,
+    /// A file is the same on every node (fleet).
+    SameCert,
+    /// A key is the same on every node (fleet).
+    SameKey,
+    /// A public key file is the same on every node (fleet).
+    SamePub,
+    /// A kubeconfig's server (fleet).
+    Server,
+    /// Each node's leaves chain to the CAs of every node (fleet).
+    LeavesTrusted,
+    /// The soonest expiry across the nodes (fleet).
+    SoonestExpiry,
+}
+
+impl CheckId {
+    /// The kebab-case name (`ca-data`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::Read => "read",
+            CheckId::Expiry => "expiry",
+            CheckId::Key => "key",
+            CheckId::Chain => "chain",
+            CheckId::Usage => "usage",
+            CheckId::Subject => "subject",
+            CheckId::Sans => "sans",
+            CheckId::CaData => "ca-data",
+            CheckId::OutlivesLeaves => "outlives-leaves",
+            CheckId::Pair => "pair",
+            CheckId::Rotation => "rotation",
+            CheckId::Rotating => "rotating",
+            CheckId::Endpoint => "endpoint",
+            CheckId::EndpointSans => "endpoint-sans",
+            CheckId::SameCert => "same-cert",
+            CheckId::SameKey => "same-key",
+            CheckId::SamePub => "same-pub",
+            CheckId::Server => "server",
+            CheckId::LeavesTrusted => "leaves-trusted",
+            CheckId::SoonestExpiry => "soonest-expiry",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The expiry windows: closer than `warn` is a warning, closer than `crit` a failure.
@@ -211,7 +292,7 @@ impl Out {
         &mut self,
         status: Status,
         target: &str,
-        check: &'static str,
+        check: CheckId,
         reason: impl Into<String>,
     ) {
         self.0.push(Check {
@@ -357,7 +438,7 @@ mod tests {
     fn find<'a>(v: &'a Verification, target: &str, check: &str) -> &'a Check {
         v.checks
             .iter()
-            .find(|c| c.target == target && c.check == check)
+            .find(|c| c.target == target && c.check.as_str() == check)
             .unwrap_or_else(|| panic!("no {target} {check} in {:#?}", v.checks))
     }
 
@@ -372,7 +453,7 @@ mod tests {
             .collect();
         // pki::generate embeds the kubelet's certificate in kubelet.conf.
         assert_eq!(not_pass.len(), 1, "{not_pass:#?}");
-        assert_eq!(not_pass[0].check, "rotation");
+        assert_eq!(not_pass[0].check, CheckId::Rotation);
         assert_eq!(v.node_name.as_deref(), Some("cp-1"));
         assert!(find(&v, "apiserver", "sans").reason.contains("cp-1"));
     }
