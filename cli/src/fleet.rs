@@ -190,7 +190,7 @@ pub fn run(a: Args) -> Result<Code> {
     let read_error = v
         .checks
         .iter()
-        .any(|c| c.status == verify::Status::Fail && c.check == "read");
+        .any(|c| c.status == verify::Status::Fail && c.check == verify::CheckId::Read);
     Ok(if read_error {
         Code::Error
     } else {
