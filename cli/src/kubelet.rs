@@ -141,6 +141,21 @@ impl KubeletFiles {
         }
     }
 
+    /// Why the kubelet client certificate should be replaced now, or `None`.
+    pub fn due(
+        &self,
+        node_name: Option<&str>,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> Option<String> {
+        kubelet_client::due(&self.input(node_name), now, window)
+    }
+
+    /// The kubelet's certificate directory, absolute.
+    pub fn pki_dir(&self) -> &Path {
+        &self.pki_dir
+    }
+
     /// Plans a new certificate and the writes that install it: the pair file
     /// (new), the link (replaced), kubelet.conf.
     pub fn plan(

@@ -20,6 +20,7 @@ mod inspect_summary;
 mod kubelet;
 mod node_guard;
 mod out;
+mod recover;
 mod renew;
 mod restore;
 mod sa;
@@ -67,6 +68,9 @@ enum Command {
     Ca(ca::Args),
     /// Service-account key rotation in phases: `sa status`, `sa rotate prepare|trust|switch|finish`.
     Sa(sa::Args),
+    /// Recover a control-plane node whose certificates expired: clock check, renewals,
+    /// the kubelet client certificate and kubelet.conf, restarts.
+    Recover(recover::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionArgs),
     /// Print the man page (roff), or write one page per command with --dir.
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Kubelet(a) => kubelet::run(a),
         Command::Ca(a) => ca::run(a),
         Command::Sa(a) => sa::run(a),
+        Command::Recover(a) => recover::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     };

@@ -7,6 +7,7 @@
 //! or `render`: the renderers of these results live in `render`.
 
 pub mod analysis;
+pub mod clock;
 pub mod expiration;
 pub mod fleet;
 pub mod inspect;

@@ -125,6 +125,53 @@ pub fn current_key_algorithm(input: &Input<'_>) -> Option<KeyAlgorithm> {
     key.algorithm()
 }
 
+/// Why the kubelet client certificate should be replaced now, or `None`: no
+/// readable `kubelet-client-current.pem`, one that expired or expires within
+/// `window`, or a kubelet.conf that does not read it (embedded data stops rotation).
+pub fn due(input: &Input<'_>, now: OffsetDateTime, window: Duration) -> Option<String> {
+    let link = format!(
+        "{}/{}",
+        input.pki_dir.trim_end_matches('/'),
+        kubelet::CLIENT_CURRENT
+    );
+    let Some(current) = input.current else {
+        return Some(format!("{link} is missing or unreadable"));
+    };
+    let Ok((cert, _)) = kubelet::read_pair(current) else {
+        return Some(format!(
+            "{link} does not hold a matching certificate and key"
+        ));
+    };
+    if cert.not_after <= now {
+        return Some(format!(
+            "the kubelet client certificate expired on {}",
+            crate::kubeadm::residual::format_date(cert.not_after)
+        ));
+    }
+    if cert.not_after <= now + window {
+        return Some(format!(
+            "the kubelet client certificate expires on {}",
+            crate::kubeadm::residual::format_date(cert.not_after)
+        ));
+    }
+    let reads_link = Kubeconfig::parse(input.kubelet_conf)
+        .and_then(|k| k.entries())
+        .map(|entries| {
+            let users: Vec<_> = entries.iter().filter(|e| e.kind == "user").collect();
+            !users.is_empty()
+                && users.iter().all(|e| {
+                    e.material == crate::kubeadm::kubeconfig::Material::File { path: link.clone() }
+                })
+        })
+        .unwrap_or(false);
+    if !reads_link {
+        return Some(format!(
+            "kubelet.conf does not read its credentials from {link}"
+        ));
+    }
+    None
+}
+
 /// Plans the new certificate, pair file, link and kubelet.conf as of `now`.
 pub fn plan<R: CryptoRng + ?Sized>(
     input: &Input<'_>,
@@ -260,5 +307,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again.cert.der, p.cert.der);
+
+        // Due: no current file; then installed and pointed at, not due; expired, due.
+        let year = Duration::days(365);
+        assert!(
+            due(&input, NOW, Duration::days(30))
+                .unwrap()
+                .contains("missing")
+        );
+        let installed = Input {
+            kubelet_conf: &p.kubelet_conf,
+            current: Some(&p.pair),
+            ..input
+        };
+        assert_eq!(due(&installed, NOW, Duration::days(30)), None);
+        let embedded = Input {
+            current: Some(&p.pair),
+            ..input
+        };
+        assert!(
+            due(&embedded, NOW, Duration::days(30))
+                .unwrap()
+                .contains("does not read")
+        );
+        let late = due(
+            &installed,
+            NOW + year + Duration::days(1),
+            Duration::days(30),
+        );
+        assert!(late.unwrap().contains("expired on"));
+        let soon = due(
+            &installed,
+            NOW + year - Duration::days(10),
+            Duration::days(30),
+        );
+        assert!(soon.unwrap().contains("expires on"));
     }
 }

@@ -19,6 +19,7 @@ mod kubeadm_fidelity;
 mod kubelet_client;
 mod monitoring;
 mod permissions;
+mod recover;
 mod renew_openssl;
 mod scheduling;
 mod sign_cli;

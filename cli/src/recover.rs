@@ -1,0 +1,353 @@
+//! `kcerts recover`: one guided command for a control-plane node whose
+//! certificates already expired: the clock checked, every expired or expiring
+//! row renewed, the kubelet client certificate and kubelet.conf replaced, all in
+//! one journaled transaction; then, with --restart, the kubelet restarted.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration as StdDuration;
+
+use anyhow::{Context, Result};
+use kcerts_core::kubelet_client::Source;
+use kcerts_core::leaf::RenewOptions;
+use kcerts_core::node::NodePath;
+use kcerts_core::renewal::{self, Outcome};
+use kcerts_core::{KeyAlgorithm, clock, expiring, inventory};
+use time::OffsetDateTime;
+
+use crate::fsio::txn::{Content, Op};
+use crate::kubelet::{DEFAULT_PKI_DIR, KubeletFiles};
+use crate::{DirArgs, Hinted, Reported, args, fsio};
+
+/// The control-plane components kubeadm runs as static pods.
+const STATIC_PODS: [&str; 4] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "etcd",
+];
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The steps of kubeadm's manual procedure for a cluster whose certificates \
+expired, in one command:\n\
+1. the clock: a clock behind a CA's NotBefore is refused (nothing issued then would be \
+valid); a clock before a certificate's NotBefore or after every NotAfter is reported;\n\
+2. every row that expired or expires within --within is renewed as `kcerts renew` does, \
+and the kubelet client certificate is replaced as `kcerts kubelet client` does (when it is \
+missing, expired, expiring, or kubelet.conf embeds it), all in one transaction: backup, \
+journal, and a crash rolled back by the next run;\n\
+3. with --restart: `systemctl restart kubelet` when systemd runs (else the command is \
+printed), the static pods' restart commands printed, and a wait for the API server to \
+answer with admin.conf's credentials;\n\
+4. what is left is printed: worker nodes need `kcerts kubelet client --csr-only` (their \
+kubelet cannot renew with an expired certificate).\n\
+Beyond kubeadm: kubeadm has no such command (its docs give the manual steps)."
+)]
+pub struct Args {
+    #[command(flatten)]
+    dirs: DirArgs,
+    /// The kubelet's certificate directory.
+    #[arg(long, default_value = DEFAULT_PKI_DIR, value_name = "DIR")]
+    kubelet_pki_dir: PathBuf,
+    /// The node name [default: from the kubelet certificate or kubelet.conf].
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+    /// Also renew what expires within this window.
+    #[arg(long, default_value = "30d", value_parser = args::parse_duration, value_name = "DURATION")]
+    within: time::Duration,
+    /// Algorithm of the new keys of the kubeadm rows.
+    #[arg(long, default_value = "RSA-2048", value_parser = args::parse_key_algorithm)]
+    key_algorithm: KeyAlgorithm,
+    /// Validity of the new certificates.
+    #[arg(long, default_value = "8760h", value_parser = args::parse_duration)]
+    validity: time::Duration,
+    /// Where to put the timestamped backup [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Restart the kubelet afterwards and wait for the API server.
+    #[arg(long, conflicts_with = "dry_run")]
+    restart: bool,
+    /// The kubeconfig --restart waits for the API server with.
+    #[arg(
+        long,
+        default_value = "/etc/kubernetes/admin.conf",
+        value_name = "FILE",
+        requires = "restart"
+    )]
+    kubeconfig: PathBuf,
+    /// How long --restart waits for the API server.
+    #[arg(long, default_value = "5m", value_parser = args::parse_duration, requires = "restart")]
+    timeout: time::Duration,
+    /// Act as if now were this RFC 3339 time (tests).
+    #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
+    at: Option<OffsetDateTime>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let dirs = a.dirs.dirs();
+    let now = args::now_or(a.at);
+    let tag = if a.dry_run { "dry-run" } else { "recover" };
+    let _lock = if a.dry_run {
+        None
+    } else {
+        let lock = fsio::lock::lock_node(&dirs)?;
+        if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
+            println!(
+                "[recover] a previous run was interrupted: put back {n} files from {}",
+                backup.display()
+            );
+        }
+        Some(lock)
+    };
+    let files = dirs.load();
+
+    // 1. The clock.
+    let findings = clock::check(&files, now);
+    for f in &findings {
+        println!("[{tag}] clock: {f}");
+    }
+    if let Some(f) = findings.iter().find(|f| f.refuses()) {
+        return Err(Hinted {
+            message: format!("refusing to issue certificates: {f}; no file was changed"),
+            hint: "check `date -u` and `timedatectl`; run kcerts recover again once the \
+                   clock is right"
+                .into(),
+        }
+        .into());
+    }
+    if findings.is_empty() {
+        println!(
+            "[{tag}] clock: {} is within every CA's validity",
+            kcerts_core::residual::format_date(now)
+        );
+    }
+
+    // 2. The kubeadm rows.
+    let all: Vec<_> = inventory::rows(kcerts_core::node_loader::is_external_etcd(&files)).collect();
+    let rows = expiring::rows_expiring_within(&files, &all, now, a.within);
+    let opts = RenewOptions {
+        key_algorithm: a.key_algorithm,
+        validity: a.validity,
+    };
+    let mut rng = kcerts_core::system_rng();
+    let plans = renewal::plan(&files, &rows, &opts, now, &mut rng);
+    let mut failed = false;
+    for p in &plans {
+        if let Outcome::Failed(e) = &p.outcome {
+            eprintln!(
+                "error: cannot renew {}: {}: {}",
+                p.row.name,
+                dirs.path(&e.path).display(),
+                e.message
+            );
+            failed = true;
+        }
+    }
+    if failed {
+        eprintln!("error: no file was changed");
+        return Err(Reported.into());
+    }
+    let mut ops: Vec<Op> = plans
+        .iter()
+        .flat_map(|p| match &p.outcome {
+            Outcome::Renewed { writes, .. } => writes.clone(),
+            _ => Vec::new(),
+        })
+        .map(|w| Op {
+            target: dirs.path(&w.path),
+            rel: w.path.to_string(),
+            content: Content::File {
+                bytes: w.bytes,
+                secret: w.secret,
+            },
+        })
+        .collect();
+
+    // The kubelet client certificate and kubelet.conf.
+    let kubelet = KubeletFiles::load(&dirs, &a.kubelet_pki_dir)?;
+    let reason = kubelet.due(a.node_name.as_deref(), now, a.within);
+    let kubelet_plan = match &reason {
+        Some(why) => {
+            let ca_key_path = dirs.path(&NodePath::cert("ca.key"));
+            let ca_key = crate::kubelet::read(&ca_key_path, "the cluster CA key")?;
+            let source = Source::Issue {
+                ca_key: &ca_key,
+                key_algorithm: None,
+                validity: a.validity,
+            };
+            let (plan, kops) = kubelet.plan(a.node_name.as_deref(), &source, now)?;
+            println!("[{tag}] kubelet: {why}");
+            ops.extend(kops);
+            Some(plan)
+        }
+        None => None,
+    };
+
+    if a.dry_run {
+        for p in &plans {
+            match &p.outcome {
+                Outcome::Renewed { cert, .. } => println!(
+                    "[dry-run] would renew {} until {}",
+                    p.row.name,
+                    kcerts_core::text::format_date(cert.not_after)
+                ),
+                _ => {
+                    if let Some(m) = renewal::message(p) {
+                        println!("[dry-run] {m}");
+                    }
+                }
+            }
+        }
+        let renewed: Vec<_> = rows.iter().map(|r| r.name).collect();
+        let kept = all.len() - renewed.len();
+        println!(
+            "[dry-run] {kept} rows are valid beyond {}d and kept",
+            a.within.whole_days()
+        );
+        match &kubelet_plan {
+            Some(p) => crate::kubelet::report(p, &kubelet, "dry-run"),
+            None => println!("[dry-run] the kubelet client certificate is valid and rotating"),
+        }
+        for op in &ops {
+            println!("[dry-run] would write {}", op.target.display());
+        }
+        println!("[dry-run] no file was changed");
+        return Ok(());
+    }
+
+    if ops.is_empty() {
+        println!(
+            "[recover] nothing expired or expires within {}d",
+            a.within.whole_days()
+        );
+    } else {
+        let base = a
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
+        let backup_dir = crate::renew::unique_backup_dir(&base, now);
+        let n = fsio::txn::apply_ops(
+            &dirs,
+            std::slice::from_ref(&kubelet.pki_dir().to_path_buf()),
+            &ops,
+            &backup_dir,
+        )
+        .context("cannot recover")?;
+        println!("[recover] backed up {n} files to {}", backup_dir.display());
+        for p in &plans {
+            if let Some(m) = renewal::message(p) {
+                println!("[recover] {m}");
+            }
+        }
+        if let Some(p) = &kubelet_plan {
+            crate::kubelet::report(p, &kubelet, "recover");
+        }
+    }
+
+    // 3. Restarts.
+    let wrote = !ops.is_empty();
+    if a.restart && wrote {
+        restart_kubelet()?;
+        print_static_pod_restart(&dirs.kubeconfig_dir);
+        wait_apiserver(&a.kubeconfig, a.timeout)?;
+    } else if wrote {
+        println!("\nLeft to do on this node:");
+        println!("  systemctl restart kubelet");
+        print_static_pod_restart(&dirs.kubeconfig_dir);
+    }
+    // 4. What is left elsewhere.
+    println!(
+        "\nWorker nodes: their kubelet cannot renew an expired client certificate. On each, \
+         run `kcerts kubelet client --csr-only --csr-dir DIR`, sign the request here with \
+         `kcerts sign --role kubelet-client --node-name NAME`, and install it there with \
+         `kcerts kubelet client --cert FILE --key FILE`."
+    );
+    Ok(())
+}
+
+fn restart_kubelet() -> Result<()> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        println!(
+            "[recover] systemd is not running here: restart the kubelet yourself \
+             (systemctl restart kubelet, or your init system's equivalent)"
+        );
+        return Ok(());
+    }
+    println!("[recover] systemctl restart kubelet");
+    let status = std::process::Command::new("systemctl")
+        .args(["restart", "kubelet"])
+        .status()
+        .context("cannot run systemctl")?;
+    if !status.success() {
+        anyhow::bail!("systemctl restart kubelet failed ({status}); see journalctl -u kubelet");
+    }
+    Ok(())
+}
+
+/// kcerts cannot restart static pods itself yet: the commands kubeadm's docs give.
+fn print_static_pod_restart(kubeconfig_dir: &Path) {
+    let manifests = kubeconfig_dir.join("manifests");
+    println!(
+        "  restart the control-plane static pods so they read the new certificates \
+         (kcerts does not do this yet): move each manifest out of {} and back after 20 s:",
+        manifests.display()
+    );
+    for pod in STATIC_PODS {
+        let m = manifests.join(format!("{pod}.yaml"));
+        println!(
+            "    mv {m} {tmp} && sleep 20 && mv {tmp} {m}",
+            m = m.display(),
+            tmp = kubeconfig_dir
+                .join(format!("{pod}.yaml.kcerts-moved"))
+                .display()
+        );
+    }
+}
+
+/// Waits until the API server answers `/version` with the kubeconfig's credentials.
+fn wait_apiserver(kubeconfig: &Path, timeout: time::Duration) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let limit = StdDuration::from_secs(timeout.whole_seconds().max(1) as u64);
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+            .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("cannot use the kubeconfig {}", kubeconfig.display()))?;
+        let server = config.cluster_url.to_string();
+        let client = kube::Client::try_from(config)
+            .with_context(|| format!("cannot build a client from {}", kubeconfig.display()))?;
+        println!(
+            "[recover] waiting up to {}s for the API server at {server}",
+            limit.as_secs()
+        );
+        let start = std::time::Instant::now();
+        loop {
+            match client.apiserver_version().await {
+                Ok(v) => {
+                    println!(
+                        "[recover] the API server answers with {}'s credentials (Kubernetes {}.{})",
+                        kubeconfig.display(),
+                        v.major,
+                        v.minor
+                    );
+                    return Ok(());
+                }
+                Err(e) if start.elapsed() >= limit => {
+                    return Err(anyhow::anyhow!(
+                        "the API server at {server} did not answer within {}s: {e}",
+                        limit.as_secs()
+                    ));
+                }
+                Err(_) => tokio::time::sleep(StdDuration::from_secs(1)).await,
+            }
+        }
+    })
+}

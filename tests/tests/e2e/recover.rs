@@ -1,0 +1,250 @@
+//! `kcerts recover`: a control-plane node whose every certificate, the kubelet's
+//! client certificate included, expired a year ago (made here with backdated
+//! validity) is recovered; openssl verifies every new certificate; kubectl talks
+//! to a fake API server with admin.conf and with kubelet.conf (through the
+//! kubelet-client-current.pem link); a clock behind the CA is refused.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration as StdDuration;
+
+use kcerts_core::inventory::{self, Location};
+use kcerts_core::kubeconfig::Kubeconfig;
+use kcerts_tests::fake_apiserver::{FakeApiServer, Options};
+use kcerts_tests::*;
+use time::{Duration, OffsetDateTime};
+
+use crate::kubelet_client::{check_installed, kubelet_args};
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// Every file under `root`, with its bytes (links as their destination).
+fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let name = p.strip_prefix(root).unwrap().display().to_string();
+            if name.ends_with("kcerts.lock") {
+                continue;
+            }
+            if meta.file_type().is_symlink() {
+                let dest = std::fs::read_link(&p).unwrap();
+                out.push((name, dest.display().to_string().into_bytes()));
+            } else if meta.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((name, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn kubectl_version(kubeconfig: &Path) -> std::process::Output {
+    run(
+        "kubectl",
+        [
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--request-timeout",
+            "10s",
+            "get",
+            "--raw",
+            "/version",
+        ],
+    )
+}
+
+/// openssl verifies `cert_pem` against `ca` for `purpose`.
+fn openssl_verify(ca: &Path, cert_pem: &[u8], purpose: &str, dir: &Path) {
+    let f = dir.join("verify.pem");
+    std::fs::write(&f, cert_pem).unwrap();
+    let out = run(
+        "openssl",
+        [
+            "verify",
+            "-purpose",
+            purpose,
+            "-CAfile",
+            ca.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ],
+    );
+    assert_ok(&out, &format!("openssl verify -purpose {purpose}"));
+}
+
+#[test]
+fn recovers_a_node_expired_a_year_ago() {
+    let tmp = tempdir();
+    let root = tmp.path().join("kubernetes");
+    let kl = tmp.path().join("kubelet-pki");
+    std::fs::create_dir_all(&kl).unwrap();
+    // Two years ago, one-year certificates: all expired a year ago (CAs last ten).
+    let then = rfc3339(OffsetDateTime::now_utc() - Duration::days(730));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = kcerts([
+        "generate-pki",
+        "--out",
+        root.to_str().unwrap(),
+        "--node-name",
+        "cp-1",
+        "--advertise-address",
+        "127.0.0.1",
+        "--control-plane-endpoint",
+        &format!("127.0.0.1:{port}"),
+        "--key-algorithm",
+        "ECDSA-P256",
+        "--at",
+        &then,
+    ]);
+    assert_ok(&out, "generate-pki");
+    // The kubelet's own rotated pair, expired a year ago too.
+    let mut args = kubelet_args(&root, &kl, &["kubelet", "client", "--at"]);
+    args.insert(3, then.clone());
+    assert_ok(&kcerts(args), "backdated kubelet client");
+    let old_link = std::fs::read_link(kl.join("kubelet-client-current.pem")).unwrap();
+
+    let mut opts = Options::for_pki(&root.join("pki"));
+    opts.lifetime = StdDuration::from_secs(120);
+    let _server = FakeApiServer::start_on(listener, opts);
+
+    // Down: the API server refuses the expired admin and kubelet certificates.
+    let before = kubectl_version(&root.join("admin.conf"));
+    assert!(
+        !before.status.success(),
+        "an expired admin.conf was accepted"
+    );
+    assert!(!kubectl_version(&root.join("kubelet.conf")).status.success());
+
+    // --dry-run prints the plan and changes nothing.
+    let all_files = || {
+        let mut t = tree(&root);
+        t.extend(tree(&kl));
+        t
+    };
+    let untouched = all_files();
+    let mut dry = kubelet_args(&root, &kl, &["recover", "--dry-run"]);
+    dry.extend(["--node-name".into(), "cp-1".into()]);
+    let plan = kcerts(dry);
+    assert_ok(&plan, "recover --dry-run");
+    let text = stdout(&plan);
+    for row in inventory::rows(false) {
+        assert!(
+            text.contains(&format!("[dry-run] would renew {} until", row.name)),
+            "{text}"
+        );
+    }
+    assert!(text.contains("[dry-run] kubelet: the kubelet client certificate expired on"));
+    assert!(text.contains("[dry-run] no file was changed"));
+    assert_eq!(all_files(), untouched);
+
+    // Recover, restart (no systemd here: printed), wait for the API server.
+    let mut args = kubelet_args(&root, &kl, &["recover", "--restart", "--timeout", "30s"]);
+    args.extend([
+        "--kubeconfig".into(),
+        root.join("admin.conf").display().to_string(),
+    ]);
+    let out = kcerts(args);
+    assert_ok(&out, "recover");
+    let text = stdout(&out);
+    assert!(text.contains("[recover] backed up 20 files to"), "{text}");
+    assert!(
+        text.contains("systemd is not running here") || text.contains("systemctl restart kubelet")
+    );
+    assert!(text.contains("the API server answers with"), "{text}");
+    assert!(text.contains("kcerts kubelet client --csr-only"), "{text}");
+
+    // openssl: every certificate a row holds, for its purpose, against its CA.
+    for row in inventory::rows(false) {
+        let ca = root.join("pki").join(row.ca.cert_file());
+        let pem = match row.location {
+            Location::CertDir { base } => {
+                std::fs::read(root.join(format!("pki/{base}.crt"))).unwrap()
+            }
+            Location::Kubeconfig { file } => {
+                let bytes = std::fs::read(root.join(file)).unwrap();
+                Kubeconfig::parse(&bytes)
+                    .unwrap()
+                    .current()
+                    .unwrap()
+                    .client_certificate_data
+            }
+        };
+        let cert = kcerts_core::certificate::parse_first(&pem).unwrap();
+        assert!(
+            cert.not_after > OffsetDateTime::now_utc() + Duration::days(300),
+            "{} not renewed",
+            row.name
+        );
+        let purpose = if cert
+            .extended_key_usage
+            .contains(&kcerts_core::certificate::ExtendedKeyUsage::ServerAuth)
+        {
+            "sslserver"
+        } else {
+            "sslclient"
+        };
+        openssl_verify(&ca, &pem, purpose, tmp.path());
+    }
+    // The kubelet: a new pair behind the link, kubelet.conf reading it, kubectl too.
+    let new = check_installed(&root, &kl, "cp-1");
+    assert_ne!(new, old_link);
+    // admin.conf, super-admin.conf and kubelet.conf name the control-plane
+    // endpoint (the fake server); the controller-manager's and scheduler's name
+    // the local advertise address (kubeadm's choice), so kubectl only reads those.
+    for conf in ["admin.conf", "super-admin.conf", "kubelet.conf"] {
+        let v = kubectl_version(&root.join(conf));
+        assert_ok(&v, &format!("kubectl get --raw /version with {conf}"));
+        assert!(stdout(&v).contains("gitVersion"), "{}", stdout(&v));
+    }
+    for conf in ["controller-manager.conf", "scheduler.conf"] {
+        let path = root.join(conf);
+        let v = run(
+            "kubectl",
+            [
+                "config",
+                "view",
+                "--kubeconfig",
+                path.to_str().unwrap(),
+                "--raw",
+                "--flatten",
+            ],
+        );
+        assert_ok(&v, &format!("kubectl config view {conf}"));
+    }
+
+    // Run again: nothing is due.
+    let again = kcerts(kubelet_args(&root, &kl, &["recover"]));
+    assert_ok(&again, "recover again");
+    assert!(
+        stdout(&again).contains("nothing expired"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn a_clock_behind_the_ca_is_refused() {
+    let tmp = tempdir();
+    let (root, kl) = crate::kubelet_client::node(tmp.path());
+    let before = tree(tmp.path());
+    let mut args = kubelet_args(&root, &kl, &["recover", "--at"]);
+    args.insert(2, rfc3339(NOW - Duration::days(2)));
+    let out = kcerts(args);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("refusing to issue certificates: the clock is behind the ca CA"),
+        "{err}"
+    );
+    assert!(err.contains("hint: check `date -u`"), "{err}");
+    assert_eq!(tree(tmp.path()), before, "no file may change");
+}
