@@ -228,7 +228,7 @@ pub fn run(a: Args) -> Result<()> {
             .backup_dir
             .clone()
             .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
-        let backup_dir = crate::renew::unique_backup_dir(&base, now);
+        let backup_dir = fsio::txn::unique_backup_dir(&base, now);
         let n = fsio::txn::apply_ops(
             &dirs,
             std::slice::from_ref(&kubelet.pki_dir().to_path_buf()),
