@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
 
 use anyhow::{Context, Result};
+use kcerts_core::key_choice::KeyChoice;
 use kcerts_core::kubelet_client::Source;
-use kcerts_core::leaf::RenewOptions;
 use kcerts_core::node::NodePath;
 use kcerts_core::renewal::{self, Outcome};
 use kcerts_core::{KeyAlgorithm, clock, expiring, inventory};
@@ -55,9 +55,10 @@ pub struct Args {
     /// Also renew what expires within this window.
     #[arg(long, default_value = "30d", value_parser = args::parse_duration, value_name = "DURATION")]
     within: time::Duration,
-    /// Algorithm of the new keys of the kubeadm rows.
-    #[arg(long, default_value = "RSA-2048", value_parser = args::parse_key_algorithm)]
-    key_algorithm: KeyAlgorithm,
+    /// Algorithm of the new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384
+    /// [default: each certificate keeps its current key type and size].
+    #[arg(long, value_name = "ALGORITHM", value_parser = args::parse_key_algorithm)]
+    key_algorithm: Option<KeyAlgorithm>,
     /// Validity of the new certificates.
     #[arg(long, default_value = "8760h", value_parser = args::parse_duration)]
     validity: time::Duration,
@@ -128,8 +129,8 @@ pub fn run(a: Args) -> Result<()> {
     // 2. The kubeadm rows.
     let all: Vec<_> = inventory::rows(kcerts_core::node_loader::is_external_etcd(&files)).collect();
     let rows = expiring::rows_expiring_within(&files, &all, now, a.within);
-    let opts = RenewOptions {
-        key_algorithm: a.key_algorithm,
+    let opts = renewal::Options {
+        key: a.key_algorithm.map_or(KeyChoice::Keep, KeyChoice::Use),
         validity: a.validity,
     };
     let mut rng = kcerts_core::system_rng();
@@ -175,7 +176,7 @@ pub fn run(a: Args) -> Result<()> {
             let ca_key = crate::kubelet::read(&ca_key_path, "the cluster CA key")?;
             let source = Source::Issue {
                 ca_key: &ca_key,
-                key_algorithm: None,
+                key_algorithm: a.key_algorithm,
                 validity: a.validity,
             };
             let (plan, kops) = kubelet.plan(a.node_name.as_deref(), &source, now)?;
