@@ -14,9 +14,10 @@ use kcerts_core::renewal::{self, Outcome};
 use kcerts_core::{KeyAlgorithm, clock, expiring, inventory};
 use time::OffsetDateTime;
 
+use crate::exit::Code;
 use crate::fsio::txn::{Content, Op};
 use crate::kubelet::{DEFAULT_PKI_DIR, KubeletFiles};
-use crate::{DirArgs, Hinted, Reported, args, fsio};
+use crate::{DirArgs, Hinted, args, fsio};
 
 /// The control-plane components kubeadm runs as static pods.
 const STATIC_PODS: [&str; 4] = [
@@ -87,7 +88,7 @@ pub struct Args {
     at: Option<OffsetDateTime>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     let dirs = a.dirs.dirs();
     let now = args::now_or(a.at);
     let tag = if a.dry_run { "dry-run" } else { "recover" };
@@ -149,7 +150,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     if failed {
         eprintln!("error: no file was changed");
-        return Err(Reported.into());
+        return Ok(Code::Error);
     }
     let mut ops: Vec<Op> = plans
         .iter()
@@ -209,14 +210,14 @@ pub fn run(a: Args) -> Result<()> {
             a.within.whole_days()
         );
         match &kubelet_plan {
-            Some(p) => crate::kubelet::report(p, &kubelet, "dry-run"),
+            Some(p) => crate::kubelet::report(p, &kubelet, "dry-run")?,
             None => println!("[dry-run] the kubelet client certificate is valid and rotating"),
         }
         for op in &ops {
             println!("[dry-run] would write {}", op.target.display());
         }
         println!("[dry-run] no file was changed");
-        return Ok(());
+        return Ok(Code::Ok);
     }
 
     if ops.is_empty() {
@@ -244,7 +245,7 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
         if let Some(p) = &kubelet_plan {
-            crate::kubelet::report(p, &kubelet, "recover");
+            crate::kubelet::report(p, &kubelet, "recover")?;
         }
     }
 
@@ -266,7 +267,7 @@ pub fn run(a: Args) -> Result<()> {
          `kcerts sign --role kubelet-client --node-name NAME`, and install it there with \
          `kcerts kubelet client --cert FILE --key FILE`."
     );
-    Ok(())
+    Ok(Code::Ok)
 }
 
 fn restart_kubelet() -> Result<()> {
