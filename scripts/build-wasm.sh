@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the wasm module and its JS glue into web/pkg (not committed) and prints
-# its size, raw and gzipped.
+# Builds the wasm module and its JS glue into web/pkg (not committed), then the
+# page's worker source and the one-file page web/dist/kcerts.html (not
+# committed either; scripts/build-page.mjs), and prints their sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/wasm-toolchain.sh
@@ -36,15 +37,20 @@ wasm=$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/kcerts_wasm.wasm
 rm -rf web/pkg
 # --target no-modules: a classic script, because Chromium refuses module scripts
 # from file:// (origin null) and the page must work from file:// too.
+# The .d.ts it writes declares the shapes the page receives (wasm/src/types.rs).
 log "wasm-bindgen --target no-modules --out-dir web/pkg $wasm"
-wasm-bindgen --target no-modules --no-typescript --remove-name-section --remove-producers-section \
+wasm-bindgen --target no-modules --remove-name-section --remove-producers-section \
     --out-dir web/pkg "$wasm"
+grep -q 'interface AnalysisView' web/pkg/kcerts_wasm.d.ts \
+    || { echo "web/pkg/kcerts_wasm.d.ts lacks the typescript_custom_section" >&2; exit 1; }
 out=web/pkg/kcerts_wasm_bg.wasm
 # wasm-opt is not used: measured here, binaryen 132's -Oz made the module
 # smaller raw (1.62 MB -> 1.37 MB) but larger gzipped (562 KB -> 588 KB), and
 # Debian's binaryen 108 corrupts the externref table wasm-bindgen emits.
 echo "kcerts_wasm_bg.wasm: $(stat -c %s "$out") bytes, $(gzip -9 -c "$out" | wc -c) bytes gzip (route: $KCERTS_WASM_ROUTE)"
-# The CSP forbids connections (connect-src 'none'), so the page cannot fetch()
-# its own .wasm: the bytes are inlined as base64 in a script instead.
-{ printf 'window.KCERTS_WASM_BASE64 = "'; base64 -w0 "$out"; printf '";\n'; } > web/pkg/kcerts_wasm_inline.js
 node scripts/check-wasm-node.mjs
+# The CSP forbids connections (connect-src 'none'), so the page cannot fetch()
+# its own .wasm: the worker source carries the bytes as base64 instead.
+start=$SECONDS
+node scripts/build-page.mjs
+log "page built in $((SECONDS - start)) s"

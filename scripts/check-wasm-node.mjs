@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs';
 import vm from 'node:vm';
 const dir = new URL('../web/pkg/', import.meta.url);
 vm.runInThisContext(readFileSync(new URL('kcerts_wasm.js', dir), 'utf8') + '\nglobalThis.wasm_bindgen = wasm_bindgen;');
-globalThis.wasm_bindgen.initSync({ module: readFileSync(new URL('kcerts_wasm_bg.wasm', dir)) });
-const a = globalThis.wasm_bindgen.analyze([{ name: 'junk.crt', bytes: new Uint8Array([0x30, 0x82, 0xff]) }], Date.now());
-if (a.items.length !== 1 || !a.items[0].error) throw new Error('unexpected analysis: ' + JSON.stringify(a));
-console.log(`kcerts-wasm ${globalThis.wasm_bindgen.version()} loads in Node; bad bytes give: ${a.items[0].error}`);
+const k = globalThis.wasm_bindgen;
+k.initSync({ module: readFileSync(new URL('kcerts_wasm_bg.wasm', dir)) });
+const calls = [];
+const analysis = k.analyze([{ name: 'junk.crt', bytes: new Uint8Array([0x30, 0x82, 0xff]) }, { name: 'disk.img', size: 2 ** 40 }],
+  Date.now(), (done, total) => calls.push([done, total]));
+const a = analysis.view();
+if (a.items.length !== 2 || !a.items[0].error || !/byte limit/.test(a.items[1].error)) throw new Error('unexpected analysis: ' + JSON.stringify(a));
+if (JSON.stringify(calls.at(-1)) !== '[3,3]') throw new Error('unexpected progress: ' + JSON.stringify(calls));
+if (JSON.stringify(JSON.parse(analysis.viewJson())) !== JSON.stringify(a)) throw new Error('view() and viewJson() differ');
+console.log(`kcerts-wasm ${k.version()} loads in Node; bad bytes give: ${a.items[0].error}`);

@@ -1,15 +1,18 @@
-// The kcerts page: reads dropped or picked files, hands their bytes to the wasm
-// core (the same rules as the CLI), and renders the result. No network access:
-// the wasm module is inlined as base64 (kcerts_wasm_inline.js), the CSP forbids
-// connections, and downloads are the user's own blob links.
+// The kcerts page: hands dropped or picked files to a Web Worker that runs the
+// wasm core (the same rules as the CLI), shows its progress, and renders what
+// it answers. No network access: the worker is started from inlined source
+// text, the CSP forbids connections, and downloads are the user's own blob links.
+/* global KCERTS_WORKER_SOURCE */
 'use strict';
 (function () {
   const $ = (sel) => document.querySelector(sel);
-  const MAX_FILE_BYTES = 64 * 1024 * 1024;
-  const state = { analysis: null, sortKey: 'notAfter', sortDir: 1, selected: null, shown: 0 };
-  // Rows the table adds at a time: every certificate is sorted and counted, but a
-  // 10,000-certificate upload renders its first page at once and more on request.
+  // Rows the table adds at a time: every certificate is sorted and counted (in
+  // the worker), but a large upload renders its first page at once and more on request.
   const PAGE = 500;
+  const state = { sortKey: 'notAfter', sortDir: 1, selected: null, shown: 0, total: 0, columns: [] };
+  let worker = null;
+  let nextId = 1;
+  const pending = new Map();
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -26,24 +29,44 @@
 
   function status(text) { $('#status').textContent = text; }
 
-  // --- loading the module ---------------------------------------------------
-  function initWasm() {
-    const b64 = window.KCERTS_WASM_BASE64;
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    wasm_bindgen.initSync({ module: bytes });
-    $('#version').textContent = wasm_bindgen.version();
+  // --- the worker -------------------------------------------------------------
+  function startWorker() {
+    return new Promise((resolve, reject) => {
+      const url = URL.createObjectURL(new Blob([KCERTS_WORKER_SOURCE], { type: 'text/javascript' }));
+      worker = new Worker(url);
+      worker.onerror = (e) => reject(new Error(e.message || 'the worker could not start'));
+      worker.onmessage = ({ data }) => {
+        if (data.ready) { URL.revokeObjectURL(url); resolve(data.ready); return; }
+        if (data.failed) { reject(new Error(data.failed)); return; }
+        if (data.progress) { showProgress(data.progress); return; }
+        const p = pending.get(data.id);
+        if (!p) return;
+        pending.delete(data.id);
+        if ('error' in data) p.reject(new Error(data.error)); else p.resolve(data.result);
+      };
+    });
   }
 
-  // --- reading files ------------------------------------------------------
-  async function readFile(file, name) {
-    if (file.size > MAX_FILE_BYTES) {
-      return { name, bytes: new Uint8Array(0), tooLarge: file.size };
-    }
-    return { name, bytes: new Uint8Array(await file.arrayBuffer()) };
+  function ask(op, args) {
+    return new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, op, ...args });
+    });
   }
 
+  const PHASES = { reading: 'Reading files', analysing: 'Analysing', rendering: 'Preparing the report' };
+  function showProgress({ phase, done, total }) {
+    const bar = $('#progress');
+    bar.hidden = false;
+    bar.max = total || 1;
+    bar.value = done;
+    const pct = total ? Math.floor((100 * done) / total) : 100;
+    $('#progress-text').textContent = `${PHASES[phase] || phase}… ${pct}%`;
+    document.body.dataset.progress = `${phase} ${pct}`;
+  }
+
+  // --- reading files ------------------------------------------------------------
   function entryFiles(entry, prefix) {
     return new Promise((resolve) => {
       if (entry.isFile) {
@@ -64,86 +87,100 @@
 
   async function handle(list) {
     status(`Reading ${list.length} file(s)…`);
-    const files = await Promise.all(list.map(({ file, name }) => readFile(file, name)));
-    const tooLarge = files.filter((f) => f.tooLarge);
+    delete document.body.dataset.reportMs;
     const t0 = performance.now();
-    let analysis;
+    document.body.dataset.busy = 'true';
+    let r;
     try {
-      analysis = wasm_bindgen.analyze(files.filter((f) => !f.tooLarge), Date.now());
+      r = await ask('analyse', { files: list, now: Date.now(), sortKey: state.sortKey, sortDir: state.sortDir, page: PAGE });
     } catch (e) {
       status(`Error: ${e.message || e}`);
       return;
+    } finally {
+      $('#progress').hidden = true;
+      $('#progress-text').textContent = '';
+      delete document.body.dataset.busy;
     }
-    for (const f of tooLarge) {
-      analysis.items.push({ id: analysis.items.length, file: f.name, place: 'file', kind: 'error',
-        error: `${f.tooLarge} bytes is over the page's ${MAX_FILE_BYTES} byte limit` });
-    }
-    state.analysis = analysis;
-    render();
+    render(r);
     const ms = Math.round(performance.now() - t0);
-    const nCerts = analysis.items.filter((i) => i.kind === 'certificate').length;
-    status(`${files.length} file(s): ${nCerts} certificate(s), ${analysis.items.length} item(s) in ${ms} ms.`);
+    status(`${r.files} file(s): ${r.certificates} certificate(s), ${r.items} item(s) in ${ms} ms.`);
     document.body.dataset.reportMs = String(ms);
   }
 
-  // --- rendering ----------------------------------------------------------
-  function render() {
-    const a = state.analysis;
-    renderNode(a.node);
-    renderWarnings(a);
-    renderTimeline(a);
-    renderTable(a);
-    renderOther(a);
+  // --- rendering ----------------------------------------------------------------
+  function render(r) {
+    renderNodes(r.nodes);
+    renderWarnings(r);
+    renderTimeline(r);
+    state.columns = r.columns;
+    state.selected = null;
+    renderHead();
+    renderRows(r.page, true);
+    renderOther(r);
     $('#detail').hidden = true;
   }
 
-  function renderNode(node) {
-    $('#node').hidden = !node;
-    if (!node) return;
-    $('#node-root').textContent = node.root || './';
-    $('#kubeadm-text').textContent = node.text;
-    $('#kubeadm-json').textContent = node.json;
+  function renderNodes(nodes) {
+    $('#node').hidden = nodes.length === 0;
+    $('#node-h').textContent = nodes.length > 1
+      ? `kubeadm certs check-expiration on ${nodes.length} nodes` : 'kubeadm certs check-expiration';
+    $('#nodes').replaceChildren(...nodes.map((n, i) => {
+      const one = nodes.length === 1;
+      const text = el('pre', { class: 'kubeadm-text', tabindex: '0' }, n.text);
+      const json = el('pre', { class: 'kubeadm-json', tabindex: '0' }, n.json);
+      const root = el('code', { class: 'node-root' }, n.root || './');
+      if (one) { text.id = 'kubeadm-text'; json.id = 'kubeadm-json'; root.id = 'node-root'; }
+      return el('div', { class: 'node-report', 'data-node': n.name },
+        one ? null : el('h3', {}, `Node ${n.name}`),
+        el('p', { class: 'note' }, 'The files form a kubeadm node (', root,
+          '): the same tables ', el('code', {}, 'kcerts check-expiration'), ' and ',
+          el('code', {}, 'kubeadm certs check-expiration'), ' print.'),
+        text,
+        el('details', {}, el('summary', {}, 'JSON (', el('code', {}, '-o json'), ')'), json),
+        i < nodes.length - 1 ? el('hr') : null);
+    }));
   }
 
-  function itemLabel(item) {
-    const c = item.certificate;
-    const role = c && c.role ? `${c.role} — ` : '';
-    return `${role}${item.file}${item.place ? ` (${item.place})` : ''}`;
+  function more(shown, total, what) {
+    return total > shown ? el('li', { class: 'more' }, `… and ${total - shown} more ${what} (the first ${shown} are shown).`) : null;
   }
 
-  function renderWarnings(a) {
+  function renderWarnings(r) {
     const ul = $('#warnings');
-    ul.replaceChildren(...a.warnings.map((w) => el('li', { class: w.severity === 'critical' ? 'crit' : 'warn' },
-      el('strong', {}, w.severity === 'critical' ? 'critical: ' : 'warning: '),
-      `${itemLabel(a.items[w.item])}: ${w.message}`)));
-    $('#warnings-section').hidden = a.warnings.length === 0;
+    ul.replaceChildren(...r.warnings.map((w) => el('li', { class: w.severity === 'critical' ? 'crit' : 'warn' },
+      el('strong', {}, w.severity === 'critical' ? 'critical: ' : 'warning: '), w.text)),
+    more(r.warnings.length, r.warningCount, 'warnings') || []);
+    $('#warnings-section').hidden = r.warningCount === 0;
   }
 
-  function certItems(a) {
-    // One row per distinct certificate (kubeconfigs repeat ca.crt).
-    // Prefer a file of its own over a copy embedded in a kubeconfig.
-    const seen = new Set();
-    const ordered = [...a.items].sort((x, y) =>
-      (x.place.includes('certificate-authority') - y.place.includes('certificate-authority')) || x.id - y.id);
-    return ordered.filter((i) => {
-      if (!i.certificate) return false;
-      const fp = i.certificate.sha256Fingerprint;
-      if (seen.has(fp)) return false;
-      seen.add(fp);
-      return true;
-    });
+  // Axis ticks at whole months or years, as many as fit without overlapping.
+  const TICK_STEPS = [1, 2, 3, 6, 12, 24, 60, 120, 240, 600, 1200]; // months
+  function ticks(min, max, width) {
+    const months = (max - min) / (30.44 * 86400e3);
+    const fit = Math.max(2, Math.floor(width / 90));
+    const step = TICK_STEPS.find((s) => months / s <= fit) || TICK_STEPS[TICK_STEPS.length - 1];
+    const d = new Date(min);
+    let m = d.getUTCFullYear() * 12 + d.getUTCMonth() + 1;
+    m = Math.ceil(m / step) * step;
+    const out = [];
+    for (;; m += step) {
+      const t = Date.UTC(Math.floor(m / 12), m % 12, 1);
+      if (t > max) break;
+      const iso = new Date(t).toISOString();
+      out.push([t, step % 12 === 0 ? iso.slice(0, 4) : iso.slice(0, 7)]);
+    }
+    return out;
   }
 
-  function renderTimeline(a) {
-    const certs = certItems(a);
-    $('#timeline-section').hidden = certs.length === 0;
-    if (!certs.length) return;
-    const shown = certs.slice(0, 400);
+  function renderTimeline(r) {
+    const shown = r.timeline;
+    $('#timeline-section').hidden = shown.length === 0;
+    if (!shown.length) return;
     const t = (s) => Date.parse(s);
-    const now = Date.parse(a.now);
-    const min = Math.min(now, ...shown.map((i) => t(i.certificate.notBefore)));
-    const max = Math.max(now, ...shown.map((i) => t(i.certificate.notAfter)));
-    const W = 1000, label = 260, rowH = 18, H = shown.length * rowH + 30;
+    const now = Date.parse(r.now);
+    const min = Math.min(now, ...shown.map((c) => t(c.notBefore)));
+    const max = Math.max(now, ...shown.map((c) => t(c.notAfter)));
+    const W = 1000, label = 260, rowH = 18, top = 16, H = top + shown.length * rowH + 30;
     const x = (ms) => label + ((ms - min) / (max - min || 1)) * (W - label - 10);
     const NS = 'http://www.w3.org/2000/svg';
     const svg = document.createElementNS(NS, 'svg');
@@ -157,137 +194,91 @@
       svg.append(e);
       return e;
     };
-    shown.forEach((item, n) => {
-      const c = item.certificate;
-      const y = 10 + n * rowH;
-      add('text', { x: 0, y: y + 12 }, (c.role || c.commonName || item.file).slice(0, 38));
+    const axisY = H - 22;
+    for (const [ms, text] of ticks(min, max, W - label - 10)) {
+      add('line', { class: 'grid', x1: x(ms), y1: top, x2: x(ms), y2: axisY + 4 });
+      add('text', { class: 'tick', x: x(ms), y: H - 6, 'text-anchor': 'middle' }, text);
+    }
+    shown.forEach((c, n) => {
+      const y = top + n * rowH;
+      add('text', { x: 0, y: y + 12 }, c.label.slice(0, 38));
       const x0 = x(t(c.notBefore)), x1 = x(t(c.notAfter));
-      const bar = add('rect', { class: `bar${c.isCa ? ' ca' : ''}${c.residualSeconds < 0 ? ' expired' : ''}`,
+      const bar = add('rect', { class: `bar${c.isCa ? ' ca' : ''}${c.expired ? ' expired' : ''}`,
         x: x0, y: y + 2, width: Math.max(2, x1 - x0), height: rowH - 6, rx: 3 });
-      bar.append(Object.assign(document.createElementNS(NS, 'title'), { textContent: `${item.file}: ${c.notBefore} → ${c.notAfter} (${c.residual})` }));
+      bar.append(Object.assign(document.createElementNS(NS, 'title'), { textContent: `${c.file}: ${c.notBefore} → ${c.notAfter} (${c.residual})` }));
     });
-    add('line', { class: 'axis', x1: label, y1: H - 18, x2: W - 10, y2: H - 18 });
-    add('text', { x: label, y: H - 4 }, new Date(min).toISOString().slice(0, 10));
-    add('text', { x: W - 80, y: H - 4 }, new Date(max).toISOString().slice(0, 10));
-    add('line', { class: 'now', id: 'now-line', x1: x(now), y1: 0, x2: x(now), y2: H - 18 });
-    add('text', { x: x(now) + 4, y: H - 4 }, 'now');
+    add('line', { class: 'axis', x1: label, y1: axisY, x2: W - 10, y2: axisY });
+    add('line', { class: 'now', id: 'now-line', x1: x(now), y1: top - 4, x2: x(now), y2: axisY });
+    add('text', { class: 'now-label', x: x(now), y: top - 6, 'text-anchor': 'middle' }, 'now');
     $('#timeline').replaceChildren(svg);
   }
 
-  const COLUMNS = [
-    ['name', 'Name', (i) => i.certificate.role || i.file + (i.place ? ` (${i.place})` : '')],
-    ['subject', 'Subject', (i) => i.certificate.subject],
-    ['issuer', 'Issuer', (i) => i.certificate.issuer],
-    ['sans', 'SANs', (i) => [...i.certificate.dnsNames, ...i.certificate.ipAddresses].join(', ')],
-    ['notBefore', 'Not before', (i) => i.certificate.notBefore],
-    ['notAfter', 'Not after', (i) => i.certificate.notAfter],
-    ['residual', 'Residual', (i) => i.certificate.residualSeconds],
-    ['key', 'Key', (i) => i.certificate.publicKey],
-    ['sig', 'Signature', (i) => sigName(i.certificate.signatureAlgorithm)],
-    ['usages', 'Usages', (i) => [...i.certificate.keyUsage, ...i.certificate.extendedKeyUsage.map(ekuName)].join(', ')],
-    ['ca', 'CA', (i) => (i.certificate.isCa ? 'CA' : 'leaf')],
-  ];
-
-  function ekuName(e) { return typeof e === 'string' ? e : e.other || JSON.stringify(e); }
-  function sigName(oid) {
-    return ({ '1.2.840.113549.1.1.11': 'sha256WithRSA', '1.2.840.113549.1.1.12': 'sha384WithRSA',
-      '1.2.840.113549.1.1.13': 'sha512WithRSA', '1.2.840.113549.1.1.5': 'sha1WithRSA',
-      '1.2.840.10045.4.3.2': 'ecdsa-with-SHA256', '1.2.840.10045.4.3.3': 'ecdsa-with-SHA384',
-      '1.2.840.10045.4.3.4': 'ecdsa-with-SHA512', '1.3.101.112': 'Ed25519' })[oid] || oid;
-  }
-
-  function renderTable(a) {
-    const rows = certItems(a);
-    $('#certs-section').hidden = rows.length === 0;
+  function renderHead() {
     const head = $('#certs thead tr');
-    head.replaceChildren(...COLUMNS.map(([key, title]) => {
+    head.replaceChildren(...state.columns.map(([key, title]) => {
       const sorted = state.sortKey === key;
-      return el('th', { scope: 'col', 'aria-sort': sorted ? (state.sortDir > 0 ? 'ascending' : 'descending') : 'none' },
+      return el('th', { scope: 'col', class: `col-${key}`, 'aria-sort': sorted ? (state.sortDir > 0 ? 'ascending' : 'descending') : 'none' },
         el('button', { type: 'button', 'data-key': key, onclick: () => sortBy(key) },
           title + (sorted ? (state.sortDir > 0 ? ' ▲' : ' ▼') : '')));
     }));
-    const col = COLUMNS.find(([k]) => k === state.sortKey) || COLUMNS[5];
-    rows.sort((x, y) => {
-      const vx = col[2](x), vy = col[2](y);
-      return (vx < vy ? -1 : vx > vy ? 1 : 0) * state.sortDir;
-    });
-    state.rows = rows;
-    state.warned = new Map(a.warnings.map((w) => [w.item, w.severity]));
-    state.shown = 0;
-    $('#certs tbody').replaceChildren();
-    showMore();
   }
 
-  // Appends the next PAGE rows of the sorted table.
-  function showMore() {
-    const { rows, warned } = state;
+  // Shows a page of rows: the first page replaces the table, later ones append.
+  function renderRows(page, first) {
     const frag = document.createDocumentFragment();
-    for (const item of rows.slice(state.shown, state.shown + PAGE)) {
-      const c = item.certificate;
-      const cls = c.residualSeconds < 0 ? 'crit' : warned.get(item.id) === 'warning' ? 'warn' : '';
-      const tr = el('tr', { tabindex: '0', 'data-id': String(item.id),
-        onclick: () => showDetail(item.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); showDetail(item.id); } } },
-        COLUMNS.map(([key, , get]) => {
-          let v = get(item);
-          if (key === 'residual') v = c.residual;
-          return el('td', { class: `${key === 'sans' ? 'sans ' : ''}${key === 'residual' ? cls : ''}` }, v);
-        }));
-      frag.append(tr);
+    for (const r of page.rows) {
+      frag.append(el('tr', { tabindex: '0', 'data-id': String(r.id),
+        onclick: () => showDetail(r.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); showDetail(r.id); } } },
+      r.cells.map((v, n) => {
+        const key = state.columns[n][0];
+        return el('td', { class: `col-${key}${key === 'residual' && r.cls ? ` ${r.cls}` : ''}` }, v);
+      })));
     }
-    $('#certs tbody').append(frag);
-    state.shown = Math.min(rows.length, state.shown + PAGE);
-    $('#certs-more').hidden = rows.length <= PAGE;
-    $('#certs-shown').textContent = `Showing ${state.shown} of ${rows.length} certificates (sorted as a whole).`;
-    $('#show-more').hidden = state.shown >= rows.length;
+    if (first) { $('#certs tbody').replaceChildren(frag); state.shown = 0; } else $('#certs tbody').append(frag);
+    state.total = page.total;
+    state.shown = Math.min(page.total, state.shown + page.rows.length);
+    $('#certs-section').hidden = page.total === 0;
+    $('#certs-more').hidden = page.total <= PAGE;
+    $('#certs-shown').textContent = `Showing ${state.shown} of ${page.total} certificates (sorted as a whole).`;
+    $('#show-more').hidden = state.shown >= page.total;
   }
 
-  function sortBy(key) {
+  async function showMore() {
+    renderRows(await ask('rows', { sortKey: state.sortKey, sortDir: state.sortDir, offset: state.shown, count: PAGE }), false);
+  }
+
+  async function sortBy(key) {
     state.sortDir = state.sortKey === key ? -state.sortDir : 1;
     state.sortKey = key;
-    renderTable(state.analysis);
+    const page = await ask('rows', { sortKey: state.sortKey, sortDir: state.sortDir, offset: 0, count: PAGE });
+    renderHead();
+    renderRows(page, true);
     const btn = document.querySelector(`#certs th button[data-key="${key}"]`);
     if (btn) btn.focus();
   }
 
-  function renderOther(a) {
-    const others = a.items.filter((i) => i.kind !== 'certificate');
-    $('#other-section').hidden = others.length === 0;
-    const pairs = new Map(a.keyMatches.map((m) => [m.key, m.certificate]));
-    $('#other').replaceChildren(...others.map((i) => {
+  function renderOther(r) {
+    $('#other-section').hidden = r.otherCount === 0;
+    $('#other').replaceChildren(...r.others.map((o) => {
       let text;
-      if (i.kind === 'error') text = el('span', { class: 'crit' }, `error: ${i.error}`);
-      else if (i.kind === 'privateKey') {
-        const match = pairs.get(i.id);
-        text = `private key, ${i.key}` + (match != null ? ` — matches ${itemLabel(a.items[match])}` : ' — no uploaded certificate matches it');
-      } else if (i.kind === 'publicKey') text = 'public key';
-      else if (i.kind === 'csr') text = `certificate request for ${i.csr.subject}${i.csr.signatureValid ? '' : ' (bad signature!)'}`;
-      else if (i.kind === 'fileReference') text = `refers to the file ${i.reference} (not embedded; upload it separately)`;
-      return el('li', { 'data-kind': i.kind }, el('code', {}, i.file + (i.place ? ` (${i.place})` : '')), ': ', text);
-    }));
+      if (o.kind === 'error') text = el('span', { class: 'crit' }, `error: ${o.error}`);
+      else if (o.kind === 'privateKey') text = `private key, ${o.key}` + (o.matches ? ` — matches ${o.matches}` : ' — no uploaded certificate matches it');
+      else if (o.kind === 'publicKey') text = 'public key';
+      else if (o.kind === 'csr') text = `certificate request for ${o.subject}${o.signatureValid ? '' : ' (bad signature!)'}`;
+      else if (o.kind === 'fileReference') text = `refers to the file ${o.reference} (not embedded; upload it separately)`;
+      return el('li', { 'data-kind': o.kind }, el('code', {}, o.where), ': ', text);
+    }), more(r.others.length, r.otherCount, 'items') || []);
   }
 
-  function showDetail(id) {
-    const a = state.analysis;
-    const item = a.items[id];
-    const c = item.certificate;
-    const d = wasm_bindgen.certificateDetail(id); // extensions etc., fetched per certificate
+  async function showDetail(id) {
+    let d;
+    try { d = await ask('detail', { id }); } catch (e) { status(`Error: ${e.message || e}`); return; }
     state.selected = id;
     document.querySelectorAll('#certs tbody tr').forEach((tr) => tr.classList.toggle('selected', tr.dataset.id === String(id)));
-    const issuers = a.links.filter((l) => l.child === id).map((l) => itemLabel(a.items[l.issuer]));
-    const signed = a.links.filter((l) => l.issuer === id).map((l) => itemLabel(a.items[l.child]));
-    const keys = a.keyMatches.filter((m) => m.certificate === id).map((m) => itemLabel(a.items[m.key]));
-    const rows = [
-      ['File', itemLabel(item)], ['Subject', c.subject], ['Issuer', c.issuer],
-      ['Serial', c.serial], ['Not before', c.notBefore], ['Not after', `${c.notAfter} (${c.residual})`],
-      ['Public key', c.publicKey], ['Signature', sigName(c.signatureAlgorithm)],
-      ['SHA-256 fingerprint', c.sha256Fingerprint.match(/../g).join(':').toUpperCase()],
-      ['SHA-1 fingerprint', d.sha1Fingerprint.match(/../g).join(':').toUpperCase()],
-      ['Signed by', issuers.length ? issuers.join('; ') : 'no uploaded CA verifies its signature'],
-      ['Signed', signed.join('; ') || '—'], ['Private key', keys.join('; ') || 'not uploaded'],
-      ...d.extensions.map((e) => [`${e.name}${e.critical ? ' (critical)' : ''}`, e.value]),
-    ];
-    $('#detail-h').textContent = `Certificate: ${c.role || c.commonName || item.file}`;
-    $('#detail-body').replaceChildren(el('dl', {}, rows.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])));
+    $('#detail-h').textContent = `Certificate: ${d.title}`;
+    $('#detail-body').replaceChildren(el('dl', {}, d.rows.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])));
+    // A new key keeps the certificate's algorithm unless the user picks another.
+    $('#algorithm').value = d.keyAlgorithm;
     $('#action-status').textContent = '';
     $('#detail').hidden = false;
     $('#detail').focus();
@@ -302,16 +293,19 @@
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
-  function action(fn) {
-    return () => {
+  function action(op, done) {
+    return async () => {
       if (state.selected == null) return;
-      try { fn(state.selected, $('#algorithm').value); }
-      catch (e) { $('#action-status').textContent = `Error: ${e.message || e}`; }
+      try {
+        done(await ask(op, { id: state.selected, algorithm: $('#algorithm').value, now: Date.now() }));
+      } catch (e) { $('#action-status').textContent = `Error: ${e.message || e}`; }
     };
   }
 
-  // --- wiring ----------------------------------------------------------------
-  function wire() {
+  // --- wiring ---------------------------------------------------------------------
+  function wire(ready) {
+    $('#version').textContent = ready.version;
+    $('#algorithm').replaceChildren(...ready.keyAlgorithms.map((a) => el('option', {}, a)));
     $('#file-input').addEventListener('change', (e) => {
       handle([...e.target.files].map((f) => ({ file: f, name: f.name })));
     });
@@ -332,27 +326,24 @@
     });
     dz.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('#file-input').click(); } });
     $('#show-more').addEventListener('click', showMore);
-    $('#make-csr').addEventListener('click', action((id, alg) => {
-      const r = wasm_bindgen.makeCsr(id, alg);
+    $('#make-csr').addEventListener('click', action('makeCsr', (r) => {
       download(`${r.name}.csr`, r.csrPem);
       download(`${r.name}.key`, r.keyPem);
-      $('#action-status').textContent = `Downloaded ${r.name}.csr and ${r.name}.key (${alg}).`;
+      $('#action-status').textContent = `Downloaded ${r.name}.csr and ${r.name}.key (${r.keyAlgorithm}).`;
     }));
-    $('#renew').addEventListener('click', action((id, alg) => {
-      const r = wasm_bindgen.renewItem(id, alg, 8760, Date.now());
+    $('#renew').addEventListener('click', action('renew', (r) => {
       download(`${r.name}.crt`, r.certPem);
       download(`${r.name}.key`, r.keyPem);
-      $('#action-status').textContent = `Downloaded ${r.name}.crt and ${r.name}.key, valid for 8760h (${alg}).`;
+      $('#action-status').textContent = `Downloaded ${r.name}.crt and ${r.name}.key, valid for ${r.validityHours}h (${r.keyAlgorithm}).`;
     }));
   }
 
-  try {
-    initWasm();
-    wire();
+  startWorker().then((ready) => {
+    wire(ready);
     status('Ready. Nothing has been uploaded anywhere: files are read in this tab only.');
     document.body.dataset.ready = 'true';
-  } catch (e) {
-    status(`The page could not start its WebAssembly module: ${e.message || e}`);
-  }
+  }, (e) => {
+    status(`The page could not start its WebAssembly worker: ${e.message || e}`);
+  });
   window.kcertsHandleFiles = handle; // used by the performance benchmark
 })();

@@ -1,25 +1,30 @@
-//! The web page's interface to kcerts-core: each function takes bytes or item
-//! ids plus `now_ms`, calls one core function, and returns plain JS data.
-//! Errors become JS exceptions with the core's message; bad files become
-//! error items, never a crash.
-
-use std::cell::RefCell;
+//! The web page's interface to kcerts-core. [`analyze`] returns an
+//! [`Analysis`] object that holds the core's analysis; its methods give the
+//! page the table view, one certificate's detail, a CSR or a renewal for one
+//! of its certificates. Every rule (which copy of a certificate is shown, names,
+//! fingerprints, the key algorithm and validity of a renewal, the file size
+//! limit) is the core's: the page only renders what it is given. Errors become
+//! JS exceptions with the core's message; bad files become error items.
 
 use kcerts_core::KeyAlgorithm;
-use kcerts_core::analysis::{self, Analysis, InputFile};
+use kcerts_core::analysis::{self, InputFile, SkippedFile};
 use kcerts_core::leaf::{self, RenewOptions, SigningCa};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_bindgen::prelude::*;
 
+mod types;
 mod view;
 
-/// One uploaded file as the page sends it: `{ name, bytes: Uint8Array }`.
+/// One file as the page sends it: `{ name, bytes: Uint8Array }`, or
+/// `{ name, size }` without bytes for a file over the size limit.
 #[derive(Deserialize)]
 struct JsFile {
     name: String,
-    #[serde(with = "serde_bytes")]
-    bytes: Vec<u8>,
+    #[serde(default, with = "serde_bytes")]
+    bytes: Option<Vec<u8>>,
+    #[serde(default)]
+    size: u64,
 }
 
 /// A generated key with a CSR or certificate, as PEM text for downloads.
@@ -27,14 +32,33 @@ struct JsFile {
 #[serde(rename_all = "camelCase")]
 struct Pems {
     name: String,
+    key_algorithm: &'static str,
     key_pem: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     csr_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     cert_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validity_hours: Option<i64>,
 }
 
-thread_local! {
-    /// The last analysis, so CSR and renewal calls can refer to its items by id.
-    static LAST: RefCell<Option<Analysis>> = const { RefCell::new(None) };
+#[wasm_bindgen]
+extern "C" {
+    /// `(done, total) => void`, called as the files are parsed.
+    #[wasm_bindgen(typescript_type = "(done: number, total: number) => void")]
+    pub type ProgressCallback;
+    #[wasm_bindgen(method, js_name = call)]
+    fn call(this: &ProgressCallback, this_arg: &JsValue, done: f64, total: f64);
+
+    /// The shapes in `types.rs`, for the generated `.d.ts`.
+    #[wasm_bindgen(typescript_type = "AnalysisView")]
+    pub type JsAnalysisView;
+    #[wasm_bindgen(typescript_type = "DetailView")]
+    pub type JsDetailView;
+    #[wasm_bindgen(typescript_type = "Pems")]
+    pub type JsPems;
+    #[wasm_bindgen(typescript_type = "JsFile[]")]
+    pub type JsFiles;
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -62,75 +86,117 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// Analyses files as of `now_ms`: items, links, key pairs, warnings, node report
-/// (certificates without their extensions: see [`certificate_detail`]).
+/// Whether a file of `size` bytes is over the analysis' limit: send it as
+/// `{ name, size }` without reading it (it becomes an error item).
+#[wasm_bindgen(js_name = fileTooLarge)]
+pub fn file_too_large(size: f64) -> bool {
+    analysis::file_too_large(size as u64)
+}
+
+/// The key algorithms the page offers, in kubeadm's spelling.
+#[wasm_bindgen(js_name = keyAlgorithms)]
+pub fn key_algorithms() -> Vec<String> {
+    KeyAlgorithm::ALL
+        .iter()
+        .map(|a| a.name().to_string())
+        .collect()
+}
+
+/// Analyses files as of `now_ms`, calling `progress(done, total)` on the way.
 #[wasm_bindgen]
-pub fn analyze(files: JsValue, now_ms: f64) -> Result<JsValue, JsError> {
-    let files: Vec<JsFile> = serde_wasm_bindgen::from_value(files)
+pub fn analyze(
+    files: JsFiles,
+    now_ms: f64,
+    progress: Option<ProgressCallback>,
+) -> Result<Analysis, JsError> {
+    let files: Vec<JsFile> = serde_wasm_bindgen::from_value(files.into())
         .map_err(|e| JsError::new(&format!("expected [{{name, bytes}}]: {e}")))?;
     let now = time_from_ms(now_ms).map_err(|e| JsError::new(&e))?;
-    let analysis = analyze_files(&files, now);
-    let js = to_js(&view::AnalysisView::new(&analysis))?;
-    LAST.with(|l| *l.borrow_mut() = Some(analysis));
-    Ok(js)
-}
-
-/// The detail pane's extra facts for certificate item `item` of the last
-/// analysis: SHA-1 fingerprint, key identifiers and every extension decoded.
-#[wasm_bindgen(js_name = certificateDetail)]
-pub fn certificate_detail(item: usize) -> Result<JsValue, JsError> {
-    LAST.with(|l| {
-        let last = l.borrow();
-        let analysis = last
-            .as_ref()
-            .ok_or_else(|| JsError::new("no analysis yet: call analyze first"))?;
-        let detail = view::DetailView::of(analysis, item)
-            .ok_or_else(|| JsError::new(&format!("item {item} is not a certificate")))?;
-        to_js(&detail)
+    let mut report = |done: u64, total: u64| {
+        if let Some(p) = &progress {
+            p.call(&JsValue::NULL, done as f64, total as f64);
+        }
+    };
+    Ok(Analysis {
+        inner: analyze_files(&files, now, &mut report),
     })
 }
 
-fn analyze_files(files: &[JsFile], now: OffsetDateTime) -> Analysis {
+fn analyze_files(
+    files: &[JsFile],
+    now: OffsetDateTime,
+    progress: &mut dyn FnMut(u64, u64),
+) -> analysis::Analysis {
     let inputs: Vec<InputFile<'_>> = files
         .iter()
-        .map(|f| InputFile {
-            name: &f.name,
-            bytes: &f.bytes,
+        .filter_map(|f| {
+            Some(InputFile {
+                name: &f.name,
+                bytes: f.bytes.as_deref()?,
+            })
         })
         .collect();
-    analysis::analyze(&inputs, now)
+    let skipped: Vec<SkippedFile> = files
+        .iter()
+        .filter(|f| f.bytes.is_none())
+        .map(|f| SkippedFile {
+            name: f.name.clone(),
+            size: f.size,
+        })
+        .collect();
+    analysis::analyze_with_progress(&inputs, &skipped, now, progress)
 }
 
-/// A new key and a CSR with the subject and SANs of certificate item `item`.
-#[wasm_bindgen(js_name = makeCsr)]
-pub fn make_csr(item: usize, key_algorithm: &str) -> Result<JsValue, JsError> {
-    let pems = with_last(|a| csr_for(a, item, key_algorithm)).map_err(|e| JsError::new(&e))?;
-    to_js(&pems)
+/// The core's analysis of a set of files, kept for the page's later calls.
+#[wasm_bindgen]
+pub struct Analysis {
+    inner: analysis::Analysis,
 }
 
-/// Renews certificate item `item` with a new key, signed by its issuer, whose
-/// private key must be among the uploaded files.
-#[wasm_bindgen(js_name = renewItem)]
-pub fn renew_item(
-    item: usize,
-    key_algorithm: &str,
-    validity_hours: u32,
-    now_ms: f64,
-) -> Result<JsValue, JsError> {
-    let now = time_from_ms(now_ms).map_err(|e| JsError::new(&e))?;
-    let pems = with_last(|a| renew_in(a, item, key_algorithm, validity_hours, now))
-        .map_err(|e| JsError::new(&e))?;
-    to_js(&pems)
+#[wasm_bindgen]
+impl Analysis {
+    /// Items, the distinct certificates, links, key pairs, warnings and node
+    /// reports (certificates without their extensions: see [`Analysis::detail`]).
+    pub fn view(&self) -> Result<JsAnalysisView, JsError> {
+        Ok(to_js(&view::AnalysisView::new(&self.inner))?.unchecked_into())
+    }
+
+    /// The same as [`Analysis::view`], as JSON text (faster to hand over for
+    /// large analyses: one string instead of many objects).
+    #[wasm_bindgen(js_name = viewJson)]
+    pub fn view_json(&self) -> Result<String, JsError> {
+        serde_json::to_string(&view::AnalysisView::new(&self.inner))
+            .map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// The detail pane's facts for certificate item `item`: fingerprints,
+    /// key identifiers and every extension decoded.
+    pub fn detail(&self, item: usize) -> Result<JsDetailView, JsError> {
+        let detail = view::DetailView::of(&self.inner, item)
+            .ok_or_else(|| JsError::new(&format!("item {item} is not a certificate")))?;
+        Ok(to_js(&detail)?.unchecked_into())
+    }
+
+    /// A new key and a CSR with the subject and SANs of certificate item
+    /// `item`; the key is of `key_algorithm`, or of the certificate's own
+    /// algorithm when it is empty.
+    #[wasm_bindgen(js_name = makeCsr)]
+    pub fn make_csr(&self, item: usize, key_algorithm: &str) -> Result<JsPems, JsError> {
+        let pems = csr_for(&self.inner, item, key_algorithm).map_err(|e| JsError::new(&e))?;
+        Ok(to_js(&pems)?.unchecked_into())
+    }
+
+    /// Renews certificate item `item` for kubeadm's default validity with a
+    /// new key (as for [`Analysis::make_csr`]), signed by its issuer, whose
+    /// private key must be among the files.
+    pub fn renew(&self, item: usize, key_algorithm: &str, now_ms: f64) -> Result<JsPems, JsError> {
+        let now = time_from_ms(now_ms).map_err(|e| JsError::new(&e))?;
+        let pems = renew_in(&self.inner, item, key_algorithm, now).map_err(|e| JsError::new(&e))?;
+        Ok(to_js(&pems)?.unchecked_into())
+    }
 }
 
-fn with_last<T>(f: impl FnOnce(&Analysis) -> Result<T, String>) -> Result<T, String> {
-    LAST.with(|l| match l.borrow().as_ref() {
-        Some(a) => f(a),
-        None => Err("no files were analysed yet".into()),
-    })
-}
-
-fn base_name(a: &Analysis, item: usize) -> String {
+fn base_name(a: &analysis::Analysis, item: usize) -> String {
     let it = &a.items[item];
     it.certificate
         .as_ref()
@@ -139,41 +205,50 @@ fn base_name(a: &Analysis, item: usize) -> String {
         .replace(['/', ':', ' '], "_")
 }
 
-/// Builds a CSR for an analysed certificate.
-fn csr_for(a: &Analysis, item: usize, key_algorithm: &str) -> Result<Pems, String> {
-    let cert = a
-        .items
+fn certificate(a: &analysis::Analysis, item: usize) -> Result<&analysis::CertificateItem, String> {
+    a.items
         .get(item)
         .and_then(|i| i.certificate.as_ref())
-        .ok_or_else(|| format!("item {item} is not a certificate"))?;
-    let key = kcerts_core::PrivateKey::generate(
-        algorithm(key_algorithm)?,
-        &mut kcerts_core::system_rng(),
-    )
-    .map_err(|e| e.to_string())?;
+        .ok_or_else(|| format!("item {item} is not a certificate"))
+}
+
+/// The algorithm asked for, or the certificate's own.
+fn key_algorithm_for(
+    cert: &analysis::CertificateItem,
+    asked: &str,
+) -> Result<KeyAlgorithm, String> {
+    if !asked.is_empty() {
+        return algorithm(asked);
+    }
+    Ok(cert.cert.renewal_key_algorithm())
+}
+
+/// Builds a CSR for an analysed certificate.
+fn csr_for(a: &analysis::Analysis, item: usize, key_algorithm: &str) -> Result<Pems, String> {
+    let cert = certificate(a, item)?;
+    let alg = key_algorithm_for(cert, key_algorithm)?;
+    let key = kcerts_core::PrivateKey::generate(alg, &mut kcerts_core::system_rng())
+        .map_err(|e| e.to_string())?;
     let csr_pem =
         kcerts_core::csr_builder::for_certificate(&cert.cert, &key).map_err(|e| e.to_string())?;
     Ok(Pems {
         name: base_name(a, item),
+        key_algorithm: alg.name(),
         key_pem: key.to_pem(),
         csr_pem: Some(csr_pem),
         cert_pem: None,
+        validity_hours: None,
     })
 }
 
 /// Renews an analysed certificate with its uploaded CA key.
 fn renew_in(
-    a: &Analysis,
+    a: &analysis::Analysis,
     item: usize,
     key_algorithm: &str,
-    validity_hours: u32,
     now: OffsetDateTime,
 ) -> Result<Pems, String> {
-    let cert = a
-        .items
-        .get(item)
-        .and_then(|i| i.certificate.as_ref())
-        .ok_or_else(|| format!("item {item} is not a certificate"))?;
+    let cert = certificate(a, item)?;
     let issuer = a
         .links
         .iter()
@@ -193,17 +268,20 @@ fn renew_in(
         .cert
         .clone();
     let ca = SigningCa::new(ca_cert, ca_key).map_err(|e| e.to_string())?;
+    let alg = key_algorithm_for(cert, key_algorithm)?;
     let opts = RenewOptions {
-        key_algorithm: algorithm(key_algorithm)?,
-        validity: time::Duration::hours(i64::from(validity_hours)),
+        key_algorithm: alg,
+        validity: leaf::DEFAULT_VALIDITY,
     };
     let issued = leaf::renew(&cert.cert, &ca, &opts, now, &mut kcerts_core::system_rng())
         .map_err(|e| e.to_string())?;
     Ok(Pems {
         name: base_name(a, item),
+        key_algorithm: alg.name(),
         key_pem: issued.key_pem(),
         csr_pem: None,
         cert_pem: Some(issued.cert_pem()),
+        validity_hours: Some(leaf::DEFAULT_VALIDITY.whole_hours()),
     })
 }
 
@@ -216,17 +294,35 @@ mod tests {
         let files = vec![
             JsFile {
                 name: "x.crt".into(),
-                bytes: vec![0x30, 0x82, 0xff],
+                bytes: Some(vec![0x30, 0x82, 0xff]),
+                size: 3,
             },
             JsFile {
                 name: "y.key".into(),
-                bytes: b"-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n"
-                    .to_vec(),
+                bytes: Some(
+                    b"-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n"
+                        .to_vec(),
+                ),
+                size: 0,
+            },
+            JsFile {
+                name: "disk.img".into(),
+                bytes: None,
+                size: 1 << 40,
             },
         ];
-        let a = analyze_files(&files, time_from_ms(1.7e12).unwrap());
-        assert_eq!(a.items.len(), 2);
+        let mut calls = Vec::new();
+        let a = analyze_files(&files, time_from_ms(1.7e12).unwrap(), &mut |d, t| {
+            calls.push((d, t))
+        });
+        assert_eq!(a.items.len(), 3);
         assert!(a.items.iter().all(|i| i.error.is_some()));
+        assert_eq!(
+            a.items[2].error.as_deref(),
+            Some("1099511627776 bytes is over the page's 67108864 byte limit")
+        );
+        let total = 3 + files[1].bytes.as_ref().unwrap().len() as u64;
+        assert_eq!(calls.last(), Some(&(total, total)));
         assert!(csr_for(&a, 0, "ECDSA-P256").is_err());
         assert!(csr_for(&a, 99, "ECDSA-P256").is_err());
         assert!(time_from_ms(f64::NAN).is_err());

@@ -1,18 +1,18 @@
-//! What `analyze` hands the page: the analysis without each certificate's
-//! decoded extensions and SHA-1 fingerprint, which the detail pane fetches for
-//! one certificate when it is opened (`certificateDetail`). For a 10,000-
-//! certificate upload this leaves out most of the JS objects the boundary
-//! would otherwise build; absent fields are left out rather than sent as null.
+//! What `Analysis.view()` hands the page: the analysis without each
+//! certificate's decoded extensions and fingerprints, which the detail pane
+//! fetches for one certificate when it is opened (`Analysis.detail`), plus what
+//! the core decides for the page (the distinct certificates, names, the key
+//! algorithm a renewal keeps). For a 10,000-certificate upload this leaves out
+//! most of the JS objects the boundary would otherwise build; absent fields are
+//! left out rather than sent as null. The TypeScript shapes are in `types.rs`.
 
 use std::net::IpAddr;
 
-use kcerts_core::analysis::{
-    Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, NodeView, Warning,
-};
-use kcerts_core::certificate::ExtendedKeyUsage;
+use kcerts_core::analysis::{Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, Warning};
 use kcerts_core::csr::Csr;
-use kcerts_core::expiration::Report;
 use kcerts_core::extensions::ExtensionView;
+use kcerts_core::inspect_output::fingerprint_text;
+use kcerts_core::signature_check::signature_algorithm_name;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -23,32 +23,22 @@ pub struct AnalysisView<'a> {
     #[serde(with = "time::serde::rfc3339")]
     now: OffsetDateTime,
     items: Vec<ItemView<'a>>,
+    /// The distinct certificates' item ids (the table's and timeline's rows).
+    certificates: Vec<usize>,
     links: &'a [Link],
     key_matches: &'a [KeyMatch],
     warnings: &'a [Warning],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    node: Option<NodeJs<'a>>,
+    nodes: Vec<NodeReportView<'a>>,
 }
 
-/// The node report with kubeadm's text and JSON forms, as the CLI prints them.
+/// One node's kubeadm tables.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NodeJs<'a> {
+struct NodeReportView<'a> {
+    name: &'a str,
     root: &'a str,
-    report: &'a Report,
     text: String,
     json: String,
-}
-
-impl<'a> NodeJs<'a> {
-    fn new(n: &'a NodeView) -> Self {
-        Self {
-            root: &n.root,
-            report: &n.report,
-            text: kcerts_core::text::render(&n.report),
-            json: kcerts_core::structured::to_json(&n.report),
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -87,21 +77,26 @@ struct CertificateView<'a> {
     serial: &'a str,
     is_ca: bool,
     key_usage: &'a [String],
-    extended_key_usage: &'a [ExtendedKeyUsage],
+    extended_key_usage: Vec<&'a str>,
     signature_algorithm: &'a str,
+    signature_algorithm_name: &'a str,
     public_key: &'a str,
-    sha256_fingerprint: &'a str,
+    /// What a renewal or CSR uses by default (kubeadm's spelling).
+    key_algorithm: &'static str,
     residual_seconds: i64,
     residual: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<&'a str>,
 }
 
 /// What the detail pane adds for one certificate.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DetailView<'a> {
-    sha1_fingerprint: &'a str,
+    sha256_fingerprint: String,
+    sha1_fingerprint: String,
     subject_key_id: Option<&'a str>,
     authority_key_id: Option<&'a str>,
     extensions: &'a [ExtensionView],
@@ -112,10 +107,20 @@ impl<'a> AnalysisView<'a> {
         Self {
             now: a.now,
             items: a.items.iter().map(ItemView::new).collect(),
+            certificates: a.distinct_certificates(),
             links: &a.links,
             key_matches: &a.key_matches,
             warnings: &a.warnings,
-            node: a.node.as_ref().map(NodeJs::new),
+            nodes: a
+                .nodes
+                .iter()
+                .map(|n| NodeReportView {
+                    name: &n.name,
+                    root: &n.root,
+                    text: kcerts_core::text::render(&n.report),
+                    json: kcerts_core::structured::to_json(&n.report),
+                })
+                .collect(),
         }
     }
 }
@@ -150,13 +155,19 @@ impl<'a> CertificateView<'a> {
             serial: &c.serial,
             is_ca: c.is_ca,
             key_usage: &c.key_usage,
-            extended_key_usage: &c.extended_key_usage,
+            extended_key_usage: c
+                .extended_key_usage
+                .iter()
+                .map(|e| e.short_name())
+                .collect(),
             signature_algorithm: &c.signature_algorithm,
+            signature_algorithm_name: signature_algorithm_name(&c.signature_algorithm),
             public_key: &c.public_key,
-            sha256_fingerprint: &c.sha256_fingerprint,
+            key_algorithm: c.renewal_key_algorithm().name(),
             residual_seconds: ci.residual_seconds,
             residual: &ci.residual,
             role: ci.role.as_deref(),
+            node: ci.node.as_deref(),
         }
     }
 }
@@ -166,7 +177,8 @@ impl<'a> DetailView<'a> {
     pub fn of(a: &'a Analysis, id: usize) -> Option<Self> {
         let c = &a.items.get(id)?.certificate.as_ref()?.cert;
         Some(Self {
-            sha1_fingerprint: &c.sha1_fingerprint,
+            sha256_fingerprint: fingerprint_text(&c.sha256_fingerprint),
+            sha1_fingerprint: fingerprint_text(&c.sha1_fingerprint),
             subject_key_id: c.subject_key_id.as_deref(),
             authority_key_id: c.authority_key_id.as_deref(),
             extensions: &c.extensions,
@@ -200,22 +212,24 @@ mod tests {
                 name: "bad.crt",
                 bytes: b"junk",
             },
+            InputFile {
+                name: "copy.pem",
+                bytes: pem.as_bytes(),
+            },
         ];
         let a = analysis::analyze(&files, now);
         let table = serde_json::to_value(AnalysisView::new(&a)).unwrap();
         let full = serde_json::to_value(&a).unwrap();
         let cert = &table["items"][0]["certificate"];
-        for key in [
-            "subject",
-            "issuer",
-            "notAfter",
-            "residual",
-            "sha256Fingerprint",
-            "isCa",
-        ] {
+        for key in ["subject", "issuer", "notAfter", "residual", "isCa"] {
             assert_eq!(cert[key], full["items"][0]["certificate"][key], "{key}");
         }
         assert!(cert.get("extensions").is_none() && cert.get("sha1Fingerprint").is_none());
+        // The core's decisions: one row for the two copies, names, the key to keep.
+        assert_eq!(table["certificates"], serde_json::json!([0]));
+        assert_eq!(cert["signatureAlgorithmName"], "ecdsa-with-SHA256");
+        assert_eq!(cert["keyAlgorithm"], "ECDSA-P256");
+        assert!(table["nodes"].as_array().unwrap().is_empty());
         assert!(table["items"][0].get("error").is_none(), "absent, not null");
         assert_eq!(table["items"][1]["error"], full["items"][1]["error"]);
         let detail = serde_json::to_value(DetailView::of(&a, 0).unwrap()).unwrap();
@@ -223,10 +237,14 @@ mod tests {
             detail["extensions"],
             full["items"][0]["certificate"]["extensions"]
         );
+        let sha1 = full["items"][0]["certificate"]["sha1Fingerprint"]
+            .as_str()
+            .unwrap();
         assert_eq!(
-            detail["sha1Fingerprint"],
-            full["items"][0]["certificate"]["sha1Fingerprint"]
+            detail["sha1Fingerprint"].as_str().unwrap().replace(':', ""),
+            sha1.to_uppercase()
         );
+        assert_eq!(detail["sha256Fingerprint"].as_str().unwrap().len(), 95);
         assert!(DetailView::of(&a, 1).is_none() && DetailView::of(&a, 9).is_none());
     }
 }

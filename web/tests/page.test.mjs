@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, extname, dirname } from 'node:path';
@@ -53,6 +53,12 @@ async function downloads(page, selector, count) {
   });
   await page.click(selector);
   return Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`expected ${count} downloads, got ${got.length}`)), 15000))]);
+}
+
+// The page asks its worker for table pages and details: waits until every
+// answer is rendered (body[data-busy] is set while a request is out).
+async function settled(page) {
+  await page.waitForSelector('body:not([data-busy])', { state: 'attached', timeout: 30000 });
 }
 
 async function openPage(url = baseUrl, options = {}) {
@@ -117,9 +123,11 @@ test('a kubeadm node folder: the same tables as the CLI, warnings, timeline, sor
   // Sorting by subject, both directions, with the keyboard.
   await page.focus('#certs th button[data-key="subject"]');
   await page.keyboard.press('Enter');
+  await settled(page);
   const asc = await page.locator('#certs tbody tr td:nth-child(2)').allTextContents();
   assert.deepEqual(asc, [...asc].sort());
   await page.keyboard.press('Enter');
+  await settled(page);
   const desc = await page.locator('#certs tbody tr td:nth-child(2)').allTextContents();
   assert.deepEqual(desc, [...asc].reverse());
 
@@ -222,8 +230,10 @@ test('a 1,201-certificate bundle: the whole table sorted, shown 500 rows at a ti
   assert.equal(await page.locator('#certs tbody tr').count(), 500);
   assert.equal(await page.textContent('#certs-shown'), 'Showing 500 of 1201 certificates (sorted as a whole).');
   await page.click('#show-more');
+  await settled(page);
   assert.equal(await page.locator('#certs tbody tr').count(), 1000);
   await page.click('#show-more');
+  await settled(page);
   assert.equal(await page.locator('#certs tbody tr').count(), 1201);
   assert.equal(await page.isHidden('#show-more'), true);
   // Default order: soonest expiry first, across all pages.
@@ -231,6 +241,7 @@ test('a 1,201-certificate bundle: the whole table sorted, shown 500 rows at a ti
   assert.deepEqual(notAfter, [...notAfter].sort());
   // Sorting starts again at the first page, from the whole set.
   await page.click('#certs th button[data-key="notAfter"]');
+  await settled(page);
   assert.equal(await page.locator('#certs tbody tr').count(), 500);
   const desc = await page.locator('#certs tbody tr td:nth-child(6)').allTextContents();
   assert.deepEqual(desc, [...notAfter].reverse().slice(0, 500));
@@ -261,6 +272,143 @@ test('works from file:// too', async () => {
   await page.setInputFiles('#file-input', join(nodeDir, 'pki/ca.crt'));
   await page.waitForSelector('#certs-section:not([hidden])');
   assert.equal(await page.locator('#certs tbody tr').count(), 1);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the one-file page works alone from an empty directory (file://)', async () => {
+  const dist = join(WEB, 'dist/kcerts.html');
+  const alone = mkdtempSync(join(tmpdir(), 'kcerts-alone-'));
+  copyFileSync(dist, join(alone, 'kcerts.html'));
+  assert.deepEqual(readdirSync(alone), ['kcerts.html']);
+  const html = readFileSync(join(alone, 'kcerts.html'), 'utf8');
+  // Everything inline: no src/href to a file, and a CSP with hashes, no 'self'.
+  assert.doesNotMatch(html, /<script src=|<link rel="stylesheet"/);
+  const csp = html.match(/Content-Security-Policy" content="([^"]+)"/)[1];
+  assert.match(csp, /connect-src 'none'/);
+  assert.match(csp, /script-src 'sha256-[A-Za-z0-9+/=]+' 'sha256-[A-Za-z0-9+/=]+' 'wasm-unsafe-eval'/);
+  assert.match(csp, /style-src 'sha256-/);
+  assert.doesNotMatch(csp, /'self'|'unsafe-inline'/);
+  const fileRequests = [];
+  const url = pathToFileURL(join(alone, 'kcerts.html')).href;
+  const { page, context, errors } = await openPage(url);
+  page.on('request', (r) => fileRequests.push(r.url()));
+  await page.setInputFiles('#folder-input', nodeDir);
+  await page.waitForSelector('#node:not([hidden])');
+  const cliText = kcerts('check-expiration', '--cert-dir', join(nodeDir, 'pki'), '--kubeconfig-dir', nodeDir, '--at', AT);
+  assert.equal(await page.textContent('#kubeadm-text'), cliText);
+  assert.equal(await page.locator('#certs tbody tr').count(), 15);
+  // Styles applied (inline style allowed by its hash).
+  assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector('#dropzone')).borderStyle), 'dashed');
+  assert.deepEqual(fileRequests.filter((u) => !u.startsWith('blob:')), []);
+  await page.screenshot({ path: join(ARTIFACTS, 'one-file.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('an RSA node: a new key defaults to RSA-2048, ticks are readable, the table fits 1280 px', async () => {
+  const rsaDir = join(work, 'rsa-node');
+  kcerts('generate-pki', '--out', rsaDir, '--node-name', 'cp-rsa', '--advertise-address', '192.168.10.21',
+    '--key-algorithm', 'RSA-2048', '--at', T0);
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#folder-input', rsaDir);
+  await page.waitForSelector('#certs-section:not([hidden])');
+
+  // The certificate table: no sideways scrolling at 1280 px, the usages column in view.
+  const fit = await page.evaluate(() => {
+    const wrap = document.querySelector('.table-wrap');
+    const usages = document.querySelector('#certs th.col-usages').getBoundingClientRect();
+    return { over: wrap.scrollWidth - wrap.clientWidth, right: usages.right, width: window.innerWidth, shown: usages.width };
+  });
+  assert.ok(fit.over <= 0, `the table is ${fit.over}px wider than its box`);
+  assert.ok(fit.right <= fit.width && fit.shown > 40, JSON.stringify(fit));
+  assert.match(await page.locator('#certs tbody tr', { hasText: 'kubernetes.default.svc' }).textContent(), /serverAuth/);
+
+  // Timeline: several tick labels, none overlapping another or the now label.
+  const boxes = await page.evaluate(() => [...document.querySelectorAll('#timeline text.tick, #timeline text.now-label')]
+    .map((t) => { const b = t.getBoundingClientRect(); return { text: t.textContent, left: b.left, right: b.right, top: b.top, bottom: b.bottom }; }));
+  const tickCount = boxes.filter((b) => b.text !== 'now').length;
+  assert.ok(tickCount >= 3, JSON.stringify(boxes));
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i], b = boxes[j];
+      const overlap = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+      assert.ok(!overlap, `labels overlap: ${JSON.stringify(a)} ${JSON.stringify(b)}`);
+    }
+  }
+  await page.screenshot({ path: join(ARTIFACTS, 'rsa-node.png'), fullPage: true });
+
+  // The detail's key algorithm is the certificate's own; the CSR has an RSA 2048 key.
+  await page.click('#certs tbody tr:has-text("kubernetes.default.svc")');
+  await page.waitForSelector('#detail:not([hidden])');
+  assert.equal(await page.inputValue('#algorithm'), 'RSA-2048');
+  const files = {};
+  for (const d of await downloads(page, '#make-csr', 2)) {
+    const path = join(work, 'rsa-' + d.suggestedFilename());
+    await d.saveAs(path);
+    files[d.suggestedFilename()] = path;
+  }
+  const text = execFileSync('openssl', ['req', '-verify', '-noout', '-text', '-in', files['apiserver.csr']], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(text, /Public-Key: \(2048 bit\)/);
+  assert.match(await page.textContent('#action-status'), /\(RSA-2048\)/);
+  await page.screenshot({ path: join(ARTIFACTS, 'rsa-detail.png'), fullPage: false });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a folder of three nodes: one kubeadm table per node, node names in the table', async () => {
+  const cluster = join(work, 'cluster');
+  const names = ['cp-1', 'cp-2', 'cp-3'];
+  names.forEach((n, i) => kcerts('generate-pki', '--out', join(cluster, n), '--node-name', n,
+    '--advertise-address', `192.168.10.${31 + i}`, '--key-algorithm', 'ECDSA-P256', '--at', T0));
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#folder-input', cluster);
+  await page.waitForSelector('#node:not([hidden])');
+  assert.equal(await page.textContent('#node-h'), 'kubeadm certs check-expiration on 3 nodes');
+  const reports = page.locator('#nodes .node-report');
+  assert.deepEqual(await reports.evaluateAll((rs) => rs.map((r) => r.dataset.node)), names);
+  for (const n of names) {
+    const dir = join(cluster, n);
+    const cli = kcerts('check-expiration', '--cert-dir', join(dir, 'pki'), '--kubeconfig-dir', dir, '--at', AT);
+    assert.equal(await page.textContent(`#nodes .node-report[data-node="${n}"] pre.kubeadm-text`), cli, n);
+  }
+  // 15 distinct certificates per node (each node has its own CAs here).
+  assert.equal(await page.locator('#certs tbody tr').count(), 45);
+  assert.equal(await page.locator('#certs tbody tr', { hasText: 'cp-2: apiserver' }).count(), 1);
+  await page.screenshot({ path: join(ARTIFACTS, 'three-nodes.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('100,000 certificates: analysed in the worker with progress while the page keeps painting', async () => {
+  const big = join(work, 'bundle-100k.pem');
+  writeFileSync(big, execFileSync(join(dirname(KCERTS), 'make-bundle'), ['100000'], { maxBuffer: 1 << 30 }));
+  const { page, context, errors } = await openPage();
+  // Count frames: a requestAnimationFrame loop on the main thread, and the progress seen.
+  await page.evaluate(() => {
+    window.frames_ = [];
+    window.progress_ = new Set();
+    const tick = (t) => { window.frames_.push(t); requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+    new MutationObserver(() => { if (document.body.dataset.progress) window.progress_.add(document.body.dataset.progress); })
+      .observe(document.body, { attributes: true, attributeFilter: ['data-progress'] });
+  });
+  const t0 = await page.evaluate(() => performance.now());
+  await page.setInputFiles('#file-input', big);
+  await page.waitForFunction(() => document.body.dataset.reportMs !== undefined, null, { timeout: 240000 });
+  const { frames, progress, t1 } = await page.evaluate(() => ({ frames: window.frames_, progress: [...window.progress_], t1: performance.now() }));
+  const during = frames.filter((t) => t >= t0 && t <= t1);
+  const gaps = during.slice(1).map((t, i) => t - during[i]);
+  const longest = Math.max(...gaps);
+  const seconds = (t1 - t0) / 1000;
+  console.log(`# 100,000 certificates: ${seconds.toFixed(1)} s, ${during.length} frames, longest gap ${Math.round(longest)} ms`);
+  // The main thread painted through the analysis: frames all along, no long freeze.
+  assert.ok(during.length >= seconds * 10, `${during.length} frames in ${seconds} s`);
+  assert.ok(longest < 1000, `the main thread froze for ${longest} ms`);
+  assert.ok(progress.some((p) => /^analysing ([1-9]|[1-9]\d)$/.test(p)), progress.join(', '));
+  assert.equal(await page.textContent('#certs-shown'), 'Showing 500 of 100000 certificates (sorted as a whole).');
+  assert.match(await page.textContent('#status'), /100000 certificate\(s\)/);
+  await page.screenshot({ path: join(ARTIFACTS, 'bundle-100k.png'), fullPage: false });
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -21,6 +21,25 @@ use crate::x509::keys::{self, PrivateKey};
 /// Days before expiry that count as "expiring soon".
 pub const EXPIRING_SOON_DAYS: i64 = 30;
 
+/// The largest file the analysis reads; a larger one becomes an error item
+/// (see [`SkippedFile`]) so a stray disk image cannot exhaust the page's memory.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Whether a file of `size` bytes is over [`MAX_FILE_BYTES`] and should be
+/// passed as a [`SkippedFile`] instead of being read.
+pub fn file_too_large(size: u64) -> bool {
+    size > MAX_FILE_BYTES
+}
+
+/// A file that was not read because it is over [`MAX_FILE_BYTES`].
+#[derive(Debug, Clone)]
+pub struct SkippedFile {
+    /// Its name or relative path.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 /// One input file.
 #[derive(Debug, Clone, Copy)]
 pub struct InputFile<'a> {
@@ -61,6 +80,9 @@ pub struct CertificateItem {
     pub residual: String,
     /// The kubeadm row (or CA) this certificate is, when the files form a node.
     pub role: Option<String>,
+    /// The node (folder name) it belongs to, when the files hold several nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One thing found in the files.
@@ -141,8 +163,14 @@ pub struct Warning {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeView {
+    /// The node's name: its folder's name (`cp-1` for `cluster/cp-1/`), or
+    /// `node` when the files sit at the top.
+    pub name: String,
     /// The folder prefix the node was found under (`kubernetes/`).
     pub root: String,
+    /// The node's files, as the report read them.
+    #[serde(skip)]
+    pub files: NodeFiles,
     /// The report (the web page shows it in kubeadm's text and JSON forms, which
     /// the wasm crate renders with `render::text` and `render::structured`).
     pub report: Report,
@@ -163,9 +191,23 @@ pub struct Analysis {
     pub key_matches: Vec<KeyMatch>,
     /// Findings, most severe first.
     pub warnings: Vec<Warning>,
-    /// The kubeadm node view, if the files form one.
-    pub node: Option<NodeView>,
+    /// The kubeadm node views: one per folder holding a `pki/ca.crt`, in path
+    /// order (several for a drop of `cp-1/`, `cp-2/`, `cp-3/`).
+    pub nodes: Vec<NodeView>,
 }
+
+impl Analysis {
+    /// The distinct certificates, one item id each: the first copy of each,
+    /// preferring a file of its own over a copy embedded in a kubeconfig
+    /// (every kubeconfig repeats ca.crt). In item order, except that
+    /// certificates found only as a kubeconfig's certificate-authority come last.
+    pub fn distinct_certificates(&self) -> Vec<usize> {
+        first_copy_order(&self.items)
+    }
+}
+
+/// Blocks of a bundle between two progress calls.
+const PROGRESS_EVERY: usize = 1000;
 
 struct Builder {
     items: Vec<Item>,
@@ -206,6 +248,7 @@ impl Builder {
             residual_seconds,
             cert,
             role: None,
+            node: None,
         });
     }
 
@@ -216,8 +259,9 @@ impl Builder {
         item.private_key = Some(key);
     }
 
-    /// Adds whatever `bytes` hold: certificates, a key, a CSR, or a kubeconfig.
-    fn file(&mut self, name: &str, bytes: &[u8]) {
+    /// Adds whatever `bytes` hold: certificates, a key, a CSR, or a kubeconfig,
+    /// calling `progress` with the part of a large bundle done so far.
+    fn file(&mut self, name: &str, bytes: &[u8], progress: &mut dyn FnMut(f64)) {
         if !encoding::looks_like_pem(bytes) && bytes.first() != Some(&0x30) {
             self.kubeconfig(name, bytes);
             return;
@@ -228,6 +272,9 @@ impl Builder {
         };
         let many = blocks.len() > 1;
         for (i, block) in blocks.iter().enumerate() {
+            if i % PROGRESS_EVERY == PROGRESS_EVERY - 1 {
+                progress((i + 1) as f64 / blocks.len() as f64);
+            }
             let place = if many {
                 format!("block {} of {}", i + 1, blocks.len())
             } else {
@@ -339,40 +386,93 @@ impl Builder {
     }
 }
 
-/// Maps uploaded paths onto a kubeadm node: the shortest prefix under which a
-/// `pki/ca.crt` lives (a lone kubeconfig is not a node).
-fn detect_node(files: &[InputFile<'_>]) -> Option<(String, NodeFiles)> {
-    let root = files
+/// Maps uploaded paths onto kubeadm nodes: every folder under which a
+/// `pki/ca.crt` lives and that is not inside another such folder (a lone
+/// kubeconfig is not a node). Sorted by path.
+fn detect_nodes(files: &[InputFile<'_>]) -> Vec<(String, NodeFiles)> {
+    let mut roots: Vec<String> = files
         .iter()
         .filter_map(|f| {
             let name = f.name.trim_start_matches("./");
             let prefix = name.strip_suffix("pki/ca.crt")?;
             (prefix.is_empty() || prefix.ends_with('/')).then(|| prefix.to_string())
         })
-        .min_by_key(String::len)?;
-    let mut node = NodeFiles::default();
-    for f in files {
-        let name = f.name.trim_start_matches("./");
-        let Some(rel) = name.strip_prefix(root.as_str()) else {
-            continue;
-        };
-        if let Some(pki_rel) = rel.strip_prefix("pki/") {
-            node.insert(NodePath::cert(pki_rel), f.bytes.to_vec());
-        } else if !rel.contains('/') {
-            node.insert(NodePath::kubeconfig(rel), f.bytes.to_vec());
+        .collect();
+    roots.sort();
+    roots.dedup();
+    // Sorted, a folder comes before the folders inside it.
+    let mut outer: Vec<String> = Vec::new();
+    for r in roots {
+        if !outer.iter().any(|o| r.starts_with(o.as_str())) {
+            outer.push(r);
         }
     }
-    Some((root, node))
+    outer
+        .into_iter()
+        .map(|root| {
+            let mut node = NodeFiles::default();
+            for f in files {
+                let name = f.name.trim_start_matches("./");
+                let Some(rel) = name.strip_prefix(root.as_str()) else {
+                    continue;
+                };
+                if let Some(pki_rel) = rel.strip_prefix("pki/") {
+                    node.insert(NodePath::cert(pki_rel), f.bytes.to_vec());
+                } else if !rel.contains('/') {
+                    node.insert(NodePath::kubeconfig(rel), f.bytes.to_vec());
+                }
+            }
+            (root, node)
+        })
+        .collect()
+}
+
+/// A node's name from its folder prefix: the last folder (`cp-1/` -> `cp-1`).
+fn node_name(root: &str) -> String {
+    root.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("node")
+        .to_string()
 }
 
 /// Analyses `files` as of `now`.
 pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
+    analyze_with_progress(files, &[], now, &mut |_, _| {})
+}
+
+/// Analyses `files` as of `now`, with an error item for each file in
+/// `skipped`, calling `progress(done, total)` as the files are parsed
+/// (`done` and `total` count input bytes; the last call has `done == total`).
+pub fn analyze_with_progress(
+    files: &[InputFile<'_>],
+    skipped: &[SkippedFile],
+    now: OffsetDateTime,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Analysis {
     let mut b = Builder {
         items: Vec::new(),
         now,
     };
+    let total: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+    let mut done = 0;
     for f in files {
-        b.file(f.name, f.bytes);
+        b.file(f.name, f.bytes, &mut |part| {
+            progress(done + (f.bytes.len() as f64 * part) as u64, total);
+        });
+        done += f.bytes.len() as u64;
+        progress(done, total);
+    }
+    for f in skipped {
+        b.error(
+            &f.name,
+            "file".into(),
+            format!(
+                "{} bytes is over the page's {MAX_FILE_BYTES} byte limit",
+                f.size
+            ),
+        );
     }
     let mut items = b.items;
 
@@ -404,14 +504,23 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
         }
     }
 
-    let node = detect_node(files).map(|(root, node_files)| {
-        let report = expiration::build(&node_files, now);
-        NodeView { root, report }
-    });
+    let nodes: Vec<NodeView> = detect_nodes(files)
+        .into_iter()
+        .map(|(root, node_files)| {
+            let report = expiration::build(&node_files, now);
+            NodeView {
+                name: node_name(&root),
+                root,
+                report,
+                files: node_files,
+            }
+        })
+        .collect();
 
     let mut warnings = Vec::new();
-    if let Some(n) = &node {
-        assign_roles(&mut items, &n.root, &mut warnings);
+    for n in &nodes {
+        let name = (nodes.len() > 1).then_some(n.name.as_str());
+        assign_roles(&mut items, &n.root, name, &mut warnings);
     }
     for item in &items {
         let Some(c) = &item.certificate else { continue };
@@ -447,7 +556,7 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
             });
         }
     }
-    if let Some(n) = &node {
+    for n in &nodes {
         for e in &n.report.errors {
             let file = format!("{}{}", n.root, e.path);
             let item = items.iter().find(|i| i.file == file).map_or(0, |i| i.id);
@@ -465,7 +574,7 @@ pub fn analyze(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
         links,
         key_matches,
         warnings,
-        node,
+        nodes,
     }
 }
 
@@ -477,18 +586,33 @@ pub const SIGNATURE_CHECK_LIMIT: usize = 2000;
 /// a file of its own over a copy embedded in a kubeconfig (every kubeconfig
 /// repeats ca.crt). Non-certificates are their own first copy.
 fn first_copies(items: &[Item]) -> Vec<bool> {
+    let mut first = vec![true; items.len()];
+    for i in items.iter().filter(|i| i.certificate.is_some()) {
+        first[i.id] = false;
+    }
+    for id in first_copy_order(items) {
+        first[id] = true;
+    }
+    first
+}
+
+/// The ids of the first copies of each certificate, copies embedded as a
+/// kubeconfig's certificate-authority last, otherwise in item order.
+fn first_copy_order(items: &[Item]) -> Vec<usize> {
     let mut order: Vec<&Item> = items.iter().filter(|i| i.certificate.is_some()).collect();
     order.sort_by_key(|i| (i.place.contains("certificate-authority"), i.id));
     let mut seen = std::collections::HashSet::new();
-    let mut first = vec![true; items.len()];
-    for i in order {
-        if let Some(c) = &i.certificate {
+    order
+        .into_iter()
+        .filter(|i| {
             // The fingerprint stands for the DER: hashing 64 characters instead of
             // the whole certificate.
-            first[i.id] = seen.insert(c.cert.sha256_fingerprint.as_str());
-        }
-    }
-    first
+            i.certificate
+                .as_ref()
+                .is_some_and(|c| seen.insert(c.cert.sha256_fingerprint.as_str()))
+        })
+        .map(|i| i.id)
+        .collect()
 }
 
 /// Which certificate signed which: candidates share the issuer name (and the
@@ -535,8 +659,9 @@ fn link_issuers(items: &[Item], first: &[bool]) -> Vec<Link> {
     links
 }
 
-/// Names each node certificate by its kubeadm row and checks its usages.
-fn assign_roles(items: &mut [Item], root: &str, warnings: &mut Vec<Warning>) {
+/// Names each node certificate by its kubeadm row (and its node, when there
+/// are several) and checks its usages.
+fn assign_roles(items: &mut [Item], root: &str, node: Option<&str>, warnings: &mut Vec<Warning>) {
     for item in items.iter_mut() {
         let Some(rel) = item.file.strip_prefix(root) else {
             continue;
@@ -544,6 +669,7 @@ fn assign_roles(items: &mut [Item], root: &str, warnings: &mut Vec<Warning>) {
         let Some(c) = item.certificate.as_mut() else {
             continue;
         };
+        c.node = node.map(str::to_string);
         let role_row = inventory::ROWS.iter().find(|r| match r.location {
             Location::CertDir { base } => rel == format!("pki/{base}.crt"),
             Location::Kubeconfig { file } => {
@@ -629,7 +755,8 @@ mod tests {
             })
             .collect();
         let a = analyze(&inputs, NOW + time::Duration::days(340));
-        let view = a.node.as_ref().unwrap();
+        assert_eq!(a.nodes.len(), 1);
+        let view = &a.nodes[0];
         assert_eq!(view.root, "kubernetes/");
         assert_eq!(view.report.certificates.len(), 11);
         // every leaf links to a CA; every key matches a certificate
@@ -668,6 +795,106 @@ mod tests {
     }
 
     #[test]
+    fn several_node_folders_give_one_report_each_and_named_roles() {
+        let opts = PkiOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let node = pki::generate(&opts, NOW, &mut crate::seeded_rng(1)).unwrap();
+        let mut names = Vec::new();
+        for n in ["cluster/cp-2", "cluster/cp-1"] {
+            for f in &node.files {
+                names.push((format!("{n}/{}", f.path), &f.bytes));
+            }
+        }
+        // A backup inside a node folder is not a node of its own.
+        names.push((
+            "cluster/cp-1/old/pki/ca.crt".to_string(),
+            &node.files[0].bytes,
+        ));
+        let inputs: Vec<InputFile<'_>> = names
+            .iter()
+            .map(|(n, b)| InputFile { name: n, bytes: b })
+            .collect();
+        let mut calls = Vec::new();
+        let a = analyze_with_progress(&inputs, &[], NOW, &mut |d, t| calls.push((d, t)));
+        let roots: Vec<(&str, &str)> = a
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.root.as_str()))
+            .collect();
+        assert_eq!(
+            roots,
+            [("cp-1", "cluster/cp-1/"), ("cp-2", "cluster/cp-2/")]
+        );
+        assert_eq!(a.nodes[0].text, a.nodes[1].text, "same files, same report");
+        let apiservers: Vec<Option<&str>> = a
+            .items
+            .iter()
+            .filter_map(|i| i.certificate.as_ref())
+            .filter(|c| c.role.as_deref() == Some("apiserver"))
+            .map(|c| c.node.as_deref())
+            .collect();
+        assert_eq!(apiservers, [Some("cp-2"), Some("cp-1")]);
+        // The same certificates twice (and ca.crt three times): one row each.
+        let distinct = a.distinct_certificates();
+        let certificates = a.items.iter().filter(|i| i.certificate.is_some()).count();
+        assert!(distinct.len() * 2 < certificates, "{distinct:?}");
+        assert!(distinct.windows(2).all(|w| w[0] < w[1]));
+        let total: u64 = inputs.iter().map(|f| f.bytes.len() as u64).sum();
+        assert_eq!(calls.len(), inputs.len());
+        assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert_eq!(calls.last(), Some(&(total, total)));
+    }
+
+    #[test]
+    fn kubeconfig_copies_of_a_ca_come_after_its_own_file() {
+        let opts = PkiOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let node = pki::generate(&opts, NOW, &mut crate::seeded_rng(1)).unwrap();
+        // admin.conf first: its embedded ca.crt is item 0, pki/ca.crt comes later.
+        let mut files: Vec<&pki::GeneratedFile> = node.files.iter().collect();
+        files.sort_by_key(|f| !f.path.to_string().ends_with("admin.conf"));
+        let names: Vec<String> = files.iter().map(|f| f.path.to_string()).collect();
+        let inputs: Vec<InputFile<'_>> = files
+            .iter()
+            .zip(&names)
+            .map(|(f, n)| InputFile {
+                name: n,
+                bytes: &f.bytes,
+            })
+            .collect();
+        let a = analyze(&inputs, NOW);
+        assert!(a.items[0].place.contains("certificate-authority"));
+        let distinct = a.distinct_certificates();
+        assert!(!distinct.contains(&0));
+        let ca = a.items.iter().find(|i| i.file == "pki/ca.crt").unwrap();
+        assert!(distinct.contains(&ca.id));
+    }
+
+    #[test]
+    fn a_file_over_the_limit_becomes_an_error_item() {
+        assert!(!file_too_large(MAX_FILE_BYTES) && file_too_large(MAX_FILE_BYTES + 1));
+        let a = analyze_with_progress(
+            &[],
+            &[SkippedFile {
+                name: "disk.img".into(),
+                size: MAX_FILE_BYTES + 1,
+            }],
+            NOW,
+            &mut |_, _| {},
+        );
+        assert_eq!(a.items.len(), 1);
+        assert_eq!(a.items[0].kind, ItemKind::Error);
+        assert_eq!(
+            a.items[0].error.as_deref(),
+            Some("67108865 bytes is over the page's 67108864 byte limit")
+        );
+    }
+
+    #[test]
     fn bad_files_become_error_items() {
         let a = analyze(
             &[
@@ -698,6 +925,6 @@ mod tests {
             "{:?}",
             a.items
         );
-        assert!(a.node.is_none());
+        assert!(a.nodes.is_empty());
     }
 }

@@ -13,7 +13,7 @@ use crate::check::analysis::{self, Analysis, InputFile, ItemKind};
 /// `verify` is the command that judges one.
 pub fn inspect(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
     let mut a = analysis::analyze(files, now);
-    if let Some(node) = a.node.take() {
+    for node in std::mem::take(&mut a.nodes) {
         let node_messages: Vec<String> = node
             .report
             .errors

@@ -55,6 +55,12 @@ pub fn to_json(a: &Analysis) -> String {
 }
 
 /// `name` or `name (place)`.
+/// A fingerprint as kcerts stores it (lowercase hex) the way openssl prints
+/// one: `AB:CD:...` (the web page's detail view shows them so too).
+pub fn fingerprint_text(hex: &str) -> String {
+    colon_hex(&unhex(hex).unwrap_or_default())
+}
+
 fn where_is(item: &Item) -> String {
     if item.place.is_empty() {
         item.file.clone()
@@ -292,7 +298,7 @@ fn certificate(out: &mut String, a: &Analysis, item: &Item) {
     field(
         out,
         "SHA-256 fingerprint",
-        colon_hex(&unhex(&c.sha256_fingerprint).unwrap_or_default()),
+        fingerprint_text(&c.sha256_fingerprint),
     );
     out.push_str("  Extensions:\n");
     for e in &c.extensions {

@@ -65,6 +65,16 @@ impl ExtendedKeyUsage {
             ExtendedKeyUsage::Other(oid) => oid.clone(),
         }
     }
+
+    /// RFC 5280's short name (`serverAuth`, `clientAuth`, as openssl's
+    /// configuration spells them) or the OID.
+    pub fn short_name(&self) -> &str {
+        match self {
+            ExtendedKeyUsage::ServerAuth => "serverAuth",
+            ExtendedKeyUsage::ClientAuth => "clientAuth",
+            ExtendedKeyUsage::Other(oid) => oid,
+        }
+    }
 }
 
 /// One certificate, decoded into the facts kcerts reports and checks.
@@ -158,6 +168,13 @@ pub fn parse_first(bytes: &[u8]) -> Result<Certificate, CertificateError> {
 }
 
 impl Certificate {
+    /// The key algorithm a new key for this certificate (renewal, CSR) gets by
+    /// default: its current one, or kubeadm's default (RSA-2048) when kcerts
+    /// cannot generate keys of it (Ed25519, P-521).
+    pub fn renewal_key_algorithm(&self) -> crate::KeyAlgorithm {
+        crate::KeyAlgorithm::of_public_key(&self.public_key).unwrap_or_default()
+    }
+
     /// Decodes one DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, DerError> {
         let (rest, x509) =

@@ -47,6 +47,18 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The algorithm of a public key described as [`PrivateKey::describe`] and
+    /// `Certificate::public_key` do (`RSA 2048`, `ECDSA P-256`), when kcerts
+    /// can generate keys of it: what a renewal keeps by default.
+    pub fn of_public_key(description: &str) -> Option<Self> {
+        let name = match description {
+            "ECDSA P-256" => "ECDSA-P256",
+            "ECDSA P-384" => "ECDSA-P384",
+            rsa => &rsa.replacen("RSA ", "RSA-", 1),
+        };
+        Self::from_name(name)
+    }
+
     /// Parses kubeadm's spelling, case-insensitively.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL
@@ -461,5 +473,25 @@ mod tests {
             Some(KeyAlgorithm::Rsa4096)
         );
         assert_eq!(KeyAlgorithm::from_name("RSA-1024"), None);
+    }
+
+    #[test]
+    fn a_public_key_description_gives_the_algorithm_to_keep() {
+        let mut rng = crate::seeded_rng(3);
+        for alg in [
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+        ] {
+            let key = PrivateKey::generate(alg, &mut rng).unwrap();
+            assert_eq!(KeyAlgorithm::of_public_key(&key.describe()), Some(alg));
+        }
+        assert_eq!(
+            KeyAlgorithm::of_public_key("RSA 4096"),
+            Some(KeyAlgorithm::Rsa4096)
+        );
+        for other in ["RSA 1024", "Ed25519", "ECDSA P-521", "unknown (1.2.3)", ""] {
+            assert_eq!(KeyAlgorithm::of_public_key(other), None, "{other}");
+        }
     }
 }

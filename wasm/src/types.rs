@@ -1,0 +1,232 @@
+//! The shapes the page receives, declared for TypeScript (they land in the
+//! generated `kcerts_wasm.d.ts`). A test below checks that every field the
+//! view serialises is declared here and nothing else, so the two stay in step.
+
+use wasm_bindgen::prelude::*;
+
+/// The declarations, as TypeScript source.
+#[allow(dead_code)] // read by the typescript_custom_section below and the test
+pub const TYPES: &str = r#"
+/** A file for `analyze`: its bytes, or only its size when `fileTooLarge(size)`. */
+export interface JsFile { name: string; bytes?: Uint8Array; size?: number; }
+
+export type ItemKind = "certificate" | "privateKey" | "publicKey" | "csr" | "fileReference" | "error";
+
+/** What `Analysis.view()` returns. */
+export interface AnalysisView {
+  now: string;
+  items: ItemView[];
+  /** Item ids of the distinct certificates (first copies): in item order, kubeconfig-only CAs last. */
+  certificates: number[];
+  links: Link[];
+  keyMatches: KeyMatch[];
+  warnings: Warning[];
+  /** One per folder holding a pki/ca.crt, in path order. */
+  nodes: NodeReport[];
+}
+
+export interface ItemView {
+  id: number;
+  file: string;
+  place: string;
+  kind: ItemKind;
+  certificate?: CertificateView;
+  key?: string;
+  csr?: CsrView;
+  reference?: string;
+  error?: string;
+}
+
+export interface CertificateView {
+  subject: string;
+  issuer: string;
+  commonName?: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  notBefore: string;
+  notAfter: string;
+  serial: string;
+  isCa: boolean;
+  keyUsage: string[];
+  /** Short names: serverAuth, clientAuth, or the OID. */
+  extendedKeyUsage: string[];
+  signatureAlgorithm: string;
+  signatureAlgorithmName: string;
+  publicKey: string;
+  /** The key algorithm a CSR or renewal uses unless another is picked. */
+  keyAlgorithm: string;
+  residualSeconds: number;
+  residual: string;
+  role?: string;
+  node?: string;
+}
+
+export interface CsrView {
+  subject: string;
+  commonName: string | null;
+  organizations: string[];
+  dnsNames: string[];
+  ipAddresses: string[];
+  signatureValid: boolean;
+}
+
+export interface Link { child: number; issuer: number; signatureChecked: boolean; }
+export interface KeyMatch { key: number; certificate: number; }
+export interface Warning { item: number; severity: "warning" | "critical"; message: string; }
+export interface NodeReport { name: string; root: string; text: string; json: string; }
+
+/** What `Analysis.detail(id)` returns. */
+export interface DetailView {
+  sha256Fingerprint: string;
+  sha1Fingerprint: string;
+  subjectKeyId: string | null;
+  authorityKeyId: string | null;
+  extensions: { oid: string; name: string; critical: boolean; value: string }[];
+}
+
+/** What `makeCsr` and `renew` return. */
+export interface Pems {
+  name: string;
+  keyAlgorithm: string;
+  keyPem: string;
+  csrPem?: string;
+  certPem?: string;
+  validityHours?: number;
+}
+"#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_APPEND_CONTENT: &'static str = TYPES;
+
+#[cfg(test)]
+mod tests {
+    use super::TYPES;
+    use std::collections::BTreeSet;
+
+    /// The declarations without their `/** ... */` comments.
+    fn without_comments() -> String {
+        let mut out = String::new();
+        let mut rest = TYPES;
+        while let Some(start) = rest.find("/**") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find("*/").expect("closed comment");
+            rest = &rest[start + end + 2..];
+        }
+        out + rest
+    }
+
+    /// The field names declared in `interface name { ... }`.
+    fn declared(name: &str) -> BTreeSet<String> {
+        let types = without_comments();
+        let start = types
+            .find(&format!("interface {name} {{"))
+            .unwrap_or_else(|| panic!("{name} is not declared"));
+        let body = &types[start..];
+        let mut depth = 0;
+        let mut fields = BTreeSet::new();
+        let mut current = String::new();
+        for ch in body.chars().skip_while(|c| *c != '{') {
+            match ch {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            if depth == 1 && (ch == ';' || ch == '{' || ch == '\n') {
+                current.clear();
+            } else if depth == 1 && ch == ':' {
+                let field = current.trim().trim_end_matches('?').to_string();
+                if !field.is_empty() {
+                    fields.insert(field);
+                }
+                current.clear();
+            } else if depth == 1 {
+                current.push(ch);
+            }
+        }
+        fields
+    }
+
+    fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// Every key present in at least one of `values`.
+    fn all_keys<'a>(values: impl IntoIterator<Item = &'a serde_json::Value>) -> BTreeSet<String> {
+        values.into_iter().flat_map(keys).collect()
+    }
+
+    #[test]
+    fn the_declared_shapes_are_the_serialised_ones() {
+        use kcerts_core::analysis::{self, InputFile};
+        use kcerts_core::pki::{self, PkiOptions};
+        let now = time::macros::datetime!(2026-03-01 12:00 UTC);
+        let opts = PkiOptions {
+            key_algorithm: kcerts_core::KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let node = pki::generate(&opts, now, &mut kcerts_core::seeded_rng(4)).unwrap();
+        let names: Vec<String> = node.files.iter().map(|f| f.path.to_string()).collect();
+        let mut inputs: Vec<InputFile<'_>> = node
+            .files
+            .iter()
+            .zip(&names)
+            .map(|(f, name)| InputFile {
+                name,
+                bytes: &f.bytes,
+            })
+            .collect();
+        let ca = kcerts_core::certificate::parse_all(&node.files[0].bytes).unwrap();
+        let key = kcerts_core::PrivateKey::generate(
+            kcerts_core::KeyAlgorithm::EcdsaP256,
+            &mut kcerts_core::seeded_rng(5),
+        )
+        .unwrap();
+        let csr = kcerts_core::csr_builder::for_certificate(&ca[0], &key).unwrap();
+        let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n";
+        inputs.push(InputFile {
+            name: "junk.crt",
+            bytes: b"\x30\x03",
+        });
+        inputs.push(InputFile {
+            name: "new.csr",
+            bytes: csr.as_bytes(),
+        });
+        inputs.push(InputFile {
+            name: "kubelet.yaml",
+            bytes: kubeconfig.as_bytes(),
+        });
+        let a = analysis::analyze(&inputs, now);
+        let v = serde_json::to_value(crate::view::AnalysisView::new(&a)).unwrap();
+        assert_eq!(keys(&v), declared("AnalysisView"));
+        let items = v["items"].as_array().unwrap();
+        let certs: Vec<_> = items.iter().filter_map(|i| i.get("certificate")).collect();
+        // Optional fields: the union over many items covers them.
+        assert_eq!(all_keys(items), declared("ItemView"));
+        let mut cert_keys = all_keys(certs.iter().copied());
+        cert_keys.insert("node".into()); // set only for drops of several nodes
+        assert_eq!(cert_keys, declared("CertificateView"));
+        let csrs: Vec<_> = items.iter().filter_map(|i| i.get("csr")).collect();
+        assert_eq!(all_keys(csrs), declared("CsrView"));
+        assert_eq!(all_keys(v["links"].as_array().unwrap()), declared("Link"));
+        assert_eq!(
+            all_keys(v["keyMatches"].as_array().unwrap()),
+            declared("KeyMatch")
+        );
+        assert_eq!(
+            all_keys(v["nodes"].as_array().unwrap()),
+            declared("NodeReport")
+        );
+        let detail =
+            crate::view::DetailView::of(&a, v["certificates"][0].as_u64().unwrap() as usize)
+                .unwrap();
+        assert_eq!(
+            keys(&serde_json::to_value(detail).unwrap()),
+            declared("DetailView")
+        );
+    }
+}
