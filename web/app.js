@@ -39,9 +39,9 @@
         if (data.ready) { URL.revokeObjectURL(url); resolve(data.ready); return; }
         if (data.failed) { reject(new Error(data.failed)); return; }
         if (data.progress) { showProgress(data.progress); return; }
-        const p = pending.get(data.id);
+        const p = pending.get(data.req);
         if (!p) return;
-        pending.delete(data.id);
+        pending.delete(data.req);
         if ('error' in data) p.reject(new Error(data.error)); else p.resolve(data.result);
       };
     });
@@ -49,9 +49,9 @@
 
   function ask(op, args) {
     return new Promise((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      worker.postMessage({ id, op, ...args });
+      const req = nextId++;
+      pending.set(req, { resolve, reject });
+      worker.postMessage({ req, op, args });
     });
   }
 
@@ -195,7 +195,8 @@
       return e;
     };
     const axisY = H - 22;
-    for (const [ms, text] of ticks(min, max, W - label - 10)) {
+    // Labels are centred on their tick: leave out one that would cross the edge.
+    for (const [ms, text] of ticks(min, max, W - label - 10).filter(([ms]) => x(ms) < W - 24)) {
       add('line', { class: 'grid', x1: x(ms), y1: top, x2: x(ms), y2: axisY + 4 });
       add('text', { class: 'tick', x: x(ms), y: H - 6, 'text-anchor': 'middle' }, text);
     }

@@ -171,9 +171,9 @@
   }
   self.onmessage = async ({ data }) => {
     try {
-      postMessage({ id: data.id, result: await ops[data.op](data) });
+      postMessage({ req: data.req, result: await ops[data.op](data.args) });
     } catch (e) {
-      postMessage({ id: data.id, error: String(e && e.message || e) });
+      postMessage({ req: data.req, error: String(e && e.message || e) });
     }
   };
 })();
