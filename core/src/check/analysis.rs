@@ -733,13 +733,18 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
 
-    #[test]
-    fn a_node_folder_is_detected_and_linked() {
+    /// A generated ECDSA node (seed 1) at NOW.
+    fn ecdsa_node() -> pki::GeneratedNode {
         let opts = PkiOptions {
             key_algorithm: KeyAlgorithm::EcdsaP256,
             ..PkiOptions::example()
         };
-        let node = pki::generate(&opts, NOW, &mut crate::seeded_rng(1)).unwrap();
+        pki::generate(&opts, NOW, &mut crate::seeded_rng(1)).unwrap()
+    }
+
+    #[test]
+    fn a_node_folder_is_detected_and_linked() {
+        let node = ecdsa_node();
         let names: Vec<String> = node
             .files
             .iter()
@@ -796,11 +801,7 @@ mod tests {
 
     #[test]
     fn several_node_folders_give_one_report_each_and_named_roles() {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let node = pki::generate(&opts, NOW, &mut crate::seeded_rng(1)).unwrap();
+        let node = ecdsa_node();
         let mut names = Vec::new();
         for n in ["cluster/cp-2", "cluster/cp-1"] {
             for f in &node.files {
@@ -849,11 +850,7 @@ mod tests {
 
     #[test]
     fn kubeconfig_copies_of_a_ca_come_after_its_own_file() {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let node = pki::generate(&opts, NOW, &mut crate::seeded_rng(1)).unwrap();
+        let node = ecdsa_node();
         // admin.conf first: its embedded ca.crt is item 0, pki/ca.crt comes later.
         let mut files: Vec<&pki::GeneratedFile> = node.files.iter().collect();
         files.sort_by_key(|f| !f.path.to_string().ends_with("admin.conf"));
