@@ -54,6 +54,7 @@ step "web page in headless Chromium (playwright-core)"
 need_debs chromium
 command -v node >/dev/null || need_debs nodejs npm
 (cd web && npm ci --no-audit --no-fund --silent)
-# make-bundle (next to kcerts) gives the paged-table test its 1,201 certificates.
-cargo build -q -p kcerts-cli -p kcerts-tests --bin kcerts --bin make-bundle
+# make-bundle (next to kcerts) gives the paged-table test its 1,201 certificates;
+# make-cluster the multi-node test its three joined nodes.
+cargo build -q -p kcerts-cli -p kcerts-tests --bin kcerts --bin make-bundle --bin make-cluster
 KCERTS_BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug/kcerts node --test web/tests/

@@ -110,6 +110,7 @@
   // --- rendering ----------------------------------------------------------------
   function render(r) {
     renderNodes(r.nodes);
+    renderFleet(r.fleet);
     renderWarnings(r);
     renderTimeline(r);
     state.columns = r.columns;
@@ -139,6 +140,22 @@
         el('details', {}, el('summary', {}, 'JSON (', el('code', {}, '-o json'), ')'), json),
         i < nodes.length - 1 ? el('hr') : null);
     }));
+  }
+
+  // kcerts fleet's cross-node checks, for a drop of several nodes.
+  function renderFleet(f) {
+    $('#fleet').hidden = !f;
+    if (!f) return;
+    if (f.error) {
+      $('#fleet-summary').textContent = `The nodes could not be checked together: ${f.error}`;
+      $('#fleet-problems').replaceChildren();
+      $('#fleet-text').textContent = '';
+      return;
+    }
+    $('#fleet-summary').textContent = `${f.fail} failed, ${f.warn} warning(s), ${f.pass} passed.`;
+    $('#fleet-problems').replaceChildren(...f.problems.map((p) => el('li', { class: p.status === 'fail' ? 'crit' : 'warn' },
+      el('strong', {}, `${p.status}: `), `${p.target} ${p.check}: ${p.reason}`)));
+    $('#fleet-text').textContent = f.text;
   }
 
   function more(shown, total, what) {

@@ -109,6 +109,7 @@
       items: view.items.length,
       now: view.now,
       nodes: view.nodes,
+      fleet: view.fleet,
       columns: COLUMNS.map(([key, title]) => [key, title]),
       warnings: view.warnings.slice(0, LIST_LIMIT).map((w) => ({ severity: w.severity, text: `${label(view.items[w.item])}: ${w.message}` })),
       warningCount: view.warnings.length,

@@ -8,6 +8,7 @@
 
 use kcerts_core::KeyAlgorithm;
 use kcerts_core::analysis::{self, InputFile, SkippedFile};
+use kcerts_core::fleet::{self, Fleet, FleetError};
 use kcerts_core::leaf::{self, RenewOptions, SigningCa};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -117,9 +118,24 @@ pub fn analyze(
             p.call(&JsValue::NULL, done as f64, total as f64);
         }
     };
+    let inner = analyze_files(&files, now, &mut report);
     Ok(Analysis {
-        inner: analyze_files(&files, now, &mut report),
+        fleet: fleet_of(&inner),
+        inner,
     })
+}
+
+/// `kcerts fleet`'s cross-node checks, when the files hold several nodes.
+fn fleet_of(a: &analysis::Analysis) -> Option<Result<Fleet, FleetError>> {
+    if a.nodes.len() < 2 {
+        return None;
+    }
+    let nodes: Vec<_> = a
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.files.clone()))
+        .collect();
+    Some(fleet::check(&nodes, &fleet::Options::default(), a.now))
 }
 
 fn analyze_files(
@@ -151,6 +167,7 @@ fn analyze_files(
 #[wasm_bindgen]
 pub struct Analysis {
     inner: analysis::Analysis,
+    fleet: Option<Result<Fleet, FleetError>>,
 }
 
 #[wasm_bindgen]
@@ -158,14 +175,14 @@ impl Analysis {
     /// Items, the distinct certificates, links, key pairs, warnings and node
     /// reports (certificates without their extensions: see [`Analysis::detail`]).
     pub fn view(&self) -> Result<JsAnalysisView, JsError> {
-        Ok(to_js(&view::AnalysisView::new(&self.inner))?.unchecked_into())
+        Ok(to_js(&view::AnalysisView::new(&self.inner, self.fleet.as_ref()))?.unchecked_into())
     }
 
     /// The same as [`Analysis::view`], as JSON text (faster to hand over for
     /// large analyses: one string instead of many objects).
     #[wasm_bindgen(js_name = viewJson)]
     pub fn view_json(&self) -> Result<String, JsError> {
-        serde_json::to_string(&view::AnalysisView::new(&self.inner))
+        serde_json::to_string(&view::AnalysisView::new(&self.inner, self.fleet.as_ref()))
             .map_err(|e| JsError::new(&e.to_string()))
     }
 
@@ -288,6 +305,86 @@ fn renew_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kcerts_core::pki::{self, PkiOptions};
+
+    /// Three joined control-plane nodes as dropped folders `cluster/cp-N/...`,
+    /// with `plant` applied to the files first.
+    fn cluster(plant: impl Fn(&str, &str, &mut Vec<u8>)) -> Vec<JsFile> {
+        let now = time::macros::datetime!(2026-03-01 12:00 UTC);
+        let mut rng = kcerts_core::seeded_rng(11);
+        let opts = |i: u8| PkiOptions {
+            node_name: format!("cp-{i}"),
+            advertise_address: std::net::IpAddr::from([192, 168, 10, 30 + i]),
+            control_plane_endpoint: Some("cp.example:6443".into()),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let first = pki::generate(&opts(1), now, &mut rng).unwrap();
+        let first_files = kcerts_core::NodeFiles::from_generated(&first);
+        let mut nodes = vec![first];
+        for i in 2..=3 {
+            nodes.push(pki::generate_joined(&opts(i), &first_files, now, &mut rng).unwrap());
+        }
+        let mut files = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let name = format!("cp-{}", i + 1);
+            for f in &node.files {
+                let path = f.path.to_string();
+                let mut bytes = f.bytes.clone();
+                plant(&name, &path, &mut bytes);
+                files.push(JsFile {
+                    name: format!("cluster/{name}/{path}"),
+                    size: bytes.len() as u64,
+                    bytes: Some(bytes),
+                });
+            }
+        }
+        files
+    }
+
+    fn fleet_view(files: &[JsFile]) -> serde_json::Value {
+        let now = time_from_ms(1.78e12).unwrap();
+        let inner = analyze_files(files, now, &mut |_, _| {});
+        let fleet = fleet_of(&inner);
+        serde_json::to_value(view::AnalysisView::new(&inner, fleet.as_ref())).unwrap()["fleet"]
+            .clone()
+    }
+
+    #[test]
+    fn a_cluster_drop_gets_the_fleet_checks_and_a_differing_ca_fails_them() {
+        let clean = fleet_view(&cluster(|_, _, _| {}));
+        let same_ca =
+            |v: &serde_json::Value| {
+                v["problems"].as_array().unwrap().iter().any(|p| {
+                    p["target"] == "ca" && p["check"] == "same-cert" && p["status"] == "fail"
+                })
+            };
+        assert!(clean["pass"].as_u64().unwrap() > 0, "{clean}");
+        assert!(!same_ca(&clean), "{clean}");
+        assert!(clean["text"].as_str().unwrap().contains("cp-3"));
+
+        let other = pki::generate(
+            &PkiOptions::example(),
+            time::macros::datetime!(2026-03-01 12:00 UTC),
+            &mut kcerts_core::seeded_rng(12),
+        )
+        .unwrap();
+        let other_ca = other
+            .files
+            .iter()
+            .find(|f| f.path.to_string() == "pki/ca.crt")
+            .unwrap()
+            .bytes
+            .clone();
+        let planted = fleet_view(&cluster(|node, path, bytes| {
+            if node == "cp-3" && path == "pki/ca.crt" {
+                *bytes = other_ca.clone();
+            }
+        }));
+        assert!(same_ca(&planted), "{planted}");
+        assert!(planted["fail"].as_u64().unwrap() > 0);
+        assert_eq!(planted["problems"][0]["status"], "fail", "failures first");
+    }
 
     #[test]
     fn bad_bytes_become_error_items_and_bad_ids_errors() {

@@ -23,6 +23,20 @@ export interface AnalysisView {
   warnings: Warning[];
   /** One per folder holding a pki/ca.crt, in path order. */
   nodes: NodeReport[];
+  /** `kcerts fleet` over the nodes, when there are several. */
+  fleet?: FleetView;
+}
+
+export interface FleetView {
+  /** What `kcerts fleet` prints: the tables with a NODE column, then the rows. */
+  text: string;
+  pass: number;
+  warn: number;
+  fail: number;
+  /** The rows that did not pass, failures first. */
+  problems: { status: "warn" | "fail"; target: string; check: string; reason: string }[];
+  /** Why the nodes could not be checked together. */
+  error?: string;
 }
 
 export interface ItemView {
@@ -201,8 +215,10 @@ mod tests {
             bytes: kubeconfig.as_bytes(),
         });
         let a = analysis::analyze(&inputs, now);
-        let v = serde_json::to_value(crate::view::AnalysisView::new(&a)).unwrap();
-        assert_eq!(keys(&v), declared("AnalysisView"));
+        let v = serde_json::to_value(crate::view::AnalysisView::new(&a, None)).unwrap();
+        let mut top = keys(&v);
+        top.insert("fleet".into()); // set only for drops of several nodes (tested in lib.rs)
+        assert_eq!(top, declared("AnalysisView"));
         let items = v["items"].as_array().unwrap();
         let certs: Vec<_> = items.iter().filter_map(|i| i.get("certificate")).collect();
         // Optional fields: the union over many items covers them.

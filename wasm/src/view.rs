@@ -11,8 +11,11 @@ use std::net::IpAddr;
 use kcerts_core::analysis::{Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, Warning};
 use kcerts_core::csr::Csr;
 use kcerts_core::extensions::ExtensionView;
+use kcerts_core::fleet::{Fleet, FleetError};
+use kcerts_core::fleet_report;
 use kcerts_core::inspect_output::fingerprint_text;
 use kcerts_core::signature_check::signature_algorithm_name;
+use kcerts_core::verify::{Check, Status};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -29,6 +32,73 @@ pub struct AnalysisView<'a> {
     key_matches: &'a [KeyMatch],
     warnings: &'a [Warning],
     nodes: Vec<NodeReportView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fleet: Option<FleetView<'a>>,
+}
+
+/// `kcerts fleet` over the nodes, when there are several.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FleetView<'a> {
+    /// What `kcerts fleet` prints: the tables with a NODE column, then the rows.
+    text: String,
+    pass: usize,
+    warn: usize,
+    fail: usize,
+    /// The rows that did not pass, failures first.
+    problems: Vec<FleetProblem<'a>>,
+    /// Why the nodes could not be checked together (duplicate folder names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FleetProblem<'a> {
+    status: &'static str,
+    target: &'a str,
+    check: &'static str,
+    reason: &'a str,
+}
+
+impl<'a> FleetView<'a> {
+    fn new(fleet: &'a Result<Fleet, FleetError>) -> Self {
+        let f = match fleet {
+            Ok(f) => f,
+            Err(e) => {
+                return Self {
+                    text: String::new(),
+                    pass: 0,
+                    warn: 0,
+                    fail: 0,
+                    problems: Vec::new(),
+                    error: Some(e.to_string()),
+                };
+            }
+        };
+        let mut problems: Vec<&Check> = f
+            .verification
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+            .collect();
+        problems.sort_by_key(|c| std::cmp::Reverse(c.status));
+        Self {
+            text: fleet_report::to_text(f),
+            pass: f.verification.count(Status::Pass),
+            warn: f.verification.count(Status::Warn),
+            fail: f.verification.count(Status::Fail),
+            problems: problems
+                .into_iter()
+                .map(|c| FleetProblem {
+                    status: c.status.as_str(),
+                    target: &c.target,
+                    check: c.check,
+                    reason: &c.reason,
+                })
+                .collect(),
+            error: None,
+        }
+    }
 }
 
 /// One node's kubeadm tables.
@@ -103,7 +173,7 @@ pub struct DetailView<'a> {
 }
 
 impl<'a> AnalysisView<'a> {
-    pub fn new(a: &'a Analysis) -> Self {
+    pub fn new(a: &'a Analysis, fleet: Option<&'a Result<Fleet, FleetError>>) -> Self {
         Self {
             now: a.now,
             items: a.items.iter().map(ItemView::new).collect(),
@@ -121,6 +191,7 @@ impl<'a> AnalysisView<'a> {
                     json: kcerts_core::structured::to_json(&n.report),
                 })
                 .collect(),
+            fleet: fleet.map(FleetView::new),
         }
     }
 }
@@ -218,7 +289,7 @@ mod tests {
             },
         ];
         let a = analysis::analyze(&files, now);
-        let table = serde_json::to_value(AnalysisView::new(&a)).unwrap();
+        let table = serde_json::to_value(AnalysisView::new(&a, None)).unwrap();
         let full = serde_json::to_value(&a).unwrap();
         let cert = &table["items"][0]["certificate"];
         for key in ["subject", "issuer", "notAfter", "residual", "isCa"] {

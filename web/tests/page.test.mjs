@@ -380,6 +380,32 @@ test('a folder of three nodes: one kubeadm table per node, node names in the tab
   await context.close();
 });
 
+test('three joined nodes with a planted CA: the fleet checks find it', async () => {
+  // make-cluster: cp-1..cp-3 sharing their CAs and sa keys, as kubeadm join leaves them.
+  const cluster = join(work, 'joined');
+  execFileSync(join(dirname(KCERTS), 'make-cluster'), [cluster, '3', T0]);
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#folder-input', cluster);
+  await page.waitForSelector('#fleet:not([hidden])');
+  assert.match(await page.textContent('#fleet-summary'), /^0 failed, \d+ warning\(s\), \d+ passed\.$/);
+  assert.match(await page.textContent('#fleet-text'), /cp-3/);
+  await context.close();
+
+  // The planted inconsistency: cp-3 carries another cluster's ca.crt.
+  copyFileSync(join(nodeDir, 'pki/ca.crt'), join(cluster, 'cp-3/pki/ca.crt'));
+  const second = await openPage();
+  await second.page.setInputFiles('#folder-input', cluster);
+  await second.page.waitForSelector('#fleet:not([hidden])');
+  const summary = await second.page.textContent('#fleet-summary');
+  assert.match(summary, /^[1-9]\d* failed/, summary);
+  const problems = await second.page.locator('#fleet-problems li').allTextContents();
+  assert.ok(problems.some((p) => /^fail: ca same-cert: .*cp-3/.test(p)), problems.join('\n'));
+  assert.equal(await second.page.locator('#nodes .node-report').count(), 3);
+  await second.page.screenshot({ path: join(ARTIFACTS, 'fleet-planted.png'), fullPage: true });
+  assert.deepEqual([...errors, ...second.errors], []);
+  await second.context.close();
+});
+
 test('100,000 certificates: analysed in the worker with progress while the page keeps painting', async () => {
   // 50 files of the same 2,000 certificates: 100,000 to parse, fingerprint and
   // link (making 100,000 distinct ones takes minutes in a debug build).
