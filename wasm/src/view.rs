@@ -92,7 +92,7 @@ impl<'a> FleetView<'a> {
                 .map(|c| FleetProblem {
                     status: c.status.as_str(),
                     target: &c.target,
-                    check: c.check,
+                    check: c.check.as_str(),
                     reason: &c.reason,
                 })
                 .collect(),

@@ -828,7 +828,10 @@ mod tests {
             roots,
             [("cp-1", "cluster/cp-1/"), ("cp-2", "cluster/cp-2/")]
         );
-        assert_eq!(a.nodes[0].report, a.nodes[1].report, "same files, same report");
+        assert_eq!(
+            a.nodes[0].report, a.nodes[1].report,
+            "same files, same report"
+        );
         let apiservers: Vec<Option<&str>> = a
             .items
             .iter()
