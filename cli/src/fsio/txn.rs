@@ -353,18 +353,7 @@ fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Resu
 /// Applies a renewal's writes: backup and journal, staging, renames (see the
 /// module doc). Returns how many existing files were backed up.
 pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result<usize> {
-    let ops: Vec<Op> = writes
-        .iter()
-        .map(|w| Op {
-            target: dirs.path(&w.path),
-            rel: w.path.to_string(),
-            content: Content::File {
-                bytes: w.bytes.clone(),
-                secret: w.secret,
-            },
-        })
-        .collect();
-    apply_ops(dirs, &[], &ops, backup_dir)
+    apply_changes(dirs, writes, &[], backup_dir)
 }
 
 /// [`apply`], and also removes the files in `removes` that exist (backed up and

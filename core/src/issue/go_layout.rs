@@ -22,6 +22,7 @@ use crate::issue::leaf::{LeafSpec, RenewError, SigningCa};
 use crate::issue::rcgen_key::RcgenKey;
 use crate::x509::certificate::{Certificate, ExtendedKeyUsage};
 use crate::x509::der_write::{self as der, tag};
+use crate::x509::hex::unhex;
 use crate::x509::keys::{self, PrivateKey};
 
 /// Extension OIDs, in the order Go writes them for a kubeadm leaf.
@@ -201,13 +202,6 @@ fn subject_alt_names(spec: &LeafSpec) -> Result<Option<Vec<u8>>, RenewError> {
         names.push(der::tlv(0x87, &bytes));
     }
     Ok(Some(der::sequence(&names)))
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
 }
 
 #[cfg(test)]
