@@ -61,6 +61,13 @@ async function settled(page) {
   await page.waitForSelector('body:not([data-busy])', { state: 'attached', timeout: 30000 });
 }
 
+// After a sort request: waits until column `key` shows the order `dir`
+// (a key press may reach the button after press() returns).
+async function sortedBy(page, key, dir) {
+  await page.waitForSelector(`#certs th[aria-sort="${dir}"] button[data-key="${key}"]`, { state: 'attached', timeout: 30000 });
+  await settled(page);
+}
+
 async function openPage(url = baseUrl, options = {}) {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, ...options });
   await context.addInitScript(`{ const t = ${AT_MS}; Date.now = () => t; }`);
@@ -123,11 +130,11 @@ test('a kubeadm node folder: the same tables as the CLI, warnings, timeline, sor
   // Sorting by subject, both directions, with the keyboard.
   await page.focus('#certs th button[data-key="subject"]');
   await page.keyboard.press('Enter');
-  await settled(page);
+  await sortedBy(page, 'subject', 'ascending');
   const asc = await page.locator('#certs tbody tr td:nth-child(2)').allTextContents();
   assert.deepEqual(asc, [...asc].sort());
   await page.keyboard.press('Enter');
-  await settled(page);
+  await sortedBy(page, 'subject', 'descending');
   const desc = await page.locator('#certs tbody tr td:nth-child(2)').allTextContents();
   assert.deepEqual(desc, [...asc].reverse());
 
@@ -241,7 +248,7 @@ test('a 1,201-certificate bundle: the whole table sorted, shown 500 rows at a ti
   assert.deepEqual(notAfter, [...notAfter].sort());
   // Sorting starts again at the first page, from the whole set.
   await page.click('#certs th button[data-key="notAfter"]');
-  await settled(page);
+  await sortedBy(page, 'notAfter', 'descending');
   assert.equal(await page.locator('#certs tbody tr').count(), 500);
   const desc = await page.locator('#certs tbody tr td:nth-child(6)').allTextContents();
   assert.deepEqual(desc, [...notAfter].reverse().slice(0, 500));
