@@ -155,28 +155,8 @@ impl Kubeconfig {
 
     /// The credentials of the current context, checked as kubeadm does before renewal.
     pub fn current(&self) -> Result<CurrentCredentials, KubeconfigError> {
-        let context = self
-            .doc
-            .get("current-context")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or(KubeconfigError::NoCurrentContext)?
-            .to_string();
-        let ctx = named(&self.doc, "contexts", &context, "context")
-            .ok_or_else(|| KubeconfigError::MissingContext(context.clone()))?;
-        let cluster = str_field(ctx, "cluster");
-        let user = str_field(ctx, "user");
-        let c = named(&self.doc, "clusters", &cluster, "cluster")
-            .ok_or_else(|| KubeconfigError::MissingCluster(cluster.clone()))?;
-        let ca_data = decode(
-            c,
-            "certificate-authority-data",
-            &format!("cluster {cluster}"),
-        )?
-        .ok_or_else(|| KubeconfigError::NoEmbeddedCa {
-            cluster: cluster.clone(),
-            file: opt_str(c, "certificate-authority"),
-        })?;
+        let (context, cluster, user) = self.current_context()?;
+        let (c, ca_data) = self.cluster_ca(&cluster)?;
         let u = named(&self.doc, "users", &user, "user")
             .ok_or_else(|| KubeconfigError::MissingUser(user.clone()))?;
         let owner = format!("user {user}");
@@ -201,15 +181,7 @@ impl Kubeconfig {
 
     /// The current context's cluster and user names, checked to exist.
     fn current_names(&self) -> Result<(String, String), KubeconfigError> {
-        let context = self
-            .doc
-            .get("current-context")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or(KubeconfigError::NoCurrentContext)?;
-        let ctx = named(&self.doc, "contexts", context, "context")
-            .ok_or_else(|| KubeconfigError::MissingContext(context.to_string()))?;
-        let (cluster, user) = (str_field(ctx, "cluster"), str_field(ctx, "user"));
+        let (_, cluster, user) = self.current_context()?;
         named(&self.doc, "clusters", &cluster, "cluster")
             .ok_or_else(|| KubeconfigError::MissingCluster(cluster.clone()))?;
         named(&self.doc, "users", &user, "user")
@@ -220,6 +192,13 @@ impl Kubeconfig {
     /// The current context's cluster name and its embedded CA data, without
     /// looking at the user (kubelet.conf usually points at certificate files).
     pub fn current_cluster_ca(&self) -> Result<(String, Vec<u8>), KubeconfigError> {
+        let (_, cluster, _) = self.current_context()?;
+        let (_, ca) = self.cluster_ca(&cluster)?;
+        Ok((cluster, ca))
+    }
+
+    /// The current context's name and its cluster and user names (not checked to exist).
+    fn current_context(&self) -> Result<(String, String, String), KubeconfigError> {
         let context = self
             .doc
             .get("current-context")
@@ -229,19 +208,24 @@ impl Kubeconfig {
             .to_string();
         let ctx = named(&self.doc, "contexts", &context, "context")
             .ok_or_else(|| KubeconfigError::MissingContext(context.clone()))?;
-        let cluster = str_field(ctx, "cluster");
-        let c = named(&self.doc, "clusters", &cluster, "cluster")
-            .ok_or_else(|| KubeconfigError::MissingCluster(cluster.clone()))?;
+        let (cluster, user) = (str_field(ctx, "cluster"), str_field(ctx, "user"));
+        Ok((context, cluster, user))
+    }
+
+    /// A cluster's entry and its embedded CA data, which kubeadm requires.
+    fn cluster_ca(&self, cluster: &str) -> Result<(&Value, Vec<u8>), KubeconfigError> {
+        let c = named(&self.doc, "clusters", cluster, "cluster")
+            .ok_or_else(|| KubeconfigError::MissingCluster(cluster.to_string()))?;
         let ca = decode(
             c,
             "certificate-authority-data",
             &format!("cluster {cluster}"),
         )?
         .ok_or_else(|| KubeconfigError::NoEmbeddedCa {
-            cluster: cluster.clone(),
+            cluster: cluster.to_string(),
             file: opt_str(c, "certificate-authority"),
         })?;
-        Ok((cluster, ca))
+        Ok((c, ca))
     }
 
     /// Returns the document with the current cluster's CA data set to `ca_pem`

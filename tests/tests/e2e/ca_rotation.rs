@@ -96,8 +96,9 @@ fn phase_of(root: &Path, ca: &str) -> String {
         .to_string()
 }
 
-/// A kubeconfig's cluster CA data, as kubectl reads it, written to a file.
-fn kubeconfig_ca(root: &Path, conf: &str, out_dir: &Path) -> PathBuf {
+/// One base64 field of a kubeconfig, as `kubectl config view --raw` reads it,
+/// decoded and written to `out_dir/<conf>.<suffix>.pem`.
+fn kubeconfig_pem(root: &Path, conf: &str, field: &str, suffix: &str, out_dir: &Path) -> PathBuf {
     let out = run(
         "kubectl",
         [
@@ -107,39 +108,38 @@ fn kubeconfig_ca(root: &Path, conf: &str, out_dir: &Path) -> PathBuf {
             "--kubeconfig",
             &root.join(conf).display().to_string(),
             "-o",
-            "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+            &format!("jsonpath={{{field}}}"),
         ],
     );
     assert_ok(&out, "kubectl config view --raw");
     let pem = base64::engine::general_purpose::STANDARD
         .decode(stdout(&out).trim())
         .unwrap();
-    let path = out_dir.join(format!("{conf}.ca.pem"));
+    let path = out_dir.join(format!("{conf}.{suffix}.pem"));
     std::fs::write(&path, pem).unwrap();
     path
 }
 
+/// A kubeconfig's cluster CA data, as kubectl reads it, written to a file.
+fn kubeconfig_ca(root: &Path, conf: &str, out_dir: &Path) -> PathBuf {
+    kubeconfig_pem(
+        root,
+        conf,
+        ".clusters[0].cluster.certificate-authority-data",
+        "ca",
+        out_dir,
+    )
+}
+
 /// A kubeconfig's client certificate, as kubectl reads it, written to a file.
 fn kubeconfig_client_cert(root: &Path, conf: &str, out_dir: &Path) -> PathBuf {
-    let out = run(
-        "kubectl",
-        [
-            "config",
-            "view",
-            "--raw",
-            "--kubeconfig",
-            &root.join(conf).display().to_string(),
-            "-o",
-            "jsonpath={.users[0].user.client-certificate-data}",
-        ],
-    );
-    assert_ok(&out, "kubectl config view --raw");
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(stdout(&out).trim())
-        .unwrap();
-    let path = out_dir.join(format!("{conf}.client.pem"));
-    std::fs::write(&path, pem).unwrap();
-    path
+    kubeconfig_pem(
+        root,
+        conf,
+        ".users[0].user.client-certificate-data",
+        "client",
+        out_dir,
+    )
 }
 
 /// Every trust point of `ca`: the CA file and every kubeconfig's CA data.
