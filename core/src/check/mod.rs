@@ -1,5 +1,6 @@
 //! Checks that read and judge, never change: kubeadm's expiration report, `verify`'s
-//! pass/warn/fail rows, the analysis of an arbitrary set of files (the web page and
+//! pass/warn/fail rows (and its `live` rows: what each control-plane endpoint
+//! serves), the analysis of an arbitrary set of files (the web page and
 //! `inspect`), the short per-certificate summary of `inspect --summary`, and the
 //! cross-node checks of several nodes (`fleet`).
 //!
@@ -12,5 +13,6 @@ pub mod expiration;
 pub mod fleet;
 pub mod inspect;
 pub mod kubeadm_refusal;
+pub mod live;
 pub mod summary;
 pub mod verify;

@@ -13,4 +13,5 @@ pub mod node;
 pub mod node_loader;
 pub mod residual;
 pub mod role;
+pub mod static_pod;
 pub mod yaml;

@@ -1,0 +1,282 @@
+//! The four control-plane components kubeadm runs as static pods, and what their
+//! manifests (`/etc/kubernetes/manifests/*.yaml`, read as YAML) say about where
+//! each one listens and which certificate it serves. Editing manifests is
+//! `manifest`'s job.
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// A control-plane component kubeadm runs as a static pod, in the order kcerts
+/// restarts them (etcd first: the API server needs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    /// etcd (`etcd.yaml`).
+    Etcd,
+    /// kube-apiserver (`kube-apiserver.yaml`).
+    Apiserver,
+    /// kube-controller-manager (`kube-controller-manager.yaml`).
+    ControllerManager,
+    /// kube-scheduler (`kube-scheduler.yaml`).
+    Scheduler,
+}
+
+impl Component {
+    /// Every component, in restart order.
+    pub const ALL: [Component; 4] = [
+        Component::Etcd,
+        Component::Apiserver,
+        Component::ControllerManager,
+        Component::Scheduler,
+    ];
+
+    /// The short name used on the command line: `etcd`, `apiserver`,
+    /// `controller-manager`, `scheduler`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Etcd => "etcd",
+            Component::Apiserver => "apiserver",
+            Component::ControllerManager => "controller-manager",
+            Component::Scheduler => "scheduler",
+        }
+    }
+
+    /// The pod (and binary) name: `etcd`, `kube-apiserver`...
+    pub fn pod_name(self) -> &'static str {
+        match self {
+            Component::Etcd => "etcd",
+            Component::Apiserver => "kube-apiserver",
+            Component::ControllerManager => "kube-controller-manager",
+            Component::Scheduler => "kube-scheduler",
+        }
+    }
+
+    /// The manifest's file name in the manifests dir.
+    pub fn manifest_file(self) -> String {
+        format!("{}.yaml", self.pod_name())
+    }
+
+    /// A component by its short name or pod name.
+    pub fn from_name(name: &str) -> Option<Component> {
+        Component::ALL
+            .into_iter()
+            .find(|c| c.name() == name || c.pod_name() == name)
+    }
+
+    /// The health path kubeadm's liveness probe asks for.
+    pub fn health_path(self) -> &'static str {
+        match self {
+            Component::Etcd => "/health",
+            Component::Apiserver => "/livez",
+            Component::ControllerManager | Component::Scheduler => "/healthz",
+        }
+    }
+
+    /// Whether a health answer means healthy: `ok` for the Kubernetes
+    /// components, `{"health":"true",...}` for etcd.
+    pub fn healthy(self, status: u16, body: &str) -> bool {
+        if status != 200 {
+            return false;
+        }
+        match self {
+            Component::Etcd => serde_json::from_str::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("health").and_then(Value::as_str).map(|h| h == "true"))
+                .unwrap_or(false),
+            _ => body.trim() == "ok",
+        }
+    }
+}
+
+/// The component that loads a kubeadm row's certificate when it starts, so must
+/// restart to use a renewed one. `admin.conf` and `super-admin.conf` are for
+/// people; `etcd-healthcheck-client` is used by no process since kubeadm's etcd
+/// probe moved to the plain HTTP metrics port (kubeadm 1.17).
+pub fn loaded_by(row: &str) -> Option<Component> {
+    match row {
+        "apiserver"
+        | "apiserver-etcd-client"
+        | "apiserver-kubelet-client"
+        | "front-proxy-client" => Some(Component::Apiserver),
+        "etcd-server" | "etcd-peer" => Some(Component::Etcd),
+        "controller-manager.conf" => Some(Component::ControllerManager),
+        "scheduler.conf" => Some(Component::Scheduler),
+        _ => None,
+    }
+}
+
+/// The components to restart after `rows` changed, in restart order, once each.
+pub fn to_restart<'a>(rows: impl IntoIterator<Item = &'a str>) -> Vec<Component> {
+    let mut out: Vec<Component> = rows.into_iter().filter_map(loaded_by).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Why a manifest could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ManifestError {
+    /// Not YAML.
+    #[error("not YAML: {0}")]
+    Yaml(String),
+    /// No `spec.containers[0].command`.
+    #[error("no spec.containers[0].command: not a static pod manifest as kubeadm writes it")]
+    NoCommand,
+}
+
+/// The parts of a static pod manifest kcerts uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticPod {
+    /// `metadata.name`.
+    pub name: String,
+    /// The first container's command and args, in order.
+    pub command: Vec<String>,
+}
+
+impl StaticPod {
+    /// Parses a manifest (YAML or JSON).
+    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| ManifestError::Yaml(format!("not UTF-8 text ({e})")))?;
+        let doc = crate::kubeadm::yaml::parse(text, crate::kubeadm::yaml::Limits::default())
+            .map_err(ManifestError::Yaml)?;
+        let container = doc
+            .pointer("/spec/containers/0")
+            .ok_or(ManifestError::NoCommand)?;
+        let strings = |key: &str| -> Vec<String> {
+            container
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        let mut command = strings("command");
+        command.extend(strings("args"));
+        if command.is_empty() {
+            return Err(ManifestError::NoCommand);
+        }
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Ok(Self { name, command })
+    }
+
+    /// The value of `--name=value` (or `--name value`); the last one wins, as
+    /// with Go's flag package.
+    pub fn flag(&self, name: &str) -> Option<&str> {
+        let long = format!("--{name}");
+        let mut found = None;
+        let mut args = self.command.iter().peekable();
+        while let Some(a) = args.next() {
+            if let Some(v) = a.strip_prefix(&long) {
+                if let Some(v) = v.strip_prefix('=') {
+                    found = Some(v);
+                } else if v.is_empty() {
+                    found = args.peek().map(|s| s.as_str());
+                }
+            }
+        }
+        found
+    }
+
+    /// The `host:port` of the first URL of a comma-separated URL flag
+    /// (`--listen-client-urls=https://127.0.0.1:2379,https://10.0.0.1:2379`).
+    pub fn first_url_address(&self, name: &str) -> Option<String> {
+        let url = self.flag(name)?.split(',').next()?.trim();
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let hostport = rest.split('/').next()?;
+        (!hostport.is_empty()).then(|| hostport.to_string())
+    }
+}
+
+/// `host:port`, with IPv6 hosts in brackets.
+pub fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ETCD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    component: etcd
+    tier: control-plane
+  name: etcd
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - etcd
+    - --advertise-client-urls=https://192.168.10.11:2379
+    - --cert-file=/etc/kubernetes/pki/etcd/server.crt
+    - --client-cert-auth=true
+    - --listen-client-urls=https://127.0.0.1:2379,https://192.168.10.11:2379
+    - --listen-peer-urls=https://192.168.10.11:2380
+    - --name=cp-1
+    image: registry.k8s.io/etcd:3.5.16-0
+    name: etcd
+";
+
+    #[test]
+    fn flags_and_urls() {
+        let pod = StaticPod::parse(ETCD.as_bytes()).unwrap();
+        assert_eq!(pod.name, "etcd");
+        assert_eq!(pod.flag("name"), Some("cp-1"));
+        assert_eq!(pod.flag("cert"), None, "a prefix is not a flag");
+        assert_eq!(
+            pod.first_url_address("listen-client-urls").as_deref(),
+            Some("127.0.0.1:2379")
+        );
+        assert_eq!(
+            pod.first_url_address("listen-peer-urls").as_deref(),
+            Some("192.168.10.11:2380")
+        );
+    }
+
+    #[test]
+    fn not_a_manifest() {
+        assert_eq!(
+            StaticPod::parse(b"kind: Pod\nspec: {}\n"),
+            Err(ManifestError::NoCommand)
+        );
+        assert!(matches!(
+            StaticPod::parse(b"a: [\n"),
+            Err(ManifestError::Yaml(_))
+        ));
+    }
+
+    #[test]
+    fn components_and_health() {
+        assert_eq!(
+            Component::from_name("kube-scheduler"),
+            Some(Component::Scheduler)
+        );
+        assert_eq!(Component::Etcd.manifest_file(), "etcd.yaml");
+        assert!(Component::Etcd.healthy(200, r#"{"health":"true","reason":""}"#));
+        assert!(!Component::Etcd.healthy(200, r#"{"health":"false"}"#));
+        assert!(Component::Apiserver.healthy(200, "ok"));
+        assert!(!Component::Apiserver.healthy(500, "ok"));
+        assert_eq!(join_host_port("::1", "6443"), "[::1]:6443");
+        assert_eq!(
+            to_restart([
+                "scheduler.conf",
+                "front-proxy-client",
+                "etcd-peer",
+                "apiserver",
+                "admin.conf"
+            ]),
+            [Component::Etcd, Component::Apiserver, Component::Scheduler]
+        );
+        assert!(to_restart(["admin.conf", "etcd-healthcheck-client"]).is_empty());
+    }
+}
