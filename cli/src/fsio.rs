@@ -10,6 +10,7 @@ use kcerts_core::node::{Dir, NodeFiles, NodePath};
 
 pub mod archive;
 pub mod fault;
+pub mod hold;
 pub mod lock;
 pub mod txn;
 

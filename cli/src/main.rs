@@ -18,10 +18,13 @@ mod hint;
 mod inspect;
 mod inspect_summary;
 mod kubelet;
+mod live;
 mod node_guard;
 mod out;
+mod probe;
 mod recover;
 mod renew;
+mod restart;
 mod restore;
 mod sa;
 mod schedule;
@@ -54,6 +57,9 @@ enum Command {
     GeneratePki(generate_pki::Args),
     /// Put back the files a renewal replaced, from its backup directory.
     Restore(restore::Args),
+    /// Restart static-pod components (etcd, apiserver, controller-manager, scheduler) one at a
+    /// time, each checked: it must come back serving the certificate on disk.
+    Restart(restart::Args),
     /// Show everything in certificate, key, CSR and kubeconfig files (like `openssl x509 -text`, readable).
     Inspect(inspect::Args),
     /// Check the health of a node's PKI: chains, keys, usages, SANs, kubeconfig CAs, kubelet.
@@ -106,6 +112,7 @@ fn main() -> ExitCode {
         Command::Renew(a) => renew::run(a),
         Command::GeneratePki(a) => generate_pki::run(a),
         Command::Restore(a) => restore::run(a),
+        Command::Restart(a) => restart::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Fleet(a) => fleet::run(a),

@@ -79,6 +79,14 @@ pub struct Args {
     /// How long --use-api waits for approval and issuance.
     #[arg(long, default_value = "5m", value_parser = args::parse_duration, requires = "use_api")]
     timeout: time::Duration,
+    /// After writing, restart the components whose certificates or kubeconfigs changed, the
+    /// way `kcerts restart` does, instead of printing kubeadm's "You must restart..." message.
+    #[arg(long, conflicts_with = "csr_only")]
+    restart: bool,
+    #[command(flatten)]
+    endpoints: crate::live::EndpointArgs,
+    #[command(flatten)]
+    waits: crate::restart::WaitArgs,
     /// Renew as if now were this RFC 3339 time (tests; the validity starts then).
     #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
@@ -154,6 +162,13 @@ pub fn run(a: Args) -> Result<Code> {
     let Some(rows) = crate::schedule::due(&files, rows, a.expiring_within, now)? else {
         return Ok(Code::Ok);
     };
+    let endpoints = a
+        .restart
+        .then(|| crate::live::Endpoints::resolve(&a.endpoints));
+    let restart = endpoints.as_ref().map(|e| Restart {
+        endpoints: e,
+        waits: a.waits.waits(),
+    });
     if a.use_api {
         let opts = crate::use_api::Options {
             kubeconfig: a.kubeconfig.clone(),
@@ -171,6 +186,7 @@ pub fn run(a: Args) -> Result<Code> {
             a.backup_dir.as_deref(),
             accepted.now,
             all,
+            restart.as_ref(),
         );
     }
     let mut rng = kcerts_core::system_rng();
@@ -202,10 +218,54 @@ pub fn run(a: Args) -> Result<Code> {
         for p in &plans {
             print_dry_run(&dirs, p)?;
         }
+        if let Some(r) = &restart {
+            let changed = changed_components(&plans);
+            for l in crate::restart::plan_lines(&r.request(&changed, &dirs)) {
+                outln!("{l}")?;
+            }
+        }
         outln!("[dry-run] no file was changed")?;
         return Ok(Code::Ok);
     }
-    write_renewed(&dirs, &plans, a.backup_dir.as_deref(), now, all)
+    write_renewed(
+        &dirs,
+        &plans,
+        a.backup_dir.as_deref(),
+        now,
+        all,
+        restart.as_ref(),
+    )
+}
+
+/// `--restart`: where the components listen, and the waits.
+struct Restart<'a> {
+    endpoints: &'a crate::live::Endpoints,
+    waits: crate::restart::Waits,
+}
+
+impl<'a> Restart<'a> {
+    fn request(
+        &self,
+        components: &'a [kcerts_core::static_pod::Component],
+        dirs: &'a NodeDirs,
+    ) -> crate::restart::Request<'a> {
+        crate::restart::Request {
+            components,
+            endpoints: self.endpoints,
+            dirs,
+            waits: self.waits,
+        }
+    }
+}
+
+/// The components that load a renewed file, in restart order.
+fn changed_components(plans: &[RowPlan]) -> Vec<kcerts_core::static_pod::Component> {
+    kcerts_core::static_pod::to_restart(
+        plans
+            .iter()
+            .filter(|p| matches!(p.outcome, Outcome::Renewed { .. }))
+            .map(|p| p.row.name),
+    )
 }
 
 /// Writes the renewed rows of `plans` (local or from the API server) in one
@@ -217,6 +277,7 @@ fn write_renewed(
     backup_dir: Option<&Path>,
     now: OffsetDateTime,
     all: bool,
+    restart: Option<&Restart<'_>>,
 ) -> Result<Code> {
     let writes: Vec<_> = plans
         .iter()
@@ -235,6 +296,17 @@ fn write_renewed(
         if let Some(m) = renewal::message(p) {
             outln!("{m}")?;
         }
+    }
+    if let Some(r) = restart {
+        let changed = changed_components(plans);
+        if changed.is_empty() {
+            outln!("[restart] no component loads the renewed files: nothing to restart")?;
+            return Ok(Code::Ok);
+        }
+        outln!()?;
+        crate::restart::run_restart(&r.request(&changed, dirs))
+            .context("the certificates were renewed, but restarting failed")?;
+        return Ok(Code::Ok);
     }
     if all {
         outln!()?;

@@ -29,6 +29,11 @@ role; the apiserver SANs hold the node name, the kubernetes.default names and th
 the etcd SANs hold localhost and 127.0.0.1; kubeconfigs embed the current ca.crt (kubeadm \
 #2027); no CA expires before a certificate it signed; sa.key and sa.pub are a pair; the \
 kubelet client certificate (kubelet.conf or --kubelet-client-cert) is valid and rotating.\n\
+With --live (beyond kubeadm): each endpoint (apiserver, etcd-server, etcd-peer, \
+controller-manager, scheduler, kubelet) must serve the certificate on disk, unexpired and \
+chaining to its CA; the controller-manager and scheduler, which serve a self-signed \
+certificate named after their start time, must have started after their kubeconfig was \
+written. An endpoint that does not answer is a warning.\n\
 Exit status: 0 all pass; 1 a file cannot be read or parsed; 2 some warn; 3 some fail."
 )]
 pub struct Args {
@@ -59,6 +64,16 @@ pub struct Args {
     /// Colour the results.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// Also connect to every control-plane endpoint and check that it serves the
+    /// certificate on disk (rows `live`; each endpoint bounded at 3 s).
+    #[arg(long)]
+    live: bool,
+    #[command(flatten)]
+    endpoints: crate::live::EndpointArgs,
+    /// The kubelet's serving certificate, compared with what the kubelet serves [default:
+    /// kubelet-server-current.pem or kubelet.crt beside --kubelet-client-cert].
+    #[arg(long, value_name = "FILE")]
+    kubelet_serving_cert: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<Code> {
@@ -83,7 +98,7 @@ pub fn run(a: Args) -> Result<Code> {
         },
         None => None,
     };
-    let v = checks::verify(&checks::Input {
+    let mut v = checks::verify(&checks::Input {
         files: &files,
         kubelet_client: Some(KubeletClient {
             path: a.kubelet_client_cert.display().to_string(),
@@ -98,6 +113,27 @@ pub fn run(a: Args) -> Result<Code> {
         ),
         now: args::now_or(a.at),
     });
+    let live_rows = if a.live {
+        let endpoints = crate::live::Endpoints::resolve(&a.endpoints);
+        let serving = a.kubelet_serving_cert.clone().or_else(|| {
+            a.kubelet_client_cert
+                .parent()
+                .and_then(crate::live::kubelet_serving_in)
+        });
+        let observed = crate::live::observe(&endpoints, &dirs, &files, serving.as_deref());
+        let written = crate::live::written(&dirs);
+        let rows = kcerts_core::live::check(&kcerts_core::live::Input {
+            files: &files,
+            observed: &observed,
+            written: &written,
+            now: v.now,
+        });
+        v.checks
+            .extend(rows.iter().map(kcerts_core::live::Row::to_check));
+        rows
+    } else {
+        Vec::new()
+    };
     match a.output {
         Output::Text => {
             let text = kcerts_core::verify_output::render_text(&v);
@@ -108,7 +144,12 @@ pub fn run(a: Args) -> Result<Code> {
             }
         }
         Output::Json => out::print(kcerts_core::verify_output::to_json(&v))?,
-        Output::Prometheus => out::print(kcerts_core::verify_output::to_prometheus(&v))?,
+        Output::Prometheus => {
+            out::print(kcerts_core::verify_output::to_prometheus(&v))?;
+            if a.live {
+                out::print(kcerts_core::live::to_prometheus(&live_rows))?;
+            }
+        }
     }
     let read_error = v
         .checks

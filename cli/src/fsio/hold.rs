@@ -1,0 +1,199 @@
+//! Holding a static pod manifest away from the kubelet during a restart, without
+//! ever losing it: it is always either in the manifests directory or in the
+//! holding directory, and a journal says which manifest is held where.
+//!
+//! 1. write the journal `<kubeconfig-dir>/tmp/kcerts-restart-pending` (one line:
+//!    `<manifest path>\t<held path>`) and fsync it;
+//! 2. rename the manifest into `<kubeconfig-dir>/tmp/kcerts-restart/` (the
+//!    kubelet stops the pod), fsync both directories;
+//! 3. rename it back (the kubelet starts the pod), fsync;
+//! 4. remove the journal.
+//!
+//! A process killed between 1 and 4 leaves the journal; [`recover`] (run by
+//! `kcerts restart --recover` and at the start of every restart) then moves a
+//! held manifest back. Renames need both directories on one filesystem, as
+//! kubeadm's own layout has them (`/etc/kubernetes/manifests`, `/etc/kubernetes/tmp`).
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::{NodeDirs, fault};
+use crate::Hinted;
+
+const JOURNAL: &str = "kcerts-restart-pending";
+const HOLDING: &str = "kcerts-restart";
+
+/// The journal of a restart in progress.
+pub fn journal_path(dirs: &NodeDirs) -> PathBuf {
+    dirs.kubeconfig_dir.join("tmp").join(JOURNAL)
+}
+
+/// Where manifests are held during a restart.
+pub fn holding_dir(dirs: &NodeDirs) -> PathBuf {
+    dirs.kubeconfig_dir.join("tmp").join(HOLDING)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn sync_parent(p: &Path) {
+    if let Some(d) = p.parent() {
+        sync_dir(d);
+    }
+}
+
+/// A manifest moved to the holding directory.
+#[derive(Debug)]
+pub struct Held {
+    /// Where it belongs.
+    pub manifest: PathBuf,
+    /// Where it is now.
+    pub held: PathBuf,
+    journal: PathBuf,
+}
+
+/// Moves `manifest` to the holding directory, journaled.
+pub fn hold(dirs: &NodeDirs, manifest: &Path) -> Result<Held> {
+    let journal = journal_path(dirs);
+    if journal.exists() {
+        bail!(
+            "{} records a restart in progress; run `kcerts restart --recover` first",
+            journal.display()
+        );
+    }
+    let holding = holding_dir(dirs);
+    super::create_backup_dir(&holding)?;
+    let name = manifest
+        .file_name()
+        .with_context(|| format!("{} has no file name", manifest.display()))?;
+    let held = holding.join(name);
+    if held.exists() {
+        bail!(
+            "{} already exists: an earlier restart left it; compare it with {} and remove \
+             the one you do not want",
+            held.display(),
+            manifest.display()
+        );
+    }
+    fault::step(&"write the restart journal")?;
+    let line = format!("{}\t{}\n", manifest.display(), held.display());
+    let tmp = journal.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(line.as_bytes())
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, &journal).with_context(|| format!("cannot write {}", journal.display()))?;
+    sync_parent(&journal);
+    fault::step(&format_args!(
+        "move {} to {}",
+        manifest.display(),
+        held.display()
+    ))?;
+    if let Err(e) = fs::rename(manifest, &held) {
+        let _ = fs::remove_file(&journal);
+        return Err(Hinted {
+            message: format!(
+                "cannot move {} to {}: {e}",
+                manifest.display(),
+                held.display()
+            ),
+            hint: "the manifests directory and --kubeconfig-dir/tmp must be on one filesystem \
+                   and writable (run as root)"
+                .into(),
+        }
+        .into());
+    }
+    sync_parent(manifest);
+    sync_dir(&holding);
+    Ok(Held {
+        manifest: manifest.to_path_buf(),
+        held,
+        journal,
+    })
+}
+
+/// Moves a held manifest back and clears the journal.
+pub fn put_back(h: &Held) -> Result<()> {
+    fault::step(&format_args!("move {} back", h.manifest.display()))?;
+    fs::rename(&h.held, &h.manifest).with_context(|| {
+        format!(
+            "cannot move {} back to {}; it is still there: move it back by hand or run \
+             `kcerts restart --recover`",
+            h.held.display(),
+            h.manifest.display()
+        )
+    })?;
+    sync_parent(&h.manifest);
+    sync_parent(&h.held);
+    fault::step(&"remove the restart journal")?;
+    fs::remove_file(&h.journal)
+        .with_context(|| format!("cannot remove {}", h.journal.display()))?;
+    sync_parent(&h.journal);
+    Ok(())
+}
+
+/// What recovery did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recovered {
+    /// The held manifest was moved back.
+    PutBack(PathBuf),
+    /// The manifest was already in place (the journal was left by a run killed
+    /// before the move or after the move back).
+    InPlace(PathBuf),
+}
+
+/// Puts back a manifest an interrupted restart left in the holding directory.
+pub fn recover(dirs: &NodeDirs) -> Result<Option<Recovered>> {
+    let journal = journal_path(dirs);
+    let text = match fs::read_to_string(&journal) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", journal.display())),
+    };
+    let (manifest, held) = text
+        .trim_end_matches('\n')
+        .split_once('\t')
+        .map(|(m, h)| (PathBuf::from(m), PathBuf::from(h)))
+        .with_context(|| format!("{} is malformed: {text:?}", journal.display()))?;
+    let done = match (manifest.exists(), held.exists()) {
+        (false, true) => {
+            fs::rename(&held, &manifest).with_context(|| {
+                format!(
+                    "cannot move {} back to {}",
+                    held.display(),
+                    manifest.display()
+                )
+            })?;
+            sync_parent(&manifest);
+            Recovered::PutBack(manifest)
+        }
+        (true, false) => Recovered::InPlace(manifest),
+        (true, true) => bail!(
+            "both {} and {} exist: someone wrote the manifest again during the restart; \
+             keep the one you want, remove the other, then remove {}",
+            manifest.display(),
+            held.display(),
+            journal.display()
+        ),
+        (false, false) => bail!(
+            "{} names {} held as {}, but neither exists: restore the manifest from your \
+             backups (kubeadm init phase control-plane writes it again), then remove {}",
+            journal.display(),
+            manifest.display(),
+            held.display(),
+            journal.display()
+        ),
+    };
+    fs::remove_file(&journal).with_context(|| format!("cannot remove {}", journal.display()))?;
+    sync_parent(&journal);
+    Ok(Some(done))
+}

@@ -1,0 +1,356 @@
+//! After renewal: `verify --live` against the fake kubelet's static pods,
+//! cross-checked with `openssl s_client`; `restart` and `renew --restart`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use kcerts_core::KeyAlgorithm;
+use kcerts_tests::fake_kubelet::{self, FakeKubelet, Ports};
+use kcerts_tests::*;
+use serde_json::Value;
+
+use crate::beyond_common::{code, kcerts_in, rotating_kubelet};
+
+pub const PODS: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+/// A node whose control plane runs under the fake kubelet.
+pub struct LiveNode {
+    pub dir: tempfile::TempDir,
+    pub ports: Ports,
+    pub kubelet: FakeKubelet,
+}
+
+impl LiveNode {
+    /// A seeded node issued now (ECDSA), its manifests, and the fake kubelet
+    /// running all four pods.
+    pub fn start(seed: u64) -> Self {
+        let dir = tempdir();
+        let root = dir.path();
+        let now = time::OffsetDateTime::now_utc();
+        let node = generate(&example_options(KeyAlgorithm::EcdsaP256), now, seed);
+        write_node(&node, root);
+        rotating_kubelet(root);
+        let ports = Ports::free();
+        fake_kubelet::write_manifests(root, &root.join("manifests"), &ports);
+        let mut opts = fake_kubelet::Options::new(&root.join("manifests"));
+        opts.serving = Some((
+            format!("127.0.0.1:{}", ports.kubelet).parse().unwrap(),
+            root.join("kubelet"),
+        ));
+        let kubelet = FakeKubelet::start(opts);
+        assert!(
+            kubelet.wait_running(&PODS, Duration::from_secs(20)),
+            "{:?}",
+            kubelet.log()
+        );
+        Self {
+            dir,
+            ports,
+            kubelet,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `kcerts ARGS` in the node root with the node's dirs and endpoints.
+    pub fn kcerts(&self, args: &[&str]) -> Output {
+        let kubelet = self.ports.kubelet_endpoint();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            "--cert-dir",
+            "pki",
+            "--kubeconfig-dir",
+            ".",
+            "--manifests-dir",
+            "manifests",
+        ]);
+        if args.first() == Some(&"verify") {
+            all.extend([
+                "--kubelet-client-cert",
+                "kubelet/kubelet-client-current.pem",
+                "--endpoint",
+                &kubelet,
+            ]);
+        }
+        kcerts_in(self.root(), &all)
+    }
+
+    /// `kcerts renew ARGS` (no manifests dir unless --restart is given).
+    pub fn renew(&self, args: &[&str]) -> Output {
+        let mut all = vec!["renew"];
+        all.extend_from_slice(args);
+        all.extend(["--cert-dir", "pki", "--kubeconfig-dir", "."]);
+        if args.contains(&"--restart") {
+            all.extend(["--manifests-dir", "manifests"]);
+        }
+        kcerts_in(self.root(), &all)
+    }
+
+    /// The `live` rows of `verify --live -o json`: endpoint -> (status, reason).
+    pub fn live_rows(&self) -> (i32, Vec<(String, String, String)>) {
+        let o = self.kcerts(&["verify", "--live", "-o", "json"]);
+        let json: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+        let rows = json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["check"] == "live")
+            .map(|c| {
+                (
+                    c["target"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                    c["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (code(&o), rows)
+    }
+
+    pub fn manifest(&self, file: &str) -> PathBuf {
+        self.root().join("manifests").join(file)
+    }
+}
+
+fn status_of<'a>(rows: &'a [(String, String, String)], target: &str) -> (&'a str, &'a str) {
+    let r = rows
+        .iter()
+        .find(|r| r.0 == target)
+        .unwrap_or_else(|| panic!("no live row for {target}: {rows:?}"));
+    (&r.1, &r.2)
+}
+
+pub const COMPONENT_ENDPOINTS: [&str; 5] = [
+    "apiserver",
+    "etcd-server",
+    "etcd-peer",
+    "controller-manager",
+    "scheduler",
+];
+
+/// Whether every live row passes (with the rows for the message).
+pub fn all_pass(node: &LiveNode) -> Result<(), String> {
+    let (code, rows) = node.live_rows();
+    if code == 0 && rows.len() == 6 && rows.iter().all(|r| r.1 == "pass") {
+        Ok(())
+    } else {
+        Err(format!("exit {code}: {rows:#?}"))
+    }
+}
+
+/// Renews everything once the controller-manager's start second has passed (its
+/// self-signed certificate records whole seconds).
+pub fn renew_all(node: &LiveNode) {
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = node.renew(&["all"]);
+    assert_ok(&o, "renew all");
+    assert!(stdout(&o).contains("You must restart"), "{}", stdout(&o));
+}
+
+#[test]
+fn verify_live_passes_fails_after_renewal_and_passes_after_the_pods_restart() {
+    let node = LiveNode::start(61);
+    all_pass(&node).unwrap();
+    let (_, rows) = node.live_rows();
+    assert!(
+        status_of(&rows, "controller-manager")
+            .1
+            .starts_with("started "),
+        "{rows:?}"
+    );
+    assert!(
+        status_of(&rows, "kubelet")
+            .1
+            .contains("kubelet/kubelet.crt")
+    );
+
+    renew_all(&node);
+    let (code, rows) = node.live_rows();
+    assert_eq!(code, 3, "{rows:#?}");
+    for e in COMPONENT_ENDPOINTS {
+        let (status, reason) = status_of(&rows, e);
+        assert_eq!(status, "fail", "{e}: {reason}");
+        assert!(reason.contains("kcerts restart "), "{e}: {reason}");
+    }
+    let (_, reason) = status_of(&rows, "apiserver");
+    assert!(
+        reason.starts_with("serves an older certificate than pki/apiserver.crt (serial "),
+        "{reason}"
+    );
+    assert!(
+        status_of(&rows, "controller-manager")
+            .1
+            .contains("before controller-manager.conf was written")
+    );
+    assert_eq!(
+        status_of(&rows, "kubelet").0,
+        "pass",
+        "the kubelet is not renewed"
+    );
+
+    // What kubeadm's users do by hand: move the manifests away and back.
+    let away = node.root().join("away");
+    std::fs::create_dir(&away).unwrap();
+    for p in PODS {
+        let f = format!("{p}.yaml");
+        std::fs::rename(node.manifest(&f), away.join(&f)).unwrap();
+    }
+    assert!(node.kubelet.wait_running(&[], Duration::from_secs(20)));
+    let (code, rows) = node.live_rows();
+    assert_eq!(code, 2, "unreachable endpoints warn: {rows:#?}");
+    assert!(
+        status_of(&rows, "etcd-server")
+            .1
+            .contains("does not answer (connection refused)")
+    );
+    for p in PODS {
+        let f = format!("{p}.yaml");
+        std::fs::rename(away.join(&f), node.manifest(&f)).unwrap();
+    }
+    assert!(node.kubelet.wait_running(&PODS, Duration::from_secs(20)));
+    all_pass(&node).unwrap();
+}
+
+/// The serial `openssl s_client` sees on `port` (uppercase hex, as openssl prints it).
+fn openssl_serial(port: u16, client: Option<(&Path, &Path)>) -> String {
+    let connect = format!("127.0.0.1:{port}");
+    let mut args = vec!["s_client", "-connect", &connect, "-showcerts"];
+    let (c, k);
+    if let Some((cert, key)) = client {
+        c = cert.display().to_string();
+        k = key.display().to_string();
+        args.extend(["-cert", &c, "-key", &k]);
+    }
+    let mut child = std::process::Command::new("openssl")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "openssl s_client hangs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    let text = stdout(&o);
+    let begin = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a served certificate");
+    let end = text[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    let dir = tempdir();
+    let pem = dir.path().join("served.pem");
+    std::fs::write(&pem, &text[begin..end]).unwrap();
+    let o = run(
+        "openssl",
+        ["x509", "-in", pem.to_str().unwrap(), "-noout", "-serial"],
+    );
+    assert_ok(&o, "openssl x509 -serial");
+    stdout(&o).trim().trim_start_matches("serial=").to_string()
+}
+
+/// The serial a live reason names.
+fn reason_serial(reason: &str) -> String {
+    let at = reason.find("serial ").unwrap() + 7;
+    reason[at..]
+        .split([',', ')'])
+        .next()
+        .unwrap()
+        .to_ascii_uppercase()
+}
+
+fn file_serial(path: &Path) -> String {
+    let o = run(
+        "openssl",
+        ["x509", "-in", path.to_str().unwrap(), "-noout", "-serial"],
+    );
+    stdout(&o).trim().trim_start_matches("serial=").to_string()
+}
+
+#[test]
+fn openssl_s_client_sees_what_verify_live_reports() {
+    let node = LiveNode::start(62);
+    renew_all(&node);
+    let (_, rows) = node.live_rows();
+    let pki = node.root().join("pki");
+    let etcd_client = (
+        pki.join("apiserver-etcd-client.crt"),
+        pki.join("apiserver-etcd-client.key"),
+    );
+    for (endpoint, port, client, file) in [
+        ("apiserver", node.ports.apiserver, None, "apiserver.crt"),
+        (
+            "etcd-server",
+            node.ports.etcd_client,
+            Some((etcd_client.0.as_path(), etcd_client.1.as_path())),
+            "etcd/server.crt",
+        ),
+        ("etcd-peer", node.ports.etcd_peer, None, "etcd/peer.crt"),
+    ] {
+        let served = openssl_serial(port, client);
+        let (status, reason) = status_of(&rows, endpoint);
+        assert_eq!(status, "fail");
+        // openssl prints serials with an even number of digits.
+        let ours = reason_serial(reason);
+        assert_eq!(
+            served.trim_start_matches('0'),
+            ours.trim_start_matches('0'),
+            "{endpoint}: {reason}"
+        );
+        assert_ne!(
+            served,
+            file_serial(&pki.join(file)),
+            "{endpoint} serves the old one"
+        );
+    }
+}
+
+#[test]
+fn live_rows_in_prometheus_and_endpoint_overrides() {
+    let node = LiveNode::start(63);
+    let o = node.kcerts(&["verify", "--live", "-o", "prometheus"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let text = stdout(&o);
+    let line = format!(
+        "kcerts_live_certificate_matches{{endpoint=\"apiserver\",address=\"127.0.0.1:{}\"}} 1",
+        node.ports.apiserver
+    );
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains("kcerts_live_endpoint_up{endpoint=\"kubelet\""));
+
+    // --endpoint wins over the manifest: a closed port is a warning.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let o = node.kcerts(&[
+        "verify",
+        "--live",
+        "--endpoint",
+        &format!("scheduler={closed_addr}"),
+        "-o",
+        "prometheus",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!(
+        "kcerts_live_endpoint_up{{endpoint=\"scheduler\",address=\"{closed_addr}\"}} 0"
+    )));
+    let o = node.kcerts(&["verify", "--live", "--endpoint", "etcd=127.0.0.1:1"]);
+    assert_eq!(code(&o), 2, "a clap usage error");
+    assert!(
+        stderr(&o).contains("unknown endpoint \"etcd\""),
+        "{}",
+        stderr(&o)
+    );
+}
