@@ -474,6 +474,7 @@ fn golden_help() {
         "renew",
         "generate-pki",
         "restore",
+        "restart",
         "inspect",
         "verify",
         "sign",
