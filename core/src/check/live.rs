@@ -564,6 +564,7 @@ mod tests {
         let leaf = crate::issue::leaf::issue(
             &crate::issue::leaf::LeafSpec {
                 common_name: format!("localhost@{}", started.unix_timestamp()),
+                extended_key_usage: vec![crate::x509::certificate::ExtendedKeyUsage::ServerAuth],
                 ..Default::default()
             },
             &ca,
