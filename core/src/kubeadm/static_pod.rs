@@ -138,7 +138,7 @@ impl StaticPod {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| ManifestError::Yaml(format!("not UTF-8 text ({e})")))?;
         let doc = crate::kubeadm::yaml::parse(text, crate::kubeadm::yaml::Limits::default())
-            .map_err(ManifestError::Yaml)?;
+            .map_err(|e| ManifestError::Yaml(e.to_string()))?;
         let container = doc
             .pointer("/spec/containers/0")
             .ok_or(ManifestError::NoCommand)?;
