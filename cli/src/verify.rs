@@ -147,7 +147,7 @@ pub fn run(a: Args) -> Result<Code> {
         Output::Prometheus => {
             out::print(kcerts_core::verify_output::to_prometheus(&v))?;
             if a.live {
-                out::print(kcerts_core::live::to_prometheus(&live_rows))?;
+                out::print(kcerts_core::verify_output::live_to_prometheus(&live_rows))?;
             }
         }
     }

@@ -36,7 +36,9 @@ mod x509;
 
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
-pub use check::{analysis, clock, expiration, fleet, inspect, kubeadm_refusal, live, summary, verify};
+pub use check::{
+    analysis, clock, expiration, fleet, inspect, kubeadm_refusal, live, summary, verify,
+};
 pub use issue::{api_signer, csr_builder, key_choice, kubelet, leaf, pki, sign_csr};
 pub use kubeadm::{
     duration, inventory, kubeconfig, manifest, node, node_loader, residual, role, static_pod, yaml,

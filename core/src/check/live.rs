@@ -19,7 +19,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::check::verify::{Check, Status};
+use crate::check::verify::{Check, CheckId, Status};
 use crate::kubeadm::inventory::Ca;
 use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
@@ -216,7 +216,7 @@ impl Row {
         Check {
             status: self.status,
             target: self.endpoint.name().to_string(),
-            check: "live",
+            check: CheckId::Live,
             reason: self.reason.clone(),
         }
     }
@@ -412,41 +412,6 @@ fn self_signed(input: &Input<'_>, o: &Observed, leaf: &Certificate, mut row: Row
     row
 }
 
-/// `kcerts_live_certificate_matches{endpoint,address}`: 1 when the endpoint
-/// serves what is on disk (or started after its kubeconfig was written), 0 when
-/// not; endpoints kcerts cannot tell about are left out. Plus
-/// `kcerts_live_endpoint_up`: 1 when it answered with a certificate.
-pub fn to_prometheus(rows: &[Row]) -> String {
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut out = String::from(
-        "# HELP kcerts_live_certificate_matches Whether the endpoint serves the certificate on \
-         disk (1) or an older one (0).\n# TYPE kcerts_live_certificate_matches gauge\n",
-    );
-    for r in rows {
-        if let Some(m) = r.matches {
-            out.push_str(&format!(
-                "kcerts_live_certificate_matches{{endpoint=\"{}\",address=\"{}\"}} {}\n",
-                r.endpoint.name(),
-                esc(&r.address),
-                u8::from(m)
-            ));
-        }
-    }
-    out.push_str(
-        "# HELP kcerts_live_endpoint_up Whether the endpoint answered with a certificate.\n\
-         # TYPE kcerts_live_endpoint_up gauge\n",
-    );
-    for r in rows {
-        out.push_str(&format!(
-            "kcerts_live_endpoint_up{{endpoint=\"{}\",address=\"{}\"}} {}\n",
-            r.endpoint.name(),
-            esc(&r.address),
-            u8::from(r.serial.is_some())
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,7 +567,7 @@ mod tests {
         assert_eq!(r.status, Status::Pass, "within the same second: after");
         let r = at(started - time::Duration::hours(1));
         assert_eq!(r.status, Status::Pass);
-        let text = to_prometheus(&[r]);
+        let text = crate::render::verify_output::live_to_prometheus(&[r]);
         assert!(text.contains(
             "kcerts_live_certificate_matches{endpoint=\"controller-manager\",address=\"127.0.0.1:10257\"} 1"
         ));

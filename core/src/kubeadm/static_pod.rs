@@ -114,7 +114,7 @@ pub fn to_restart<'a>(rows: impl IntoIterator<Item = &'a str>) -> Vec<Component>
 
 /// Why a manifest could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ManifestError {
+pub enum StaticPodError {
     /// Not YAML.
     #[error("not YAML: {0}")]
     Yaml(String),
@@ -134,14 +134,14 @@ pub struct StaticPod {
 
 impl StaticPod {
     /// Parses a manifest (YAML or JSON).
-    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, StaticPodError> {
         let text = std::str::from_utf8(bytes)
-            .map_err(|e| ManifestError::Yaml(format!("not UTF-8 text ({e})")))?;
+            .map_err(|e| StaticPodError::Yaml(format!("not UTF-8 text ({e})")))?;
         let doc = crate::kubeadm::yaml::parse(text, crate::kubeadm::yaml::Limits::default())
-            .map_err(|e| ManifestError::Yaml(e.to_string()))?;
+            .map_err(|e| StaticPodError::Yaml(e.to_string()))?;
         let container = doc
             .pointer("/spec/containers/0")
-            .ok_or(ManifestError::NoCommand)?;
+            .ok_or(StaticPodError::NoCommand)?;
         let strings = |key: &str| -> Vec<String> {
             container
                 .get(key)
@@ -154,7 +154,7 @@ impl StaticPod {
         let mut command = strings("command");
         command.extend(strings("args"));
         if command.is_empty() {
-            return Err(ManifestError::NoCommand);
+            return Err(StaticPodError::NoCommand);
         }
         let name = doc
             .pointer("/metadata/name")
@@ -247,11 +247,11 @@ spec:
     fn not_a_manifest() {
         assert_eq!(
             StaticPod::parse(b"kind: Pod\nspec: {}\n"),
-            Err(ManifestError::NoCommand)
+            Err(StaticPodError::NoCommand)
         );
         assert!(matches!(
             StaticPod::parse(b"a: [\n"),
-            Err(ManifestError::Yaml(_))
+            Err(StaticPodError::Yaml(_))
         ));
     }
 

@@ -1,6 +1,7 @@
 //! `kcerts verify`'s outputs: the aligned table with a summary line, pretty JSON
-//! and Prometheus metrics.
+//! and Prometheus metrics (the live check's too).
 
+use crate::check::live::Row as LiveRow;
 use crate::check::verify::{Status, Verification};
 use crate::render::prometheus::escape;
 use crate::render::tabwriter;
@@ -58,6 +59,40 @@ pub fn to_prometheus(v: &Verification) -> String {
             "kcerts_verify_checks{{status=\"{}\"}} {}\n",
             s.as_str(),
             v.count(s)
+        ));
+    }
+    out
+}
+
+/// `kcerts_live_certificate_matches{endpoint,address}`: 1 when the endpoint
+/// serves what is on disk (or started after its kubeconfig was written), 0 when
+/// not; endpoints kcerts cannot tell about are left out. Plus
+/// `kcerts_live_endpoint_up`: 1 when it answered with a certificate.
+pub fn live_to_prometheus(rows: &[LiveRow]) -> String {
+    let mut out = String::from(
+        "# HELP kcerts_live_certificate_matches Whether the endpoint serves the certificate on \
+         disk (1) or an older one (0).\n# TYPE kcerts_live_certificate_matches gauge\n",
+    );
+    for r in rows {
+        if let Some(m) = r.matches {
+            out.push_str(&format!(
+                "kcerts_live_certificate_matches{{endpoint=\"{}\",address=\"{}\"}} {}\n",
+                r.endpoint.name(),
+                escape(&r.address),
+                u8::from(m)
+            ));
+        }
+    }
+    out.push_str(
+        "# HELP kcerts_live_endpoint_up Whether the endpoint answered with a certificate.\n\
+         # TYPE kcerts_live_endpoint_up gauge\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "kcerts_live_endpoint_up{{endpoint=\"{}\",address=\"{}\"}} {}\n",
+            r.endpoint.name(),
+            escape(&r.address),
+            u8::from(r.serial.is_some())
         ));
     }
     out

@@ -105,6 +105,8 @@ pub enum CheckId {
     LeavesTrusted,
     /// The soonest expiry across the nodes (fleet).
     SoonestExpiry,
+    /// A running component serves the certificate on disk (`verify --live`).
+    Live,
 }
 
 impl CheckId {
@@ -131,6 +133,7 @@ impl CheckId {
             CheckId::Server => "server",
             CheckId::LeavesTrusted => "leaves-trusted",
             CheckId::SoonestExpiry => "soonest-expiry",
+            CheckId::Live => "live",
         }
     }
 }
