@@ -29,7 +29,9 @@ algorithm of each new key.\n\
 Beyond kubeadm: every certificate is prepared and checked in memory before anything is \
 written, and nothing is written if any requested row fails; a timestamped backup of every \
 file to be replaced is made first; each file is replaced atomically (temp file, fsync, \
-rename) keeping its owner and mode, keys 0600; --dry-run writes nothing."
+rename) keeping its owner and mode, keys 0600; --dry-run writes nothing; --restart \
+restarts the components that load the renewed files and checks they serve them; \
+--update-kubeconfig also rewrites copies of admin.conf (~/.kube/config)."
 )]
 pub struct Args {
     /// Rows to renew: `all` or one or more row names.
@@ -87,6 +89,11 @@ pub struct Args {
     endpoints: crate::live::EndpointArgs,
     #[command(flatten)]
     waits: crate::restart::WaitArgs,
+    /// A copy of admin.conf (e.g. /root/.kube/config) to update too: each user holding
+    /// admin.conf's credentials gets the renewed certificate and key, its cluster the CA
+    /// data; other users and contexts stay. Repeatable; written in the same transaction.
+    #[arg(long, value_name = "PATH")]
+    update_kubeconfig: Vec<PathBuf>,
     /// Renew as if now were this RFC 3339 time (tests; the validity starts then).
     #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
@@ -180,9 +187,12 @@ pub fn run(a: Args) -> Result<Code> {
         let Some(accepted) = crate::use_api::request(&opts, &dirs, &files, &rows)? else {
             return Ok(Code::Error);
         };
+        let copies =
+            crate::kubeconfig_copies::plan(&a.update_kubeconfig, &dirs, &files, &accepted.plans)?;
         return write_renewed(
             &dirs,
             &accepted.plans,
+            &copies,
             a.backup_dir.as_deref(),
             accepted.now,
             all,
@@ -214,9 +224,13 @@ pub fn run(a: Args) -> Result<Code> {
         eprintln!("error: no file was changed");
         return Ok(Code::Error);
     }
+    let copies = crate::kubeconfig_copies::plan(&a.update_kubeconfig, &dirs, &files, &plans)?;
     if a.dry_run {
         for p in &plans {
             print_dry_run(&dirs, p)?;
+        }
+        for op in &copies.ops {
+            outln!("[dry-run] would update {}", op.target.display())?;
         }
         if let Some(r) = &restart {
             let changed = changed_components(&plans);
@@ -230,6 +244,7 @@ pub fn run(a: Args) -> Result<Code> {
     write_renewed(
         &dirs,
         &plans,
+        &copies,
         a.backup_dir.as_deref(),
         now,
         all,
@@ -274,6 +289,7 @@ fn changed_components(plans: &[RowPlan]) -> Vec<kcerts_core::static_pod::Compone
 fn write_renewed(
     dirs: &NodeDirs,
     plans: &[RowPlan],
+    copies: &crate::kubeconfig_copies::CopyWrites,
     backup_dir: Option<&Path>,
     now: OffsetDateTime,
     all: bool,
@@ -289,13 +305,19 @@ fn write_renewed(
     if !writes.is_empty() {
         let base = backup_dir.map_or_else(|| dirs.kubeconfig_dir.join("tmp"), Path::to_path_buf);
         let backup_dir = fsio::txn::unique_backup_dir(&base, now);
-        let n = fsio::txn::apply(dirs, &writes, &backup_dir).context("cannot renew")?;
+        let mut ops = fsio::txn::write_ops(dirs, &writes);
+        ops.extend(copies.ops.iter().cloned());
+        let n =
+            fsio::txn::apply_ops(dirs, &copies.roots, &ops, &backup_dir).context("cannot renew")?;
         outln!("[renew] backed up {n} files to {}", backup_dir.display())?;
     }
     for p in plans {
         if let Some(m) = renewal::message(p) {
             outln!("{m}")?;
         }
+    }
+    for l in &copies.lines {
+        outln!("{l}")?;
     }
     if let Some(r) = restart {
         let changed = changed_components(plans);

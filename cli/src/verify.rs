@@ -34,6 +34,8 @@ controller-manager, scheduler, kubelet) must serve the certificate on disk, unex
 chaining to its CA; the controller-manager and scheduler, which serve a self-signed \
 certificate named after their start time, must have started after their kubeconfig was \
 written. An endpoint that does not answer is a warning.\n\
+With --kubeconfig-copy PATH (beyond kubeadm): a copy of admin.conf warns when a user holds \
+an expired certificate or an older admin.conf certificate than admin.conf.\n\
 Exit status: 0 all pass; 1 a file cannot be read or parsed; 2 some warn; 3 some fail."
 )]
 pub struct Args {
@@ -74,6 +76,11 @@ pub struct Args {
     /// kubelet-server-current.pem or kubelet.crt beside --kubelet-client-cert].
     #[arg(long, value_name = "FILE")]
     kubelet_serving_cert: Option<PathBuf>,
+    /// A copy of admin.conf (e.g. /root/.kube/config): warn when a user in it holds
+    /// credentials that expired or that admin.conf's renewal superseded (rows
+    /// `kubeconfig-copy`). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig_copy: Vec<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<Code> {
@@ -134,6 +141,18 @@ pub fn run(a: Args) -> Result<Code> {
     } else {
         Vec::new()
     };
+    if !a.kubeconfig_copy.is_empty() {
+        let admin = kcerts_core::kubeconfig_copy::admin_certificate(&files);
+        for path in &a.kubeconfig_copy {
+            let content = crate::kubeconfig_copies::read(path);
+            v.checks.extend(kcerts_core::kubeconfig_copy::check(
+                &path.display().to_string(),
+                content.as_ref(),
+                admin.as_ref(),
+                v.now,
+            ));
+        }
+    }
     match a.output {
         Output::Text => {
             let text = kcerts_core::verify_output::render_text(&v);

@@ -47,6 +47,7 @@ const PENDING: &str = "kcerts-renew-pending";
 const STAGED_SUFFIX: &str = ".kcerts-new";
 
 /// What a transaction puts at one path.
+#[derive(Clone)]
 pub enum Content {
     /// A regular file; `secret` files (keys) get mode 0600.
     File { bytes: Vec<u8>, secret: bool },
@@ -58,6 +59,7 @@ pub enum Content {
 }
 
 /// One write of a transaction.
+#[derive(Clone)]
 pub struct Op {
     /// The path written.
     pub target: PathBuf,
@@ -350,21 +352,9 @@ fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Resu
     Ok(())
 }
 
-/// Applies a renewal's writes: backup and journal, staging, renames (see the
-/// module doc). Returns how many existing files were backed up.
-pub fn apply(dirs: &NodeDirs, writes: &[FileWrite], backup_dir: &Path) -> Result<usize> {
-    apply_changes(dirs, writes, &[], backup_dir)
-}
-
-/// [`apply`], and also removes the files in `removes` that exist (backed up and
-/// journaled like the others, so `kcerts restore` puts them back).
-pub fn apply_changes(
-    dirs: &NodeDirs,
-    writes: &[FileWrite],
-    removes: &[NodePath],
-    backup_dir: &Path,
-) -> Result<usize> {
-    let mut ops: Vec<Op> = writes
+/// A renewal's writes as transaction operations on the node's directories.
+pub fn write_ops(dirs: &NodeDirs, writes: &[FileWrite]) -> Vec<Op> {
+    writes
         .iter()
         .map(|w| Op {
             target: dirs.path(&w.path),
@@ -374,7 +364,19 @@ pub fn apply_changes(
                 secret: w.secret,
             },
         })
-        .collect();
+        .collect()
+}
+
+/// Applies writes in the node's directories, and removes the files in `removes`
+/// that exist (backed up and journaled like the others, so `kcerts restore` puts
+/// them back), as [`apply_ops`] does.
+pub fn apply_changes(
+    dirs: &NodeDirs,
+    writes: &[FileWrite],
+    removes: &[NodePath],
+    backup_dir: &Path,
+) -> Result<usize> {
+    let mut ops = write_ops(dirs, writes);
     ops.extend(
         removes
             .iter()
@@ -389,8 +391,8 @@ pub fn apply_changes(
 }
 
 /// Applies any writes (files and symbolic links, in the node's directories or
-/// in `extra_roots`) as [`apply`] does. Returns how many existing files were
-/// backed up.
+/// in `extra_roots`): backup and journal, staging, renames (see the module doc).
+/// Returns how many existing files were backed up.
 pub fn apply_ops(
     dirs: &NodeDirs,
     extra_roots: &[PathBuf],

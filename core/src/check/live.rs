@@ -23,7 +23,7 @@ use crate::check::verify::{Check, CheckId, Status};
 use crate::kubeadm::inventory::Ca;
 use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
-use crate::kubeadm::residual::format_date;
+use crate::kubeadm::residual::{format_date, format_instant};
 use crate::kubeadm::static_pod::{Component, StaticPod, join_host_port};
 use crate::x509::certificate::{self, Certificate};
 
@@ -385,7 +385,7 @@ fn self_signed(input: &Input<'_>, o: &Observed, leaf: &Certificate, mut row: Row
         .map(|(_, t)| *t);
     let (Some(conf), Some(written)) = (conf, written) else {
         row.status = Status::Pass;
-        row.reason = format!("started {}", format_date(started));
+        row.reason = format!("started {}", format_instant(started));
         return row;
     };
     // The CN holds whole seconds: a start within the second the file was
@@ -396,8 +396,8 @@ fn self_signed(input: &Input<'_>, o: &Observed, leaf: &Certificate, mut row: Row
         row.reason = format!(
             "started {}, before {conf} was written ({}): it still uses the old client \
              certificate; {}",
-            format_date(started),
-            format_date(written),
+            format_instant(started),
+            format_instant(written),
             restart_hint(o.endpoint)
         );
     } else {
@@ -405,8 +405,8 @@ fn self_signed(input: &Input<'_>, o: &Observed, leaf: &Certificate, mut row: Row
         row.matches = Some(true);
         row.reason = format!(
             "started {}, after {conf} was written ({})",
-            format_date(started),
-            format_date(written)
+            format_instant(started),
+            format_instant(written)
         );
     }
     row

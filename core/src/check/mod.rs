@@ -13,6 +13,7 @@ pub mod expiration;
 pub mod fleet;
 pub mod inspect;
 pub mod kubeadm_refusal;
+pub mod kubeconfig_copy;
 pub mod live;
 pub mod summary;
 pub mod verify;

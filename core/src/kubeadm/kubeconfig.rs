@@ -330,6 +330,45 @@ impl Kubeconfig {
         Ok(Kubeconfig { doc })
     }
 
+    /// Returns the document with the embedded client certificate and key of each
+    /// user in `users` replaced, and the CA data of every cluster a context pairs
+    /// with one of them set to `ca_pem` (a `certificate-authority` path there is
+    /// removed: kubectl refuses both). Other users, clusters and contexts stay.
+    pub fn with_users_replaced(
+        &self,
+        users: &[String],
+        cert_pem: &str,
+        key_pem: &str,
+        ca_pem: &[u8],
+    ) -> Kubeconfig {
+        let clusters: Vec<String> = self
+            .doc
+            .get("contexts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("context"))
+            .filter(|c| users.contains(&str_field(c, "user")))
+            .map(|c| str_field(c, "cluster"))
+            .collect();
+        let mut doc = self.doc.clone();
+        for u in users {
+            if let Some(v) = named_mut(&mut doc, "users", u, "user") {
+                set(v, "client-certificate-data", STANDARD.encode(cert_pem));
+                set(v, "client-key-data", STANDARD.encode(key_pem));
+            }
+        }
+        for c in &clusters {
+            if let Some(v) = named_mut(&mut doc, "clusters", c, "cluster") {
+                if let Some(map) = v.as_object_mut() {
+                    map.remove("certificate-authority");
+                }
+                set(v, "certificate-authority-data", STANDARD.encode(ca_pem));
+            }
+        }
+        Kubeconfig { doc }
+    }
+
     /// The document as YAML.
     pub fn to_yaml(&self) -> Result<String, KubeconfigError> {
         to_yaml(&self.doc).map_err(|e| KubeconfigError::Serialize(e.to_string()))

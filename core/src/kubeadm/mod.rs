@@ -5,6 +5,7 @@
 //!
 //! Uses `x509` only.
 
+pub mod admin_copy;
 pub mod duration;
 pub mod inventory;
 pub mod kubeconfig;

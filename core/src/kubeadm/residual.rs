@@ -17,6 +17,15 @@ pub fn format_date(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// [`format_date`] with seconds (`Nov 30, 2026 04:28:13 UTC`): for moments that a
+/// minute cannot tell apart, such as a process start and a file write.
+pub fn format_instant(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[month repr:short] [day], [year] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
 const MINUTE: i64 = 60;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
@@ -153,6 +162,13 @@ mod tests {
         for (secs, want) in cases {
             assert_eq!(human(*secs), *want, "human({secs})");
         }
+    }
+
+    #[test]
+    fn instants_have_seconds_dates_do_not() {
+        let t = time::macros::datetime!(2026-11-30 04:28:13 +01:00);
+        assert_eq!(format_instant(t), "Nov 30, 2026 03:28:13 UTC");
+        assert_eq!(format_date(t), "Nov 30, 2026 03:28 UTC");
     }
 
     /// Both boundaries of every band of the short (up to 1.30) format.

@@ -16,6 +16,7 @@ mod inspect_cli;
 mod inspect_summary;
 mod interop;
 mod kubeadm_fidelity;
+mod kubeconfig_copies;
 mod kubelet_client;
 mod live;
 mod monitoring;

@@ -47,7 +47,7 @@ fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn kubectl_version(kubeconfig: &Path) -> std::process::Output {
+pub(crate) fn kubectl_version(kubeconfig: &Path) -> std::process::Output {
     run(
         "kubectl",
         [
@@ -63,7 +63,7 @@ fn kubectl_version(kubeconfig: &Path) -> std::process::Output {
 }
 
 /// openssl verifies `cert_pem` against `ca` for `purpose`.
-fn openssl_verify(ca: &Path, cert_pem: &[u8], purpose: &str, dir: &Path) {
+pub(crate) fn openssl_verify(ca: &Path, cert_pem: &[u8], purpose: &str, dir: &Path) {
     let f = dir.join("verify.pem");
     std::fs::write(&f, cert_pem).unwrap();
     let out = run(

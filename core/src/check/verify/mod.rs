@@ -107,6 +107,8 @@ pub enum CheckId {
     SoonestExpiry,
     /// A running component serves the certificate on disk (`verify --live`).
     Live,
+    /// A copy of admin.conf holds admin.conf's current credentials (`verify --kubeconfig-copy`).
+    KubeconfigCopy,
 }
 
 impl CheckId {
@@ -134,6 +136,7 @@ impl CheckId {
             CheckId::LeavesTrusted => "leaves-trusted",
             CheckId::SoonestExpiry => "soonest-expiry",
             CheckId::Live => "live",
+            CheckId::KubeconfigCopy => "kubeconfig-copy",
         }
     }
 }
