@@ -37,15 +37,20 @@ mod x509;
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
 pub use check::{
-    analysis, clock, expiration, fleet, inspect, kubeadm_refusal, kubeconfig_copy, live, summary,
-    verify,
+    analysis, clock, expiration, fleet, inspect, kubeadm_refusal, kubeconfig_copy, kubelet_serving,
+    live, summary, verify,
 };
-pub use issue::{api_signer, csr_builder, key_choice, kubelet, leaf, pki, sign_csr};
+pub use issue::{
+    api_signer, csr_builder, key_choice, kubelet, kubelet_selfsigned, leaf, pki, sign_csr,
+};
 pub use kubeadm::{
     admin_copy, duration, inventory, kubeconfig, manifest, node, node_loader, residual, role,
     static_pod, yaml,
 };
-pub use plan::{api_request, ca_rotation, expiring, kubelet_client, renewal, sa_rotation};
+pub use plan::{
+    api_request, ca_rotation, expiring, kubelet_client, kubelet_serving_renewal, renewal,
+    sa_rotation,
+};
 pub use render::{
     fleet_report, inspect_output, prometheus, structured, tabwriter, text, verify_output,
 };

@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod inspect;
 pub mod kubeadm_refusal;
 pub mod kubeconfig_copy;
+pub mod kubelet_serving;
 pub mod live;
 pub mod summary;
 pub mod verify;

@@ -87,6 +87,19 @@ pub enum KubeletError {
     /// Signing the request failed.
     #[error(transparent)]
     Sign(#[from] ApiSignError),
+    /// Nothing names the host of a new serving certificate.
+    #[error(
+        "cannot tell the node's hostname: kubelet.crt is missing or names no host; pass \
+         --node-name (and --address for its IPs)"
+    )]
+    NoServingHost,
+    /// The kubelet uses a CA-signed serving certificate.
+    #[error(
+        "kubelet-server-current.pem is there: the kubelet bootstraps a CA-signed serving \
+         certificate (serverTLSBootstrap) and would not use a self-signed one; approve its \
+         pending request instead (kcerts approve kubelet-serving, or kubectl certificate approve)"
+    )]
+    ServingBootstrapped,
 }
 
 /// `kubelet-client-2026-03-01-12-00-00.pem`: the kubelet's name for a new pair

@@ -9,6 +9,7 @@ pub mod csr_builder;
 pub(crate) mod go_layout;
 pub mod key_choice;
 pub mod kubelet;
+pub mod kubelet_selfsigned;
 pub mod leaf;
 pub mod pki;
 pub(crate) mod rcgen_key;

@@ -9,5 +9,6 @@ pub mod api_request;
 pub mod ca_rotation;
 pub mod expiring;
 pub mod kubelet_client;
+pub mod kubelet_serving_renewal;
 pub mod renewal;
 pub mod sa_rotation;

@@ -5,7 +5,8 @@
 //! (signature checked); every key matches its certificate; usages and subject fit
 //! the kubeadm role; the apiserver and etcd SANs; kubeconfigs embed the current
 //! `ca.crt` (kubeadm #2027); no CA expires before a certificate it signed;
-//! `sa.key`/`sa.pub` are a pair; the kubelet client certificate is valid and rotating.
+//! `sa.key`/`sa.pub` are a pair; the kubelet client certificate is valid and rotating;
+//! the kubelet serving certificate is valid, serves, and names the node.
 
 use std::net::IpAddr;
 
@@ -21,7 +22,10 @@ use crate::x509::certificate::Certificate;
 
 mod ca;
 mod kubelet;
+mod kubelet_serving;
 mod leaf;
+
+pub use kubelet_serving::KubeletServing;
 
 /// The outcome of one check; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -89,6 +93,8 @@ pub enum CheckId {
     Rotation,
     /// The kubelet client certificate is renewed in time.
     Rotating,
+    /// Who signed the kubelet's serving certificate (itself, the cluster CA, another).
+    Signer,
     /// Nodes agree on an endpoint (fleet).
     Endpoint,
     /// The apiserver certificate names each node's endpoint (fleet).
@@ -127,6 +133,7 @@ impl CheckId {
             CheckId::Pair => "pair",
             CheckId::Rotation => "rotation",
             CheckId::Rotating => "rotating",
+            CheckId::Signer => "signer",
             CheckId::Endpoint => "endpoint",
             CheckId::EndpointSans => "endpoint-sans",
             CheckId::SameCert => "same-cert",
@@ -249,6 +256,8 @@ pub struct Input<'a> {
     pub files: &'a NodeFiles,
     /// The kubelet's rotating client certificate, when the caller read it.
     pub kubelet_client: Option<KubeletClient>,
+    /// The kubelet's serving certificate, when the caller read it.
+    pub kubelet_serving: Option<KubeletServing>,
     /// The node name; when `None` it is taken from the kubelet certificate
     /// (`system:node:<name>`) or the etcd server certificate's CN.
     pub node_name: Option<String>,
@@ -375,6 +384,7 @@ pub fn verify(input: &Input<'_>) -> Verification {
         ca_cert(&cas, Ca::Ca),
         &mut out,
     );
+    kubelet_serving::serving_checks(input, node_name.as_deref(), ca_cert(&cas, Ca::Ca), &mut out);
 
     Verification {
         now: input.now,
@@ -388,7 +398,7 @@ mod tests {
     use super::*;
     use crate::KeyAlgorithm;
     use crate::issue::pki::{self, PkiOptions};
-    use crate::kubeadm::node::NodePath;
+    use crate::kubeadm::node::{FileContent, NodePath};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
@@ -405,6 +415,7 @@ mod tests {
         verify(&Input {
             files,
             kubelet_client: None,
+            kubelet_serving: None,
             node_name: None,
             service_ip: None,
             thresholds: Thresholds::default(),
@@ -511,6 +522,76 @@ mod tests {
         assert_eq!(find(&v, "apiserver", "key").status, Status::Fail);
         assert_eq!(find(&v, "sa", "pair").status, Status::Fail);
     }
+
+    #[test]
+    fn the_kubelet_serving_certificate_gets_its_rows() {
+        use crate::issue::kubelet_selfsigned::{ServingSpec, generate};
+        let files = node();
+        let spec = ServingSpec {
+            host: "cp-1".into(),
+            ips: vec![],
+            dns: vec![],
+        };
+        let s = generate(&spec, NOW, &mut crate::seeded_rng(7)).unwrap();
+        let other = generate(&spec, NOW, &mut crate::seeded_rng(8)).unwrap();
+        let with = |key: &PrivateKeyPem, now| {
+            verify(&Input {
+                files: &files,
+                kubelet_client: None,
+                kubelet_serving: Some(KubeletServing {
+                    path: "/k/kubelet.crt".into(),
+                    content: Some(FileContent::Bytes(s.cert_pem().into_bytes())),
+                    key: Some((
+                        "/k/kubelet.key".into(),
+                        Some(FileContent::Bytes(key.0.clone().into_bytes())),
+                    )),
+                }),
+                node_name: None,
+                service_ip: None,
+                thresholds: Thresholds::default(),
+                now,
+            })
+        };
+        let good = PrivateKeyPem(s.key.to_pem());
+        let v = with(&good, NOW);
+        for c in ["expiry", "signer", "key", "usage", "sans"] {
+            assert_eq!(find(&v, "kubelet-serving", c).status, Status::Pass, "{c}");
+        }
+        assert!(
+            find(&v, "kubelet-serving", "signer")
+                .reason
+                .contains("self-signed")
+        );
+        let v = with(&PrivateKeyPem(other.key.to_pem()), NOW);
+        assert_eq!(find(&v, "kubelet-serving", "key").status, Status::Fail);
+        let v = with(&good, NOW + Duration::days(366));
+        let e = find(&v, "kubelet-serving", "expiry");
+        assert_eq!(e.status, Status::Fail);
+        assert!(
+            e.reason.contains("kcerts kubelet serving --renew"),
+            "{}",
+            e.reason
+        );
+        let v = verify(&Input {
+            files: &files,
+            kubelet_client: None,
+            kubelet_serving: Some(KubeletServing {
+                path: "/k/kubelet.crt".into(),
+                content: None,
+                key: None,
+            }),
+            node_name: Some("cp-2".into()),
+            service_ip: None,
+            thresholds: Thresholds::default(),
+            now: NOW,
+        });
+        let r = find(&v, "kubelet-serving", "read");
+        assert_eq!(r.status, Status::Warn);
+        assert!(r.reason.contains("in /k:"), "{}", r.reason);
+    }
+
+    /// A key's PEM (the test's own wrapper, so the closure takes one argument type).
+    struct PrivateKeyPem(String);
 
     #[test]
     fn missing_super_admin_is_normal() {

@@ -1,0 +1,155 @@
+//! verify's checks of the kubelet's serving certificate (port 10250):
+//! `kubelet-server-current.pem` or `kubelet.crt`/`kubelet.key`, judged by
+//! `check::kubelet_serving`: expiry, signer, key, usage, SANs, and, for a
+//! bootstrapped one, whether the kubelet renews it in time.
+
+use crate::check::kubelet_serving::{self, Signer};
+use crate::check::verify::leaf::usage_check;
+use crate::check::verify::{CheckId, Input, Out, Status, expiry};
+use crate::kubeadm::node::FileContent;
+use crate::x509::certificate::{Certificate, ExtendedKeyUsage};
+use crate::x509::keys::KeyAlgorithm;
+
+const T: &str = "kubelet-serving";
+
+/// The kubelet renews a bootstrapped serving certificate at 70-90% of its lifetime.
+const ROTATION_DEADLINE: f64 = 0.9;
+
+/// The kubelet's serving certificate files, as the CLI read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletServing {
+    /// The certificate's path (`kubelet-server-current.pem` or `kubelet.crt`).
+    pub path: String,
+    /// Its content; `None` when neither file exists.
+    pub content: Option<FileContent>,
+    /// The separate key (`kubelet.key`), when the certificate file holds none.
+    pub key: Option<(String, Option<FileContent>)>,
+}
+
+fn bytes<'a>(path: &str, c: &'a Option<FileContent>) -> Result<&'a [u8], String> {
+    match c {
+        Some(FileContent::Bytes(b)) => Ok(b),
+        Some(FileContent::Unreadable(r)) => Err(format!("{path} cannot be read: {r}")),
+        None => Err(format!("{path} is missing")),
+    }
+}
+
+pub(super) fn serving_checks(
+    input: &Input<'_>,
+    node_name: Option<&str>,
+    ca: Option<&Certificate>,
+    out: &mut Out,
+) {
+    let Some(s) = &input.kubelet_serving else {
+        return;
+    };
+    let cert = match (&s.content, bytes(&s.path, &s.content)) {
+        (None, _) => {
+            let dir = s.path.rsplit_once('/').map_or(".", |(d, _)| d);
+            out.push(
+                Status::Warn,
+                T,
+                CheckId::Read,
+                format!(
+                    "no kubelet-server-current.pem or kubelet.crt in {dir}: the kubelet serves \
+                     another tlsCertFile, or its serving request waits for approval \
+                     (kcerts approve kubelet-serving)"
+                ),
+            );
+            return;
+        }
+        (_, Err(e)) => {
+            out.push(Status::Fail, T, CheckId::Read, e);
+            return;
+        }
+        (_, Ok(b)) => b,
+    };
+    // A pair file is its own key; kubelet.crt has kubelet.key beside it.
+    let key = match &s.key {
+        None => Ok(cert),
+        Some((p, c)) => bytes(p, c),
+    };
+    let r = match kubelet_serving::report(cert, key.as_ref().ok().copied(), ca, input.now) {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(Status::Fail, T, CheckId::Read, format!("{}: {e}", s.path));
+            return;
+        }
+    };
+    let (status, mut reason) = expiry(&r.cert, input.now, input.thresholds);
+    if status != Status::Pass && r.signer == Signer::SelfSigned {
+        reason.push_str("; make a new one: kcerts kubelet serving --renew");
+    }
+    out.push(status, T, CheckId::Expiry, reason);
+    let status = match r.signer {
+        Signer::Other(_) => Status::Warn,
+        _ => Status::Pass,
+    };
+    out.push(status, T, CheckId::Signer, r.signer_text());
+    match (r.key_matches, key) {
+        (Some(true), _) => out.push(
+            Status::Pass,
+            T,
+            CheckId::Key,
+            "the key beside it matches the certificate",
+        ),
+        (Some(false), _) => out.push(
+            Status::Fail,
+            T,
+            CheckId::Key,
+            "the key beside it is not this certificate's",
+        ),
+        (None, Err(e)) => out.push(Status::Fail, T, CheckId::Key, e),
+        (None, Ok(_)) => {}
+    }
+    let (mut status, mut reason) = usage_check(&r.cert, vec![ExtendedKeyUsage::ServerAuth]);
+    // keyEncipherment is for RSA keys; the kubelet does not ask it for ECDSA ones.
+    let rsa = matches!(
+        KeyAlgorithm::of_public_key(&r.cert.public_key),
+        Some(KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096)
+    );
+    if status == Status::Warn && !rsa && reason.contains("no keyEncipherment") {
+        status = Status::Pass;
+        reason = "digitalSignature, server auth (no keyEncipherment: not an RSA key)".into();
+    }
+    out.push(status, T, CheckId::Usage, reason);
+    let sans = r.sans();
+    match node_name {
+        Some(n) if !r.cert.dns_names.iter().any(|d| d == n) => out.push(
+            Status::Warn,
+            T,
+            CheckId::Sans,
+            format!(
+                "{} does not name the node {n}: clients that verify it by name fail",
+                sans.join(", ")
+            ),
+        ),
+        _ => out.push(Status::Pass, T, CheckId::Sans, sans.join(", ")),
+    }
+    if r.signer == Signer::ClusterCa {
+        let life = (r.cert.not_after - r.cert.not_before)
+            .whole_seconds()
+            .max(1) as f64;
+        let used = (input.now - r.cert.not_before).whole_seconds() as f64 / life;
+        let pct = (used * 100.0).floor() as i64;
+        if used > ROTATION_DEADLINE {
+            out.push(
+                Status::Warn,
+                T,
+                CheckId::Rotating,
+                format!(
+                    "{pct}% of its lifetime has passed and it was not renewed (the kubelet \
+                     renews at 70-90%): approve its pending request (kcerts approve \
+                     kubelet-serving)"
+                ),
+            );
+        } else {
+            out.push(
+                Status::Pass,
+                T,
+                CheckId::Rotating,
+                format!("{pct}% of its lifetime has passed; the kubelet renews it at 70-90%"),
+            );
+        }
+    }
+}
