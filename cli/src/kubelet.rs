@@ -1,7 +1,10 @@
 //! `kcerts kubelet client`: a new kubelet client certificate in the kubelet's own
 //! pair-file format, the `kubelet-client-current.pem` link, and kubelet.conf
 //! pointed at it; on a worker, a CSR first and the signed certificate later.
+//! `kcerts kubelet serving`: the report of its serving certificate, and a new
+//! self-signed one made as the kubelet makes it.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -30,6 +33,8 @@ pub struct Args {
 enum Command {
     /// Issue (or install) the kubelet's client certificate and point kubelet.conf at it.
     Client(ClientArgs),
+    /// Report the kubelet's serving certificate; --renew makes a new self-signed one.
+    Serving(ServingArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +91,7 @@ pub struct ClientArgs {
 pub fn run(a: Args) -> Result<Code> {
     match a.command {
         Command::Client(a) => client(a).map(|()| Code::Ok),
+        Command::Serving(a) => serving(a).map(|()| Code::Ok),
     }
 }
 
@@ -330,6 +336,217 @@ fn write_csr(a: &ClientArgs, dirs: &NodeDirs) -> Result<()> {
          --csr {} --ca-cert /etc/kubernetes/pki/ca.crt --ca-key /etc/kubernetes/pki/ca.key \
          -o kubelet-client.crt",
         csr_path.display()
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Reports the kubelet's serving certificate (port 10250): \
+kubelet-server-current.pem when serverTLSBootstrap is on (signed by the cluster CA), else \
+kubelet.crt and kubelet.key, which the kubelet makes for itself when no tlsCertFile is set and \
+nobody renews (kubernetes #99418): expiry, SANs, who signed it, whether the key matches.\n\
+--renew makes a new self-signed pair as the kubelet does (client-go's \
+GenerateSelfSignedCertKey): a CA HOST-ca@<unix time> signing a leaf HOST@<unix time> for server \
+auth, valid from an hour ago for one year, RSA 2048, kubelet.crt holding the leaf then the CA. \
+HOST is --node-name (else the host the current certificate names); the SANs are HOST, the \
+--address IPs and --dns names (else the current certificate's). Unlike the kubelet, which \
+names only its hostname, kcerts keeps the current IPs and names, and draws random serials. \
+Backup and journal as `kcerts renew`. Restart the kubelet afterwards. Refused when \
+kubelet-server-current.pem exists: approve the kubelet's request instead \
+(`kcerts approve kubelet-serving`)."
+)]
+pub struct ServingArgs {
+    #[command(flatten)]
+    dirs: DirArgs,
+    /// The kubelet's certificate directory.
+    #[arg(long, default_value = DEFAULT_PKI_DIR, value_name = "DIR")]
+    kubelet_pki_dir: PathBuf,
+    /// Make a new self-signed kubelet.crt and kubelet.key.
+    #[arg(long)]
+    renew: bool,
+    /// The node's hostname for --renew [default: the host the current certificate names].
+    #[arg(long, value_name = "NAME", requires = "renew")]
+    node_name: Option<String>,
+    /// An IP SAN for --renew (the kubelet's --address, the node's IPs); repeatable
+    /// [default: the current certificate's].
+    #[arg(long = "address", value_name = "IP", requires = "renew")]
+    addresses: Vec<IpAddr>,
+    /// Another DNS SAN for --renew; repeatable [default: the current certificate's].
+    #[arg(long = "dns", value_name = "NAME", requires = "renew")]
+    dns: Vec<String>,
+    /// Where to put the timestamped backup [default: <kubeconfig-dir>/tmp].
+    #[arg(long, value_name = "DIR", requires = "renew")]
+    backup_dir: Option<PathBuf>,
+    /// Show what --renew would write, and write nothing.
+    #[arg(long, requires = "renew")]
+    dry_run: bool,
+    /// Act as if now were this RFC 3339 time (tests).
+    #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
+    at: Option<OffsetDateTime>,
+}
+
+fn serving(a: ServingArgs) -> Result<()> {
+    use kcerts_core::kubelet_selfsigned::{CERT_FILE, KEY_FILE, SERVER_CURRENT};
+    use kcerts_core::kubelet_serving_renewal as renewal;
+    let dirs = a.dirs.dirs();
+    let now = args::now_or(a.at);
+    let pki = std::path::absolute(&a.kubelet_pki_dir)
+        .with_context(|| format!("cannot resolve {}", a.kubelet_pki_dir.display()))?;
+    let _lock = if a.renew && !a.dry_run {
+        let lock = fsio::lock::lock_node(&dirs)?;
+        if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
+            outln!(
+                "[kubelet] a previous run was interrupted: put back {n} files from {}",
+                backup.display()
+            )?;
+        }
+        Some(lock)
+    } else {
+        None
+    };
+    let ca = fsio::read_limited(&dirs.path(&NodePath::cert("ca.crt")))
+        .ok()
+        .flatten()
+        .and_then(|b| kcerts_core::certificate::parse_first(&b).ok());
+    let readable =
+        |p: &Path| fsio::read_limited(p).map_err(|r| anyhow::anyhow!("{}: {r}", p.display()));
+    let bootstrap_path = pki.join(SERVER_CURRENT);
+    let crt_path = pki.join(CERT_FILE);
+    let key_path = pki.join(KEY_FILE);
+    let bootstrap = readable(&bootstrap_path)?;
+    let (shown, cert, key) = match &bootstrap {
+        Some(b) => (&bootstrap_path, Some(b.clone()), Some(b.clone())),
+        None => (&crt_path, readable(&crt_path)?, readable(&key_path)?),
+    };
+    match &cert {
+        Some(bytes) => {
+            let r = kcerts_core::kubelet_serving::report(bytes, key.as_deref(), ca.as_ref(), now)
+                .with_context(|| shown.display().to_string())?;
+            serving_report(shown, &r)?;
+        }
+        None if a.renew => outln!("{}: missing", shown.display())?,
+        None => {
+            return Err(Hinted {
+                message: format!(
+                    "neither {} nor {} exists",
+                    bootstrap_path.display(),
+                    crt_path.display()
+                ),
+                hint: "the kubelet may serve another tlsCertFile (see its config.yaml), or wait \
+                       for approval (kcerts approve kubelet-serving); to make a self-signed one: \
+                       kcerts kubelet serving --renew --node-name NAME --address IP"
+                    .into(),
+            }
+            .into());
+        }
+    }
+    if !a.renew {
+        return Ok(());
+    }
+    let current = if bootstrap.is_some() { None } else { cert };
+    let plan = renewal::plan(
+        &renewal::Input {
+            current: current.as_deref(),
+            bootstrapped: bootstrap.is_some(),
+            host: a.node_name.as_deref(),
+            addresses: &a.addresses,
+            dns: &a.dns,
+        },
+        now,
+        &mut kcerts_core::system_rng(),
+    )
+    .context("cannot make the kubelet serving certificate")?;
+    let leaf = &plan.new.leaf;
+    let sans: Vec<String> = leaf
+        .dns_names
+        .iter()
+        .cloned()
+        .chain(leaf.ip_addresses.iter().map(IpAddr::to_string))
+        .collect();
+    let what = format!(
+        "{} (SANs {}) signed by {}, valid until {}",
+        leaf.subject,
+        sans.join(", "),
+        plan.new.ca.subject,
+        kcerts_core::text::format_date(leaf.not_after)
+    );
+    if a.dry_run {
+        outln!(
+            "[dry-run] would write {} and {}: {what}",
+            crt_path.display(),
+            key_path.display()
+        )?;
+        outln!("[dry-run] no file was changed")?;
+        return Ok(());
+    }
+    let ops = vec![
+        Op {
+            target: crt_path.clone(),
+            rel: format!("kubelet/{CERT_FILE}"),
+            content: Content::File {
+                bytes: plan.cert_pem.clone(),
+                secret: false,
+            },
+        },
+        Op {
+            target: key_path.clone(),
+            rel: format!("kubelet/{KEY_FILE}"),
+            content: Content::File {
+                bytes: plan.key_pem(),
+                secret: true,
+            },
+        },
+    ];
+    let base = a
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| dirs.kubeconfig_dir.join("tmp"));
+    let backup_dir = fsio::txn::unique_backup_dir(&base, now);
+    let n = fsio::txn::apply_ops(&dirs, std::slice::from_ref(&pki), &ops, &backup_dir)
+        .context("cannot write the kubelet serving certificate")?;
+    outln!("[kubelet] backed up {n} files to {}", backup_dir.display())?;
+    outln!(
+        "[kubelet] wrote {} and {}: {what}",
+        crt_path.display(),
+        key_path.display()
+    )?;
+    outln!("\nRestart the kubelet to serve it: systemctl restart kubelet")?;
+    Ok(())
+}
+
+fn serving_report(path: &Path, r: &kcerts_core::kubelet_serving::ServingReport) -> Result<()> {
+    let left = if r.residual_seconds <= 0 {
+        format!(
+            "expired {} ago",
+            kcerts_core::residual::human(-r.residual_seconds)
+        )
+    } else {
+        format!("in {}", kcerts_core::residual::human(r.residual_seconds))
+    };
+    outln!("{}", path.display())?;
+    outln!("  subject:  {}", r.cert.subject)?;
+    outln!(
+        "  expires:  {} ({left})",
+        kcerts_core::text::format_date(r.cert.not_after)
+    )?;
+    outln!("  SANs:     {}", r.sans().join(", "))?;
+    outln!("  signer:   {}", r.signer_text())?;
+    outln!(
+        "  usage:    {}",
+        if r.server_auth {
+            "server auth"
+        } else {
+            "NO server auth: clients refuse it"
+        }
+    )?;
+    outln!(
+        "  key:      {}",
+        match r.key_matches {
+            Some(true) => "matches",
+            Some(false) => "DOES NOT MATCH the certificate",
+            None => "missing",
+        }
     )?;
     Ok(())
 }

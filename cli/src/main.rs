@@ -69,7 +69,7 @@ enum Command {
     Fleet(fleet::Args),
     /// Sign a CSR (from `renew --csr-only`) with an external CA, adding the usages of a kubeadm role.
     Sign(sign::Args),
-    /// The kubelet's certificates: issue or install its client certificate.
+    /// The kubelet's certificates: its client certificate; its serving certificate.
     Kubelet(kubelet::Args),
     /// CA rotation in phases: `ca status`, `ca rotate prepare|trust|reissue|finish --ca NAME`.
     Ca(ca::Args),

@@ -1,10 +1,10 @@
 //! `kcerts verify`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use kcerts_core::node::NodePath;
-use kcerts_core::verify::{self as checks, KubeletClient, Status};
+use kcerts_core::node::{FileContent, NodePath};
+use kcerts_core::verify::{self as checks, KubeletClient, KubeletServing, Status};
 use time::OffsetDateTime;
 
 use crate::color::{self, ColorChoice};
@@ -28,7 +28,9 @@ certificate (warn within --warn, fail within --crit); every leaf chains to its k
 role; the apiserver SANs hold the node name, the kubernetes.default names and the service IP; \
 the etcd SANs hold localhost and 127.0.0.1; kubeconfigs embed the current ca.crt (kubeadm \
 #2027); no CA expires before a certificate it signed; sa.key and sa.pub are a pair; the \
-kubelet client certificate (kubelet.conf or --kubelet-client-cert) is valid and rotating.\n\
+kubelet client certificate (kubelet.conf or --kubelet-client-cert) is valid and rotating; the \
+kubelet serving certificate (kubelet-server-current.pem, else kubelet.crt and kubelet.key) is \
+valid, for server auth, names the node, and who signed it.\n\
 With --live (beyond kubeadm): each endpoint (apiserver, etcd-server, etcd-peer, \
 controller-manager, scheduler, kubelet) must serve the certificate on disk, unexpired and \
 chaining to its CA; the controller-manager and scheduler, which serve a self-signed \
@@ -48,6 +50,10 @@ pub struct Args {
         value_name = "FILE"
     )]
     kubelet_client_cert: PathBuf,
+    /// The kubelet's serving certificate [default: kubelet-server-current.pem, else kubelet.crt
+    /// with kubelet.key, beside --kubelet-client-cert].
+    #[arg(long, value_name = "FILE")]
+    kubelet_serving_cert: Option<PathBuf>,
     /// The node name [default: from the kubelet certificate or the etcd server certificate].
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
@@ -93,11 +99,8 @@ pub fn run(a: Args) -> Result<Code> {
         Ok(None) => {}
         Err(r) => files.insert_unreadable(kubelet_conf, r),
     }
-    let content = match fsio::read_limited(&a.kubelet_client_cert) {
-        Ok(Some(b)) => Some(kcerts_core::node::FileContent::Bytes(b)),
-        Ok(None) => None,
-        Err(r) => Some(kcerts_core::node::FileContent::Unreadable(r)),
-    };
+    let content = content(&a.kubelet_client_cert);
+    let kubelet_serving = serving_files(&a);
     let service_ip = match &a.service_cidr {
         Some(c) => match kcerts_core::pki::first_service_ip(c) {
             Some(ip) => Some(ip),
@@ -111,6 +114,7 @@ pub fn run(a: Args) -> Result<Code> {
             path: a.kubelet_client_cert.display().to_string(),
             content,
         }),
+        kubelet_serving: Some(kubelet_serving),
         node_name: a.node_name.clone(),
         service_ip,
         thresholds: checks::Thresholds::from_flags(
@@ -179,4 +183,46 @@ pub fn run(a: Args) -> Result<Code> {
     } else {
         Code::of(v.worst())
     })
+}
+
+fn content(path: &Path) -> Option<FileContent> {
+    match fsio::read_limited(path) {
+        Ok(Some(b)) => Some(FileContent::Bytes(b)),
+        Ok(None) => None,
+        Err(r) => Some(FileContent::Unreadable(r)),
+    }
+}
+
+/// The serving certificate: --kubelet-serving-cert, else the kubelet's bootstrapped
+/// pair beside the client certificate, else its self-signed kubelet.crt.
+fn serving_files(a: &Args) -> KubeletServing {
+    use kcerts_core::kubelet_selfsigned::{CERT_FILE, KEY_FILE, SERVER_CURRENT};
+    let dir = a
+        .kubelet_client_cert
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let with_key = |cert: &Path| {
+        let is_pair = cert.file_name().is_some_and(|n| n != CERT_FILE);
+        let key = (!is_pair).then(|| {
+            let k = cert.with_file_name(KEY_FILE);
+            (k.display().to_string(), content(&k))
+        });
+        KubeletServing {
+            path: cert.display().to_string(),
+            content: content(cert),
+            key,
+        }
+    };
+    match &a.kubelet_serving_cert {
+        Some(p) => with_key(p),
+        None => {
+            let bootstrapped = with_key(&dir.join(SERVER_CURRENT));
+            if bootstrapped.content.is_some() {
+                bootstrapped
+            } else {
+                with_key(&dir.join(CERT_FILE))
+            }
+        }
+    }
 }

@@ -36,7 +36,8 @@ pub fn node_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 /// Moves kubelet.conf's embedded client certificate and key into
 /// `ROOT/kubelet/kubelet-client-current.pem` and makes kubelet.conf refer to it,
-/// as a kubelet with rotation enabled leaves a node.
+/// as a kubelet with rotation enabled leaves a node; writes the self-signed
+/// `kubelet.crt`/`kubelet.key` the kubelet makes beside it.
 pub fn rotating_kubelet(root: &Path) -> String {
     let conf_path = root.join("kubelet.conf");
     let conf = std::fs::read_to_string(&conf_path).unwrap();
@@ -69,6 +70,20 @@ pub fn rotating_kubelet(root: &Path) -> String {
     std::fs::create_dir_all(pem_path.parent().unwrap()).unwrap();
     std::fs::write(&pem_path, pem).unwrap();
     std::fs::write(&conf_path, out).unwrap();
+    // And the serving certificate the kubelet makes for itself beside it.
+    let serving = kcerts_core::kubelet_selfsigned::generate(
+        &kcerts_core::kubelet_selfsigned::ServingSpec {
+            host: "cp-1".into(),
+            ips: vec![],
+            dns: vec![],
+        },
+        NOW,
+        &mut kcerts_core::seeded_rng(1),
+    )
+    .unwrap();
+    let dir = pem_path.parent().unwrap();
+    std::fs::write(dir.join("kubelet.crt"), serving.cert_pem()).unwrap();
+    std::fs::write(dir.join("kubelet.key"), serving.key.to_pem()).unwrap();
     pem_arg
 }
 

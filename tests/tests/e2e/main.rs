@@ -18,6 +18,7 @@ mod interop;
 mod kubeadm_fidelity;
 mod kubeconfig_copies;
 mod kubelet_client;
+mod kubelet_serving;
 mod live;
 mod monitoring;
 mod permissions;
