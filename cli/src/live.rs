@@ -156,15 +156,6 @@ fn expected_file(
     }
 }
 
-/// The kubelet's serving certificate: `kubelet-server-current.pem` (with
-/// serverTLSBootstrap) or the self-signed `kubelet.crt`, in `dir`.
-pub fn kubelet_serving_in(dir: &Path) -> Option<PathBuf> {
-    ["kubelet-server-current.pem", "kubelet.crt"]
-        .into_iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
-}
-
 /// Probes every endpoint of the node at once, each bounded by [`probe::TIMEOUT`].
 /// etcd's endpoints are left out when etcd is external.
 pub fn observe(

@@ -50,10 +50,6 @@ pub struct Args {
         value_name = "FILE"
     )]
     kubelet_client_cert: PathBuf,
-    /// The kubelet's serving certificate [default: kubelet-server-current.pem, else kubelet.crt
-    /// with kubelet.key, beside --kubelet-client-cert].
-    #[arg(long, value_name = "FILE")]
-    kubelet_serving_cert: Option<PathBuf>,
     /// The node name [default: from the kubelet certificate or the etcd server certificate].
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
@@ -78,8 +74,9 @@ pub struct Args {
     live: bool,
     #[command(flatten)]
     endpoints: crate::live::EndpointArgs,
-    /// The kubelet's serving certificate, compared with what the kubelet serves [default:
-    /// kubelet-server-current.pem or kubelet.crt beside --kubelet-client-cert].
+    /// The kubelet's serving certificate (checked, and with --live compared with what the
+    /// kubelet serves) [default: kubelet-server-current.pem, else kubelet.crt with
+    /// kubelet.key, beside --kubelet-client-cert].
     #[arg(long, value_name = "FILE")]
     kubelet_serving_cert: Option<PathBuf>,
     /// A copy of admin.conf (e.g. /root/.kube/config): warn when a user in it holds
@@ -114,7 +111,7 @@ pub fn run(a: Args) -> Result<Code> {
             path: a.kubelet_client_cert.display().to_string(),
             content,
         }),
-        kubelet_serving: Some(kubelet_serving),
+        kubelet_serving: Some(kubelet_serving.clone()),
         node_name: a.node_name.clone(),
         service_ip,
         thresholds: checks::Thresholds::from_flags(
@@ -126,11 +123,10 @@ pub fn run(a: Args) -> Result<Code> {
     });
     let live_rows = if a.live {
         let endpoints = crate::live::Endpoints::resolve(&a.endpoints);
-        let serving = a.kubelet_serving_cert.clone().or_else(|| {
-            a.kubelet_client_cert
-                .parent()
-                .and_then(crate::live::kubelet_serving_in)
-        });
+        let serving = kubelet_serving
+            .content
+            .is_some()
+            .then(|| PathBuf::from(&kubelet_serving.path));
         let observed = crate::live::observe(&endpoints, &dirs, &files, serving.as_deref());
         let written = crate::live::written(&dirs);
         let rows = kcerts_core::live::check(&kcerts_core::live::Input {
