@@ -390,6 +390,15 @@ fn write_csrs(
         eprintln!("error: no file was written");
         return Ok(Code::Error);
     }
+    if !dry_run {
+        // kubeadm's pkiutil.WriteCSR: the directory is created 0700, the CSR 0600.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(csr_dir)
+            .with_context(|| format!("cannot create {}", csr_dir.display()))?;
+    }
     for (row, outcome) in outcomes {
         match outcome {
             CsrOutcome::Request { csr_pem, key, .. } => {
@@ -404,7 +413,7 @@ fn write_csrs(
                     continue;
                 }
                 fsio::write_new(&key_path, key.to_pem().as_bytes(), true)?;
-                fsio::write_new(&csr_path, csr_pem.as_bytes(), false)?;
+                fsio::write_new(&csr_path, csr_pem.as_bytes(), true)?;
                 outln!(
                     "[csr] wrote {} and {} for the {}",
                     csr_path.display(),

@@ -79,10 +79,11 @@ fn csr_only_writes_verifiable_requests_without_ca_keys() {
             row.name
         );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&key_path), 0o600);
+        // kubeadm's WriteCSR: CSR files 0600 in a directory made 0700.
+        assert_eq!(mode(&csr_path), 0o600, "{}", row.name);
+        assert_eq!(mode(csr_path.parent().unwrap()), 0o700);
     }
     let after: Vec<_> = inventory::ROWS.iter().map(|r| row_pems(root, r)).collect();
     assert_eq!(before, after, "--csr-only changed the node");
