@@ -23,6 +23,10 @@ are kubeadm's output.kubeadm.k8s.io/v1alpha3 CertificateExpirationInfo.\n\
 Beyond kubeadm: --at evaluates expiry at another moment; a file that cannot be read or \
 parsed is reported on stderr (exit 1) while the other files are still reported; etcd \
 rows are left out when neither etcd/ca.crt nor any etcd certificate exists (external etcd).\n\
+--config FILE or --from-cluster: the cluster's kubeadm configuration, as kubeadm reads it \
+(the kubeadm-config ConfigMap through --kubeconfig, with kubeadm's lines, on stderr before \
+json/yaml/prometheus output); its certificatesDir replaces the default --cert-dir and \
+etcd.external decides the etcd rows. Without either, only the files are read (no network).\n\
 -o prometheus: gauges x509_cert_not_after, x509_cert_not_before (Unix time), x509_cert_expired \
 (0/1) per certificate, labelled name, ca, filepath, filename, subject_CN, issuer_CN, \
 serial_number (and embedded_kind, embedded_key in kubeconfigs), plus x509_cert_error per bad \
@@ -49,11 +53,19 @@ pub struct Args {
     at: Option<OffsetDateTime>,
     #[command(flatten)]
     thresholds: crate::thresholds::Thresholds,
+    #[command(flatten)]
+    config: crate::kubeadm_config::ConfigArgs,
 }
 
 pub fn run(a: Args) -> Result<Code> {
-    let dirs = a.dirs.dirs();
-    let files = dirs.load();
+    let lines = if a.output == Output::Text {
+        crate::kubeadm_config::Lines::Stdout
+    } else {
+        crate::kubeadm_config::Lines::Stderr
+    };
+    let cfg = a.config.load("check-expiration", lines)?;
+    let dirs = crate::kubeadm_config::dirs_with(a.dirs.dirs(), cfg.as_ref());
+    let files = crate::kubeadm_config::load_files(&dirs, cfg.as_ref());
     let now = args::now_or(a.at);
     crate::node_guard::require_node(&dirs, &files)?;
     if !crate::node_guard::kubeadm_accepts(&dirs, &files, now) {

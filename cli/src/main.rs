@@ -17,6 +17,7 @@ mod generate_pki;
 mod hint;
 mod inspect;
 mod inspect_summary;
+mod kubeadm_config;
 mod kubeconfig_copies;
 mod kubelet;
 mod live;

@@ -22,10 +22,13 @@ apiserver-kubelet-client, controller-manager.conf, etcd-healthcheck-client, etcd
 etcd-server, front-proxy-client, scheduler.conf, super-admin.conf, or all.\n\n\
 Like kubeadm: same subjects, SANs and usages, a new key, validity now-5m .. now+validity, \
 external-CA and missing rows reported and skipped, kubeconfig CA data reset to ca.crt.\n\
-Differs from kubeadm: without --key-algorithm each new key keeps the type and size of the \
-key it replaces (kubeadm uses the configuration's encryptionAlgorithm, RSA-2048 by \
-default, so renewal never silently turns an ECDSA node into RSA); --dry-run names the \
-algorithm of each new key.\n\
+Differs from kubeadm: without --key-algorithm, and without a configuration naming an \
+encryptionAlgorithm, each new key keeps the type and size of the key it replaces (kubeadm \
+uses the configuration's encryptionAlgorithm, RSA-2048 by default, so renewal never silently \
+turns an ECDSA node into RSA); --dry-run names the algorithm of each new key. The cluster's \
+configuration is read only with --config FILE or --from-cluster (kubeadm always tries the \
+kubeadm-config ConfigMap): its encryptionAlgorithm, certificateValidityPeriod, \
+certificatesDir (in place of the default --cert-dir) and etcd.external are used.\n\
 Beyond kubeadm: every certificate is prepared and checked in memory before anything is \
 written, and nothing is written if any requested row fails; a timestamped backup of every \
 file to be replaced is made first; each file is replaced atomically (temp file, fsync, \
@@ -40,12 +43,14 @@ pub struct Args {
     #[command(flatten)]
     dirs: DirArgs,
     /// Algorithm of the new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384
-    /// [default: each certificate keeps its current key type and size].
+    /// [default: the configuration's encryptionAlgorithm, else each certificate keeps its
+    /// current key type and size].
     #[arg(long, value_name = "ALGORITHM", value_parser = args::parse_key_algorithm)]
     key_algorithm: Option<KeyAlgorithm>,
-    /// Validity of the renewed certificates (kubeadm's certificateValidityPeriod).
-    #[arg(long, default_value = "8760h", value_parser = args::parse_duration)]
-    validity: time::Duration,
+    /// Validity of the renewed certificates [default: the configuration's
+    /// certificateValidityPeriod, else 8760h].
+    #[arg(long, value_name = "DURATION", value_parser = args::parse_duration)]
+    validity: Option<time::Duration>,
     /// Where to put the timestamped backup [default: <kubeconfig-dir>/tmp].
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
@@ -66,14 +71,8 @@ pub struct Args {
     /// row, approved by someone (kubectl certificate approve) or an auto-approving signer.
     #[arg(long, conflicts_with_all = ["csr_only", "dry_run", "at"])]
     use_api: bool,
-    /// Kubeconfig to reach the API server with --use-api (client certificate or token).
-    #[arg(
-        long,
-        default_value = "/etc/kubernetes/admin.conf",
-        value_name = "FILE",
-        requires = "use_api"
-    )]
-    kubeconfig: PathBuf,
+    #[command(flatten)]
+    config: crate::kubeadm_config::ConfigArgs,
     /// Signer for the requests [default: kubernetes.io/kube-apiserver-client for client
     /// certificates of the cluster CA; required for serving and etcd/front-proxy certificates].
     #[arg(long, value_name = "NAME", requires = "use_api")]
@@ -132,7 +131,10 @@ fn select_rows(names: &[String], files: &NodeFiles) -> Result<(Vec<&'static Row>
 }
 
 pub fn run(a: Args) -> Result<Code> {
-    let dirs = a.dirs.dirs();
+    let cfg = a
+        .config
+        .load("renew", crate::kubeadm_config::Lines::Stdout)?;
+    let dirs = crate::kubeadm_config::dirs_with(a.dirs.dirs(), cfg.as_ref());
     // One renewal at a time per node; an interrupted one is rolled back first, so
     // the plan starts from files where every certificate matches its key.
     let _lock = if a.dry_run || a.csr_only {
@@ -154,17 +156,21 @@ pub fn run(a: Args) -> Result<Code> {
         }
         Some(lock)
     };
-    let files = dirs.load();
+    let files = crate::kubeadm_config::load_files(&dirs, cfg.as_ref());
     crate::node_guard::require_node(&dirs, &files)?;
     if !crate::node_guard::kubeadm_accepts(&dirs, &files, args::now_or(a.at)) {
         return Ok(Code::Error);
     }
     let (rows, all) = select_rows(&a.rows, &files)?;
-    let key = a.key_algorithm.map_or(KeyChoice::Keep, KeyChoice::Use);
-    let opts = renewal::Options {
-        key,
-        validity: a.validity,
-    };
+    let key = KeyChoice::resolve(
+        a.key_algorithm,
+        cfg.as_ref().and_then(|c| c.encryption_algorithm),
+    );
+    let validity = a
+        .validity
+        .or(cfg.as_ref().and_then(|c| c.certificate_validity))
+        .unwrap_or(kcerts_core::leaf::DEFAULT_VALIDITY);
+    let opts = renewal::Options { key, validity };
     let now = args::now_or(a.at);
     let Some(rows) = crate::schedule::due(&files, rows, a.expiring_within, now)? else {
         return Ok(Code::Ok);
@@ -178,11 +184,11 @@ pub fn run(a: Args) -> Result<Code> {
     });
     if a.use_api {
         let opts = crate::use_api::Options {
-            kubeconfig: a.kubeconfig.clone(),
+            kubeconfig: a.config.kubeconfig.clone(),
             signer_name: a.signer_name.clone(),
             timeout: a.timeout,
             key,
-            validity: a.validity,
+            validity,
         };
         let Some(accepted) = crate::use_api::request(&opts, &dirs, &files, &rows)? else {
             return Ok(Code::Error);

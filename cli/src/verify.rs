@@ -38,6 +38,10 @@ certificate named after their start time, must have started after their kubeconf
 written. An endpoint that does not answer is a warning.\n\
 With --kubeconfig-copy PATH (beyond kubeadm): a copy of admin.conf warns when a user holds \
 an expired certificate or an older admin.conf certificate than admin.conf.\n\
+With --config FILE or --from-cluster: the apiserver, etcd server and etcd peer certificates must \
+hold every SAN kubeadm derives from the configuration (apiServer.certSANs, controlPlaneEndpoint, \
+nodeRegistration.name, localAPIEndpoint.advertiseAddress, the service IP of \
+networking.serviceSubnet and dnsDomain, etcd.local.serverCertSANs/peerCertSANs).\n\
 Exit status: 0 all pass; 1 a file cannot be read or parsed; 2 some warn; 3 some fail."
 )]
 pub struct Args {
@@ -84,11 +88,19 @@ pub struct Args {
     /// `kubeconfig-copy`). Repeatable.
     #[arg(long, value_name = "PATH")]
     kubeconfig_copy: Vec<PathBuf>,
+    #[command(flatten)]
+    config: crate::kubeadm_config::ConfigArgs,
 }
 
 pub fn run(a: Args) -> Result<Code> {
-    let dirs = a.dirs.dirs();
-    let mut files = dirs.load();
+    let lines = if a.output == Output::Text {
+        crate::kubeadm_config::Lines::Stdout
+    } else {
+        crate::kubeadm_config::Lines::Stderr
+    };
+    let cfg = a.config.load("verify", lines)?;
+    let dirs = crate::kubeadm_config::dirs_with(a.dirs.dirs(), cfg.as_ref());
+    let mut files = crate::kubeadm_config::load_files(&dirs, cfg.as_ref());
     crate::node_guard::require_node(&dirs, &files)?;
     let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
     match fsio::read_limited(&dirs.path(&kubelet_conf)) {
@@ -103,7 +115,9 @@ pub fn run(a: Args) -> Result<Code> {
             Some(ip) => Some(ip),
             None => bail!("invalid --service-cidr {c:?}: expected e.g. 10.96.0.0/12"),
         },
-        None => None,
+        None => cfg
+            .as_ref()
+            .and_then(|c| kcerts_core::pki::first_service_ip(c.service_subnet())),
     };
     let mut v = checks::verify(&checks::Input {
         files: &files,
@@ -112,7 +126,10 @@ pub fn run(a: Args) -> Result<Code> {
             content,
         }),
         kubelet_serving: Some(kubelet_serving.clone()),
-        node_name: a.node_name.clone(),
+        node_name: a
+            .node_name
+            .clone()
+            .or_else(|| cfg.as_ref().and_then(|c| c.node_name.clone())),
         service_ip,
         thresholds: checks::Thresholds::from_flags(
             a.thresholds.warn,
@@ -120,6 +137,7 @@ pub fn run(a: Args) -> Result<Code> {
             checks::Thresholds::default(),
         ),
         now: args::now_or(a.at),
+        config: cfg.as_ref(),
     });
     let live_rows = if a.live {
         let endpoints = crate::live::Endpoints::resolve(&a.endpoints);

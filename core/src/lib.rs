@@ -44,8 +44,8 @@ pub use issue::{
     api_signer, csr_builder, key_choice, kubelet, kubelet_selfsigned, leaf, pki, sign_csr,
 };
 pub use kubeadm::{
-    admin_copy, duration, inventory, kubeconfig, manifest, node, node_loader, residual, role,
-    static_pod, yaml,
+    admin_copy, alt_names, cluster_config, duration, inventory, kubeconfig, manifest, node,
+    node_loader, residual, role, static_pod, yaml,
 };
 pub use plan::{
     api_request, ca_rotation, expiring, kubelet_client, kubelet_serving_renewal, renewal,

@@ -30,6 +30,12 @@ pub struct UnkeepableKey {
 }
 
 impl KeyChoice {
+    /// `--key-algorithm` when given, else the configuration's `encryptionAlgorithm`
+    /// when it names one, else keep each key's algorithm.
+    pub fn resolve(flag: Option<KeyAlgorithm>, configured: Option<KeyAlgorithm>) -> Self {
+        flag.or(configured).map_or(KeyChoice::Keep, KeyChoice::Use)
+    }
+
     /// The algorithm for the key that replaces `old`'s.
     pub fn for_certificate(self, old: &Certificate) -> Result<KeyAlgorithm, UnkeepableKey> {
         match self {
@@ -109,6 +115,15 @@ mod tests {
         )
         .unwrap()
         .cert;
+        assert_eq!(
+            KeyChoice::resolve(None, Some(KeyAlgorithm::EcdsaP384)),
+            KeyChoice::Use(KeyAlgorithm::EcdsaP384)
+        );
+        assert_eq!(
+            KeyChoice::resolve(Some(KeyAlgorithm::Rsa2048), Some(KeyAlgorithm::EcdsaP384)),
+            KeyChoice::Use(KeyAlgorithm::Rsa2048)
+        );
+        assert_eq!(KeyChoice::resolve(None, None), KeyChoice::Keep);
         ed.public_key = "Ed25519".into();
         let err = KeyChoice::Keep.for_certificate(&ed).unwrap_err();
         assert_eq!(err.found, "Ed25519");

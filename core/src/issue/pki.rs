@@ -110,59 +110,13 @@ impl NodeFiles {
     }
 }
 
-/// The first address of a CIDR plus one (`10.96.0.0/12` → `10.96.0.1`), as kubeadm.
-pub fn first_service_ip(cidr: &str) -> Option<IpAddr> {
-    let (addr, prefix) = cidr.split_once('/')?;
-    let prefix: u32 = prefix.parse().ok()?;
-    match addr.parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) if prefix <= 31 => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - prefix)
-            };
-            Some(IpAddr::from(std::net::Ipv4Addr::from(
-                (u32::from(v4) & mask) + 1,
-            )))
-        }
-        IpAddr::V6(v6) if prefix <= 127 => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - prefix)
-            };
-            Some(IpAddr::from(std::net::Ipv6Addr::from(
-                (u128::from(v6) & mask) + 1,
-            )))
-        }
-        _ => None,
-    }
-}
+pub use crate::kubeadm::alt_names::first_service_ip;
+use crate::kubeadm::alt_names::{self, AltNames, endpoint_host};
 
-fn endpoint_host(endpoint: &str) -> &str {
-    // [v6]:port, host:port, or host.
-    if let Some(rest) = endpoint.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match endpoint.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h,
-        _ => endpoint,
-    }
-}
-
-fn push_san(spec: &mut LeafSpec, name: &str) {
-    match name.parse::<IpAddr>() {
-        Ok(ip) => {
-            if !spec.ip_addresses.contains(&ip) {
-                spec.ip_addresses.push(ip);
-            }
-        }
-        Err(_) => {
-            if !spec.dns_names.iter().any(|d| d == name) {
-                spec.dns_names.push(name.to_string());
-            }
-        }
-    }
+fn with_sans(mut spec: LeafSpec, names: &AltNames) -> LeafSpec {
+    spec.dns_names = names.dns.clone();
+    spec.ip_addresses = names.ips.clone();
+    spec
 }
 
 fn leaf(cn: &str, org: Option<&str>, usage: Usage) -> LeafSpec {
@@ -216,7 +170,8 @@ fn generate_inner<R: CryptoRng + ?Sized>(
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<GeneratedNode, PkiError> {
-    let service_ip = first_service_ip(&opts.service_cidr)
+    // Checked here so a bad CIDR is an error, not a missing SAN.
+    first_service_ip(&opts.service_cidr)
         .ok_or_else(|| PkiError::BadServiceCidr(opts.service_cidr.clone()))?;
     let renew_opts = RenewOptions {
         key_algorithm: opts.key_algorithm,
@@ -267,33 +222,20 @@ fn generate_inner<R: CryptoRng + ?Sized>(
         .control_plane_endpoint
         .clone()
         .unwrap_or_else(|| format!("{}:6443", opts.advertise_address));
-    let mut apiserver = leaf("kube-apiserver", None, Usage::Server);
-    for name in [
-        opts.node_name.as_str(),
-        "kubernetes",
-        "kubernetes.default",
-        "kubernetes.default.svc",
-        &format!("kubernetes.default.svc.{}", opts.dns_domain),
-    ] {
-        push_san(&mut apiserver, name);
-    }
-    push_san(&mut apiserver, &service_ip.to_string());
-    push_san(&mut apiserver, &opts.advertise_address.to_string());
-    push_san(&mut apiserver, endpoint_host(&endpoint));
-    for extra in &opts.extra_sans {
-        push_san(&mut apiserver, extra);
-    }
-
-    let mut etcd_server = leaf(&opts.node_name, None, Usage::ServerAndClient);
-    for name in [
-        opts.node_name.clone(),
-        "localhost".into(),
-        opts.advertise_address.to_string(),
-        "127.0.0.1".into(),
-        "::1".into(),
-    ] {
-        push_san(&mut etcd_server, &name);
-    }
+    let (api_names, _) = alt_names::apiserver(&alt_names::ApiServerInputs {
+        node_name: Some(&opts.node_name),
+        advertise_address: Some(opts.advertise_address),
+        service_subnet: &opts.service_cidr,
+        dns_domain: &opts.dns_domain,
+        control_plane_endpoint: Some(&endpoint),
+        cert_sans: &opts.extra_sans,
+    });
+    let apiserver = with_sans(leaf("kube-apiserver", None, Usage::Server), &api_names);
+    let (etcd_names, _) = alt_names::etcd(Some(&opts.node_name), Some(opts.advertise_address), &[]);
+    let etcd_server = with_sans(
+        leaf(&opts.node_name, None, Usage::ServerAndClient),
+        &etcd_names,
+    );
 
     let mut leaves: Vec<(&str, Ca, LeafSpec)> = vec![
         ("apiserver", Ca::Ca, apiserver),

@@ -1,11 +1,14 @@
 //! kubeadm's facts: the certificate inventory and the files of a node, loading a
 //! row's certificate and a CA (with the external-CA rule), each row's subject rules,
-//! kubeconfigs (and the YAML reader under them), static pod manifests, durations as
+//! kubeconfigs (and the YAML reader under them), kubeadm's configuration files and
+//! the SANs it derives from them, static pod manifests, durations as
 //! kubeadm's flags take them, and the EXPIRES and RESIDUAL TIME forms.
 //!
 //! Uses `x509` only.
 
 pub mod admin_copy;
+pub mod alt_names;
+pub mod cluster_config;
 pub mod duration;
 pub mod inventory;
 pub mod kubeconfig;

@@ -88,6 +88,9 @@ impl fmt::Debug for FileContent {
 pub struct NodeFiles {
     /// Files by path.
     pub files: BTreeMap<NodePath, FileContent>,
+    /// External etcd as the cluster configuration says (`etcd.external`);
+    /// `None`: inferred from the files (no etcd CA and no etcd certificate).
+    pub external_etcd: Option<bool>,
 }
 
 impl NodeFiles {

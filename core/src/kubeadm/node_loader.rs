@@ -32,8 +32,12 @@ pub struct CaState {
 }
 
 /// Whether the node runs external etcd: neither the etcd CA nor any etcd-only
-/// certificate is present (kubeadm learns this from its config; kcerts from the files).
+/// certificate is present (kubeadm learns this from its config; kcerts from the
+/// configuration when one was read, else from the files).
 pub fn is_external_etcd(files: &NodeFiles) -> bool {
+    if let Some(external) = files.external_etcd {
+        return external;
+    }
     let etcd_only = [
         "etcd/ca.crt",
         "etcd/server.crt",

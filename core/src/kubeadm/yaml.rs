@@ -54,6 +54,17 @@ pub enum YamlError {
 
 /// Parses one YAML document (an empty text is `null`).
 pub fn parse(text: &str, limits: Limits) -> Result<Value, YamlError> {
+    let mut docs = run(text, limits, false)?;
+    Ok(docs.pop().unwrap_or(Value::Null))
+}
+
+/// Parses every document of a `---`-separated stream (kubeadm's configuration
+/// files), in order; the limits apply to the whole text.
+pub fn parse_documents(text: &str, limits: Limits) -> Result<Vec<Value>, YamlError> {
+    run(text, limits, true)
+}
+
+fn run(text: &str, limits: Limits, multi: bool) -> Result<Vec<Value>, YamlError> {
     let options = granit_parser::options! {
         block_nesting_limit: limits.max_depth,
         flow_nesting_limit: limits.max_depth,
@@ -65,6 +76,8 @@ pub fn parse(text: &str, limits: Limits) -> Result<Value, YamlError> {
         alias_nodes: 0,
         document: None,
         documents: 0,
+        multi,
+        finished: Vec::new(),
     };
     for (events, next) in Parser::new_from_str_with_options(text, options).enumerate() {
         if events >= limits.max_events {
@@ -76,7 +89,10 @@ pub fn parse(text: &str, limits: Limits) -> Result<Value, YamlError> {
             line: span.start.line(),
         })?;
     }
-    Ok(builder.document.unwrap_or(Value::Null))
+    if !multi && let Some(d) = builder.document.take() {
+        builder.finished.push(d);
+    }
+    Ok(builder.finished)
 }
 
 /// A collection being built.
@@ -102,6 +118,9 @@ struct Builder {
     alias_nodes: usize,
     document: Option<Value>,
     documents: usize,
+    /// Whether several documents are allowed (each ends in `finished`).
+    multi: bool,
+    finished: Vec<Value>,
 }
 
 impl Builder {
@@ -109,9 +128,13 @@ impl Builder {
         match event {
             Event::DocumentStart(..) => {
                 self.documents += 1;
-                if self.documents > 1 {
+                if self.documents > 1 && !self.multi {
                     return Err("more than one YAML document".into());
                 }
+            }
+            Event::DocumentEnd if self.multi => {
+                let doc = self.document.take().unwrap_or(Value::Null);
+                self.finished.push(doc);
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let value = scalar(&text, style, tag.as_deref())?;

@@ -7,6 +7,9 @@
 //!   token given in [`Options::tokens`].
 //! - Discovery (`/api`, `/apis`, `/api/v1`, `/apis/certificates.k8s.io/v1`,
 //!   `/version`); OpenAPI answers 404, which kubectl accepts.
+//! - ConfigMaps given in [`Options::config_maps`], read-only (GET by name; a
+//!   missing one is the API server's 404 NotFound `Status`), for kubeadm's
+//!   `kubeadm-config` that `--from-cluster` reads.
 //! - CertificateSigningRequests: create (with `generateName`), get, list and watch
 //!   (`fieldSelector=metadata.name=`, `resourceVersion`, `timeoutSeconds`), PUT of
 //!   the `approval` and `status` subresources, delete. Validation as the real one
@@ -68,6 +71,9 @@ pub struct Options {
     pub watch_cap: Option<Duration>,
     /// The server stops by itself after this long.
     pub lifetime: Duration,
+    /// ConfigMaps served read-only at `/api/v1/namespaces/NS/configmaps/NAME`:
+    /// (namespace, name, data), e.g. kubeadm's `kubeadm-config` in kube-system.
+    pub config_maps: Vec<(String, String, std::collections::BTreeMap<String, String>)>,
 }
 
 impl Options {
@@ -83,6 +89,7 @@ impl Options {
             expire_watches: 0,
             watch_cap: None,
             lifetime: Duration::from_secs(180),
+            config_maps: Vec::new(),
         }
     }
 }

@@ -48,7 +48,9 @@ pub(super) fn route(req: &Request, user: &str, shared: &Shared) -> (u16, Value) 
             "/api/v1" => {
                 return (
                     200,
-                    json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": []}),
+                    json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                        {"name": "configmaps", "singularName": "configmap", "namespaced": true,
+                         "kind": "ConfigMap", "shortNames": ["cm"], "verbs": ["get"]}]}),
                 );
             }
             "/apis/certificates.k8s.io/v1" => return (200, resource_list()),
@@ -60,6 +62,9 @@ pub(super) fn route(req: &Request, user: &str, shared: &Shared) -> (u16, Value) 
                 );
             }
             _ => {}
+        }
+        if let Some(found) = config_map(req.path.as_str(), shared) {
+            return found;
         }
     }
     let Some(rest) = req.path.strip_prefix(CSRS) else {
@@ -82,6 +87,33 @@ pub(super) fn route(req: &Request, user: &str, shared: &Shared) -> (u16, Value) 
             "the server does not allow this method",
         ),
     }
+}
+
+/// `GET /api/v1/namespaces/NS/configmaps/NAME`, as the real API server answers it.
+fn config_map(path: &str, shared: &Shared) -> Option<(u16, Value)> {
+    let path = path.split('?').next().unwrap_or(path);
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (ns, name) = rest.split_once("/configmaps/")?;
+    let found = shared
+        .opts
+        .config_maps
+        .iter()
+        .find(|(n, m, _)| n == ns && m == name);
+    Some(match found {
+        Some((_, _, data)) => (
+            200,
+            json!({"kind": "ConfigMap", "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": ns, "resourceVersion": "1",
+                    "uid": format!("kcerts-fake-{ns}-{name}")},
+                "data": data}),
+        ),
+        None => {
+            let (code, mut body) =
+                status(404, "NotFound", &format!("configmaps {name:?} not found"));
+            body["details"] = json!({"name": name, "kind": "configmaps"});
+            (code, body)
+        }
+    })
 }
 
 fn shared_port(req: &Request) -> String {

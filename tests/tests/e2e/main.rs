@@ -5,6 +5,7 @@
 mod beyond_common;
 mod ca_rotation;
 mod closed_pipe;
+mod cluster_config;
 mod crash_safety;
 mod csr_only;
 mod errors;

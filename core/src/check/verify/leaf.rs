@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use crate::check::verify::{
     CheckId, DEFAULT_SERVICE_IP, Input, Leaf, Out, Status, ca_cert, expiry,
 };
+use crate::kubeadm::alt_names::{self, AltNames};
 use crate::kubeadm::inventory::{self, Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath};
@@ -128,7 +129,12 @@ pub(super) fn check_leaves(
             Ok(()) => out.push(Status::Pass, name, CheckId::Subject, subject_text(cert)),
             Err(m) => out.push(Status::Fail, name, CheckId::Subject, m.0),
         }
+        let wanted = input.config.and_then(|c| c.sans_for_row(name, node_name));
         match name {
+            "apiserver" | "etcd-server" | "etcd-peer" if wanted.is_some() => {
+                let (s, r) = configured_sans(cert, name, wanted.as_ref());
+                out.push(s, name, CheckId::Sans, r);
+            }
             "apiserver" => {
                 let (s, r) = apiserver_sans(cert, node_name, input.service_ip);
                 out.push(s, name, CheckId::Sans, r);
@@ -293,6 +299,32 @@ fn apiserver_sans(
     (
         Status::Pass,
         format!("has {node}kubernetes.default names and the service IP {ip}"),
+    )
+}
+
+/// The SANs kubeadm derives from the cluster configuration (certSANs,
+/// controlPlaneEndpoint, node name, advertise address, service IP) must all be there.
+fn configured_sans(cert: &Certificate, row: &str, wanted: Option<&AltNames>) -> (Status, String) {
+    let Some(wanted) = wanted else {
+        return (Status::Pass, "no SANs asked for".into());
+    };
+    let missing = wanted.missing_from(&cert.dns_names, &cert.ip_addresses);
+    if missing.is_empty() {
+        return (
+            Status::Pass,
+            format!(
+                "has every SAN the cluster configuration asks for: {}",
+                wanted.describe()
+            ),
+        );
+    }
+    (
+        Status::Fail,
+        format!(
+            "lacks {}, which the cluster configuration asks for: clients using those \
+             names will reject the {row} certificate",
+            alt_names::describe(&missing)
+        ),
     )
 }
 

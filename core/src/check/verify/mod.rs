@@ -267,6 +267,9 @@ pub struct Input<'a> {
     pub thresholds: Thresholds,
     /// The moment to verify for.
     pub now: OffsetDateTime,
+    /// The cluster's kubeadm configuration, when given: the apiserver and etcd
+    /// certificates must hold every SAN kubeadm would derive from it.
+    pub config: Option<&'a crate::kubeadm::cluster_config::ClusterConfig>,
 }
 
 /// The result: every check in a stable order.
@@ -420,7 +423,59 @@ mod tests {
             service_ip: None,
             thresholds: Thresholds::default(),
             now,
+            config: None,
         })
+    }
+
+    #[test]
+    fn the_configuration_s_sans_are_checked() {
+        let files = node();
+        let cfg = |sans: &str| {
+            crate::kubeadm::cluster_config::parse(&format!(
+                "apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+controlPlaneEndpoint: k8s.example.internal:6443
+apiServer:
+  certSANs: [{sans}]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {{advertiseAddress: 192.168.10.11}}
+nodeRegistration: {{name: cp-1}}
+"
+            ))
+            .unwrap()
+        };
+        let verify_with = |c: &crate::kubeadm::cluster_config::ClusterConfig| {
+            verify(&Input {
+                files: &files,
+                kubelet_client: None,
+                kubelet_serving: None,
+                node_name: None,
+                service_ip: None,
+                thresholds: Thresholds::default(),
+                now: NOW,
+                config: Some(c),
+            })
+        };
+        // The example node was made from these settings: everything is there.
+        let same = cfg("");
+        let v = verify_with(&same);
+        let api = find(&v, "apiserver", "sans");
+        assert_eq!(api.status, Status::Pass, "{api:?}");
+        assert!(api.reason.contains("DNS:k8s.example.internal"), "{api:?}");
+        assert_eq!(find(&v, "etcd-peer", "sans").status, Status::Pass);
+        // A SAN added to the configuration later is reported missing.
+        let more = cfg("203.0.113.7, api.example.com");
+        let v = verify_with(&more);
+        let api = find(&v, "apiserver", "sans");
+        assert_eq!(api.status, Status::Fail);
+        assert!(
+            api.reason
+                .starts_with("lacks DNS:api.example.com, IP:203.0.113.7, which the cluster configuration asks for"),
+            "{api:?}"
+        );
+        assert_eq!(find(&v, "etcd-server", "sans").status, Status::Pass);
     }
 
     #[test]
@@ -550,6 +605,7 @@ mod tests {
                 service_ip: None,
                 thresholds: Thresholds::default(),
                 now,
+                config: None,
             })
         };
         let good = PrivateKeyPem(s.key.to_pem());
@@ -584,6 +640,7 @@ mod tests {
             service_ip: None,
             thresholds: Thresholds::default(),
             now: NOW,
+            config: None,
         });
         let r = find(&v, "kubelet-serving", "read");
         assert_eq!(r.status, Status::Warn);
