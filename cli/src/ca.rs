@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use kcerts_core::ca_rotation::{self, Phase, PrepareOptions, Status, Step, StepPlan};
 use kcerts_core::inventory::Ca;
-use kcerts_core::node::NodeFiles;
+use kcerts_core::node::{NodeFiles, NodePath};
+use kcerts_core::static_pod::{self, Component};
 use time::OffsetDateTime;
 
 use crate::exit::Code;
@@ -40,12 +41,18 @@ trust point lacks the new CA)\n  \
 finish   only the new CA is trusted; the old key and the .new copies stay in the backup\n\n\
 The phase is read from the files (`kcerts ca status`), so every phase can be re-run.\n\
 Each phase backs up and journals what it changes (`kcerts restore --backup-dir DIR` goes back).\n\
+With --apply --restart, the control-plane components that load a changed file are restarted\n\
+(one at a time, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, each checked)\n\
+as `kcerts restart` does; without --restart the phase prints the `kcerts restart` line to run.\n\
 kubeadm does not rotate CAs (its docs describe a manual procedure); this is kcerts' own.";
 
 #[derive(Debug, clap::Args)]
 struct StatusArgs {
     #[command(flatten)]
     dirs: DirArgs,
+    /// The static pod manifests directory [default: <kubeconfig-dir>/manifests].
+    #[arg(long, value_name = "DIR")]
+    manifests_dir: Option<PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     output: StatusOutput,
@@ -100,9 +107,35 @@ struct RotateArgs {
     /// Where to keep the backup (default: <kubeconfig-dir>/tmp/kcerts-ca-<phase>-<time>).
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    restart: RestartArgs,
     /// Act as if now were this RFC 3339 time (tests).
     #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
+}
+
+/// `--restart` with `--endpoint`, `--manifests-dir` and the waits, as for
+/// `renew --restart` (shared by `ca rotate` and `sa rotate`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct RestartArgs {
+    /// After --apply, restart the control-plane components that load the files the phase
+    /// changed, one at a time in kubeadm's order, each checked as `kcerts restart` does
+    /// (without --apply: print that plan too).
+    #[arg(long)]
+    restart: bool,
+    #[command(flatten)]
+    endpoints: crate::live::EndpointArgs,
+    #[command(flatten)]
+    waits: crate::restart::WaitArgs,
+}
+
+impl RestartArgs {
+    /// The node's dirs with the manifests where `--manifests-dir` says.
+    pub(crate) fn dirs(&self, dirs: &DirArgs) -> NodeDirs {
+        let mut d = dirs.dirs();
+        d.manifests_dir.clone_from(&self.endpoints.manifests_dir);
+        d
+    }
 }
 
 fn ca_of(a: CaArg) -> Ca {
@@ -125,7 +158,8 @@ pub fn run(a: Args) -> Result<Code> {
 }
 
 fn status(a: StatusArgs) -> Result<Code> {
-    let dirs = a.dirs.dirs();
+    let mut dirs = a.dirs.dirs();
+    dirs.manifests_dir = a.manifests_dir;
     let files = load(&dirs);
     let mut rows: Vec<std::result::Result<Status, String>> = Vec::new();
     for ca in Ca::ALL {
@@ -178,7 +212,7 @@ fn status(a: StatusArgs) -> Result<Code> {
 }
 
 fn rotate(a: RotateArgs) -> Result<Code> {
-    let dirs = a.dirs.dirs();
+    let dirs = a.restart.dirs(&a.dirs);
     let ca = ca_of(a.ca);
     let step = match a.phase {
         PhaseArg::Prepare => Step::Prepare,
@@ -209,15 +243,15 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     };
     let what = format!("{phase_name} of the {} CA", ca.name());
     let prefix = format!("kcerts-ca-{}-{phase_name}", ca.name());
-    if !carry_out(
-        &dirs,
-        &plan,
-        a.apply,
-        &what,
-        a.backup_dir.as_deref(),
-        &prefix,
+    let run = PhaseRun {
+        apply: a.apply,
+        what: &what,
+        backup_dir: a.backup_dir.as_deref(),
+        prefix: &prefix,
         now,
-    )? {
+        restart: &a.restart,
+    };
+    if !carry_out(&dirs, &plan, &run)? {
         return Ok(Code::Ok);
     }
     if let Ok(s) = ca_rotation::status(&load(&dirs), ca) {
@@ -229,32 +263,100 @@ fn rotate(a: RotateArgs) -> Result<Code> {
             )?;
         }
     }
-    print_next(&plan)?;
+    let restarted = restart_after(&dirs, &plan, &a.restart)?;
+    print_next(&dirs, &plan, restarted)?;
     Ok(Code::Ok)
 }
 
-/// Prints the operator's next steps after a phase.
-pub(crate) fn print_next(plan: &StepPlan) -> Result<()> {
-    if !plan.next.is_empty() {
+/// The components that load a file the phase writes or removes, in restart order.
+fn changed_components(plan: &StepPlan) -> Vec<Component> {
+    static_pod::to_restart_files(plan.writes.iter().map(|w| &w.path).chain(&plan.removes))
+}
+
+/// With `--restart`, after the phase was applied: restarts the components that
+/// load the changed files through the restart command's code. Returns whether
+/// it restarted them (else the next steps name the restart to do).
+pub(crate) fn restart_after(dirs: &NodeDirs, plan: &StepPlan, r: &RestartArgs) -> Result<bool> {
+    if !r.restart {
+        return Ok(false);
+    }
+    let components = changed_components(plan);
+    if components.is_empty() {
+        outln!("[restart] no control-plane component loads the changed files: nothing to restart")?;
+        return Ok(true);
+    }
+    outln!()?;
+    let endpoints = crate::live::Endpoints::resolve(&r.endpoints, dirs);
+    let req = crate::restart::Request {
+        components: &components,
+        endpoints: &endpoints,
+        dirs,
+        waits: r.waits.waits(),
+    };
+    crate::restart::run_restart(&req)
+        .context("the phase was applied, but restarting failed; `kcerts restart` does it again")?;
+    Ok(true)
+}
+
+/// Prints the operator's next steps after a phase: the restarts on this node
+/// (unless `--restart` did them), then the phase's own.
+pub(crate) fn print_next(dirs: &NodeDirs, plan: &StepPlan, restarted: bool) -> Result<()> {
+    let mut next = Vec::new();
+    let components = changed_components(plan);
+    if !restarted && !components.is_empty() {
+        let pods: Vec<_> = components.iter().map(|c| c.pod_name()).collect();
+        let names: Vec<_> = components.iter().map(|c| c.name()).collect();
+        next.push(format!(
+            "restart {} on this node so they load the changed files: `kcerts restart {}` (or \
+             run the phase with --restart)",
+            pods.join(", "),
+            names.join(" ")
+        ));
+    }
+    let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
+    if plan.writes.iter().any(|w| w.path == kubelet_conf) {
+        next.push(format!(
+            "the kubelet reads {} only when it starts: `systemctl restart kubelet` on this node",
+            dirs.path(&kubelet_conf).display()
+        ));
+    }
+    next.extend(plan.next.iter().cloned());
+    if !next.is_empty() {
         outln!("\nNext:")?;
-        for n in &plan.next {
+        for n in &next {
             outln!("  - {n}")?;
         }
     }
     Ok(())
 }
 
+/// How one phase is run: the flags and names `carry_out` needs.
+pub(crate) struct PhaseRun<'a> {
+    /// `--apply` (else a dry run).
+    pub apply: bool,
+    /// `trust of the ca CA`, for the messages.
+    pub what: &'a str,
+    /// `--backup-dir`.
+    pub backup_dir: Option<&'a std::path::Path>,
+    /// The backup directory's name before its time.
+    pub prefix: &'a str,
+    /// Now (`--at`).
+    pub now: OffsetDateTime,
+    /// `--restart` and where.
+    pub restart: &'a RestartArgs,
+}
+
 /// Prints a phase's plan and, with `apply`, carries it out through the
 /// journaled transaction. Returns whether files were changed.
-pub(crate) fn carry_out(
-    dirs: &NodeDirs,
-    plan: &StepPlan,
-    apply: bool,
-    what: &str,
-    backup_dir: Option<&std::path::Path>,
-    prefix: &str,
-    now: OffsetDateTime,
-) -> Result<bool> {
+pub(crate) fn carry_out(dirs: &NodeDirs, plan: &StepPlan, run: &PhaseRun<'_>) -> Result<bool> {
+    let PhaseRun {
+        apply,
+        what,
+        backup_dir,
+        prefix,
+        now,
+        restart,
+    } = *run;
     if plan.writes.is_empty() && plan.removes.is_empty() {
         outln!("[rotate] {what} is already done on this node; nothing to change")?;
         return Ok(false);
@@ -266,6 +368,24 @@ pub(crate) fn carry_out(
     };
     print_plan(dirs, plan, verb)?;
     if !apply {
+        if restart.restart {
+            let components = changed_components(plan);
+            if components.is_empty() {
+                outln!(
+                    "[dry-run] no control-plane component loads the changed files: nothing to restart"
+                )?;
+            }
+            let endpoints = crate::live::Endpoints::resolve(&restart.endpoints, dirs);
+            let req = crate::restart::Request {
+                components: &components,
+                endpoints: &endpoints,
+                dirs,
+                waits: restart.waits.waits(),
+            };
+            for l in crate::restart::plan_lines(&req) {
+                outln!("{l}")?;
+            }
+        }
         outln!("[dry-run] no file was changed; run again with --apply to make these changes")?;
         return Ok(false);
     }

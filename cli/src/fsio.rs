@@ -22,15 +22,37 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub struct NodeDirs {
     pub cert_dir: PathBuf,
     pub kubeconfig_dir: PathBuf,
+    /// The static pod manifests, when not `<kubeconfig-dir>/manifests`
+    /// (`--manifests-dir`): the node files `manifests/...` are read and written there.
+    pub manifests_dir: Option<PathBuf>,
 }
 
 impl NodeDirs {
+    /// The cert and kubeconfig dirs, the manifests in `<kubeconfig-dir>/manifests`.
+    pub fn new(cert_dir: PathBuf, kubeconfig_dir: PathBuf) -> Self {
+        Self {
+            cert_dir,
+            kubeconfig_dir,
+            manifests_dir: None,
+        }
+    }
+
     /// The real path of a node file.
     pub fn path(&self, p: &NodePath) -> PathBuf {
         match p.dir {
             Dir::Cert => self.cert_dir.join(&p.rel),
-            Dir::Kubeconfig => self.kubeconfig_dir.join(&p.rel),
+            Dir::Kubeconfig => match (&self.manifests_dir, p.rel.strip_prefix("manifests/")) {
+                (Some(dir), Some(file)) => dir.join(file),
+                _ => self.kubeconfig_dir.join(&p.rel),
+            },
         }
+    }
+
+    /// The static pod manifests directory.
+    pub fn manifests(&self) -> PathBuf {
+        self.manifests_dir
+            .clone()
+            .unwrap_or_else(|| self.kubeconfig_dir.join("manifests"))
     }
 
     /// Reads every file kcerts looks at. Missing files are left out; unreadable

@@ -66,10 +66,7 @@ pub fn run(a: Args) -> Result<Code> {
         validity: a.validity,
         external_etcd: a.external_etcd,
     };
-    let dirs = fsio::NodeDirs {
-        cert_dir: a.out.join("pki"),
-        kubeconfig_dir: a.out.clone(),
-    };
+    let dirs = fsio::NodeDirs::new(a.out.join("pki"), a.out.clone());
     let node = pki::generate(&opts, args::now_or(a.at), &mut kcerts_core::system_rng())?;
     let existing: Vec<_> = node
         .files

@@ -23,9 +23,9 @@ pub struct EndpointArgs {
     /// 10259, 10250].
     #[arg(long = "endpoint", value_name = "NAME=HOST:PORT", value_parser = parse_endpoint)]
     pub endpoints: Vec<(Endpoint, String)>,
-    /// The kubelet's static pod manifests directory.
-    #[arg(long, default_value = "/etc/kubernetes/manifests", value_name = "DIR")]
-    pub manifests_dir: PathBuf,
+    /// The kubelet's static pod manifests directory [default: <kubeconfig-dir>/manifests].
+    #[arg(long, value_name = "DIR")]
+    pub manifests_dir: Option<PathBuf>,
 }
 
 fn parse_endpoint(s: &str) -> Result<(Endpoint, String), String> {
@@ -58,10 +58,14 @@ pub struct Endpoints {
 impl Endpoints {
     /// Reads the manifests (a missing one means kubeadm's defaults; an
     /// unreadable one is reported on stderr) and applies `--endpoint`.
-    pub fn resolve(args: &EndpointArgs) -> Self {
+    pub fn resolve(args: &EndpointArgs, dirs: &NodeDirs) -> Self {
+        let manifests_dir = args
+            .manifests_dir
+            .clone()
+            .unwrap_or_else(|| dirs.manifests());
         let mut pods = BTreeMap::new();
         for c in Component::ALL {
-            let path = args.manifests_dir.join(c.manifest_file());
+            let path = manifests_dir.join(c.manifest_file());
             match fsio::read_limited(&path) {
                 Ok(Some(bytes)) => match StaticPod::parse(&bytes) {
                     Ok(pod) => {
@@ -84,7 +88,7 @@ impl Endpoints {
             addresses.insert(*e, a.clone());
         }
         Self {
-            manifests_dir: args.manifests_dir.clone(),
+            manifests_dir,
             addresses,
             pods,
         }

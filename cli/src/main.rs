@@ -98,10 +98,7 @@ pub struct DirArgs {
 
 impl DirArgs {
     fn dirs(&self) -> fsio::NodeDirs {
-        fsio::NodeDirs {
-            cert_dir: self.cert_dir.clone(),
-            kubeconfig_dir: self.kubeconfig_dir.clone(),
-        }
+        fsio::NodeDirs::new(self.cert_dir.clone(), self.kubeconfig_dir.clone())
     }
 }
 

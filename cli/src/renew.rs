@@ -177,7 +177,7 @@ pub fn run(a: Args) -> Result<Code> {
     };
     let endpoints = a
         .restart
-        .then(|| crate::live::Endpoints::resolve(&a.endpoints));
+        .then(|| crate::live::Endpoints::resolve(&a.endpoints, &dirs));
     let restart = endpoints.as_ref().map(|e| Restart {
         endpoints: e,
         waits: a.waits.waits(),

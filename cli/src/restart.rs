@@ -440,7 +440,7 @@ pub fn parse_components(names: &[String]) -> Result<Vec<Component>> {
 
 pub fn run(a: Args) -> Result<crate::exit::Code> {
     let dirs = a.dirs.dirs();
-    let endpoints = Endpoints::resolve(&a.endpoints);
+    let endpoints = Endpoints::resolve(&a.endpoints, &dirs);
     let mut components = parse_components(&a.components)?;
     if a.components.iter().any(|n| n == "all") {
         // External etcd: nothing of etcd runs here.

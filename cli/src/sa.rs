@@ -7,7 +7,7 @@ use anyhow::Result;
 use kcerts_core::sa_rotation::{self, SaStep};
 use time::OffsetDateTime;
 
-use crate::ca::{carry_out, lock_for_apply, print_next};
+use crate::ca::{PhaseRun, RestartArgs, carry_out, lock_for_apply, print_next, restart_after};
 use crate::exit::Code;
 use crate::out::outln;
 use crate::{DirArgs, args};
@@ -36,12 +36,15 @@ finish   the new pair becomes sa.key/sa.pub; tokens signed by the old key are re
 The issue asked for prepare|trust|finish; `switch` is separate because on several control-plane\n\
 nodes every apiserver must accept the new key before any signs with it, and the old key must be\n\
 accepted until the tokens it signed are replaced (bound tokens: within an hour by default).\n\
-The manifests in <kubeconfig-dir>/manifests are edited line by line, keeping the rest of each file.";
+The manifests (--manifests-dir, default <kubeconfig-dir>/manifests) are edited line by line, keeping\nthe rest of each file; the kubelet restarts a pod whose manifest changed, and --restart restarts\n(and checks) every component that loads a changed file.";
 
 #[derive(Debug, clap::Args)]
 struct StatusArgs {
     #[command(flatten)]
     dirs: DirArgs,
+    /// The static pod manifests directory [default: <kubeconfig-dir>/manifests].
+    #[arg(long, value_name = "DIR")]
+    manifests_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -65,6 +68,8 @@ struct RotateArgs {
     /// Where to keep the backup (default: <kubeconfig-dir>/tmp/kcerts-sa-<phase>-<time>).
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    restart: RestartArgs,
     /// Act as if now were this RFC 3339 time (tests).
     #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
@@ -73,7 +78,9 @@ struct RotateArgs {
 pub fn run(a: Args) -> Result<Code> {
     match a.command {
         SaCommand::Status(s) => {
-            let files = s.dirs.dirs().load_paths(&sa_rotation::wanted());
+            let mut dirs = s.dirs.dirs();
+            dirs.manifests_dir = s.manifests_dir;
+            let files = dirs.load_paths(&sa_rotation::wanted());
             match sa_rotation::status(&files) {
                 Ok(st) => {
                     outln!("service-account key: phase `{}`", st.phase.name())?;
@@ -99,7 +106,7 @@ pub fn run(a: Args) -> Result<Code> {
 }
 
 fn rotate(a: RotateArgs) -> Result<Code> {
-    let dirs = a.dirs.dirs();
+    let dirs = a.restart.dirs(&a.dirs);
     let (step, name) = match a.phase {
         PhaseArg::Prepare => (SaStep::Prepare, "prepare"),
         PhaseArg::Trust => (SaStep::Trust, "trust"),
@@ -118,19 +125,21 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     };
     let what = format!("{name} of the service-account key");
     let now = args::now_or(a.at);
-    if carry_out(
-        &dirs,
-        &plan,
-        a.apply,
-        &what,
-        a.backup_dir.as_deref(),
-        &format!("kcerts-sa-{name}"),
+    let prefix = format!("kcerts-sa-{name}");
+    let run = PhaseRun {
+        apply: a.apply,
+        what: &what,
+        backup_dir: a.backup_dir.as_deref(),
+        prefix: &prefix,
         now,
-    )? {
+        restart: &a.restart,
+    };
+    if carry_out(&dirs, &plan, &run)? {
         if let Ok(st) = sa_rotation::status(&dirs.load_paths(&sa_rotation::wanted())) {
             outln!("[rotate] this node is now in phase `{}`", st.phase.name())?;
         }
-        print_next(&plan)?;
+        let restarted = restart_after(&dirs, &plan, &a.restart)?;
+        print_next(&dirs, &plan, restarted)?;
     }
     Ok(Code::Ok)
 }

@@ -140,7 +140,7 @@ pub fn run(a: Args) -> Result<Code> {
         config: cfg.as_ref(),
     });
     let live_rows = if a.live {
-        let endpoints = crate::live::Endpoints::resolve(&a.endpoints);
+        let endpoints = crate::live::Endpoints::resolve(&a.endpoints, &dirs);
         let serving = kubelet_serving
             .content
             .is_some()

@@ -387,7 +387,10 @@ pub fn apply_changes(
                 content: Content::Removed,
             }),
     );
-    apply_ops(dirs, &[], &ops, backup_dir)
+    // Manifests outside the kubeconfig dir (--manifests-dir): a root of the
+    // journal, so `kcerts restore` accepts them without the flag.
+    let extra: Vec<PathBuf> = dirs.manifests_dir.iter().cloned().collect();
+    apply_ops(dirs, &extra, &ops, backup_dir)
 }
 
 /// Applies any writes (files and symbolic links, in the node's directories or

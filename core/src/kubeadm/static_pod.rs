@@ -6,6 +6,8 @@
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::kubeadm::node::{Dir, NodePath};
+
 /// A control-plane component kubeadm runs as a static pod, in the order kcerts
 /// restarts them (etcd first: the API server needs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,29 +89,82 @@ impl Component {
     }
 }
 
-/// The component that loads a kubeadm row's certificate when it starts, so must
-/// restart to use a renewed one. `admin.conf` and `super-admin.conf` are for
-/// people; `etcd-healthcheck-client` is used by no process since kubeadm's etcd
-/// probe moved to the plain HTTP metrics port (kubeadm 1.17).
-pub fn loaded_by(row: &str) -> Option<Component> {
-    match row {
-        "apiserver"
-        | "apiserver-etcd-client"
-        | "apiserver-kubelet-client"
-        | "front-proxy-client" => Some(Component::Apiserver),
-        "etcd-server" | "etcd-peer" => Some(Component::Etcd),
-        "controller-manager.conf" => Some(Component::ControllerManager),
-        "scheduler.conf" => Some(Component::Scheduler),
-        _ => None,
+/// The components that load a node file when they start, as kubeadm's manifests
+/// name it, so must restart to use a new version: the certificates and keys of
+/// the API server, etcd and kube-controller-manager flags, the kubeconfigs of
+/// the controller-manager and scheduler, and each component's own manifest
+/// (`manifests/<pod>.yaml` in the kubeconfig dir). `admin.conf` and
+/// `super-admin.conf` are for people; `kubelet.conf` is the kubelet's (not a
+/// static pod); `etcd-healthcheck-client` is used by no process since kubeadm's
+/// etcd probe moved to the plain HTTP metrics port (kubeadm 1.17). kcerts' own
+/// rotation files: `pki/ca-signing.crt` is kube-controller-manager's signing
+/// certificate while a CA rotation is under way; `ca.new.*` and `sa.new.*` are
+/// loaded only once a manifest names them, and that manifest changes then.
+pub fn loading(path: &NodePath) -> &'static [Component] {
+    use Component::{Apiserver, ControllerManager, Etcd, Scheduler};
+    let rel = path.rel.as_str();
+    match path.dir {
+        Dir::Kubeconfig => match rel {
+            "controller-manager.conf" => &[ControllerManager],
+            "scheduler.conf" => &[Scheduler],
+            _ => match rel.strip_prefix("manifests/") {
+                Some(file) => match Component::ALL
+                    .iter()
+                    .position(|c| c.manifest_file() == file)
+                {
+                    Some(i) => std::slice::from_ref(&Component::ALL[i]),
+                    None => &[],
+                },
+                None => &[],
+            },
+        },
+        Dir::Cert => {
+            let base = rel
+                .strip_suffix(".crt")
+                .or_else(|| rel.strip_suffix(".key"))
+                .or_else(|| rel.strip_suffix(".pub"))
+                .unwrap_or(rel);
+            match (base, rel) {
+                (_, "ca.crt" | "front-proxy-ca.crt" | "sa.key") => &[Apiserver, ControllerManager],
+                (_, "ca.key" | "ca-signing.crt") => &[ControllerManager],
+                (_, "etcd/ca.crt") => &[Etcd, Apiserver],
+                (_, "sa.pub") => &[Apiserver],
+                (
+                    "apiserver"
+                    | "apiserver-etcd-client"
+                    | "apiserver-kubelet-client"
+                    | "front-proxy-client",
+                    _,
+                ) => &[Apiserver],
+                ("etcd/server" | "etcd/peer", _) => &[Etcd],
+                _ => &[],
+            }
+        }
     }
 }
 
-/// The components to restart after `rows` changed, in restart order, once each.
-pub fn to_restart<'a>(rows: impl IntoIterator<Item = &'a str>) -> Vec<Component> {
-    let mut out: Vec<Component> = rows.into_iter().filter_map(loaded_by).collect();
+/// The components to restart after the files at `paths` changed (written or
+/// removed), in restart order, once each.
+pub fn to_restart_files<'a>(paths: impl IntoIterator<Item = &'a NodePath>) -> Vec<Component> {
+    let mut out: Vec<Component> = paths
+        .into_iter()
+        .flat_map(|p| loading(p))
+        .copied()
+        .collect();
     out.sort();
     out.dedup();
     out
+}
+
+/// The components to restart after the certificates of kubeadm's rows `rows`
+/// were renewed, in restart order, once each.
+pub fn to_restart<'a>(rows: impl IntoIterator<Item = &'a str>) -> Vec<Component> {
+    let paths: Vec<NodePath> = rows
+        .into_iter()
+        .filter_map(crate::kubeadm::inventory::row)
+        .map(crate::kubeadm::node::certificate_path)
+        .collect();
+    to_restart_files(&paths)
 }
 
 /// Why a manifest could not be read.
@@ -278,5 +333,48 @@ spec:
             [Component::Etcd, Component::Apiserver, Component::Scheduler]
         );
         assert!(to_restart(["admin.conf", "etcd-healthcheck-client"]).is_empty());
+        assert_eq!(
+            to_restart(["controller-manager.conf", "apiserver-etcd-client"]),
+            [Component::Apiserver, Component::ControllerManager]
+        );
+    }
+
+    #[test]
+    fn files_and_the_components_that_load_them() {
+        let cert = |r: &str| NodePath::cert(r);
+        let conf = |r: &str| NodePath::kubeconfig(r);
+        use Component::*;
+        assert_eq!(
+            to_restart_files(&[cert("ca.crt")]),
+            [Apiserver, ControllerManager]
+        );
+        assert_eq!(to_restart_files(&[cert("etcd/ca.crt")]), [Etcd, Apiserver]);
+        assert_eq!(to_restart_files(&[cert("etcd/peer.key")]), [Etcd]);
+        assert_eq!(to_restart_files(&[cert("ca.key")]), [ControllerManager]);
+        assert_eq!(
+            to_restart_files(&[cert("front-proxy-client.key"), cert("sa.pub")]),
+            [Apiserver]
+        );
+        assert_eq!(
+            to_restart_files(&[conf("manifests/kube-scheduler.yaml"), conf("kubelet.conf")]),
+            [Scheduler]
+        );
+        // Loaded by nobody (yet): new CA and key copies, people's kubeconfigs.
+        assert!(
+            to_restart_files(&[
+                cert("ca.new.crt"),
+                cert("ca.new.key"),
+                cert("sa.new.key"),
+                cert("sa.new.pub"),
+                cert("front-proxy-ca.key"),
+                cert("etcd/ca.key"),
+                cert("etcd/healthcheck-client.crt"),
+                conf("admin.conf"),
+                conf("super-admin.conf"),
+                conf("kubelet.conf"),
+                conf("manifests/other.yaml"),
+            ])
+            .is_empty()
+        );
     }
 }

@@ -617,7 +617,7 @@ pub fn trust(files: &NodeFiles, ca: Ca) -> Result<StepPlan, RotationError> {
         plan.writes.extend(signing_cert_write(files, &st.old)?);
         plan.writes.extend(point_signer_at(files, SIGNING_CERT)?);
         plan.next = vec![
-            "restart kube-apiserver and kube-controller-manager on this node (`kcerts restart apiserver controller-manager`), then do `trust` on every other control-plane node".into(),
+            "do `trust` on every other control-plane node".into(),
             "kube-controller-manager republishes ca.crt (now old + new) into every namespace's kube-root-ca.crt ConfigMap; check: kubectl get configmap kube-root-ca.crt -n default -o jsonpath='{.data.ca\\.crt}' | grep -c 'BEGIN CERTIFICATE'   (expect 2)".into(),
             "the cluster-info ConfigMap that joining nodes read: kubectl -n kube-public get configmap cluster-info -o yaml; set its certificate-authority-data to base64 of ca.crt (old + new)".into(),
             "every worker's kubelet.conf: kubectl config set-cluster <cluster> --kubeconfig=/etc/kubernetes/kubelet.conf --certificate-authority=<copy of ca.crt> --embed-certs, then systemctl restart kubelet".into(),
@@ -626,7 +626,7 @@ pub fn trust(files: &NodeFiles, ca: Ca) -> Result<StepPlan, RotationError> {
         ];
     } else {
         plan.next = vec![format!(
-            "restart the components that read {} (etcd and kube-apiserver for etcd-ca, kube-apiserver for front-proxy-ca) on this node, then do `trust` on every other control-plane node",
+            "do `trust` on every other control-plane node, then `reissue` (nothing cluster-wide reads {})",
             NodePath::cert(ca.cert_file())
         )];
     }
@@ -711,14 +711,14 @@ pub fn reissue<R: CryptoRng + ?Sized>(
     if ca == Ca::Ca {
         plan.writes.extend(signing_cert_write(files, new)?);
         plan.next = vec![
-            "restart every control-plane component on this node (`kcerts restart all`), then `reissue` on every other control-plane node".into(),
+            "do `reissue` on every other control-plane node".into(),
             "the kubelet client certificates (kubelet-client-current.pem) are signed by the old CA until the kubelets rotate them: on each node run `kcerts kubelet client` (control plane) or approve their CSRs (`kubectl get csr`)".into(),
             "service-account tokens keep working: they are signed by sa.key, not by the CA".into(),
             format!("when every node is reissued and every client uses new certificates: `kcerts ca rotate finish --ca {} --apply` on every control-plane node", ca.name()),
         ];
     } else {
         plan.next = vec![format!(
-            "restart the components that use {} certificates on this node, then `reissue` on every other control-plane node, then `finish`",
+            "do `reissue` on every other control-plane node, then `finish` (kcerts ca rotate finish --ca {} --apply)",
             ca.name()
         )];
     }
@@ -786,7 +786,7 @@ pub fn finish(files: &NodeFiles, ca: Ca) -> Result<StepPlan, RotationError> {
         }
     }
     plan.next = vec![
-        "restart every control-plane component on this node (`kcerts restart all`); do `finish` on every other control-plane node".into(),
+        "do `finish` on every other control-plane node".into(),
         "then drop the old CA from the cluster-wide copies too (cluster-info ConfigMap, workers' kubelet.conf, kubeconfig copies), as in the trust step".into(),
     ];
     Ok(plan)

@@ -236,9 +236,7 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
             if edited != api {
                 plan.writes.push(manifest_write(APISERVER_MANIFEST, edited));
             }
-            plan.next = vec![
-                "the kubelet restarts kube-apiserver when its manifest changes; wait for it, then `trust` on every other control-plane node, then `switch`".into(),
-            ];
+            plan.next = vec!["do `trust` on every other control-plane node, then `switch`".into()];
         }
         SaStep::Switch => {
             if matches!(st.phase, SaPhase::Idle | SaPhase::Prepared) {

@@ -26,6 +26,7 @@ mod permissions;
 mod recover;
 mod renew_openssl;
 mod restart_cli;
+mod rotate_restart;
 mod scheduling;
 mod sign_cli;
 mod snapshots;
