@@ -1,7 +1,9 @@
 //! `kcerts recover`: one guided command for a control-plane node whose
 //! certificates already expired: the clock checked, every expired or expiring
 //! row renewed, the kubelet client certificate and kubelet.conf replaced, all in
-//! one journaled transaction; then, with --restart, the kubelet restarted.
+//! one journaled transaction; then, with --restart, the kubelet restarted, the
+//! static pods restarted through `kcerts restart`'s code and the API server
+//! awaited.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
@@ -11,21 +13,14 @@ use kcerts_core::key_choice::KeyChoice;
 use kcerts_core::kubelet_client::Source;
 use kcerts_core::node::NodePath;
 use kcerts_core::renewal::{self, Outcome};
-use kcerts_core::{KeyAlgorithm, clock, expiring, inventory};
+use kcerts_core::{KeyAlgorithm, clock, expiring, inventory, static_pod};
 use time::OffsetDateTime;
 
 use crate::exit::Code;
 use crate::fsio::txn::{Content, Op};
 use crate::kubelet::{DEFAULT_PKI_DIR, KubeletFiles};
+use crate::out::outln;
 use crate::{DirArgs, Hinted, args, fsio};
-
-/// The control-plane components kubeadm runs as static pods.
-const STATIC_PODS: [&str; 4] = [
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "etcd",
-];
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -38,8 +33,10 @@ and the kubelet client certificate is replaced as `kcerts kubelet client` does (
 missing, expired, expiring, or kubelet.conf embeds it), all in one transaction: backup, \
 journal, and a crash rolled back by the next run;\n\
 3. with --restart: `systemctl restart kubelet` when systemd runs (else the command is \
-printed), the static pods' restart commands printed, and a wait for the API server to \
-answer with admin.conf's credentials;\n\
+printed), then the static pods whose files were renewed restarted as `kcerts restart` does \
+(one at a time, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, each until it \
+serves the new certificate and its health path answers ok), then a wait for the API server \
+to answer with admin.conf's credentials; with --dry-run, the restart plan;\n\
 4. what is left is printed: worker nodes need `kcerts kubelet client --csr-only` (their \
 kubelet cannot renew with an expired certificate).\n\
 Beyond kubeadm: kubeadm has no such command (its docs give the manual steps)."
@@ -69,9 +66,13 @@ pub struct Args {
     /// Print the plan and write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Restart the kubelet afterwards and wait for the API server.
-    #[arg(long, conflicts_with = "dry_run")]
+    /// Restart the kubelet and the static pods afterwards and wait for the API server.
+    #[arg(long)]
     restart: bool,
+    #[command(flatten)]
+    endpoints: crate::live::EndpointArgs,
+    #[command(flatten)]
+    waits: crate::restart::WaitArgs,
     /// The kubeconfig --restart waits for the API server with.
     #[arg(
         long,
@@ -97,10 +98,10 @@ pub fn run(a: Args) -> Result<Code> {
     } else {
         let lock = fsio::lock::lock_node(&dirs)?;
         if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
-            println!(
+            outln!(
                 "[recover] a previous run was interrupted: put back {n} files from {}",
                 backup.display()
-            );
+            )?;
         }
         Some(lock)
     };
@@ -109,7 +110,7 @@ pub fn run(a: Args) -> Result<Code> {
     // 1. The clock.
     let findings = clock::check(&files, now);
     for f in &findings {
-        println!("[{tag}] clock: {f}");
+        outln!("[{tag}] clock: {f}")?;
     }
     if let Some(f) = findings.iter().find(|f| f.refuses()) {
         return Err(Hinted {
@@ -121,10 +122,10 @@ pub fn run(a: Args) -> Result<Code> {
         .into());
     }
     if findings.is_empty() {
-        println!(
+        outln!(
             "[{tag}] clock: {} is within every CA's validity",
             kcerts_core::residual::format_date(now)
-        );
+        )?;
     }
 
     // 2. The kubeadm rows.
@@ -181,50 +182,74 @@ pub fn run(a: Args) -> Result<Code> {
                 validity: a.validity,
             };
             let (plan, kops) = kubelet.plan(a.node_name.as_deref(), &source, now)?;
-            println!("[{tag}] kubelet: {why}");
+            outln!("[{tag}] kubelet: {why}")?;
             ops.extend(kops);
             Some(plan)
         }
         None => None,
     };
 
+    // The static pods that load a renewed file, and where they are.
+    let components = static_pod::to_restart(plans.iter().filter_map(|p| match p.outcome {
+        Outcome::Renewed { .. } => Some(p.row.name),
+        _ => None,
+    }));
+    let endpoints = crate::live::Endpoints::resolve(&a.endpoints, &dirs);
+    let restart_request = crate::restart::Request {
+        components: &components,
+        endpoints: &endpoints,
+        dirs: &dirs,
+        waits: a.waits.waits(),
+    };
+
     if a.dry_run {
         for p in &plans {
             match &p.outcome {
-                Outcome::Renewed { cert, .. } => println!(
+                Outcome::Renewed { cert, .. } => outln!(
                     "[dry-run] would renew {} until {}",
                     p.row.name,
                     kcerts_core::text::format_date(cert.not_after)
-                ),
+                )?,
                 _ => {
                     if let Some(m) = renewal::message(p) {
-                        println!("[dry-run] {m}");
+                        outln!("[dry-run] {m}")?;
                     }
                 }
             }
         }
         let renewed: Vec<_> = rows.iter().map(|r| r.name).collect();
         let kept = all.len() - renewed.len();
-        println!(
+        outln!(
             "[dry-run] {kept} rows are valid beyond {}d and kept",
             a.within.whole_days()
-        );
+        )?;
         match &kubelet_plan {
             Some(p) => crate::kubelet::report(p, &kubelet, "dry-run")?,
-            None => println!("[dry-run] the kubelet client certificate is valid and rotating"),
+            None => outln!("[dry-run] the kubelet client certificate is valid and rotating")?,
         }
         for op in &ops {
-            println!("[dry-run] would write {}", op.target.display());
+            outln!("[dry-run] would write {}", op.target.display())?;
         }
-        println!("[dry-run] no file was changed");
+        if a.restart && !ops.is_empty() {
+            outln!("[dry-run] would restart the kubelet (systemctl restart kubelet)")?;
+            for l in crate::restart::plan_lines(&restart_request) {
+                outln!("{l}")?;
+            }
+            outln!(
+                "[dry-run] would wait up to {}s for the API server to answer with {}'s credentials",
+                a.timeout.whole_seconds(),
+                a.kubeconfig.display()
+            )?;
+        }
+        outln!("[dry-run] no file was changed")?;
         return Ok(Code::Ok);
     }
 
     if ops.is_empty() {
-        println!(
+        outln!(
             "[recover] nothing expired or expires within {}d",
             a.within.whole_days()
-        );
+        )?;
     } else {
         let base = a
             .backup_dir
@@ -238,10 +263,10 @@ pub fn run(a: Args) -> Result<Code> {
             &backup_dir,
         )
         .context("cannot recover")?;
-        println!("[recover] backed up {n} files to {}", backup_dir.display());
+        outln!("[recover] backed up {n} files to {}", backup_dir.display())?;
         for p in &plans {
             if let Some(m) = renewal::message(p) {
-                println!("[recover] {m}");
+                outln!("[recover] {m}")?;
             }
         }
         if let Some(p) = &kubelet_plan {
@@ -253,32 +278,61 @@ pub fn run(a: Args) -> Result<Code> {
     let wrote = !ops.is_empty();
     if a.restart && wrote {
         restart_kubelet()?;
-        print_static_pod_restart(&dirs.kubeconfig_dir);
+        // A component without a manifest is not a static pod here (or
+        // --manifests-dir is wrong): said, and the others restarted.
+        let (present, absent): (Vec<static_pod::Component>, Vec<_>) = components
+            .iter()
+            .partition(|c| endpoints.manifests_dir.join(c.manifest_file()).exists());
+        for c in absent {
+            outln!(
+                "[restart] {}: no manifest at {}: not a static pod here, not restarted",
+                c.pod_name(),
+                endpoints.manifests_dir.join(c.manifest_file()).display()
+            )?;
+        }
+        if !present.is_empty() {
+            outln!()?;
+            let req = crate::restart::Request {
+                components: &present,
+                ..restart_request
+            };
+            crate::restart::run_restart(&req).context(
+                "the certificates were renewed, but restarting the static pods failed; \
+                 `kcerts restart` does it again",
+            )?;
+        }
         wait_apiserver(&a.kubeconfig, a.timeout)?;
     } else if wrote {
-        println!("\nLeft to do on this node:");
-        println!("  systemctl restart kubelet");
-        print_static_pod_restart(&dirs.kubeconfig_dir);
+        outln!("\nLeft to do on this node:")?;
+        outln!("  systemctl restart kubelet")?;
+        if !components.is_empty() {
+            let names: Vec<_> = components.iter().map(|c| c.name()).collect();
+            outln!(
+                "  kcerts restart {}   (restarts the static pods that load the renewed files; \
+                 or run recover with --restart)",
+                names.join(" ")
+            )?;
+        }
     }
     // 4. What is left elsewhere.
-    println!(
+    outln!(
         "\nWorker nodes: their kubelet cannot renew an expired client certificate. On each, \
          run `kcerts kubelet client --csr-only --csr-dir DIR`, sign the request here with \
          `kcerts sign --role kubelet-client --node-name NAME`, and install it there with \
          `kcerts kubelet client --cert FILE --key FILE`."
-    );
+    )?;
     Ok(Code::Ok)
 }
 
 fn restart_kubelet() -> Result<()> {
     if !Path::new("/run/systemd/system").is_dir() {
-        println!(
+        outln!(
             "[recover] systemd is not running here: restart the kubelet yourself \
              (systemctl restart kubelet, or your init system's equivalent)"
-        );
+        )?;
         return Ok(());
     }
-    println!("[recover] systemctl restart kubelet");
+    outln!("[recover] systemctl restart kubelet")?;
     let status = std::process::Command::new("systemctl")
         .args(["restart", "kubelet"])
         .status()
@@ -287,26 +341,6 @@ fn restart_kubelet() -> Result<()> {
         anyhow::bail!("systemctl restart kubelet failed ({status}); see journalctl -u kubelet");
     }
     Ok(())
-}
-
-/// kcerts cannot restart static pods itself yet: the commands kubeadm's docs give.
-fn print_static_pod_restart(kubeconfig_dir: &Path) {
-    let manifests = kubeconfig_dir.join("manifests");
-    println!(
-        "  restart the control-plane static pods so they read the new certificates \
-         (kcerts does not do this yet): move each manifest out of {} and back after 20 s:",
-        manifests.display()
-    );
-    for pod in STATIC_PODS {
-        let m = manifests.join(format!("{pod}.yaml"));
-        println!(
-            "    mv {m} {tmp} && sleep 20 && mv {tmp} {m}",
-            m = m.display(),
-            tmp = kubeconfig_dir
-                .join(format!("{pod}.yaml.kcerts-moved"))
-                .display()
-        );
-    }
 }
 
 /// Waits until the API server answers `/version` with the kubeconfig's credentials.
@@ -326,20 +360,20 @@ fn wait_apiserver(kubeconfig: &Path, timeout: time::Duration) -> Result<()> {
         let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config)
             .with_context(|| format!("cannot build a client from {}", kubeconfig.display()))?;
-        println!(
+        outln!(
             "[recover] waiting up to {}s for the API server at {server}",
             limit.as_secs()
-        );
+        )?;
         let start = std::time::Instant::now();
         loop {
             match client.apiserver_version().await {
                 Ok(v) => {
-                    println!(
+                    outln!(
                         "[recover] the API server answers with {}'s credentials (Kubernetes {}.{})",
                         kubeconfig.display(),
                         v.major,
                         v.minor
-                    );
+                    )?;
                     return Ok(());
                 }
                 Err(e) if start.elapsed() >= limit => {

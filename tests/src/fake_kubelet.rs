@@ -11,7 +11,8 @@
 //!   line names, read when the pod starts (as the real processes do):
 //!   kube-apiserver `--advertise-address`/`--secure-port` with
 //!   `--tls-cert-file`/`--tls-private-key-file` (client certificates from
-//!   `--client-ca-file` optional), `/livez`, `/readyz`, `/healthz`; etcd
+//!   `--client-ca-file` optional; a client certificate it does not accept fails
+//!   the handshake), `/livez`, `/readyz`, `/healthz`, `/version`; etcd
 //!   `--listen-client-urls` with `--cert-file`/`--key-file`, requiring a client
 //!   certificate from `--trusted-ca-file` when `--client-cert-auth=true`,
 //!   `--listen-peer-urls` with `--peer-cert-file`/`--peer-key-file`, and plain
@@ -276,6 +277,8 @@ struct Listener {
     tls: Option<Arc<rustls::ServerConfig>>,
     health: &'static [&'static str],
     body: &'static str,
+    /// The answer to `/version` (kube-apiserver's, which anyone may read).
+    version: Option<&'static str>,
 }
 
 fn loopback(hostport: &str) -> Result<SocketAddr, String> {
@@ -311,6 +314,8 @@ fn need<'a>(pod: &'a StaticPod, flag: &str) -> Result<&'a str, String> {
 
 const K8S_HEALTH: &[&str] = &["/livez", "/readyz", "/healthz"];
 const ETCD_HEALTH: &[&str] = &["/health", "/readyz", "/livez"];
+/// kube-apiserver's `/version` (its shape; the fields client-go reads).
+const K8S_VERSION: &str = "{\"major\":\"1\",\"minor\":\"32\",\"gitVersion\":\"v1.32.0\",\"gitCommit\":\"fake-kubelet\",\"gitTreeState\":\"clean\",\"buildDate\":\"2024-12-11T17:59:15Z\",\"goVersion\":\"go1.23.3\",\"compiler\":\"gc\",\"platform\":\"linux/amd64\"}";
 const ETCD_OK: &str = "{\"health\":\"true\",\"reason\":\"\"}";
 
 fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
@@ -332,6 +337,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                     tls: Some(client.clone()),
                     health: ETCD_HEALTH,
                     body: ETCD_OK,
+                    version: None,
                 });
             }
             let peer_ca = (pod.flag("peer-client-cert-auth") == Some("true"))
@@ -349,6 +355,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                     tls: Some(peer.clone()),
                     health: ETCD_HEALTH,
                     body: ETCD_OK,
+                    version: None,
                 });
             }
             for hp in urls(pod, "listen-metrics-urls") {
@@ -357,6 +364,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                     tls: None,
                     health: ETCD_HEALTH,
                     body: ETCD_OK,
+                    version: None,
                 });
             }
         }
@@ -374,6 +382,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 tls: Some(tls),
                 health: K8S_HEALTH,
                 body: "ok",
+                version: Some(K8S_VERSION),
             });
         }
         "kube-controller-manager" | "kube-scheduler" => {
@@ -393,6 +402,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 tls: Some(tls),
                 health: K8S_HEALTH,
                 body: "ok",
+                version: None,
             });
         }
         other => return Err(format!("unknown pod {other}")),
@@ -432,10 +442,14 @@ fn accept_loop(tcp: &TcpListener, l: &Listener, stop: &Arc<AtomicBool>) {
         match tcp.accept() {
             Ok((stream, _)) => {
                 let tls = l.tls.clone();
-                let (health, body) = (l.health, l.body);
+                let answers = Answers {
+                    health: l.health,
+                    body: l.body,
+                    version: l.version,
+                };
                 let stop = Arc::clone(stop);
                 workers.push(std::thread::spawn(move || {
-                    let _ = serve_connection(stream, tls, health, body, &stop);
+                    let _ = serve_connection(stream, tls, &answers, &stop);
                 }));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -446,11 +460,17 @@ fn accept_loop(tcp: &TcpListener, l: &Listener, stop: &Arc<AtomicBool>) {
     }
 }
 
+/// What a listener answers: `health` paths with `body`, `/version` with `version`.
+struct Answers {
+    health: &'static [&'static str],
+    body: &'static str,
+    version: Option<&'static str>,
+}
+
 fn serve_connection(
     stream: TcpStream,
     tls: Option<Arc<rustls::ServerConfig>>,
-    health: &[&str],
-    body: &str,
+    answers: &Answers,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
@@ -460,22 +480,17 @@ fn serve_connection(
         Some(cfg) => {
             let conn = rustls::ServerConnection::new(cfg).map_err(io::Error::other)?;
             let mut s = rustls::StreamOwned::new(conn, stream);
-            answer(&mut s, health, body, stop)
+            answer(&mut s, answers, stop)
         }
         None => {
             let mut s = stream;
-            answer(&mut s, health, body, stop)
+            answer(&mut s, answers, stop)
         }
     }
 }
 
 /// Reads one request (for at most 5 s, or until the pod stops) and answers it.
-fn answer(
-    s: &mut impl ReadWrite,
-    health: &[&str],
-    body: &str,
-    stop: &AtomicBool,
-) -> io::Result<()> {
+fn answer(s: &mut impl ReadWrite, answers: &Answers, stop: &AtomicBool) -> io::Result<()> {
     let end = Instant::now() + Duration::from_secs(5);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -497,8 +512,10 @@ fn answer(
     let head = String::from_utf8_lossy(&buf);
     let path = head.split_whitespace().nth(1).unwrap_or("/");
     let path = path.split('?').next().unwrap_or(path);
-    let (status, text) = if health.contains(&path) {
-        ("200 OK", body)
+    let (status, text) = if answers.health.contains(&path) {
+        ("200 OK", answers.body)
+    } else if let (Some(v), "/version") = (answers.version, path) {
+        ("200 OK", v)
     } else {
         ("404 Not Found", "404 page not found\n")
     };
@@ -646,6 +663,7 @@ fn kubelet_serving(addr: SocketAddr, dir: &Path) -> Result<Pod, String> {
         tls: Some(tls),
         health: K8S_HEALTH,
         body: "ok",
+        version: None,
     }])?;
     Ok(Pod {
         content: Vec::new(),

@@ -11,6 +11,7 @@ use std::time::Duration as StdDuration;
 use kcerts_core::inventory::{self, Location};
 use kcerts_core::kubeconfig::Kubeconfig;
 use kcerts_tests::fake_apiserver::{FakeApiServer, Options};
+use kcerts_tests::fake_kubelet::{self, FakeKubelet, Ports};
 use kcerts_tests::*;
 use time::{Duration, OffsetDateTime};
 
@@ -161,6 +162,12 @@ fn recovers_a_node_expired_a_year_ago() {
     );
     assert!(text.contains("the API server answers with"), "{text}");
     assert!(text.contains("kcerts kubelet client --csr-only"), "{text}");
+    // No manifests on this node: no static pod to restart, each one said.
+    assert!(
+        text.contains("[restart] etcd: no manifest at ")
+            && text.contains("[restart] kube-scheduler: no manifest at "),
+        "{text}"
+    );
 
     // openssl: every certificate a row holds, for its purpose, against its CA.
     for row in inventory::rows(false) {
@@ -247,4 +254,175 @@ fn a_clock_behind_the_ca_is_refused() {
     );
     assert!(err.contains("hint: check `date -u`"), "{err}");
     assert_eq!(tree(tmp.path()), before, "no file may change");
+}
+
+/// `verify --live -o json` of a node run by the fake kubelet: the exit code and
+/// the live rows (endpoint, status, reason).
+fn verify_live(
+    root: &Path,
+    kl: &Path,
+    ports: &Ports,
+) -> (i32, Vec<(String, String, String)>, String) {
+    let mut args: Vec<String> = ["verify", "--live", "-o", "json"]
+        .map(String::from)
+        .to_vec();
+    args.extend(dir_args(root));
+    args.extend([
+        "--manifests-dir".into(),
+        root.join("manifests").display().to_string(),
+        "--kubelet-client-cert".into(),
+        kl.join("kubelet-client-current.pem").display().to_string(),
+        "--endpoint".into(),
+        ports.kubelet_endpoint(),
+    ]);
+    let o = kcerts(args);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    let checks = json["checks"].as_array().unwrap();
+    let rows = checks
+        .iter()
+        .filter(|c| c["check"] == "live")
+        .map(|c| {
+            let f = |k: &str| c[k].as_str().unwrap().to_string();
+            (f("target"), f("status"), f("reason"))
+        })
+        .collect();
+    let failing: Vec<String> = checks
+        .iter()
+        .filter(|c| c["status"] != "pass")
+        .map(|c| c.to_string())
+        .collect();
+    (o.status.code().unwrap_or(-1), rows, failing.join("\n"))
+}
+
+#[test]
+fn recover_restart_brings_an_expired_node_back_under_the_fake_kubelet() {
+    let tmp = tempdir();
+    let root = tmp.path().join("kubernetes");
+    let kl = tmp.path().join("kubelet-pki");
+    std::fs::create_dir_all(&kl).unwrap();
+    let ports = Ports::free();
+    // Two years ago, one-year certificates: all expired a year ago.
+    let then = rfc3339(OffsetDateTime::now_utc() - Duration::days(730));
+    let out = kcerts([
+        "generate-pki",
+        "--out",
+        root.to_str().unwrap(),
+        "--node-name",
+        "cp-1",
+        "--advertise-address",
+        "127.0.0.1",
+        "--control-plane-endpoint",
+        &format!("127.0.0.1:{}", ports.apiserver),
+        "--key-algorithm",
+        "ECDSA-P256",
+        "--at",
+        &then,
+    ]);
+    assert_ok(&out, "generate-pki");
+    let mut args = kubelet_args(&root, &kl, &["kubelet", "client", "--at"]);
+    args.insert(3, then.clone());
+    assert_ok(&kcerts(args), "backdated kubelet client");
+    // The control plane runs (on expired certificates) under the fake kubelet.
+    fake_kubelet::write_manifests(&root, &root.join("manifests"), &ports);
+    let mut opts = fake_kubelet::Options::new(&root.join("manifests"));
+    opts.serving = Some((
+        format!("127.0.0.1:{}", ports.kubelet).parse().unwrap(),
+        kl.clone(),
+    ));
+    let kubelet = FakeKubelet::start(opts);
+    assert!(
+        kubelet.wait_running(&crate::live::PODS, StdDuration::from_secs(20)),
+        "{:?}",
+        kubelet.log()
+    );
+    let (code, rows, _) = verify_live(&root, &kl, &ports);
+    assert_ne!(code, 0);
+    assert!(
+        rows.iter().any(|r| r.0 == "apiserver" && r.1 == "fail"),
+        "{rows:#?}"
+    );
+    // The controller-manager's start and its kubeconfig's write are compared
+    // in whole seconds.
+    std::thread::sleep(StdDuration::from_millis(1100));
+
+    // The dry run names the restarts; nothing moves.
+    let seen = kubelet.log().len();
+    let mut dry = kubelet_args(&root, &kl, &["recover", "--dry-run", "--restart"]);
+    dry.extend([
+        "--manifests-dir".into(),
+        root.join("manifests").display().to_string(),
+    ]);
+    let plan = kcerts(dry);
+    assert_ok(&plan, "recover --dry-run --restart");
+    let text = stdout(&plan);
+    let pods: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("[dry-run] would restart "))
+        .filter(|l| !l.starts_with("the kubelet"))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(pods, crate::live::PODS, "{text}");
+    assert!(
+        text.contains("[dry-run] would restart the kubelet (systemctl restart kubelet)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("would wait up to 300s for the API server"),
+        "{text}"
+    );
+    assert_eq!(kubelet.log().len(), seen);
+
+    let mut args = kubelet_args(
+        &root,
+        &kl,
+        &[
+            "recover",
+            "--restart",
+            "--timeout",
+            "30s",
+            "--stop-wait",
+            "10s",
+            "--wait",
+            "20s",
+        ],
+    );
+    args.extend([
+        "--kubeconfig".into(),
+        root.join("admin.conf").display().to_string(),
+        "--manifests-dir".into(),
+        root.join("manifests").display().to_string(),
+    ]);
+    let out = kcerts(args);
+    assert_ok(&out, "recover --restart");
+    let text = stdout(&out);
+    assert!(
+        text.contains("[recover] systemd is not running here"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[restart] restarted etcd (",)
+            && text.contains("kube-apiserver (")
+            && text.contains("kube-scheduler ("),
+        "{text}"
+    );
+    // The four pods, each stopped and started once, in kubeadm's order.
+    let events: Vec<String> = kubelet.log()[seen..].to_vec();
+    let expected: Vec<String> = crate::live::PODS
+        .iter()
+        .flat_map(|p| [format!("stopped {p}"), format!("started {p}")])
+        .collect();
+    assert_eq!(events, expected);
+    // Then the API server answered /version with admin.conf's new credentials.
+    let after_restart = text.find("[restart] restarted").unwrap();
+    let answered = text
+        .find("the API server answers with")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(answered > after_restart, "{text}");
+    assert!(!text.contains("Left to do on this node"), "{text}");
+
+    let (code, rows, failing) = verify_live(&root, &kl, &ports);
+    assert_eq!(code, 0, "{failing}");
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert!(rows.iter().all(|r| r.1 == "pass"), "{rows:#?}");
 }
