@@ -154,3 +154,37 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
+
+/// Starts `cmd` paused by the binary's test hook before durable step `step`
+/// (`KCERTS_TEST_FAULT_STEP`, `KCERTS_TEST_FAULT_MODE=hang`) and waits until it
+/// says so on stderr; returns the running process and the stderr read so far.
+pub fn spawn_paused_at(mut cmd: Command, step: usize) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .env("KCERTS_TEST_FAULT_STEP", step.to_string())
+        .env("KCERTS_TEST_FAULT_MODE", "hang")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("kcerts-test: paused before step") {
+            break;
+        }
+    }
+    (child, seen)
+}
+
+/// [`spawn_paused_at`], then SIGKILL there; returns the stderr read up to the pause.
+pub fn sigkill_paused_at(cmd: Command, step: usize) -> String {
+    let (mut child, seen) = spawn_paused_at(cmd, step);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(seen.contains("paused before step"), "step {step}: {seen}");
+    seen
+}

@@ -1,7 +1,8 @@
 //! `NodeDir`: the one node fixture of the end-to-end tests. A seeded example node
 //! (ECDSA P-256 unless told otherwise) written in the kubeadm layout in a fresh
 //! temporary directory, with the `--cert-dir`, `--kubeconfig-dir` and `--at`
-//! arguments that point `kcerts` at it.
+//! arguments that point `kcerts` at it (or, with [`NodeDir::in_dir`], in a
+//! directory the test chose, e.g. on a small tmpfs).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -12,9 +13,11 @@ use time::OffsetDateTime;
 
 use crate::{NOW, example_options, generate, kcerts, rfc3339, tempdir, write_node};
 
-/// A generated node on disk; the directory is removed when this is dropped.
+/// A generated node on disk; a temporary directory is removed when this is dropped.
 pub struct NodeDir {
-    dir: tempfile::TempDir,
+    /// The temporary directory holding the node; `None` for [`in_dir`](Self::in_dir).
+    _temp: Option<tempfile::TempDir>,
+    root: PathBuf,
     /// What was written (the certificates, keys and kubeconfigs in memory).
     pub node: GeneratedNode,
 }
@@ -28,9 +31,30 @@ impl NodeDir {
     /// A node from `opts`, made at `now` from `seed`.
     pub fn with(opts: &PkiOptions, now: OffsetDateTime, seed: u64) -> Self {
         let dir = tempdir();
+        let mut n = Self::write(dir.path().to_path_buf(), opts, now, seed);
+        n._temp = Some(dir);
+        n
+    }
+
+    /// The example node with ECDSA P-256 keys, made at [`NOW`] from `seed`,
+    /// written under `root` (created if needed; not removed on drop).
+    pub fn in_dir(root: &Path, seed: u64) -> Self {
+        Self::write(
+            root.to_path_buf(),
+            &example_options(KeyAlgorithm::EcdsaP256),
+            NOW,
+            seed,
+        )
+    }
+
+    fn write(root: PathBuf, opts: &PkiOptions, now: OffsetDateTime, seed: u64) -> Self {
         let node = generate(opts, now, seed);
-        write_node(&node, dir.path());
-        Self { dir, node }
+        write_node(&node, &root);
+        Self {
+            _temp: None,
+            root,
+            node,
+        }
     }
 
     /// The example node made now (wall clock), for commands without `--at`.
@@ -44,7 +68,7 @@ impl NodeDir {
 
     /// The kubeconfig directory (the root of the node: `pki/`, `*.conf`).
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
     /// A path under the root, e.g. `pki/ca.crt` or `admin.conf`.

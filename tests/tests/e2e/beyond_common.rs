@@ -5,17 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use base64::Engine;
-use kcerts_core::KeyAlgorithm;
 use kcerts_tests::*;
 
 /// RFC 3339 form of [`NOW`] for `--at`.
 pub const AT: &str = "2026-03-01T12:00:00Z";
-
-/// Writes the seeded example node (ECDSA P-256) under `root`.
-pub fn write_example(root: &Path, seed: u64) {
-    let node = generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, seed);
-    write_node(&node, root);
-}
 
 /// Runs `kcerts ARGS` in `dir` with NO_COLOR unset, so relative paths show in the output.
 pub fn kcerts_in(dir: &Path, args: &[&str]) -> Output {

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine;
-use kcerts_core::KeyAlgorithm;
 use kcerts_core::inventory::{self, Location};
 use kcerts_tests::*;
 
@@ -21,9 +20,9 @@ const KUBECONFIGS: [&str; 5] = [
     "kubelet.conf",
 ];
 
+/// The example node (seed 21) under `root`, with its static pod manifests.
 fn node(root: &Path) {
-    let g = generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 21);
-    write_node(&g, root);
+    NodeDir::in_dir(root, 21);
     write_manifests(root);
 }
 
@@ -550,26 +549,10 @@ fn etcd_and_front_proxy_cas_rotate_without_touching_the_cluster_ca() {
 
 /// Starts a phase paused before durable step `step` and SIGKILLs it there.
 fn kill_at(root: &Path, phase: &str, step: usize) {
-    let mut child = ca_cmd(root, &["rotate", phase, "--ca", "ca", "--apply"])
-        .env("KCERTS_TEST_FAULT_STEP", step.to_string())
-        .env("KCERTS_TEST_FAULT_MODE", "hang")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("kcerts-test: paused before step") {
-            break;
-        }
-    }
-    assert!(seen.contains("paused before step"), "{seen}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    sigkill_paused_at(
+        ca_cmd(root, &["rotate", phase, "--ca", "ca", "--apply"]),
+        step,
+    );
 }
 
 #[test]

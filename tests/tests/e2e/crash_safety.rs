@@ -5,25 +5,19 @@
 //! The invariants checked after every stop: each file is wholly its old version
 //! or wholly a new one, and after recovery every certificate matches its key.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use kcerts_core::PrivateKey;
 use kcerts_core::certificate;
 use kcerts_core::inventory::{self, Location};
 use kcerts_core::kubeconfig::Kubeconfig;
-use kcerts_core::{KeyAlgorithm, PrivateKey};
 use kcerts_tests::*;
 use time::{Duration, OffsetDateTime};
 
 /// The moment of the interrupted renewal and of the recovering one.
 const FIRST: OffsetDateTime = NOW.saturating_add(Duration::days(30));
 const SECOND: OffsetDateTime = NOW.saturating_add(Duration::days(60));
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
 
 /// Every file a renewal may replace, relative to the node root.
 fn renewable_files() -> Vec<String> {
@@ -131,11 +125,9 @@ fn assert_clean(root: &Path) {
     assert!(stray.is_empty(), "staged files left: {stray:?}");
 }
 
-fn node_in(root: &Path) {
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 61),
-        root,
-    );
+/// The example node of these tests, seed 61.
+fn node() -> NodeDir {
+    NodeDir::new(61)
 }
 
 fn renew_cmd(root: &Path, at: OffsetDateTime) -> Command {
@@ -156,9 +148,8 @@ fn renew_cmd(root: &Path, at: OffsetDateTime) -> Command {
 
 /// How many durable steps `renew all` takes on the example node.
 fn count_steps() -> usize {
-    let dir = tempdir();
-    node_in(dir.path());
-    let out = renew_cmd(dir.path(), FIRST)
+    let n = node();
+    let out = renew_cmd(n.root(), FIRST)
         .env("KCERTS_TEST_FAULT_TRACE", "1")
         .output()
         .unwrap();
@@ -194,9 +185,8 @@ fn assert_recovers_by_renewing(root: &Path, old: &[(String, Vec<u8>)]) {
 fn an_injected_write_error_at_any_step_changes_nothing_or_rolls_back() {
     let steps = count_steps();
     for step in 1..=steps {
-        let dir = tempdir();
-        let root = dir.path();
-        node_in(root);
+        let n = node();
+        let root = n.root();
         let old = snapshot(root);
         let out = renew_cmd(root, FIRST)
             .env("KCERTS_TEST_FAULT_STEP", step.to_string())
@@ -220,28 +210,15 @@ fn an_injected_write_error_at_any_step_changes_nothing_or_rolls_back() {
     }
 }
 
-/// Starts `renew all` paused before `step`, and SIGKILLs it there.
-fn kill_at(root: &Path, step: usize) {
-    let mut child = renew_cmd(root, FIRST)
-        .env("KCERTS_TEST_FAULT_STEP", step.to_string())
-        .env("KCERTS_TEST_FAULT_MODE", "hang")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = String::new();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("kcerts-test: paused before step") {
-            break;
-        }
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(seen.contains("paused before step"), "step {step}: {seen}");
+/// `kcerts restore --backup-dir BACKUP` on the node at `root`.
+fn restore(root: &Path, backup: &Path) -> std::process::Output {
+    let mut args = vec![
+        "restore".to_string(),
+        "--backup-dir".into(),
+        backup.display().to_string(),
+    ];
+    args.extend(dir_args(root));
+    kcerts(&args)
 }
 
 fn pending_backup(root: &Path) -> Option<PathBuf> {
@@ -254,11 +231,10 @@ fn pending_backup(root: &Path) -> Option<PathBuf> {
 fn sigkill_at_any_step_is_recovered_by_restore_or_the_next_renew() {
     let steps = count_steps();
     for step in 1..=steps {
-        let dir = tempdir();
-        let root = dir.path();
-        node_in(root);
+        let n = node();
+        let root = n.root();
         let old = snapshot(root);
-        kill_at(root, step);
+        sigkill_paused_at(renew_cmd(root, FIRST), step);
         // Right after the kill: every file is old or new (pairs may differ).
         let new = assert_old_or_new(root, &old, FIRST);
         if step <= 39 {
@@ -267,14 +243,7 @@ fn sigkill_at_any_step_is_recovered_by_restore_or_the_next_renew() {
         match pending_backup(root) {
             None => assert!(step <= 20, "step {step}: the marker is missing"),
             Some(backup) if step % 2 == 0 => {
-                let mut args = vec![
-                    "restore".to_string(),
-                    "--backup-dir".into(),
-                    backup.display().to_string(),
-                ];
-                args.extend(dir_args(root));
-                let out = kcerts(&args);
-                assert_ok(&out, "restore");
+                assert_ok(&restore(root, &backup), "restore");
                 assert_eq!(assert_old_or_new(root, &old, FIRST), 0, "step {step}");
                 assert_eq!(snapshot(root), old, "step {step}: restore is exact");
                 assert_clean(root);
@@ -287,9 +256,8 @@ fn sigkill_at_any_step_is_recovered_by_restore_or_the_next_renew() {
 
 #[test]
 fn restore_undoes_a_finished_renewal() {
-    let dir = tempdir();
-    let root = dir.path();
-    node_in(root);
+    let n = node();
+    let root = n.root();
     let old = snapshot(root);
     let out = renew_cmd(root, FIRST).output().unwrap();
     assert_ok(&out, "renew all");
@@ -302,9 +270,7 @@ fn restore_undoes_a_finished_renewal() {
                 .filter(|_| l.starts_with("[renew] backed up"))
         })
         .unwrap();
-    let mut args = vec!["restore".to_string(), "--backup-dir".into(), backup.into()];
-    args.extend(dir_args(root));
-    let out = kcerts(&args);
+    let out = restore(root, Path::new(backup));
     assert_ok(&out, "restore");
     assert!(
         stdout(&out).contains("[restore] restored 18 files from"),
@@ -313,7 +279,7 @@ fn restore_undoes_a_finished_renewal() {
     );
     assert_eq!(snapshot(root), old);
     // Running it again is harmless.
-    assert_ok(&kcerts(&args), "restore again");
+    assert_ok(&restore(root, Path::new(backup)), "restore again");
     assert_eq!(snapshot(root), old);
 }
 
@@ -356,7 +322,7 @@ fn a_full_disk_leaves_the_old_files_intact() {
     for free_pages in 0..48u64 {
         let _ = std::fs::remove_dir_all(&root);
         let _ = std::fs::remove_file(mnt.path().join("filler"));
-        node_in(&root);
+        NodeDir::in_dir(&root, 61);
         let old = snapshot(&root);
         let avail = free_bytes(mnt.path());
         let keep = free_pages * 4096;
@@ -392,31 +358,21 @@ fn a_full_disk_leaves_the_old_files_intact() {
 
 #[test]
 fn a_second_renew_fails_fast_while_one_holds_the_lock() {
-    let dir = tempdir();
-    let root = dir.path();
-    node_in(root);
+    let n = node();
+    let root = n.root();
     let old = snapshot(root);
     // The first run takes the lock and pauses before its first write.
-    let mut first = renew_cmd(root, FIRST)
-        .env("KCERTS_TEST_FAULT_STEP", "1")
-        .env("KCERTS_TEST_FAULT_MODE", "hang")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(first.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("paused before step 1"), "{line}");
+    let (mut first, seen) = spawn_paused_at(renew_cmd(root, FIRST), 1);
+    assert!(
+        seen.starts_with("kcerts-test: paused before step 1 ("),
+        "{seen}"
+    );
     for cmd in [
         vec!["renew", "all"],
         vec!["restore", "--backup-dir", "/nonexistent"],
     ] {
-        let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
-        args.extend(dir_args(root));
         let started = std::time::Instant::now();
-        let out = kcerts(&args);
+        let out = n.kcerts(&cmd);
         assert_eq!(out.status.code(), Some(1));
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
         let lock = root.join("tmp/kcerts.lock");
@@ -431,9 +387,7 @@ fn a_second_renew_fails_fast_while_one_holds_the_lock() {
         );
     }
     // --dry-run and --csr-only only read: they do not wait for the lock.
-    let mut args = vec!["renew".to_string(), "all".into(), "--dry-run".into()];
-    args.extend(dir_args(root));
-    assert_ok(&kcerts(&args), "renew --dry-run");
+    assert_ok(&n.kcerts(&["renew", "all", "--dry-run"]), "renew --dry-run");
     first.kill().unwrap();
     first.wait().unwrap();
     assert_eq!(snapshot(root), old);
@@ -462,25 +416,9 @@ fn sigkill_between_key_and_certificate_of_an_api_renewal_is_recovered() {
         let (old_cert, _) = row_pair(root, row);
         // Steps: back up key and certificate (1, 2), journal (3), marker (4),
         // stage both (5, 6), replace the key (7), replace the certificate (8).
-        let mut child = Command::new(kcerts_bin())
-            .args(c.renew_args(&[ROW], &["--timeout", "60s"]))
-            .env("KCERTS_TEST_FAULT_STEP", "8")
-            .env("KCERTS_TEST_FAULT_MODE", "hang")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut seen = String::new();
-        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-            let line = line.unwrap();
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.starts_with("kcerts-test: paused before step") {
-                break;
-            }
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let mut renew = Command::new(kcerts_bin());
+        renew.args(c.renew_args(&[ROW], &["--timeout", "60s"]));
+        let seen = sigkill_paused_at(renew, 8);
         assert!(
             seen.contains("paused before step 8 (replace ")
                 && seen.contains("pki/apiserver-kubelet-client.crt)"),
@@ -494,13 +432,7 @@ fn sigkill_between_key_and_certificate_of_an_api_renewal_is_recovered() {
         let backup = pending_backup(root).expect("the pending marker names the backup");
 
         if by_restore {
-            let mut args = vec![
-                "restore".to_string(),
-                "--backup-dir".into(),
-                backup.display().to_string(),
-            ];
-            args.extend(dir_args(root));
-            let out = kcerts(&args);
+            let out = restore(root, &backup);
             assert_ok(&out, "restore");
             assert_eq!(
                 stdout(&out),

@@ -3,34 +3,24 @@
 
 use kcerts_core::certificate;
 use kcerts_core::inventory;
-use kcerts_core::{KeyAlgorithm, PrivateKey, csr};
+use kcerts_core::{PrivateKey, csr};
 use kcerts_tests::*;
 
 use crate::renew_openssl::row_pems;
 
 #[test]
 fn csr_only_writes_verifiable_requests_without_ca_keys() {
-    let dir = tempdir();
-    let root = dir.path();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 31),
-        root,
-    );
+    let n = NodeDir::new(31);
+    let root = n.root();
     // An external CA setup: no CA keys at all.
     for key in ["ca.key", "front-proxy-ca.key", "etcd/ca.key"] {
         std::fs::remove_file(root.join("pki").join(key)).unwrap();
     }
     let before: Vec<_> = inventory::ROWS.iter().map(|r| row_pems(root, r)).collect();
     let csr_dir = root.join("csrs");
-    let mut args = vec![
-        "renew".to_string(),
-        "all".into(),
-        "--csr-only".into(),
-        "--csr-dir".into(),
-        csr_dir.display().to_string(),
-    ];
-    args.extend(dir_args(root));
-    let out = kcerts(&args);
+    let csr_dir_arg = csr_dir.display().to_string();
+    let cmd = ["renew", "all", "--csr-only", "--csr-dir", &csr_dir_arg];
+    let out = n.kcerts(&cmd);
     assert_ok(&out, "renew --csr-only");
     for (row, (old_cert, _)) in inventory::ROWS.iter().zip(&before) {
         let csr_path = csr_dir.join(format!("{}.csr", row.name));
@@ -88,7 +78,7 @@ fn csr_only_writes_verifiable_requests_without_ca_keys() {
     let after: Vec<_> = inventory::ROWS.iter().map(|r| row_pems(root, r)).collect();
     assert_eq!(before, after, "--csr-only changed the node");
     // A second run refuses to overwrite the requests.
-    let again = kcerts(&args);
+    let again = n.kcerts(&cmd);
     assert!(!again.status.success());
     assert!(
         stderr(&again).contains("already exists"),

@@ -1,22 +1,11 @@
 //! Errors: exit 1 with one clear line naming the file and the problem, no panic
 //! and no Rust debug output; other files still reported.
 
-use kcerts_core::KeyAlgorithm;
 use kcerts_tests::*;
 
-fn node() -> tempfile::TempDir {
-    let dir = tempdir();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 41),
-        dir.path(),
-    );
-    dir
-}
-
-fn run_cmd(root: &std::path::Path, cmd: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
-    args.extend(dir_args(root));
-    kcerts(&args)
+/// The example node, seed 41.
+fn node() -> NodeDir {
+    NodeDir::new(41)
 }
 
 fn assert_clean_failure(out: &std::process::Output) -> String {
@@ -36,11 +25,11 @@ fn assert_clean_failure(out: &std::process::Output) -> String {
 
 #[test]
 fn certificate_key_mismatch_has_its_own_message() {
-    let dir = node();
-    let root = dir.path();
+    let n = node();
+    let root = n.root();
     // ca.key replaced by another CA's key.
     std::fs::copy(root.join("pki/front-proxy-ca.key"), root.join("pki/ca.key")).unwrap();
-    let err = assert_clean_failure(&run_cmd(root, &["renew", "apiserver"]));
+    let err = assert_clean_failure(&n.kcerts(&["renew", "apiserver"]));
     let ca_key = root.join("pki/ca.key").display().to_string();
     assert_eq!(
         err.lines().next().unwrap(),
@@ -51,10 +40,10 @@ fn certificate_key_mismatch_has_its_own_message() {
 
 #[test]
 fn a_ca_that_is_not_a_ca_has_its_own_message() {
-    let dir = node();
-    let root = dir.path();
+    let n = node();
+    let root = n.root();
     std::fs::copy(root.join("pki/apiserver.crt"), root.join("pki/ca.crt")).unwrap();
-    let out = run_cmd(root, &["check-expiration"]);
+    let out = n.kcerts(&["check-expiration"]);
     let err = assert_clean_failure(&out);
     assert!(
         err.contains(&format!(
@@ -69,8 +58,8 @@ fn a_ca_that_is_not_a_ca_has_its_own_message() {
 
 #[test]
 fn a_kubeconfig_without_embedded_data_has_its_own_message() {
-    let dir = node();
-    let root = dir.path();
+    let n = node();
+    let root = n.root();
     let conf = root.join("scheduler.conf");
     let text = std::fs::read_to_string(&conf).unwrap();
     let replaced: String = text
@@ -86,7 +75,7 @@ fn a_kubeconfig_without_embedded_data_has_its_own_message() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&conf, replaced).unwrap();
-    let out = run_cmd(root, &["check-expiration"]);
+    let out = n.kcerts(&["check-expiration"]);
     let err = assert_clean_failure(&out);
     assert_eq!(
         err.trim_end(),
@@ -96,17 +85,17 @@ fn a_kubeconfig_without_embedded_data_has_its_own_message() {
             conf.display()
         )
     );
-    let renew = assert_clean_failure(&run_cmd(root, &["renew", "all"]));
+    let renew = assert_clean_failure(&n.kcerts(&["renew", "all"]));
     assert!(renew.contains("cannot renew scheduler.conf"), "{renew}");
 }
 
 #[test]
 fn garbage_files_are_named_and_the_rest_is_reported() {
-    let dir = node();
-    let root = dir.path();
+    let n = node();
+    let root = n.root();
     std::fs::write(root.join("pki/apiserver.crt"), b"\x00\x01garbage").unwrap();
     std::fs::write(root.join("admin.conf"), b"{{{{ not yaml").unwrap();
-    let out = run_cmd(root, &["check-expiration"]);
+    let out = n.kcerts(&["check-expiration"]);
     let err = assert_clean_failure(&out);
     assert_eq!(err.lines().count(), 2, "{err}");
     assert!(

@@ -135,7 +135,9 @@ fn a_consistent_cluster_from_a_directory_a_tar_and_a_tgz() {
         stdout(&out),
         stderr(&out)
     );
-    assert_snapshot!("consistent_text", stdout(&out));
+    insta::with_settings!({description => "fleet (text) of three consistent nodes as a directory, a tar and a tgz; cp-2 holds extra files of a CA rotation"}, {
+        assert_snapshot!("consistent_text", stdout(&out));
+    });
 
     // The JSON holds, per node, exactly what check-expiration -o json prints for it.
     let out = fleet(&args, &["-o", "json"]);
@@ -154,7 +156,9 @@ fn a_consistent_cluster_from_a_directory_a_tar_and_a_tgz() {
     assert_eq!(json["nodes"][2]["expiration"], single);
     assert_eq!(json["summary"]["fail"], 0);
     assert_eq!(json["soonest"]["residualTime"], 365 * 86400);
-    assert_snapshot!("consistent_json", redact(&stdout(&out), dir.path()));
+    insta::with_settings!({description => "fleet -o json of the same three nodes; the temporary directory redacted"}, {
+        assert_snapshot!("consistent_json", redact(&stdout(&out), dir.path()));
+    });
 
     // NAME=PATH names a node; the same name twice is refused.
     let named = vec![
@@ -225,7 +229,9 @@ fn planted_inconsistencies_fail_with_exit_3() {
     ] {
         assert!(text.contains(row), "{row}\n{text}");
     }
-    assert_snapshot!("different_ca", stdout(&out));
+    insta::with_settings!({description => "fleet (text) where cp-3 comes from another cluster: different CAs and keys, exit 3"}, {
+        assert_snapshot!("different_ca", stdout(&out));
+    });
 
     // One inconsistency each: a different sa.key on cp-2, cp-3's apiserver made
     // for another endpoint, cp-1's admin.conf pointing at another server, and a
@@ -286,7 +292,9 @@ fn planted_inconsistencies_fail_with_exit_3() {
     ] {
         assert!(text.contains(row), "{row}\n{text}");
     }
-    assert_snapshot!("one_of_each", stdout(&out));
+    insta::with_settings!({description => "fleet (text) with one inconsistency each: another sa.key on cp-2, cp-3's apiserver for another endpoint, cp-1's admin.conf pointing at another server, a leaf of cp-2 signed by a CA only cp-2 has"}, {
+        assert_snapshot!("one_of_each", stdout(&out));
+    });
 
     // The soonest expiry: warn within --warn, fail within --crit.
     let dir = tempdir();

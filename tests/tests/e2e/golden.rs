@@ -102,13 +102,23 @@ fn with<'a>(cmd: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// Runs `CMD -o FORM` at [`AT`] for each form, then `CMD --color always` when
+/// `color` (the colour form of verify).
+fn every_form(t: &mut Transcript, cmd: &str, forms: &[&str], color: bool) {
+    for form in forms {
+        t.run(&with(&[cmd, "-o", form], &["--at", AT]));
+    }
+    if color {
+        t.run(&with(&[cmd, "--color", "always"], &["--at", AT]));
+    }
+}
+
 #[test]
 fn golden_check_expiration() {
     let n = node();
     let mut t = Transcript::new(n.root());
-    for form in ["text", "json", "yaml", "prometheus"] {
-        t.run(&with(&["check-expiration", "-o", form], &["--at", AT]));
-    }
+    let forms = ["text", "json", "yaml", "prometheus"];
+    every_form(&mut t, "check-expiration", &forms, false);
     // Exit codes of --warn/--crit; a time past every certificate.
     t.run(&with(
         &["check-expiration"],
@@ -136,9 +146,7 @@ fn golden_check_expiration() {
     ]);
     std::fs::write(n.path("pki/apiserver.crt"), b"not a certificate\n").unwrap();
     std::fs::remove_file(n.path("scheduler.conf")).unwrap();
-    for form in ["text", "json", "yaml", "prometheus"] {
-        t.run(&with(&["check-expiration", "-o", form], &["--at", AT]));
-    }
+    every_form(&mut t, "check-expiration", &forms, false);
     insta::with_settings!({description => "check-expiration: every output form, --warn/--crit exit codes, an expired node, argument errors, a missing directory, a broken and a missing file", omit_expression => true}, {
         assert_snapshot!(t.text);
     });
@@ -148,12 +156,9 @@ fn golden_check_expiration() {
 fn golden_verify() {
     let n = node();
     let mut t = Transcript::new(n.root());
-    for form in ["text", "json", "prometheus"] {
-        t.run(&with(&["verify", "-o", form], &["--at", AT]));
-    }
-    t.run(&with(&["verify", "--color", "always"], &["--at", AT]));
-    t.run(&with(
-        &["verify"],
+    let forms = ["text", "json", "prometheus"];
+    every_form(&mut t, "verify", &forms, true);
+    for extra in [
         &[
             "--at",
             AT,
@@ -163,14 +168,13 @@ fn golden_verify() {
             "10.100.0.0/16",
             "--warn",
             "400d",
-        ],
-    ));
-    t.run(&with(&["verify"], &["--at", AT, "--crit", "400d"]));
-    t.run(&with(&["verify"], &["--at", "2036-03-31T12:00:00Z"]));
-    t.run(&with(
-        &["verify"],
+        ][..],
+        &["--at", AT, "--crit", "400d"],
+        &["--at", "2036-03-31T12:00:00Z"],
         &["--at", AT, "--kubelet-client-cert", "missing.pem"],
-    ));
+    ] {
+        t.run(&with(&["verify"], extra));
+    }
     // A broken node: a missing CA, a certificate with another key.
     std::fs::remove_file(n.path("pki/etcd/ca.crt")).unwrap();
     std::fs::copy(
@@ -178,23 +182,15 @@ fn golden_verify() {
         n.path("pki/front-proxy-client.key"),
     )
     .unwrap();
-    for form in ["text", "json", "prometheus"] {
-        t.run(&with(&["verify", "-o", form], &["--at", AT]));
-    }
-    t.run(&with(&["verify", "--color", "always"], &["--at", AT]));
+    every_form(&mut t, "verify", &forms, true);
     insta::with_settings!({description => "verify: text, json, prometheus and colour on a healthy node, thresholds, node name and service CIDR, then a broken node", omit_expression => true}, {
         assert_snapshot!(t.text);
     });
 }
 
-/// A CSR for apiserver from a seeded RNG (the same bytes every run).
-fn seeded_csr(root: &Path) -> String {
-    let files = NodeFiles::from_generated(&generate(
-        &example_options(KeyAlgorithm::EcdsaP256),
-        NOW,
-        11,
-    ));
-    let _ = root;
+/// A CSR for apiserver of the node from a seeded RNG (the same bytes every run).
+fn seeded_csr(n: &NodeDir) -> String {
+    let files = NodeFiles::from_generated(&n.node);
     let row = inventory::row("apiserver").unwrap();
     let opts = renewal::Options {
         key: KeyChoice::Use(KeyAlgorithm::EcdsaP256),
@@ -217,7 +213,7 @@ fn golden_inspect() {
     let mut chain = std::fs::read(n.path("pki/apiserver.crt")).unwrap();
     chain.extend(std::fs::read(n.path("pki/ca.crt")).unwrap());
     std::fs::write(n.path("chain.pem"), chain).unwrap();
-    std::fs::write(n.path("apiserver.csr"), seeded_csr(n.root())).unwrap();
+    std::fs::write(n.path("apiserver.csr"), seeded_csr(&n)).unwrap();
     std::fs::write(n.path("junk.pem"), b"-----BEGIN CERTIFICATE-----\nnope\n").unwrap();
     let files = [
         "chain.pem",
@@ -259,29 +255,22 @@ fn golden_renew_and_restore() {
         v.extend(node_args(&["--key-algorithm", "ECDSA-P256", "--at", AT]));
         v
     };
-    t.run(&renew(&["all", "--dry-run"]));
-    t.run(&renew(&[
-        "apiserver",
-        "admin.conf",
-        "apiserver",
-        "--dry-run",
-    ]));
-    t.run(&renew(&["all", "--dry-run", "--expiring-within", "400d"]));
-    t.run(&renew(&["all", "--dry-run", "--expiring-within", "1d"]));
-    t.run(&renew(&[
-        "all",
-        "--csr-only",
-        "--csr-dir",
-        "csrs",
-        "--dry-run",
-    ]));
-    t.run(&renew(&["etcd-peer", "--csr-only", "--csr-dir", "csrs"]));
-    // Errors: rows, arguments, a CA without its key.
-    t.run(&renew(&["kubelet", "--dry-run"]));
-    t.run(&renew(&["all", "apiserver", "--dry-run"]));
-    t.run(&renew(&["all", "--csr-only"]));
-    t.run(&renew(&["all", "--use-api", "--dry-run"]));
-    t.run(&renew(&["all", "--validity", "forever"]));
+    for extra in [
+        &["all", "--dry-run"][..],
+        &["apiserver", "admin.conf", "apiserver", "--dry-run"],
+        &["all", "--dry-run", "--expiring-within", "400d"],
+        &["all", "--dry-run", "--expiring-within", "1d"],
+        &["all", "--csr-only", "--csr-dir", "csrs", "--dry-run"],
+        &["etcd-peer", "--csr-only", "--csr-dir", "csrs"],
+        // Errors: rows, arguments, a CA without its key.
+        &["kubelet", "--dry-run"],
+        &["all", "apiserver", "--dry-run"],
+        &["all", "--csr-only"],
+        &["all", "--use-api", "--dry-run"],
+        &["all", "--validity", "forever"],
+    ] {
+        t.run(&renew(extra));
+    }
     // Real renewals at the fixed time, each followed by the report.
     t.run(&renew(&["apiserver", "admin.conf"]));
     t.run(&with(&["check-expiration"], &["--at", AT]));
@@ -308,6 +297,10 @@ fn golden_renew_and_restore() {
 fn golden_generate_pki() {
     let dir = tempdir();
     let mut t = Transcript::new(dir.path());
+    let check = |pki: &'static str, kubeconfigs: &'static str| {
+        let dirs = ["--cert-dir", pki, "--kubeconfig-dir", kubeconfigs];
+        [&["check-expiration"][..], &dirs, &["--at", AT]].concat()
+    };
     let gen_args = |out: &'static str, extra: &[&'static str]| {
         let mut v = vec![
             "generate-pki",
@@ -328,15 +321,7 @@ fn golden_generate_pki() {
         v
     };
     t.run(&gen_args("node", &[]));
-    t.run(&[
-        "check-expiration",
-        "--cert-dir",
-        "node/pki",
-        "--kubeconfig-dir",
-        "node",
-        "--at",
-        AT,
-    ]);
+    t.run(&check("node/pki", "node"));
     t.run(&gen_args("node", &[]));
     t.run(&gen_args(
         "ext",
@@ -346,15 +331,7 @@ fn golden_generate_pki() {
             "10.0.0.9,api.example",
         ],
     ));
-    t.run(&[
-        "check-expiration",
-        "--cert-dir",
-        "ext/pki",
-        "--kubeconfig-dir",
-        "ext",
-        "--at",
-        AT,
-    ]);
+    t.run(&check("ext/pki", "ext"));
     t.run(&gen_args("bad", &["--service-cidr", "10.96.0.0"]));
     t.run(&gen_args("bad", &["--validity", "0h"]));
     insta::with_settings!({description => "generate-pki: a node, the same again (refused), external etcd with extra SANs, bad arguments", omit_expression => true}, {
@@ -366,67 +343,42 @@ fn golden_generate_pki() {
 fn golden_sign() {
     let n = node();
     let mut t = Transcript::new(n.root());
-    std::fs::write(n.path("apiserver.csr"), seeded_csr(n.root())).unwrap();
-    let sign = |extra: &[&'static str]| {
-        let mut v = vec![
-            "sign",
-            "--csr",
-            "apiserver.csr",
-            "--ca-cert",
-            "pki/ca.crt",
-            "--ca-key",
-            "pki/ca.key",
-        ];
+    std::fs::write(n.path("apiserver.csr"), seeded_csr(&n)).unwrap();
+    let sign = |csr: &'static str, ca_key: &'static str, extra: &[&'static str]| {
+        let mut v = vec!["sign", "--csr", csr, "--ca-cert", "pki/ca.crt"];
+        v.extend(["--ca-key", ca_key]);
         v.extend_from_slice(extra);
         v
     };
-    t.run(&sign(&["--role", "apiserver", "-o", "out.crt"]));
-    t.run(&sign(&["--role", "apiserver", "-o", "out.crt"]));
-    t.run(&sign(&[
-        "--role",
-        "apiserver",
-        "-o",
-        "out.crt",
-        "--force",
-        "--validity",
-        "720h",
-    ]));
-    t.run(&sign(&["--role", "admin.conf", "-o", "other.crt"]));
-    t.run(&sign(&["--usage", "server", "-o", "usage.crt"]));
-    t.run(&sign(&[
-        "--role",
-        "apiserver",
-        "--node-name",
-        "cp-2",
-        "-o",
-        "n.crt",
-    ]));
-    t.run(&[
-        "sign",
-        "--csr",
+    for extra in [
+        &["--role", "apiserver", "-o", "out.crt"][..],
+        &["--role", "apiserver", "-o", "out.crt"],
+        &[
+            "--role",
+            "apiserver",
+            "-o",
+            "out.crt",
+            "--force",
+            "--validity",
+            "720h",
+        ],
+        &["--role", "admin.conf", "-o", "other.crt"],
+        &["--usage", "server", "-o", "usage.crt"],
+        &["--role", "apiserver", "--node-name", "cp-2", "-o", "n.crt"],
+    ] {
+        t.run(&sign("apiserver.csr", "pki/ca.key", extra));
+    }
+    // Not a CSR; the wrong CA key.
+    t.run(&sign(
         "pki/ca.crt",
-        "--ca-cert",
-        "pki/ca.crt",
-        "--ca-key",
         "pki/ca.key",
-        "--role",
-        "apiserver",
-        "-o",
-        "x.crt",
-    ]);
-    t.run(&[
-        "sign",
-        "--csr",
+        &["--role", "apiserver", "-o", "x.crt"],
+    ));
+    t.run(&sign(
         "apiserver.csr",
-        "--ca-cert",
-        "pki/ca.crt",
-        "--ca-key",
         "pki/front-proxy-ca.key",
-        "--role",
-        "apiserver",
-        "-o",
-        "y.crt",
-    ]);
+        &["--role", "apiserver", "-o", "y.crt"],
+    ));
     insta::with_settings!({description => "sign: roles, usages, refusals (existing output, wrong role, not a CSR, wrong CA key); dates redacted", omit_expression => true, filters => vec![
         (r"[A-Z][a-z]{2} \d{1,2}, \d{4} \d{2}:\d{2} UTC", "[DATE]"),
     ]}, {

@@ -128,8 +128,7 @@ fn a_truncated_certificate_is_one_error_and_the_report_goes_on() {
 
 /// A node where nearly every file is hostile, each in its own way.
 fn hostile_node(root: &Path) -> Vec<(&'static str, &'static str)> {
-    let node = ecdsa_node();
-    write_node(&node, root);
+    let node = NodeDir::in_dir(root, 71).node;
     let w = |rel: &str, bytes: &[u8]| std::fs::write(root.join(rel), bytes).unwrap();
     let crt = file_of(&node, "pki/apiserver-kubelet-client.crt");
     let key_pem = file_of(&node, "pki/apiserver.key");
@@ -294,9 +293,8 @@ fn every_hostile_file_gets_its_own_error_and_the_rest_is_reported() {
 
 #[test]
 fn an_unreadable_file_is_named_and_the_rest_is_reported() {
-    let dir = tempdir();
-    let root = dir.path();
-    write_node(&ecdsa_node(), root);
+    let n = NodeDir::new(71);
+    let root = n.root();
     let is_root = stdout(&run("id", ["-u"])).trim() == "0";
     // root reads every file: run kcerts as nobody, with the rest readable to it.
     let uid = if is_root {

@@ -8,9 +8,8 @@ use crate::beyond_common::*;
 
 #[test]
 fn inspect_a_chain_a_key_a_kubeconfig_and_a_public_key() {
-    let dir = tempdir();
-    write_example(dir.path(), 21);
-    let root = dir.path();
+    let n = NodeDir::new(21);
+    let root = n.root();
     // A chain: leaf then CA, in one file.
     let mut chain = std::fs::read(root.join("pki/apiserver.crt")).unwrap();
     chain.extend(std::fs::read(root.join("pki/ca.crt")).unwrap());
@@ -38,7 +37,9 @@ fn inspect_a_chain_a_key_a_kubeconfig_and_a_public_key() {
         !text.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
-    assert_snapshot!("inspect_text", text);
+    insta::with_settings!({description => "inspect (text) of a chain (apiserver then CA), apiserver.key, admin.conf, sa.pub and sa.key of the example node (seed 21)"}, {
+        assert_snapshot!("inspect_text", text);
+    });
     let o = kcerts_in(
         root,
         &[
@@ -67,9 +68,8 @@ fn inspect_a_chain_a_key_a_kubeconfig_and_a_public_key() {
 
 #[test]
 fn inspect_der_and_a_csr_match_openssl() {
-    let dir = tempdir();
-    write_example(dir.path(), 22);
-    let root = dir.path();
+    let n = NodeDir::new(22);
+    let root = n.root();
     let openssl = |args: &[&str]| {
         let o = std::process::Command::new("openssl")
             .current_dir(root)
@@ -122,14 +122,15 @@ fn inspect_der_and_a_csr_match_openssl() {
         &["inspect", "--at", AT, "apiserver.csr", "pki/apiserver.key"],
     );
     assert_ok(&o, "inspect CSR");
-    assert_snapshot!("inspect_csr", stdout(&o));
+    insta::with_settings!({description => "inspect (text) of an openssl-made CSR for kube-apiserver and its key"}, {
+        assert_snapshot!("inspect_csr", stdout(&o));
+    });
 }
 
 #[test]
 fn inspect_bad_and_missing_files_exit_1_and_show_the_rest() {
-    let dir = tempdir();
-    write_example(dir.path(), 23);
-    let root = dir.path();
+    let n = NodeDir::new(23);
+    let root = n.root();
     std::fs::write(
         root.join("junk.pem"),
         "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
@@ -148,5 +149,7 @@ fn inspect_bad_and_missing_files_exit_1_and_show_the_rest() {
     );
     assert_eq!(code(&o), 1);
     assert_eq!(stderr(&o), "error: nope.crt: no such file\n");
-    assert_snapshot!("inspect_bad", stdout(&o));
+    insta::with_settings!({description => "inspect (text) of a broken PEM, a missing file and a good CA certificate: the good one is still shown"}, {
+        assert_snapshot!("inspect_bad", stdout(&o));
+    });
 }

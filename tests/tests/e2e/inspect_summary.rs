@@ -60,9 +60,8 @@ fn openssl_time(s: &str) -> String {
 
 #[test]
 fn every_certificate_matches_openssl_and_bad_blocks_are_named() {
-    let dir = tempdir();
-    let root = dir.path();
-    write_example(root, 31);
+    let n = NodeDir::new(31);
+    let root = n.root();
     let certs = node_certificates(root);
     assert!(certs.len() >= 10, "the example node has its CAs and leaves");
     // 40 rounds of every certificate with junk between blocks (about 400 KiB, so
@@ -208,9 +207,8 @@ fn every_certificate_matches_openssl_and_bad_blocks_are_named() {
 
 #[test]
 fn a_bundle_much_larger_than_the_memory_used_is_streamed() {
-    let dir = tempdir();
-    let root = dir.path();
-    write_example(root, 32);
+    let n = NodeDir::new(32);
+    let root = n.root();
     let pem = std::fs::read(root.join("pki/apiserver.crt")).unwrap();
     // About 48 MB of certificates.
     let copies = 48_000_000 / pem.len();

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use kcerts_core::KeyAlgorithm;
 use kcerts_core::inventory::{self, Row};
 use kcerts_tests::*;
 
@@ -151,13 +150,8 @@ fn renewal_keeps_each_key_type_and_size_on_an_openssl_node() {
 
 #[test]
 fn an_ecdsa_node_stays_ecdsa_and_key_algorithm_overrides() {
-    let dir = tempdir();
-    let root = dir.path();
-    let now = time::OffsetDateTime::now_utc();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, 31),
-        root,
-    );
+    let n = NodeDir::now(31);
+    let root = n.root();
     let scratch = tempdir();
     assert_ok(&renew(root, &["apiserver", "admin.conf"]), "renew");
     for name in ["apiserver", "admin.conf"] {
@@ -280,14 +274,6 @@ fn check_expiration(root: &Path) -> std::process::Output {
     kcerts(&args)
 }
 
-fn generated_node(root: &Path, seed: u64) {
-    let now = time::OffsetDateTime::now_utc();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, seed),
-        root,
-    );
-}
-
 #[test]
 fn no_node_at_all_is_one_error_naming_both_paths() {
     let dir = tempdir();
@@ -341,9 +327,8 @@ fn kubeadms_refusals_on_broken_pkis_in_its_own_words() {
         ),
     ];
     for (i, (gone, want)) in cases.iter().enumerate() {
-        let dir = tempdir();
-        let root = dir.path();
-        generated_node(root, 50 + i as u64);
+        let n = NodeDir::now(50 + i as u64);
+        let root = n.root();
         for f in *gone {
             std::fs::remove_file(root.join(f)).unwrap();
         }
@@ -361,9 +346,8 @@ fn kubeadms_refusals_on_broken_pkis_in_its_own_words() {
         }
     }
     // An external CA whose leaf no longer verifies now (expired): refused too.
-    let dir = tempdir();
-    let root = dir.path();
-    generated_node(root, 60);
+    let n = NodeDir::now(60);
+    let root = n.root();
     std::fs::remove_file(root.join("pki/front-proxy-ca.key")).unwrap();
     let mut args = vec![
         "check-expiration".to_string(),

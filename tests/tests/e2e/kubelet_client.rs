@@ -14,10 +14,7 @@ pub fn node(dir: &Path) -> (PathBuf, PathBuf) {
     let root = dir.join("etc");
     let kl = dir.join("kubelet-pki");
     std::fs::create_dir_all(&kl).unwrap();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 13),
-        &root,
-    );
+    NodeDir::in_dir(&root, 13);
     (root, kl)
 }
 

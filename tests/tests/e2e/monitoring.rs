@@ -78,9 +78,8 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
 
 #[test]
 fn prometheus_output_parses_with_prometheus_client() {
-    let dir = tempdir();
-    write_example(dir.path(), 41);
-    let root = dir.path();
+    let n = NodeDir::new(41);
+    let root = n.root();
     // One broken file, to show x509_cert_error.
     std::fs::write(root.join("pki/front-proxy-client.crt"), "junk").unwrap();
     let mut args = vec!["check-expiration", "-o", "prometheus"];
@@ -88,9 +87,13 @@ fn prometheus_output_parses_with_prometheus_client() {
     let o = kcerts_in(root, &args);
     assert_eq!(code(&o), 1, "a broken file is an error");
     let text = stdout(&o);
-    assert_snapshot!("prometheus_text", text);
+    insta::with_settings!({description => "check-expiration -o prometheus on the example node (seed 41) with a broken front-proxy-client.crt"}, {
+        assert_snapshot!("prometheus_text", text);
+    });
     let parsed = parse_with_prometheus_client(&text);
-    assert_snapshot!("prometheus_parsed", parsed);
+    insta::with_settings!({description => "the same exposition as python prometheus_client parses it: each family with its type and sample count, then its samples"}, {
+        assert_snapshot!("prometheus_parsed", parsed);
+    });
     assert!(
         parsed.contains("# family x509_cert_not_after gauge 13\n"),
         "{parsed}"
@@ -107,9 +110,8 @@ issuer_CN=etcd-ca,name=etcd-server,"
 
 #[test]
 fn check_expiration_exit_codes() {
-    let dir = tempdir();
-    write_example(dir.path(), 42);
-    let root = dir.path();
+    let n = NodeDir::new(42);
+    let root = n.root();
     let run_at = |t: &str, extra: &[&str]| {
         let mut args = vec![
             "check-expiration",

@@ -4,25 +4,20 @@
 
 use std::path::Path;
 
-use kcerts_core::KeyAlgorithm;
 use kcerts_core::kubeconfig::Kubeconfig;
 use kcerts_tests::*;
 
-fn node() -> tempfile::TempDir {
-    let dir = tempdir();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 81),
-        dir.path(),
-    );
-    dir
+/// The example node, seed 81.
+fn node() -> NodeDir {
+    NodeDir::new(81)
 }
 
-fn renew(root: &Path, rows: &[&str]) -> std::process::Output {
-    let mut args = vec!["renew".to_string()];
-    args.extend(rows.iter().map(|r| r.to_string()));
-    args.extend(["--key-algorithm".into(), "ECDSA-P256".into()]);
-    args.extend(dir_args(root));
-    kcerts(&args)
+/// `kcerts renew ROWS... --key-algorithm ECDSA-P256` on the node.
+fn renew(n: &NodeDir, rows: &[&str]) -> std::process::Output {
+    let mut cmd = vec!["renew"];
+    cmd.extend_from_slice(rows);
+    cmd.extend(["--key-algorithm", "ECDSA-P256"]);
+    n.kcerts(&cmd)
 }
 
 fn read(p: &Path) -> Vec<u8> {
@@ -31,8 +26,8 @@ fn read(p: &Path) -> Vec<u8> {
 
 #[test]
 fn a_symlink_out_of_the_node_is_refused_before_anything_is_written() {
-    let dir = node();
-    let root = dir.path();
+    let n = node();
+    let root = n.root();
     let outside = tempdir();
     let elsewhere = outside.path().join("apiserver.key");
     std::fs::rename(root.join("pki/apiserver.key"), &elsewhere).unwrap();
@@ -41,7 +36,7 @@ fn a_symlink_out_of_the_node_is_refused_before_anything_is_written() {
     let crt_before = read(&root.join("pki/apiserver.crt"));
     let conf_before = read(&root.join("admin.conf"));
 
-    let out = renew(root, &["admin.conf", "apiserver"]);
+    let out = renew(&n, &["admin.conf", "apiserver"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let link = root.join("pki/apiserver.key");
     assert_eq!(
@@ -71,15 +66,15 @@ fn a_symlink_out_of_the_node_is_refused_before_anything_is_written() {
     let etcd_out = outside.path().join("etcd");
     std::fs::rename(root.join("pki/etcd"), &etcd_out).unwrap();
     std::os::unix::fs::symlink(&etcd_out, root.join("pki/etcd")).unwrap();
-    let out = renew(root, &["etcd-server"]);
+    let out = renew(&n, &["etcd-server"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("outside"), "{}", stderr(&out));
 }
 
 #[test]
 fn a_symlink_inside_the_node_is_written_through_and_kept() {
-    let dir = node();
-    let root = dir.path();
+    let n = node();
+    let root = n.root();
     // pki/apiserver.crt -> pki/real/apiserver.crt, as some installers lay it out.
     std::fs::create_dir(root.join("pki/real")).unwrap();
     std::fs::rename(
@@ -89,7 +84,7 @@ fn a_symlink_inside_the_node_is_written_through_and_kept() {
     .unwrap();
     std::os::unix::fs::symlink("real/apiserver.crt", root.join("pki/apiserver.crt")).unwrap();
     let before = read(&root.join("pki/real/apiserver.crt"));
-    let out = renew(root, &["apiserver"]);
+    let out = renew(&n, &["apiserver"]);
     assert_ok(&out, "renew apiserver");
     assert!(
         root.join("pki/apiserver.crt").is_symlink(),

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use kcerts_core::PrivateKey;
 use kcerts_core::certificate::{self, Certificate, ExtendedKeyUsage};
 use kcerts_core::inventory::{self, Location, Row};
-use kcerts_core::{KeyAlgorithm, PrivateKey};
 use kcerts_tests::*;
 
 /// The certificate and key PEM of a row, read the way kubeadm's users would:
@@ -114,22 +114,10 @@ pub fn check_with_openssl(root: &Path, row: &Row, scratch: &Path) {
 }
 
 fn renew_all_and_check(key_algorithm: &str, expect_key: &str) {
-    let dir = tempdir();
-    let root = dir.path();
-    let now = time::OffsetDateTime::now_utc();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, 21),
-        root,
-    );
+    let n = NodeDir::now(21);
+    let root = n.root();
     let before = snapshot(root);
-    let mut args = vec![
-        "renew".to_string(),
-        "all".into(),
-        "--key-algorithm".into(),
-        key_algorithm.into(),
-    ];
-    args.extend(dir_args(root));
-    let out = kcerts(&args);
+    let out = n.kcerts(&["renew", "all", "--key-algorithm", key_algorithm]);
     assert_ok(&out, "renew all");
     let text = stdout(&out);
     for row in &inventory::ROWS {
@@ -234,17 +222,6 @@ fn renew_all_with_ecdsa_p384_passes_openssl_and_kubectl() {
     renew_all_and_check("ECDSA-P384", "ECDSA P-384");
 }
 
-/// A generated node with ECDSA keys, valid from now, in a fresh temp dir.
-fn node_now(seed: u64) -> tempfile::TempDir {
-    let dir = tempdir();
-    let now = time::OffsetDateTime::now_utc();
-    write_node(
-        &generate(&example_options(KeyAlgorithm::EcdsaP256), now, seed),
-        dir.path(),
-    );
-    dir
-}
-
 fn file_hashes(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -268,21 +245,14 @@ fn file_hashes(root: &Path) -> BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn single_row_renew_touches_only_that_row() {
-    let dir = node_now(22);
-    let root = dir.path();
+    let n = NodeDir::now(22);
+    let root = n.root();
     for (row, changed) in [
         ("etcd-peer", vec!["pki/etcd/peer.crt", "pki/etcd/peer.key"]),
         ("scheduler.conf", vec!["scheduler.conf"]),
     ] {
         let before = file_hashes(root);
-        let mut args = vec![
-            "renew".to_string(),
-            row.into(),
-            "--key-algorithm".into(),
-            "ECDSA-P256".into(),
-        ];
-        args.extend(dir_args(root));
-        let out = kcerts(&args);
+        let out = n.kcerts(&["renew", row, "--key-algorithm", "ECDSA-P256"]);
         assert_ok(&out, "renew one row");
         assert_eq!(
             stdout(&out).lines().last().unwrap(),
@@ -301,12 +271,10 @@ fn single_row_renew_touches_only_that_row() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    let dir = node_now(23);
-    let root = dir.path();
+    let n = NodeDir::now(23);
+    let root = n.root();
     let before = file_hashes(root);
-    let mut args = vec!["renew".to_string(), "all".into(), "--dry-run".into()];
-    args.extend(dir_args(root));
-    let out = kcerts(&args);
+    let out = n.kcerts(&["renew", "all", "--dry-run"]);
     assert_ok(&out, "renew --dry-run");
     assert!(
         stdout(&out).contains("[dry-run] would renew apiserver until"),
@@ -319,19 +287,12 @@ fn dry_run_writes_nothing() {
 
 #[test]
 fn external_and_missing_rows_are_reported_and_skipped() {
-    let dir = node_now(24);
-    let root = dir.path();
+    let n = NodeDir::now(24);
+    let root = n.root();
     std::fs::remove_file(root.join("pki/front-proxy-ca.key")).unwrap();
     std::fs::remove_file(root.join("super-admin.conf")).unwrap();
     let fp_before = std::fs::read(root.join("pki/front-proxy-client.crt")).unwrap();
-    let mut args = vec![
-        "renew".to_string(),
-        "all".into(),
-        "--key-algorithm".into(),
-        "ECDSA-P256".into(),
-    ];
-    args.extend(dir_args(root));
-    let out = kcerts(&args);
+    let out = n.kcerts(&["renew", "all", "--key-algorithm", "ECDSA-P256"]);
     assert_ok(&out, "renew all");
     let text = stdout(&out);
     assert!(text.contains("Detected external front-proxy-ca, certificate for the front proxy client can't be renewed\n"), "{text}");
@@ -348,22 +309,18 @@ fn external_and_missing_rows_are_reported_and_skipped() {
 #[test]
 fn renew_keeps_owner_and_mode_of_replaced_files() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = node_now(25);
-    let root = dir.path();
+    let n = NodeDir::now(25);
+    let root = n.root();
     let crt = root.join("pki/apiserver.crt");
     let key = root.join("pki/apiserver.key");
     std::os::unix::fs::chown(&crt, Some(1234), Some(2345)).unwrap();
     std::os::unix::fs::chown(&key, Some(1234), Some(2345)).unwrap();
     std::fs::set_permissions(&crt, std::fs::Permissions::from_mode(0o640)).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut args = vec![
-        "renew".to_string(),
-        "apiserver".into(),
-        "--key-algorithm".into(),
-        "ECDSA-P256".into(),
-    ];
-    args.extend(dir_args(root));
-    assert_ok(&kcerts(&args), "renew apiserver");
+    assert_ok(
+        &n.kcerts(&["renew", "apiserver", "--key-algorithm", "ECDSA-P256"]),
+        "renew apiserver",
+    );
     for (path, mode) in [(&crt, 0o640), (&key, 0o600)] {
         let m = std::fs::metadata(path).unwrap();
         assert_eq!((m.uid(), m.gid()), (1234, 2345), "{}", path.display());

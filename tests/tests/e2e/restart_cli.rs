@@ -2,8 +2,7 @@
 //! changed, a component that never comes back, SIGKILL at every step of a
 //! restart then recovery, the dry-run plan, progress on a real terminal.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use kcerts_tests::*;
@@ -172,27 +171,9 @@ fn kill_restart_at(node: &LiveNode, step: usize) {
     ];
     args.extend(["--manifests-dir", "manifests"]);
     args.extend(WAITS);
-    let mut child = Command::new(kcerts_bin())
-        .current_dir(node.root())
-        .args(&args)
-        .env("KCERTS_TEST_FAULT_STEP", step.to_string())
-        .env("KCERTS_TEST_FAULT_MODE", "hang")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("kcerts-test: paused before step") {
-            break;
-        }
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(seen.contains("paused before step"), "step {step}: {seen}");
+    let mut restart = Command::new(kcerts_bin());
+    restart.current_dir(node.root()).args(&args);
+    sigkill_paused_at(restart, step);
 }
 
 #[test]

@@ -7,9 +7,8 @@ use crate::beyond_common::*;
 
 #[test]
 fn renew_expiring_within_renews_only_what_is_due() {
-    let dir = tempdir();
-    write_example(dir.path(), 61);
-    let root = dir.path();
+    let n = NodeDir::new(61);
+    let root = n.root();
     let renew = |at: &str| {
         kcerts_in(
             root,

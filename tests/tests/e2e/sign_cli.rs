@@ -6,9 +6,8 @@ use crate::beyond_common::*;
 
 #[test]
 fn csr_only_then_sign_gives_what_kubeadm_would() {
-    let dir = tempdir();
-    write_example(dir.path(), 51);
-    let root = dir.path();
+    let n = NodeDir::new(51);
+    let root = n.root();
     let o = kcerts_in(
         root,
         &[
@@ -173,9 +172,8 @@ the request, or pass --force to sign it anyway\n"
 
 #[test]
 fn a_mismatched_ca_key_is_refused() {
-    let dir = tempdir();
-    write_example(dir.path(), 52);
-    let root = dir.path();
+    let n = NodeDir::new(52);
+    let root = n.root();
     let o = kcerts_in(
         root,
         &[

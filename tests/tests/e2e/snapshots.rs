@@ -27,24 +27,36 @@ fn node(external_etcd: bool) -> NodeFiles {
     node_files(&generate(&opts, NOW, 11))
 }
 
-fn all_forms(name: &str, files: &NodeFiles) {
+/// Snapshots the report on `files` in every form: the snapshot `name` with the
+/// form as its suffix (`e2e__snapshots__NAME@FORM.snap`), described by `what`.
+fn all_forms(name: &str, what: &str, files: &NodeFiles) {
     let r = expiration::build(files, at());
-    assert_snapshot!(format!("{name}_text"), visible_line_ends(&text::render(&r)));
-    assert_snapshot!(format!("{name}_json"), structured::to_json(&r));
-    assert_snapshot!(format!("{name}_yaml"), structured::to_yaml(&r));
     let errors: Vec<String> = r
         .errors
         .iter()
         .map(|e| format!("{}: {}", e.path, e.message))
         .collect();
-    assert_snapshot!(format!("{name}_errors"), errors.join("\n"));
+    for (form, rendered) in [
+        ("text", visible_line_ends(&text::render(&r))),
+        ("json", structured::to_json(&r)),
+        ("yaml", structured::to_yaml(&r)),
+        ("errors", errors.join("\n")),
+    ] {
+        insta::with_settings!({
+            description => format!("check-expiration report ({form}) of {what}, 30 days after the node was made"),
+            snapshot_suffix => form,
+            omit_expression => true,
+        }, {
+            assert_snapshot!(name, rendered);
+        });
+    }
 }
 
 #[test]
 fn complete_node() {
     let files = node(false);
     assert!(expiration::build(&files, at()).errors.is_empty());
-    all_forms("complete", &files);
+    all_forms("complete", "the example node (seed 11)", &files);
 }
 
 #[test]
@@ -69,7 +81,11 @@ fn missing_files_and_external_front_proxy_ca() {
         .find(|e| e.name == "front-proxy-client")
         .unwrap();
     assert!(fp.externally_managed);
-    all_forms("missing_external_front_proxy", &files);
+    all_forms(
+        "missing_external_front_proxy",
+        "the example node without etcd/peer.crt, scheduler.conf, super-admin.conf and front-proxy-ca.key",
+        &files,
+    );
 }
 
 #[test]
@@ -79,7 +95,11 @@ fn external_etcd() {
     assert!(r.external_etcd);
     assert_eq!(r.certificates.len(), 7);
     assert_eq!(r.certificate_authorities.len(), 2);
-    all_forms("external_etcd", &files);
+    all_forms(
+        "external_etcd",
+        "the example node with external etcd",
+        &files,
+    );
 }
 
 /// An apiserver certificate that expired 1 hour before the report's time reads
@@ -131,34 +151,28 @@ fn expired_and_expiring_certificates() {
     };
     assert_eq!(res("apiserver"), -3600);
     assert_eq!(res("front-proxy-client"), 90 * 60);
-    all_forms("expired", &files);
+    all_forms(
+        "expired",
+        "the example node with apiserver.crt expired an hour ago and front-proxy-client.crt expiring in 90 minutes",
+        &files,
+    );
 }
 
 /// The binary prints exactly what the core renders, for the same files and time.
 #[test]
 fn cli_prints_the_core_report() {
-    let dir = tempdir();
-    let node = generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 11);
-    write_node(&node, dir.path());
+    let n = NodeDir::new(11);
     let at_arg = "2026-03-31T12:00:00Z";
     for (flag, render) in [
         ("text", text::render as fn(&expiration::Report) -> String),
         ("json", structured::to_json),
         ("yaml", structured::to_yaml),
     ] {
-        let mut args = vec![
-            "check-expiration".to_string(),
-            "-o".into(),
-            flag.into(),
-            "--at".into(),
-            at_arg.into(),
-        ];
-        args.extend(dir_args(dir.path()));
-        let out = kcerts(&args);
+        let out = n.kcerts(&["check-expiration", "-o", flag, "--at", at_arg]);
         assert_ok(&out, "check-expiration");
         assert_eq!(
             stdout(&out),
-            render(&expiration::build(&node_files(&node), at())),
+            render(&expiration::build(&node_files(&n.node), at())),
             "{flag}"
         );
     }

@@ -5,11 +5,11 @@ use kcerts_tests::*;
 
 use crate::beyond_common::*;
 
-fn healthy(seed: u64) -> tempfile::TempDir {
-    let dir = tempdir();
-    write_example(dir.path(), seed);
-    rotating_kubelet(dir.path());
-    dir
+/// The example node with a rotating kubelet's client certificate.
+fn healthy(seed: u64) -> NodeDir {
+    let n = NodeDir::new(seed);
+    rotating_kubelet(n.root());
+    n
 }
 
 fn verify(root: &std::path::Path, extra: &[&str]) -> std::process::Output {
@@ -24,23 +24,24 @@ fn verify(root: &std::path::Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_healthy_node_passes_every_check() {
-    let dir = healthy(31);
-    let o = verify(dir.path(), &[]);
+    let n = healthy(31);
+    let o = verify(n.root(), &[]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
     assert!(!stdout(&o).contains('\x1b'));
-    assert_snapshot!("verify_healthy", stdout(&o));
+    insta::with_settings!({description => "verify (text) of the example node (seed 31) with a rotating kubelet client certificate: every check passes"}, {
+        assert_snapshot!("verify_healthy", stdout(&o));
+    });
 }
 
 #[test]
 fn a_broken_node_fails_with_reasons() {
-    let dir = healthy(32);
-    let root = dir.path();
-    let other = tempdir();
-    write_example(other.path(), 33);
+    let n = healthy(32);
+    let root = n.root();
+    let other = NodeDir::new(33);
     // The #2027 bug: admin.conf keeps another CA; a key from another node; a
     // service-account key pair that is not a pair.
     for f in ["admin.conf", "pki/apiserver.key", "pki/sa.pub"] {
-        std::fs::copy(other.path().join(f), root.join(f)).unwrap();
+        std::fs::copy(other.path(f), root.join(f)).unwrap();
     }
     // And a node name that the certificates do not carry.
     let o = verify(root, &["--node-name", "cp-2"]);
@@ -50,7 +51,9 @@ fn a_broken_node_fails_with_reasons() {
         .filter(|l| !l.starts_with("pass"))
         .map(|l| format!("{}\n", l.trim_end()))
         .collect();
-    assert_snapshot!("verify_broken", not_pass);
+    insta::with_settings!({description => "verify rows that do not pass: admin.conf, apiserver.key and sa.pub from another node, --node-name cp-2"}, {
+        assert_snapshot!("verify_broken", not_pass);
+    });
 
     let o = verify(root, &["--node-name", "cp-2", "-o", "json"]);
     assert_eq!(code(&o), 3);
@@ -74,8 +77,8 @@ fn a_broken_node_fails_with_reasons() {
 
 #[test]
 fn exit_codes_follow_the_windows() {
-    let dir = healthy(34);
-    let root = dir.path();
+    let n = healthy(34);
+    let root = n.root();
     let at = |t: &str, extra: &[&str]| {
         let mut args = vec![
             "verify",
@@ -109,8 +112,8 @@ fn exit_codes_follow_the_windows() {
 
 #[test]
 fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
-    let dir = healthy(35);
-    let root = dir.path();
+    let n = healthy(35);
+    let root = n.root();
     let o = verify(root, &["--color", "always"]);
     assert!(stdout(&o).contains("\x1b[32mpass\x1b[0m"), "{}", stdout(&o));
     // On a terminal (script(1) gives the command a pty): colour unless NO_COLOR.
