@@ -82,7 +82,7 @@ pub fn run(a: Args) -> Result<Code> {
     };
     crate::out::print(&out)?;
     for e in &report.errors {
-        eprintln!("error: {}: {}", dirs.path(&e.path).display(), e.message);
+        eprintln!("error: {}: {}", dirs.path(&e.path).display(), e.kind);
     }
     if !report.errors.is_empty() {
         return Ok(Code::Error);

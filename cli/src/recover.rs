@@ -144,7 +144,7 @@ pub fn run(a: Args) -> Result<Code> {
                 "error: cannot renew {}: {}: {}",
                 p.row.name,
                 dirs.path(&e.path).display(),
-                e.message
+                e.kind
             );
             failed = true;
         }

@@ -224,7 +224,7 @@ pub fn run(a: Args) -> Result<Code> {
                 "error: cannot renew {}: {}: {}",
                 row.name,
                 dirs.path(&e.path).display(),
-                e.message
+                e.kind
             );
         }
         eprintln!("error: no file was changed");
@@ -387,7 +387,7 @@ fn write_csrs(
                 "error: cannot make a CSR for {}: {}: {}",
                 row.name,
                 dirs.path(&e.path).display(),
-                e.message
+                e.kind
             );
             failed = true;
         }

@@ -71,7 +71,7 @@ pub fn request(
                     "error: cannot renew {}: {}: {}",
                     row.name,
                     dirs.path(&e.path).display(),
-                    e.message
+                    e.kind
                 );
                 failed = true;
             }

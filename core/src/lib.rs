@@ -41,7 +41,8 @@ pub use check::{
     live, summary, verify,
 };
 pub use issue::{
-    api_signer, csr_builder, key_choice, kubelet, kubelet_selfsigned, leaf, pki, sign_csr,
+    api_signer, csr_builder, key_choice, kubelet, kubelet_selfsigned, leaf, leaf_spec, pki,
+    sign_csr,
 };
 pub use kubeadm::{
     admin_copy, alt_names, cluster_config, duration, inventory, kubeconfig, manifest, node,

@@ -563,7 +563,7 @@ pub fn analyze_with_progress(
             warnings.push(Warning {
                 item,
                 severity: Severity::Critical,
-                message: format!("{file}: {}", e.message),
+                message: format!("{file}: {}", e.kind),
             });
         }
     }

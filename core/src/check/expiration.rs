@@ -79,7 +79,11 @@ pub fn build(files: &NodeFiles, now: OffsetDateTime) -> Report {
             Err(e) => errors.push(e),
         }
     }
-    errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.message.cmp(&b.message)));
+    errors.sort_by(|a, b| {
+        a.path
+            .cmp(&b.path)
+            .then(a.kind.to_string().cmp(&b.kind.to_string()))
+    });
     errors.dedup();
     Report {
         now,

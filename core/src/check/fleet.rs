@@ -291,7 +291,7 @@ pub fn check(
                 Status::Fail,
                 format!("{name}/{}", e.path),
                 CheckId::Read,
-                e.message.clone(),
+                e.kind.to_string(),
             );
         }
     }
@@ -314,7 +314,7 @@ fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
     let bytes = match node_loader::read(files, &NodePath::kubeconfig(file)) {
         Ok(Some(b)) => b,
         Ok(None) => return None,
-        Err(e) => return Some(Err(e.message)),
+        Err(e) => return Some(Err(e.kind.to_string())),
     };
     Some(
         Kubeconfig::parse(bytes)

@@ -18,7 +18,7 @@ pub fn inspect(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
             .report
             .errors
             .iter()
-            .map(|e| format!("{}{}: {}", node.root, e.path, e.message))
+            .map(|e| format!("{}{}: {}", node.root, e.path, e.kind))
             .collect();
         a.warnings.retain(|w| !node_messages.contains(&w.message));
     }

@@ -194,7 +194,7 @@ fn check_leaf(
     let key_problem = match read(files, &key_path) {
         Ok(None) => Some(None),
         Ok(Some(bytes)) => PrivateKey::parse(bytes).err().map(|e| Some(e.to_string())),
-        Err(e) => Some(Some(e.message)),
+        Err(e) => Some(Some(e.kind.to_string())),
     };
     if let Some(problem) = key_problem {
         return Some(Reason::LeafKey {
@@ -207,7 +207,7 @@ fn check_leaf(
     let certs = match read(files, &cert_path) {
         Ok(None) => Err(None),
         Ok(Some(bytes)) => certificate::parse_all(bytes).map_err(|e| Some(e.to_string())),
-        Err(e) => Err(Some(e.message)),
+        Err(e) => Err(Some(e.kind.to_string())),
     };
     let certs = match certs {
         Ok(c) => c,

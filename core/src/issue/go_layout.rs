@@ -18,7 +18,7 @@
 
 use time::OffsetDateTime;
 
-use crate::issue::leaf::{LeafSpec, RenewError, SigningCa};
+use crate::issue::leaf_spec::{LeafSpec, RenewError, SigningCa};
 use crate::issue::rcgen_key::RcgenKey;
 use crate::x509::certificate::{Certificate, ExtendedKeyUsage};
 use crate::x509::der_write::{self as der, tag};

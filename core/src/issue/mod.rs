@@ -11,6 +11,7 @@ pub mod key_choice;
 pub mod kubelet;
 pub mod kubelet_selfsigned;
 pub mod leaf;
+pub mod leaf_spec;
 pub mod pki;
 pub(crate) mod rcgen_key;
 pub mod sign_csr;

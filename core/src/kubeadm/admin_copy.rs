@@ -7,7 +7,7 @@
 use thiserror::Error;
 
 use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError, Material};
-use crate::x509::certificate::{self, Certificate};
+use crate::x509::certificate::{self, Certificate, CertificateError};
 
 /// How a user's embedded client certificate relates to admin.conf's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct CopyUser {
     /// The user's name in the file.
     pub name: String,
     /// Its certificate, or why it could not be parsed.
-    pub cert: Result<Certificate, String>,
+    pub cert: Result<Certificate, CertificateError>,
 }
 
 /// The users of a copy whose client certificate is embedded (users that point at
@@ -57,7 +57,7 @@ pub fn users(copy: &Kubeconfig) -> Result<Vec<CopyUser>, KubeconfigError> {
         .filter_map(|e| match e.material {
             Material::Embedded { bytes } => Some(CopyUser {
                 name: e.name,
-                cert: certificate::parse_first(&bytes).map_err(|err| err.to_string()),
+                cert: certificate::parse_first(&bytes),
             }),
             Material::File { .. } => None,
         })

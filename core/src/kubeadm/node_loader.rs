@@ -3,21 +3,104 @@
 //!
 //! Shared by the expiration report, verify, renewal and the API request plan.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use thiserror::Error;
 
 use crate::kubeadm::inventory::{self, Ca, Location, Row};
-use crate::kubeadm::kubeconfig::Kubeconfig;
+use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError};
 use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
-use crate::x509::certificate::{self, Certificate};
-use crate::x509::keys::PrivateKey;
+use crate::x509::certificate::{self, Certificate, CertificateError};
+use crate::x509::chain::ChainError;
+use crate::x509::keys::{KeyError, PrivateKey};
 
-/// A file that could not be reported on, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A file that could not be reported on, and why. Serialised as `{path, message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileError {
     /// The file at fault.
     pub path: NodePath,
-    /// What is wrong with it, as a sentence fragment without trailing period.
-    pub message: String,
+    /// What is wrong with it (boxed: a file error travels in `Result`s).
+    pub kind: Box<FileErrorKind>,
+}
+
+impl FileError {
+    /// A file and what is wrong with it.
+    pub fn new(path: &NodePath, kind: impl Into<FileErrorKind>) -> Self {
+        Self {
+            path: path.clone(),
+            kind: Box::new(kind.into()),
+        }
+    }
+}
+
+impl Serialize for FileError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("FileError", 2)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("message", &self.kind.to_string())?;
+        st.end()
+    }
+}
+
+/// What is wrong with a file; each message is a sentence fragment without a
+/// trailing period, printed after the file's path.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FileErrorKind {
+    /// The file exists but cannot be read (permissions, a directory, too large).
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    /// Not a certificate kcerts can parse.
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    /// Not a private key kcerts can parse.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Not a kubeconfig kcerts can read.
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigError),
+    /// A kubeconfig whose client certificate does not parse.
+    #[error("client-certificate-data: {0}")]
+    KubeconfigCertificate(CertificateError),
+    /// A CA file whose certificate is not a CA.
+    #[error("is not a CA certificate (basic constraints CA:FALSE), so it cannot be the {ca} CA")]
+    NotACa {
+        /// The CA's name (`ca`, `etcd-ca`).
+        ca: &'static str,
+    },
+    /// A key that is not its certificate's.
+    #[error("does not match its certificate {cert}")]
+    KeyMismatch {
+        /// The certificate's path relative to its directory.
+        cert: String,
+    },
+    /// A leaf that does not chain to its external CA.
+    #[error(
+        "the {ca} CA is external ({key} is absent) but this certificate does not chain to it: {reason}"
+    )]
+    ExternalCaUnchained {
+        /// The CA's name.
+        ca: &'static str,
+        /// The absent key file.
+        key: String,
+        /// Why the chain fails.
+        reason: ChainError,
+    },
+    /// A leaf that must be provided with an external CA.
+    #[error("is missing; with an external {ca} CA ({key} absent) it must be provided")]
+    ExternalCaLeafMissing {
+        /// The CA's name.
+        ca: &'static str,
+        /// The absent key file.
+        key: String,
+    },
+    /// A CA certificate a step needs is absent.
+    #[error("is missing: the {ca} CA certificate is needed to {needed_for}")]
+    MissingCa {
+        /// The CA's name.
+        ca: &'static str,
+        /// What for (`renew`, `check the issued certificate`).
+        needed_for: &'static str,
+    },
 }
 
 /// What the report learned about one CA.
@@ -52,17 +135,10 @@ pub fn read<'a>(files: &'a NodeFiles, path: &NodePath) -> Result<Option<&'a [u8]
     match files.get(path) {
         None => Ok(None),
         Some(FileContent::Bytes(b)) => Ok(Some(b)),
-        Some(FileContent::Unreadable(reason)) => Err(FileError {
-            path: path.clone(),
-            message: format!("cannot be read: {reason}"),
-        }),
-    }
-}
-
-fn file_error(path: &NodePath, message: impl std::fmt::Display) -> FileError {
-    FileError {
-        path: path.clone(),
-        message: message.to_string(),
+        Some(FileContent::Unreadable(reason)) => Err(FileError::new(
+            path,
+            FileErrorKind::Unreadable(reason.clone()),
+        )),
     }
 }
 
@@ -79,7 +155,7 @@ pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaStat
         Ok(Some(bytes)) => match certificate::parse_first(bytes) {
             Ok(c) => c,
             Err(e) => {
-                errors.push(file_error(&cert_path, e));
+                errors.push(FileError::new(&cert_path, e));
                 return state;
             }
         },
@@ -90,12 +166,9 @@ pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaStat
         }
     };
     if !cert.is_ca {
-        errors.push(file_error(
+        errors.push(FileError::new(
             &cert_path,
-            format!(
-                "is not a CA certificate (basic constraints CA:FALSE), so it cannot be the {} CA",
-                ca.name()
-            ),
+            FileErrorKind::NotACa { ca: ca.name() },
         ));
         return state;
     }
@@ -103,11 +176,13 @@ pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaStat
     match read(files, &key_path) {
         Ok(Some(bytes)) => match PrivateKey::public_key_bits_of(bytes) {
             Ok(bits) if bits == cert.public_key_bits() => {}
-            Ok(_) => errors.push(file_error(
+            Ok(_) => errors.push(FileError::new(
                 &key_path,
-                format!("does not match its certificate {}", cert_path.rel),
+                FileErrorKind::KeyMismatch {
+                    cert: cert_path.rel.clone(),
+                },
             )),
-            Err(e) => errors.push(file_error(&key_path, e)),
+            Err(e) => errors.push(FileError::new(&key_path, e)),
         },
         Ok(None) => {
             state.external = true;
@@ -125,19 +200,22 @@ pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaStat
                             && let Some((leaf, intermediates)) = certs.split_first()
                             && let Err(e) = crate::x509::chain::path(leaf, intermediates, &cert)
                         {
-                            errors.push(file_error(
+                            errors.push(FileError::new(
                                 &leaf_path,
-                                format!("the {} CA is external ({} is absent) but this certificate does not chain to it: {e}", ca.name(), key_path.rel),
+                                FileErrorKind::ExternalCaUnchained {
+                                    ca: ca.name(),
+                                    key: key_path.rel.clone(),
+                                    reason: e,
+                                },
                             ));
                         }
                     }
-                    Ok(None) => errors.push(file_error(
+                    Ok(None) => errors.push(FileError::new(
                         &leaf_path,
-                        format!(
-                            "is missing; with an external {} CA ({} absent) it must be provided",
-                            ca.name(),
-                            key_path.rel
-                        ),
+                        FileErrorKind::ExternalCaLeafMissing {
+                            ca: ca.name(),
+                            key: key_path.rel.clone(),
+                        },
                     )),
                     Err(_) => {}
                 }
@@ -162,7 +240,7 @@ pub fn load_row_certificate(
             };
             certificate::parse_first(bytes)
                 .map(Some)
-                .map_err(|e| file_error(&path, e))
+                .map_err(|e| FileError::new(&path, e))
         }
         Location::Kubeconfig { file } => {
             let path = NodePath::kubeconfig(file);
@@ -171,10 +249,10 @@ pub fn load_row_certificate(
             };
             let creds = Kubeconfig::parse(bytes)
                 .and_then(|k| k.current())
-                .map_err(|e| file_error(&path, e))?;
+                .map_err(|e| FileError::new(&path, e))?;
             certificate::parse_first(&creds.client_certificate_data)
                 .map(Some)
-                .map_err(|e| file_error(&path, format!("client-certificate-data: {e}")))
+                .map_err(|e| FileError::new(&path, FileErrorKind::KubeconfigCertificate(e)))
         }
     }
 }

@@ -15,8 +15,8 @@ use crate::issue::leaf::{self, LeafSpec};
 use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError};
 use crate::kubeadm::node::{NodeFiles, NodePath, certificate_path};
-use crate::kubeadm::node_loader::{self, FileError};
-use crate::plan::renewal::FileWrite;
+use crate::kubeadm::node_loader::{self, FileErrorKind};
+use crate::plan::renewal::{FileWrite, RowError, RowErrorKind};
 use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage, IssuerError};
 use crate::x509::keys::PrivateKey;
 
@@ -217,7 +217,7 @@ pub enum RequestPlan {
     /// No signer can be chosen.
     NoSigner(SignerError),
     /// A file is unusable.
-    Failed(FileError),
+    Failed(RowError),
 }
 
 /// Prepares a request with a new key for each row. Needs the CA certificates
@@ -243,7 +243,7 @@ fn plan_row<R: CryptoRng + ?Sized>(
 ) -> RequestPlan {
     let old = match node_loader::load_row_certificate(files, row) {
         Ok(None) => return RequestPlan::Missing,
-        Err(e) => return RequestPlan::Failed(e),
+        Err(e) => return RequestPlan::Failed(e.into()),
         Ok(Some(old)) => old,
     };
     let signer = match signer_name(row, &old.extended_key_usage, requested_signer) {
@@ -253,35 +253,31 @@ fn plan_row<R: CryptoRng + ?Sized>(
     let mut errors = Vec::new();
     let ca_state = node_loader::load_ca(files, row.ca, &mut errors);
     if let Some(e) = errors.into_iter().next() {
-        return RequestPlan::Failed(e);
+        return RequestPlan::Failed(e.into());
     }
     let Some(ca) = ca_state.cert else {
-        return RequestPlan::Failed(FileError {
-            path: NodePath::cert(row.ca.cert_file()),
-            message: format!(
-                "is missing: the {} CA certificate is needed to check the issued certificate",
-                row.ca.name()
-            ),
-        });
+        return RequestPlan::Failed(RowError::new(
+            &NodePath::cert(row.ca.cert_file()),
+            FileErrorKind::MissingCa {
+                ca: row.ca.name(),
+                needed_for: "check the issued certificate",
+            },
+        ));
     };
-    let fail = |message: String| {
-        RequestPlan::Failed(FileError {
-            path: certificate_path(row),
-            message,
-        })
-    };
+    let fail =
+        |kind: RowErrorKind| RequestPlan::Failed(RowError::new(&certificate_path(row), kind));
     let spec = LeafSpec::from_existing(&old);
     let key_algorithm = match key.for_certificate(&old) {
         Ok(a) => a,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(RowErrorKind::RequestKey(e)),
     };
     let key = match PrivateKey::generate(key_algorithm, rng) {
         Ok(k) => k,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(e.into()),
     };
     let csr_pem = match csr_builder::build(&spec, &key) {
         Ok(p) => p,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(e.into()),
     };
     RequestPlan::Request(Box::new(ApiRequest {
         row,

@@ -702,7 +702,7 @@ pub fn reissue<R: CryptoRng + ?Sized>(
                 }
             }
             Outcome::Failed(e) => {
-                return Err(file_error(&e.path, e.message));
+                return Err(file_error(&e.path, e.kind));
             }
             _ => {}
         }

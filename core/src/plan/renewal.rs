@@ -6,15 +6,76 @@
 use rand_core::CryptoRng;
 use time::OffsetDateTime;
 
-use crate::issue::csr_builder;
-use crate::issue::key_choice::KeyChoice;
-use crate::issue::leaf::{self, LeafSpec, RenewOptions, SigningCa};
+use thiserror::Error;
+
+use crate::issue::csr_builder::{self, CsrBuildError};
+use crate::issue::key_choice::{KeyChoice, UnkeepableKey};
+use crate::issue::leaf::{self, LeafSpec, RenewError, RenewOptions, SigningCa};
 use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath, certificate_path};
-use crate::kubeadm::node_loader::{self, FileError};
+use crate::kubeadm::node_loader::{self, FileError, FileErrorKind};
 use crate::x509::certificate::Certificate;
-use crate::x509::keys::PrivateKey;
+use crate::x509::keys::{KeyError, PrivateKey};
+
+/// Why a row cannot be renewed, its CSR made or its API request prepared: the
+/// file at fault and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The file at fault.
+    pub path: NodePath,
+    /// Why.
+    pub kind: RowErrorKind,
+}
+
+impl RowError {
+    /// A file and the reason.
+    pub fn new(path: &NodePath, kind: impl Into<RowErrorKind>) -> Self {
+        Self {
+            path: path.clone(),
+            kind: kind.into(),
+        }
+    }
+}
+
+impl From<FileError> for RowError {
+    fn from(e: FileError) -> Self {
+        Self {
+            path: e.path,
+            kind: RowErrorKind::File(*e.kind),
+        }
+    }
+}
+
+/// The reasons of a [`RowError`]; messages are sentence fragments printed after
+/// the file's path.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RowErrorKind {
+    /// The file itself is unusable.
+    #[error(transparent)]
+    File(#[from] FileErrorKind),
+    /// Renewal would have to keep a key type kubeadm never writes.
+    #[error("cannot renew: {0}")]
+    RenewKey(UnkeepableKey),
+    /// A CSR or API request would have to keep a key type kubeadm never writes.
+    #[error(transparent)]
+    RequestKey(UnkeepableKey),
+    /// Issuing failed.
+    #[error("cannot renew: {0}")]
+    Issue(RenewError),
+    /// The CA certificate and key cannot sign together.
+    #[error(transparent)]
+    SigningCa(RenewError),
+    /// The new key could not be made.
+    #[error(transparent)]
+    NewKey(#[from] KeyError),
+    /// The CSR could not be built.
+    #[error(transparent)]
+    Csr(#[from] CsrBuildError),
+    /// A kubeconfig read a moment ago no longer reads.
+    #[error("could not be read again")]
+    ReadAgain,
+}
 
 /// A file to write.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,7 +115,7 @@ pub enum Outcome {
     /// The signing CA has no key here (`Detected external ...`).
     ExternalCa(Ca),
     /// Something is wrong; nothing will be written for this row.
-    Failed(FileError),
+    Failed(RowError),
 }
 
 /// One row's plan.
@@ -100,8 +161,8 @@ impl Default for Options {
 
 impl Options {
     /// The options for renewing `old`: its key algorithm resolved.
-    fn for_certificate(&self, old: &Certificate) -> Result<RenewOptions, String> {
-        let key_algorithm = self.key.for_certificate(old).map_err(|e| e.to_string())?;
+    fn for_certificate(&self, old: &Certificate) -> Result<RenewOptions, UnkeepableKey> {
+        let key_algorithm = self.key.for_certificate(old)?;
         Ok(RenewOptions {
             key_algorithm,
             validity: self.validity,
@@ -116,7 +177,7 @@ kube-controller-manager, kube-scheduler and etcd, so that they can use the new c
 enum CaLoad {
     Ready(Box<SigningCa>),
     External,
-    Broken(FileError),
+    Broken(RowError),
 }
 
 fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
@@ -124,16 +185,16 @@ fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
     let state = node_loader::load_ca(files, ca, &mut errors);
     let cert_path = NodePath::cert(ca.cert_file());
     if let Some(first) = errors.into_iter().next() {
-        return CaLoad::Broken(first);
+        return CaLoad::Broken(first.into());
     }
     let Some(cert) = state.cert else {
-        return CaLoad::Broken(FileError {
-            path: cert_path,
-            message: format!(
-                "is missing: the {} CA certificate is needed to renew",
-                ca.name()
-            ),
-        });
+        return CaLoad::Broken(RowError::new(
+            &cert_path,
+            FileErrorKind::MissingCa {
+                ca: ca.name(),
+                needed_for: "renew",
+            },
+        ));
     };
     if state.external {
         return CaLoad::External;
@@ -143,21 +204,15 @@ fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
         Ok(Some(bytes)) => match PrivateKey::parse(bytes) {
             Ok(k) => k,
             Err(e) => {
-                return CaLoad::Broken(FileError {
-                    path: key_path,
-                    message: e.to_string(),
-                });
+                return CaLoad::Broken(RowError::new(&key_path, FileErrorKind::Key(e)));
             }
         },
         Ok(None) => return CaLoad::External,
-        Err(e) => return CaLoad::Broken(e),
+        Err(e) => return CaLoad::Broken(e.into()),
     };
     match SigningCa::new(cert, key) {
         Ok(s) => CaLoad::Ready(Box::new(s)),
-        Err(e) => CaLoad::Broken(FileError {
-            path: key_path,
-            message: e.to_string(),
-        }),
+        Err(e) => CaLoad::Broken(RowError::new(&key_path, RowErrorKind::SigningCa(e))),
     }
 }
 
@@ -172,20 +227,20 @@ pub fn plan<R: CryptoRng + ?Sized>(
     let mut cas: Vec<(Ca, CaLoad)> = Vec::new();
     let mut out = Vec::new();
     for &row in rows {
-        if !cas.iter().any(|(c, _)| *c == row.ca) {
-            cas.push((row.ca, load_signing_ca(files, row.ca)));
-        }
+        let loaded = match cas.iter().position(|(c, _)| *c == row.ca) {
+            Some(i) => i,
+            None => {
+                cas.push((row.ca, load_signing_ca(files, row.ca)));
+                cas.len() - 1
+            }
+        };
         let outcome = match node_loader::load_row_certificate(files, row) {
             Ok(None) => Outcome::Missing,
-            Err(e) => Outcome::Failed(e),
-            Ok(Some(old)) => match cas.iter().find(|(c, _)| *c == row.ca).map(|(_, l)| l) {
-                Some(CaLoad::External) => Outcome::ExternalCa(row.ca),
-                Some(CaLoad::Broken(e)) => Outcome::Failed(e.clone()),
-                Some(CaLoad::Ready(ca)) => renew_row(files, row, &old, ca, opts, now, rng),
-                None => Outcome::Failed(FileError {
-                    path: NodePath::cert(row.ca.cert_file()),
-                    message: "CA was not loaded".into(),
-                }),
+            Err(e) => Outcome::Failed(e.into()),
+            Ok(Some(old)) => match &cas[loaded].1 {
+                CaLoad::External => Outcome::ExternalCa(row.ca),
+                CaLoad::Broken(e) => Outcome::Failed(e.clone()),
+                CaLoad::Ready(ca) => renew_row(files, row, &old, ca, opts, now, rng),
             },
         };
         out.push(RowPlan { row, outcome });
@@ -202,10 +257,10 @@ fn renew_row<R: CryptoRng + ?Sized>(
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Outcome {
-    let fail = |path: NodePath, message: String| Outcome::Failed(FileError { path, message });
+    let fail = |path: NodePath, kind: RowErrorKind| Outcome::Failed(RowError { path, kind });
     let opts = match opts.for_certificate(old) {
         Ok(o) => o,
-        Err(e) => return fail(certificate_path(row), format!("cannot renew: {e}")),
+        Err(e) => return fail(certificate_path(row), RowErrorKind::RenewKey(e)),
     };
     let opts = &opts;
     match row.location {
@@ -227,21 +282,21 @@ fn renew_row<R: CryptoRng + ?Sized>(
                     ],
                     cert: Box::new(issued.cert),
                 },
-                Err(e) => fail(cert_path, format!("cannot renew: {e}")),
+                Err(e) => fail(cert_path, RowErrorKind::Issue(e)),
             }
         }
         Location::Kubeconfig { file } => {
             let path = NodePath::kubeconfig(file);
             let Ok(Some(bytes)) = node_loader::read(files, &path) else {
-                return fail(path, "could not be read again".into());
+                return fail(path, RowErrorKind::ReadAgain);
             };
             let kc = match Kubeconfig::parse(bytes) {
                 Ok(k) => k,
-                Err(e) => return fail(path, e.to_string()),
+                Err(e) => return fail(path, FileErrorKind::Kubeconfig(e).into()),
             };
             let issued = match leaf::renew(old, ca, opts, now, rng) {
                 Ok(i) => i,
-                Err(e) => return fail(path, format!("cannot renew: {e}")),
+                Err(e) => return fail(path, RowErrorKind::Issue(e)),
             };
             // kubeadm resets the cluster's CA data to <cert-dir>/ca.crt (stale CAs, kubeadm#2027).
             let updated = kc
@@ -260,7 +315,7 @@ fn renew_row<R: CryptoRng + ?Sized>(
                     }],
                     cert: Box::new(issued.cert),
                 },
-                Err(e) => fail(path, e.to_string()),
+                Err(e) => fail(path, FileErrorKind::Kubeconfig(e).into()),
             }
         }
     }
@@ -281,7 +336,7 @@ pub enum CsrOutcome {
     /// The file is absent.
     Missing,
     /// Something is wrong.
-    Failed(FileError),
+    Failed(RowError),
 }
 
 /// Builds a CSR with a new key for each row from its existing certificate
@@ -296,26 +351,23 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
         .map(|&row| {
             let outcome = match node_loader::load_row_certificate(files, row) {
                 Ok(None) => CsrOutcome::Missing,
-                Err(e) => CsrOutcome::Failed(e),
+                Err(e) => CsrOutcome::Failed(e.into()),
                 Ok(Some(old)) => {
                     let path = certificate_path(row);
                     let key = opts
                         .key
                         .for_certificate(&old)
-                        .map_err(|e| e.to_string())
-                        .and_then(|a| PrivateKey::generate(a, rng).map_err(|e| e.to_string()));
+                        .map_err(RowErrorKind::RequestKey)
+                        .and_then(|a| PrivateKey::generate(a, rng).map_err(RowErrorKind::from));
                     match key {
-                        Err(message) => CsrOutcome::Failed(FileError { path, message }),
+                        Err(kind) => CsrOutcome::Failed(RowError { path, kind }),
                         Ok(key) => match csr_builder::build(&LeafSpec::from_existing(&old), &key) {
                             Ok(csr_pem) => CsrOutcome::Request {
                                 csr_pem,
                                 key,
                                 old: Box::new(old),
                             },
-                            Err(e) => CsrOutcome::Failed(FileError {
-                                path,
-                                message: e.to_string(),
-                            }),
+                            Err(e) => CsrOutcome::Failed(RowError::new(&path, e)),
                         },
                     }
                 }

@@ -84,7 +84,7 @@ fn metrics(
             labels.extend([
                 ("filename", file_name(&filepath)),
                 ("filepath", filepath.clone()),
-                ("error", e.message.clone()),
+                ("error", e.kind.to_string()),
             ]);
             errors.push(labels);
         }

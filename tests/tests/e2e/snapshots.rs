@@ -34,7 +34,7 @@ fn all_forms(name: &str, what: &str, files: &NodeFiles) {
     let errors: Vec<String> = r
         .errors
         .iter()
-        .map(|e| format!("{}: {}", e.path, e.message))
+        .map(|e| format!("{}: {}", e.path, e.kind))
         .collect();
     for (form, rendered) in [
         ("text", visible_line_ends(&text::render(&r))),

@@ -31,12 +31,7 @@ pub(super) fn check_cas(
             } else {
                 CheckId::Read
             };
-            out.push(
-                Status::Fail,
-                name,
-                check,
-                format!("{}: {}", e.path, e.message),
-            );
+            out.push(Status::Fail, name, check, format!("{}: {}", e.path, e.kind));
         }
         let Some(cert) = state.cert else {
             if errors.is_empty() {
@@ -111,7 +106,7 @@ pub(super) fn sa_checks(files: &NodeFiles, out: &mut Out) {
         ),
         (Ok(None), _) => (Status::Fail, "pki/sa.key is missing".into()),
         (_, Ok(None)) => (Status::Fail, "pki/sa.pub is missing".into()),
-        (Err(e), _) | (_, Err(e)) => (Status::Fail, format!("{}: {}", e.path, e.message)),
+        (Err(e), _) | (_, Err(e)) => (Status::Fail, format!("{}: {}", e.path, e.kind)),
         (Ok(Some(k)), Ok(Some(p))) => match (PrivateKey::public_key_bits_of(k), public_key_file_bits(p)) {
             (Err(e), _) => (Status::Fail, format!("pki/sa.key: {e}")),
             (_, None) => (Status::Fail, "pki/sa.pub is not a PEM PUBLIC KEY".into()),

@@ -45,7 +45,7 @@ pub(super) fn load_kubelet(input: &Input<'_>) -> KubeletState {
         Ok(Some(b)) => Some(b),
         Ok(None) => None,
         Err(e) => {
-            st.source = KubeletSource::BadConf(e.message);
+            st.source = KubeletSource::BadConf(e.kind.to_string());
             None
         }
     };

@@ -170,7 +170,7 @@ fn key_check(files: &NodeFiles, row: &Row, cert: &Certificate) -> (Status, Strin
                     PrivateKey::public_key_bits_of(bytes).map_err(|e| format!("{path}: {e}"))
                 }
                 Ok(None) => Err(format!("{path} is missing")),
-                Err(e) => Err(format!("{path}: {}", e.message)),
+                Err(e) => Err(format!("{path}: {}", e.kind)),
             }
         }
         Location::Kubeconfig { file } => {

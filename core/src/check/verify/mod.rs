@@ -351,7 +351,7 @@ pub fn verify(input: &Input<'_>) -> Verification {
                 intermediates: leaf::intermediates_of(files, row),
             }),
             Ok(None) => leaf_errors.push((row, None)),
-            Err(e) => leaf_errors.push((row, Some(e.message))),
+            Err(e) => leaf_errors.push((row, Some(e.kind.to_string()))),
         }
     }
     let kubelet = kubelet::load_kubelet(input);
