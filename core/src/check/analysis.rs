@@ -12,6 +12,7 @@ use crate::check::expiration::{self, Report};
 use crate::kubeadm::inventory::{self, Location};
 use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
 use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node_loader::FileErrorKind;
 use crate::kubeadm::residual;
 use crate::x509::certificate::{self, Certificate};
 use crate::x509::csr::{self, Csr};
@@ -147,16 +148,87 @@ pub enum Severity {
     Critical,
 }
 
-/// A finding about one item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A finding about one item. Serialised as `{item, severity, message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// The item concerned.
     pub item: usize,
     /// How bad.
     pub severity: Severity,
-    /// One line.
-    pub message: String,
+    /// What was found.
+    pub kind: WarningKind,
+}
+
+impl Serialize for Warning {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Warning", 3)?;
+        st.serialize_field("item", &self.item)?;
+        st.serialize_field("severity", &self.severity)?;
+        st.serialize_field("message", &self.kind.to_string())?;
+        st.end()
+    }
+}
+
+/// What a [`Warning`] found; the message is one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WarningKind {
+    /// The certificate expired.
+    #[error("expired on {date}")]
+    Expired {
+        /// When (kubeadm's date form).
+        date: String,
+    },
+    /// The certificate expires within the warning window.
+    #[error("expires in {residual} (on {date})")]
+    ExpiresSoon {
+        /// Time left, as kubeadm prints it.
+        residual: String,
+        /// When.
+        date: String,
+    },
+    /// A CA expires before a certificate it signed.
+    #[error(
+        "this CA expires on {ca_expires}, before the certificate it signed in {leaf_file} ({leaf_expires})"
+    )]
+    CaExpiresFirst {
+        /// When the CA expires.
+        ca_expires: String,
+        /// The signed certificate's file.
+        leaf_file: String,
+        /// When it expires.
+        leaf_expires: String,
+    },
+    /// A node file kubeadm's report could not use.
+    #[error("{file}: {reason}")]
+    NodeFile {
+        /// The file, with its node's root.
+        file: String,
+        /// Why.
+        reason: FileErrorKind,
+    },
+    /// A role's certificate without an extended key usage kubeadm gives it.
+    #[error("{row} lacks the extended key usage kubeadm gives it: {missing}")]
+    MissingExtendedKeyUsage {
+        /// The row.
+        row: &'static str,
+        /// The usages missing, comma-separated.
+        missing: String,
+    },
+    /// A role's certificate without a key usage kubeadm gives it.
+    #[error("{row} lacks the key usage {usage}")]
+    MissingKeyUsage {
+        /// The row.
+        row: &'static str,
+        /// The usage.
+        usage: &'static str,
+    },
+    /// A CA file whose certificate is not a CA.
+    #[error("{ca} is not a CA certificate (basic constraints CA:FALSE)")]
+    NotACa {
+        /// The CA's name.
+        ca: &'static str,
+    },
 }
 
 /// The kubeadm view of the files, when they form a node.
@@ -529,13 +601,16 @@ pub fn analyze_with_progress(
             warnings.push(Warning {
                 item: item.id,
                 severity: Severity::Critical,
-                message: format!("expired on {date}"),
+                kind: WarningKind::Expired { date },
             });
         } else if c.residual_seconds < EXPIRING_SOON_DAYS * 86400 {
             warnings.push(Warning {
                 item: item.id,
                 severity: Severity::Warning,
-                message: format!("expires in {} (on {date})", c.residual),
+                kind: WarningKind::ExpiresSoon {
+                    residual: c.residual.clone(),
+                    date,
+                },
             });
         }
     }
@@ -547,12 +622,11 @@ pub fn analyze_with_progress(
             warnings.push(Warning {
                 item: l.issuer,
                 severity: Severity::Warning,
-                message: format!(
-                    "this CA expires on {}, before the certificate it signed in {} ({})",
-                    residual::format_date(p.cert.not_after),
-                    items[l.child].file,
-                    residual::format_date(c.cert.not_after)
-                ),
+                kind: WarningKind::CaExpiresFirst {
+                    ca_expires: residual::format_date(p.cert.not_after),
+                    leaf_file: items[l.child].file.clone(),
+                    leaf_expires: residual::format_date(c.cert.not_after),
+                },
             });
         }
     }
@@ -563,7 +637,10 @@ pub fn analyze_with_progress(
             warnings.push(Warning {
                 item,
                 severity: Severity::Critical,
-                message: format!("{file}: {}", e.kind),
+                kind: WarningKind::NodeFile {
+                    file,
+                    reason: (*e.kind).clone(),
+                },
             });
         }
     }
@@ -689,11 +766,10 @@ fn assign_roles(items: &mut [Item], root: &str, node: Option<&str>, warnings: &m
                 warnings.push(Warning {
                     item: item.id,
                     severity: Severity::Critical,
-                    message: format!(
-                        "{} lacks the extended key usage kubeadm gives it: {}",
-                        row.name,
-                        missing.join(", ")
-                    ),
+                    kind: WarningKind::MissingExtendedKeyUsage {
+                        row: row.name,
+                        missing: missing.join(", "),
+                    },
                 });
             }
             for ku in ["digitalSignature", "keyEncipherment"] {
@@ -701,7 +777,10 @@ fn assign_roles(items: &mut [Item], root: &str, node: Option<&str>, warnings: &m
                     warnings.push(Warning {
                         item: item.id,
                         severity: Severity::Warning,
-                        message: format!("{} lacks the key usage {ku}", row.name),
+                        kind: WarningKind::MissingKeyUsage {
+                            row: row.name,
+                            usage: ku,
+                        },
                     });
                 }
             }
@@ -714,10 +793,7 @@ fn assign_roles(items: &mut [Item], root: &str, node: Option<&str>, warnings: &m
                 warnings.push(Warning {
                     item: item.id,
                     severity: Severity::Critical,
-                    message: format!(
-                        "{} is not a CA certificate (basic constraints CA:FALSE)",
-                        ca.name()
-                    ),
+                    kind: WarningKind::NotACa { ca: ca.name() },
                 });
             }
         }
@@ -784,7 +860,7 @@ mod tests {
         assert!(
             a.warnings
                 .iter()
-                .any(|w| w.message.starts_with("expires in 25d")),
+                .any(|w| w.kind.to_string().starts_with("expires in 25d")),
             "{:?}",
             a.warnings
         );

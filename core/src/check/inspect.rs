@@ -13,15 +13,9 @@ use crate::check::analysis::{self, Analysis, InputFile, ItemKind};
 /// `verify` is the command that judges one.
 pub fn inspect(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
     let mut a = analysis::analyze(files, now);
-    for node in std::mem::take(&mut a.nodes) {
-        let node_messages: Vec<String> = node
-            .report
-            .errors
-            .iter()
-            .map(|e| format!("{}{}: {}", node.root, e.path, e.kind))
-            .collect();
-        a.warnings.retain(|w| !node_messages.contains(&w.message));
-    }
+    a.nodes.clear();
+    a.warnings
+        .retain(|w| !matches!(w.kind, analysis::WarningKind::NodeFile { .. }));
     a
 }
 

@@ -70,7 +70,7 @@ pub enum SignCsrError {
         /// The row name.
         role: &'static str,
         /// What does not fit.
-        reason: String,
+        reason: role::Mismatch,
     },
     /// The CA is not the one kubeadm signs this role with.
     #[error(
@@ -117,7 +117,7 @@ pub fn sign_for_profile<R: CryptoRng + ?Sized>(
         )
         .map_err(|m| SignCsrError::Subject {
             role: row.name,
-            reason: m.0,
+            reason: m,
         })?;
         let have = ca.cert.common_name.clone().unwrap_or_default();
         if have != row.ca.common_name() {

@@ -1,6 +1,8 @@
 //! What kubeadm puts in each role's subject (docs/kubeadm.md, Subjects and SANs per
 //! row), for `verify` and `sign`.
 
+use thiserror::Error;
+
 use crate::kubeadm::inventory::Row;
 
 /// The common name a role must carry.
@@ -54,8 +56,47 @@ pub fn subject_rule(row: &Row) -> SubjectRule {
 }
 
 /// Why a subject does not fit its role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Mismatch {
+    /// Another CN than the role's fixed one.
+    #[error("CN is {found:?}; kubeadm's {row} has CN {want:?}")]
+    CommonName {
+        /// The row.
+        row: &'static str,
+        /// The CN found.
+        found: String,
+        /// The CN kubeadm writes.
+        want: &'static str,
+    },
+    /// A CN that is not the given node name.
+    #[error("CN is {found:?}; kubeadm's {row} has the node name {node:?} as CN")]
+    NotTheNodeName {
+        /// The row.
+        row: &'static str,
+        /// The CN found.
+        found: String,
+        /// The node name.
+        node: String,
+    },
+    /// No node name given, and the CN is not also a DNS SAN.
+    #[error("CN is {found:?}; kubeadm's {row} has the node name as CN and as a DNS SAN")]
+    NodeNameNotASan {
+        /// The row.
+        row: &'static str,
+        /// The CN found.
+        found: String,
+    },
+    /// Organizations other than the role's.
+    #[error("O is {found}; kubeadm's {row} has O {want}")]
+    Organizations {
+        /// The row.
+        row: &'static str,
+        /// The organizations found, `+`-joined, or `none`.
+        found: String,
+        /// The sets kubeadm writes, `or`-joined.
+        want: String,
+    },
+}
 
 /// Checks a subject (CN, O, DNS SANs) against `row`'s rule. `node_name` is used
 /// for the etcd server and peer certificates when known.
@@ -70,23 +111,25 @@ pub fn check_subject(
     let cn = common_name.unwrap_or("");
     match rule.common_name {
         CommonName::Exact(want) if cn != want => {
-            return Err(Mismatch(format!(
-                "CN is {cn:?}; kubeadm's {} has CN {want:?}",
-                row.name
-            )));
+            return Err(Mismatch::CommonName {
+                row: row.name,
+                found: cn.to_string(),
+                want,
+            });
         }
         CommonName::NodeName => match node_name {
             Some(n) if cn != n => {
-                return Err(Mismatch(format!(
-                    "CN is {cn:?}; kubeadm's {} has the node name {n:?} as CN",
-                    row.name
-                )));
+                return Err(Mismatch::NotTheNodeName {
+                    row: row.name,
+                    found: cn.to_string(),
+                    node: n.to_string(),
+                });
             }
             None if cn.is_empty() || !dns_names.iter().any(|d| d == cn) => {
-                return Err(Mismatch(format!(
-                    "CN is {cn:?}; kubeadm's {} has the node name as CN and as a DNS SAN",
-                    row.name
-                )));
+                return Err(Mismatch::NodeNameNotASan {
+                    row: row.name,
+                    found: cn.to_string(),
+                });
             }
             _ => {}
         },
@@ -112,11 +155,11 @@ pub fn check_subject(
         } else {
             organizations.join("+")
         };
-        return Err(Mismatch(format!(
-            "O is {have}; kubeadm's {} has O {}",
-            row.name,
-            want.join(" or ")
-        )));
+        return Err(Mismatch::Organizations {
+            row: row.name,
+            found: have,
+            want: want.join(" or "),
+        });
     }
     Ok(())
 }
@@ -143,7 +186,7 @@ mod tests {
         assert!(check_subject(admin, cn, &s(&["system:masters"]), &[], None).is_ok());
         let e = check_subject(admin, cn, &[], &[], None).unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             "O is none; kubeadm's admin.conf has O kubeadm:cluster-admins or system:masters"
         );
     }
@@ -163,7 +206,7 @@ mod tests {
         let api = row("apiserver").unwrap();
         let e = check_subject(api, Some("kube-apiserver-x"), &[], &[], None).unwrap_err();
         assert_eq!(
-            e.0,
+            e.to_string(),
             "CN is \"kube-apiserver-x\"; kubeadm's apiserver has CN \"kube-apiserver\""
         );
     }

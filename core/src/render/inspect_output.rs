@@ -183,7 +183,7 @@ pub fn render_text(a: &Analysis) -> String {
             out.push_str(&format!(
                 "  {sev}: {}: {}\n",
                 where_is(&a.items[w.item]),
-                w.message
+                w.kind
             ));
         }
     }

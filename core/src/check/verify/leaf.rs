@@ -127,7 +127,7 @@ pub(super) fn check_leaves(
             node_name,
         ) {
             Ok(()) => out.push(Status::Pass, name, CheckId::Subject, subject_text(cert)),
-            Err(m) => out.push(Status::Fail, name, CheckId::Subject, m.0),
+            Err(m) => out.push(Status::Fail, name, CheckId::Subject, m.to_string()),
         }
         let wanted = input.config.and_then(|c| c.sans_for_row(name, node_name));
         match name {
