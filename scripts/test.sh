@@ -22,9 +22,12 @@ need_debs() {
 }
 
 # time: /usr/bin/time measures the peak memory of `inspect --summary` in its test.
-need_debs openssl time
-# The prometheus output test parses with Python's prometheus_client; the test
-# itself pip-installs that package when it is missing, python3 must be here.
+# prometheus: its promtool runs the alert rule tests (tests/tests/e2e/deploy.rs);
+# the server it also installs is never started.
+need_debs openssl time prometheus
+# The prometheus output tests parse with Python's prometheus_client and the
+# manifest test validates with kubernetes-validate; the tests pip-install those
+# packages when they are missing, python3 must be here.
 command -v python3 >/dev/null || need_debs python3 python3-pip
 command -v kubectl >/dev/null || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
 

@@ -30,6 +30,7 @@ mod restart;
 mod restore;
 mod sa;
 mod schedule;
+mod serve;
 mod sign;
 mod thresholds;
 mod use_api;
@@ -68,6 +69,8 @@ enum Command {
     Verify(verify::Args),
     /// Check several control-plane nodes against each other: same CAs and keys, SANs, servers.
     Fleet(fleet::Args),
+    /// Serve the node's certificate metrics over HTTP for Prometheus (/metrics, /healthz).
+    Serve(serve::Args),
     /// Sign a CSR (from `renew --csr-only`) with an external CA, adding the usages of a kubeadm role.
     Sign(sign::Args),
     /// The kubelet's certificates: its client certificate; its serving certificate.
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Fleet(a) => fleet::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Kubelet(a) => kubelet::run(a),
         Command::Ca(a) => ca::run(a),

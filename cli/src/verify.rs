@@ -1,10 +1,13 @@
 //! `kcerts verify`.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use kcerts_core::node::{FileContent, NodePath};
-use kcerts_core::verify::{self as checks, KubeletClient, KubeletServing, Status};
+use kcerts_core::cluster_config::ClusterConfig;
+use kcerts_core::live::Row as LiveRow;
+use kcerts_core::node::{FileContent, NodeFiles, NodePath};
+use kcerts_core::verify::{self as checks, KubeletClient, KubeletServing, Status, Verification};
 use time::OffsetDateTime;
 
 use crate::color::{self, ColorChoice};
@@ -47,6 +50,29 @@ Exit status: 0 all pass; 1 a file cannot be read or parsed; 2 some warn; 3 some 
 pub struct Args {
     #[command(flatten)]
     dirs: DirArgs,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Verify as of this RFC 3339 time instead of now.
+    #[arg(long, value_name = "TIME", value_parser = args::parse_time)]
+    at: Option<OffsetDateTime>,
+    /// Colour the results.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// A copy of admin.conf (e.g. /root/.kube/config): warn when a user in it holds
+    /// credentials that expired or that admin.conf's renewal superseded (rows
+    /// `kubeconfig-copy`). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig_copy: Vec<PathBuf>,
+    #[command(flatten)]
+    config: crate::kubeadm_config::ConfigArgs,
+}
+
+/// What verify reads besides the two directories (shared with `kcerts serve`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
     /// The kubelet's rotating client certificate and key.
     #[arg(
         long,
@@ -63,15 +89,6 @@ pub struct Args {
     service_cidr: Option<String>,
     #[command(flatten)]
     thresholds: crate::thresholds::Thresholds,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Output::Text)]
-    output: Output,
-    /// Verify as of this RFC 3339 time instead of now.
-    #[arg(long, value_name = "TIME", value_parser = args::parse_time)]
-    at: Option<OffsetDateTime>,
-    /// Colour the results.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
     /// Also connect to every control-plane endpoint and check that it serves the
     /// certificate on disk (rows `live`; each endpoint bounded at 3 s).
     #[arg(long)]
@@ -83,13 +100,134 @@ pub struct Args {
     /// kubelet.key, beside --kubelet-client-cert].
     #[arg(long, value_name = "FILE")]
     kubelet_serving_cert: Option<PathBuf>,
-    /// A copy of admin.conf (e.g. /root/.kube/config): warn when a user in it holds
-    /// credentials that expired or that admin.conf's renewal superseded (rows
-    /// `kubeconfig-copy`). Repeatable.
-    #[arg(long, value_name = "PATH")]
-    kubeconfig_copy: Vec<PathBuf>,
-    #[command(flatten)]
-    config: crate::kubeadm_config::ConfigArgs,
+}
+
+/// One verification of a node: its files (with kubelet.conf), the rows (with the
+/// live rows under `--live`) and the live rows again for their own metrics.
+pub struct NodeReading {
+    pub files: NodeFiles,
+    pub verification: Verification,
+    pub live: Vec<LiveRow>,
+}
+
+impl NodeArgs {
+    /// The service IP: --service-cidr's first address (a bad CIDR is refused before
+    /// anything is read), else the configuration's service subnet.
+    pub fn service_ip(&self, cfg: Option<&ClusterConfig>) -> Result<Option<IpAddr>> {
+        Ok(match &self.service_cidr {
+            Some(c) => match kcerts_core::pki::first_service_ip(c) {
+                Some(ip) => Some(ip),
+                None => bail!("invalid --service-cidr {c:?}: expected e.g. 10.96.0.0/12"),
+            },
+            None => cfg.and_then(|c| kcerts_core::pki::first_service_ip(c.service_subnet())),
+        })
+    }
+
+    /// Verifies the node's `files` at `now` (reading kubelet.conf and the kubelet's
+    /// certificates too) and, with `--live`, probes the endpoints.
+    pub fn verify(
+        &self,
+        dirs: &fsio::NodeDirs,
+        mut files: NodeFiles,
+        cfg: Option<&ClusterConfig>,
+        now: OffsetDateTime,
+    ) -> Result<NodeReading> {
+        let service_ip = self.service_ip(cfg)?;
+        let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
+        match fsio::read_limited(&dirs.path(&kubelet_conf)) {
+            Ok(Some(b)) => files.insert(kubelet_conf, b),
+            Ok(None) => {}
+            Err(r) => files.insert_unreadable(kubelet_conf, r),
+        }
+        let kubelet_serving = self.serving_files();
+        let mut v = checks::verify(&checks::Input {
+            files: &files,
+            kubelet_client: Some(KubeletClient {
+                path: self.kubelet_client_cert.display().to_string(),
+                content: content(&self.kubelet_client_cert),
+            }),
+            kubelet_serving: Some(kubelet_serving.clone()),
+            node_name: self
+                .node_name
+                .clone()
+                .or_else(|| cfg.and_then(|c| c.node_name.clone())),
+            service_ip,
+            thresholds: checks::Thresholds::from_flags(
+                self.thresholds.warn,
+                self.thresholds.crit,
+                checks::Thresholds::default(),
+            ),
+            now,
+            config: cfg,
+        });
+        let live = if self.live {
+            let endpoints = crate::live::Endpoints::resolve(&self.endpoints, dirs);
+            let serving = kubelet_serving
+                .content
+                .is_some()
+                .then(|| PathBuf::from(&kubelet_serving.path));
+            let observed = crate::live::observe(&endpoints, dirs, &files, serving.as_deref());
+            let written = crate::live::written(dirs);
+            let rows = kcerts_core::live::check(&kcerts_core::live::Input {
+                files: &files,
+                observed: &observed,
+                written: &written,
+                now: v.now,
+            });
+            v.checks.extend(rows.iter().map(LiveRow::to_check));
+            rows
+        } else {
+            Vec::new()
+        };
+        Ok(NodeReading {
+            files,
+            verification: v,
+            live,
+        })
+    }
+
+    /// The verification's metrics, and the live ones with `--live`.
+    pub fn prometheus(&self, r: &NodeReading) -> String {
+        let mut out = kcerts_core::verify_output::to_prometheus(&r.verification);
+        if self.live {
+            out.push_str(&kcerts_core::verify_output::live_to_prometheus(&r.live));
+        }
+        out
+    }
+
+    /// The serving certificate: --kubelet-serving-cert, else the kubelet's bootstrapped
+    /// pair beside the client certificate, else its self-signed kubelet.crt.
+    fn serving_files(&self) -> KubeletServing {
+        use kcerts_core::kubelet_selfsigned::{CERT_FILE, KEY_FILE, SERVER_CURRENT};
+        let dir = self
+            .kubelet_client_cert
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let with_key = |cert: &Path| {
+            let is_pair = cert.file_name().is_some_and(|n| n != CERT_FILE);
+            let key = (!is_pair).then(|| {
+                let k = cert.with_file_name(KEY_FILE);
+                (k.display().to_string(), content(&k))
+            });
+            KubeletServing {
+                path: cert.display().to_string(),
+                content: content(cert),
+                key,
+            }
+        };
+        match &self.kubelet_serving_cert {
+            Some(p) => with_key(p),
+            None => {
+                let bootstrapped = with_key(&dir.join(SERVER_CURRENT));
+                if bootstrapped.content.is_some() {
+                    bootstrapped
+                } else {
+                    with_key(&dir.join(CERT_FILE))
+                }
+            }
+        }
+    }
 }
 
 pub fn run(a: Args) -> Result<Code> {
@@ -100,67 +238,14 @@ pub fn run(a: Args) -> Result<Code> {
     };
     let cfg = a.config.load("verify", lines)?;
     let dirs = crate::kubeadm_config::dirs_with(a.dirs.dirs(), cfg.as_ref());
-    let mut files = crate::kubeadm_config::load_files(&dirs, cfg.as_ref());
+    let files = crate::kubeadm_config::load_files(&dirs, cfg.as_ref());
     crate::node_guard::require_node(&dirs, &files)?;
-    let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
-    match fsio::read_limited(&dirs.path(&kubelet_conf)) {
-        Ok(Some(b)) => files.insert(kubelet_conf, b),
-        Ok(None) => {}
-        Err(r) => files.insert_unreadable(kubelet_conf, r),
-    }
-    let content = content(&a.kubelet_client_cert);
-    let kubelet_serving = serving_files(&a);
-    let service_ip = match &a.service_cidr {
-        Some(c) => match kcerts_core::pki::first_service_ip(c) {
-            Some(ip) => Some(ip),
-            None => bail!("invalid --service-cidr {c:?}: expected e.g. 10.96.0.0/12"),
-        },
-        None => cfg
-            .as_ref()
-            .and_then(|c| kcerts_core::pki::first_service_ip(c.service_subnet())),
-    };
-    let mut v = checks::verify(&checks::Input {
-        files: &files,
-        kubelet_client: Some(KubeletClient {
-            path: a.kubelet_client_cert.display().to_string(),
-            content,
-        }),
-        kubelet_serving: Some(kubelet_serving.clone()),
-        node_name: a
-            .node_name
-            .clone()
-            .or_else(|| cfg.as_ref().and_then(|c| c.node_name.clone())),
-        service_ip,
-        thresholds: checks::Thresholds::from_flags(
-            a.thresholds.warn,
-            a.thresholds.crit,
-            checks::Thresholds::default(),
-        ),
-        now: args::now_or(a.at),
-        config: cfg.as_ref(),
-    });
-    let live_rows = if a.live {
-        let endpoints = crate::live::Endpoints::resolve(&a.endpoints, &dirs);
-        let serving = kubelet_serving
-            .content
-            .is_some()
-            .then(|| PathBuf::from(&kubelet_serving.path));
-        let observed = crate::live::observe(&endpoints, &dirs, &files, serving.as_deref());
-        let written = crate::live::written(&dirs);
-        let rows = kcerts_core::live::check(&kcerts_core::live::Input {
-            files: &files,
-            observed: &observed,
-            written: &written,
-            now: v.now,
-        });
-        v.checks
-            .extend(rows.iter().map(kcerts_core::live::Row::to_check));
-        rows
-    } else {
-        Vec::new()
-    };
+    let mut reading = a
+        .node
+        .verify(&dirs, files, cfg.as_ref(), args::now_or(a.at))?;
+    let (files, v) = (&reading.files, &mut reading.verification);
     if !a.kubeconfig_copy.is_empty() {
-        let admin = kcerts_core::kubeconfig_copy::admin_certificate(&files);
+        let admin = kcerts_core::kubeconfig_copy::admin_certificate(files);
         for path in &a.kubeconfig_copy {
             let content = crate::kubeconfig_copies::read(path);
             v.checks.extend(kcerts_core::kubeconfig_copy::check(
@@ -171,22 +256,18 @@ pub fn run(a: Args) -> Result<Code> {
             ));
         }
     }
+    let v = &reading.verification;
     match a.output {
         Output::Text => {
-            let text = kcerts_core::verify_output::render_text(&v);
+            let text = kcerts_core::verify_output::render_text(v);
             if color::color_enabled(a.color) {
                 out::print(color::paint(&text))?;
             } else {
                 out::print(&text)?;
             }
         }
-        Output::Json => out::print(kcerts_core::verify_output::to_json(&v))?,
-        Output::Prometheus => {
-            out::print(kcerts_core::verify_output::to_prometheus(&v))?;
-            if a.live {
-                out::print(kcerts_core::verify_output::live_to_prometheus(&live_rows))?;
-            }
-        }
+        Output::Json => out::print(kcerts_core::verify_output::to_json(v))?,
+        Output::Prometheus => out::print(a.node.prometheus(&reading))?,
     }
     let read_error = v
         .checks
@@ -204,39 +285,5 @@ fn content(path: &Path) -> Option<FileContent> {
         Ok(Some(b)) => Some(FileContent::Bytes(b)),
         Ok(None) => None,
         Err(r) => Some(FileContent::Unreadable(r)),
-    }
-}
-
-/// The serving certificate: --kubelet-serving-cert, else the kubelet's bootstrapped
-/// pair beside the client certificate, else its self-signed kubelet.crt.
-fn serving_files(a: &Args) -> KubeletServing {
-    use kcerts_core::kubelet_selfsigned::{CERT_FILE, KEY_FILE, SERVER_CURRENT};
-    let dir = a
-        .kubelet_client_cert
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let with_key = |cert: &Path| {
-        let is_pair = cert.file_name().is_some_and(|n| n != CERT_FILE);
-        let key = (!is_pair).then(|| {
-            let k = cert.with_file_name(KEY_FILE);
-            (k.display().to_string(), content(&k))
-        });
-        KubeletServing {
-            path: cert.display().to_string(),
-            content: content(cert),
-            key,
-        }
-    };
-    match &a.kubelet_serving_cert {
-        Some(p) => with_key(p),
-        None => {
-            let bootstrapped = with_key(&dir.join(SERVER_CURRENT));
-            if bootstrapped.content.is_some() {
-                bootstrapped
-            } else {
-                with_key(&dir.join(CERT_FILE))
-            }
-        }
     }
 }

@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(prom.matches("# TYPE x509_cert_not_after gauge").count(), 1);
         assert!(prom.contains("x509_read_errors{node=\"cp-1\"} 0\n"));
         assert!(prom.contains(
-            "kcerts_verify_check{target=\"cp-2/apiserver\",check=\"endpoint-sans\"} 0\n"
+            "kcerts_verify_check{target=\"cp-2/apiserver\",check=\"endpoint-sans\",result=\"pass\"} 0\n"
         ));
     }
 }

@@ -30,9 +30,10 @@ pub fn render_text(v: &Verification) -> String {
 }
 
 /// The verification in the Prometheus text format: `kcerts_verify_check` per
-/// check (0 pass, 1 warn, 2 fail) and the counts per status. The reason is left
-/// out of the labels: it holds dates, and a label that changes every run would
-/// make a new series every run.
+/// check (0 pass, 1 warn, 2 fail, also as the `result` label, so an alert can
+/// select `result="fail"`) and the counts per status. The reason is left out of
+/// the labels: it holds dates, and a label that changes every run would make a
+/// new series every run.
 pub fn to_prometheus(v: &Verification) -> String {
     let mut out = String::from(
         "# HELP kcerts_verify_check Result of one kcerts verify check: 0 pass, 1 warn, 2 fail.\n\
@@ -45,9 +46,10 @@ pub fn to_prometheus(v: &Verification) -> String {
             Status::Fail => 2,
         };
         out.push_str(&format!(
-            "kcerts_verify_check{{target=\"{}\",check=\"{}\"}} {value}\n",
+            "kcerts_verify_check{{target=\"{}\",check=\"{}\",result=\"{}\"}} {value}\n",
             escape(&c.target),
-            c.check
+            c.check,
+            c.status.as_str()
         ));
     }
     out.push_str(

@@ -14,34 +14,38 @@ use crate::beyond_common::*;
 /// makes sure python3 exists).
 pub(crate) fn prometheus_client() {
     static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let has = || {
-            Command::new("python3")
-                .args(["-c", "import prometheus_client.parser"])
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if has() {
-            return;
-        }
-        let pip = |extra: &[&str]| {
-            Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(extra)
-                .arg("prometheus_client")
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        // Debian's own python refuses pip installs without the flag (PEP 668).
-        let _ = pip(&[]) || pip(&["--break-system-packages"]);
-        assert!(has(), "cannot install prometheus_client with pip");
-    });
+    READY.get_or_init(|| pip_module("prometheus_client.parser", "prometheus_client"));
+}
+
+/// Makes sure `python3 -c 'import MODULE'` works, installing PACKAGE from PyPI
+/// with pip when it does not.
+pub fn pip_module(module: &str, package: &str) {
+    let has = || {
+        Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has() {
+        return;
+    }
+    let pip = |extra: &[&str]| {
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(extra)
+            .arg(package)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // Debian's own python refuses pip installs without the flag (PEP 668).
+    let _ = pip(&[]) || pip(&["--break-system-packages"]);
+    assert!(has(), "cannot install {package} with pip");
 }
 
 /// Parses exposition text with prometheus_client and returns one line per

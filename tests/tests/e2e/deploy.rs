@@ -1,0 +1,612 @@
+//! deploy/kubernetes/: the manifests against Kubernetes 1.32's schemas
+//! (kubernetes-validate from PyPI), the alert rules with `promtool test rules` on
+//! series that `kcerts serve` wrote, and every metric the rules and the
+//! dashboard query is one that kcerts exports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use kcerts_tests::*;
+use serde_json::{Value, json};
+
+use crate::monitoring::pip_module;
+use crate::serve::{Server, serve_args, write_node_aged};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn deploy_file(name: &str) -> String {
+    std::fs::read_to_string(repo().join("deploy/kubernetes").join(name)).unwrap()
+}
+
+/// One sample of the exposition text.
+#[derive(Debug, Clone)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses the sample lines of the exposition text (comments skipped).
+fn samples(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, rest) = series.split_once('{').unwrap_or((series, "}"));
+        let mut labels = BTreeMap::new();
+        let mut chars = rest.trim_end_matches('}').chars().peekable();
+        while chars.peek().is_some() {
+            let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+            assert_eq!(chars.next(), Some('"'), "{line}");
+            let mut v = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some(e) => v.push(e),
+                        None => {}
+                    },
+                    '"' => break,
+                    c => v.push(c),
+                }
+            }
+            if chars.peek() == Some(&',') {
+                chars.next();
+            }
+            labels.insert(key, v);
+        }
+        out.push(Sample {
+            name: name.to_string(),
+            labels,
+            value: value.parse().unwrap(),
+        });
+    }
+    out
+}
+
+/// The metric names of a PromQL expression: identifiers that are not functions,
+/// keywords, label names (in `{}` or `by (...)`), durations or Grafana variables.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    // Grafana's `label_values(METRIC, LABEL)` names one metric.
+    let expr = match expr.strip_prefix("label_values(") {
+        Some(rest) => rest.split(',').next().unwrap(),
+        None => expr,
+    };
+    const KEYWORDS: [&str; 8] = [
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "inf",
+        "nan",
+        "group_left",
+    ];
+    const LABEL_LISTS: [&str; 6] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    let c: Vec<char> = expr.chars().collect();
+    let mut out = BTreeSet::new();
+    let mut i = 0;
+    let skip_to = |i: &mut usize, open: char, close: char| {
+        let mut depth = 0;
+        while *i < c.len() {
+            if c[*i] == '"' {
+                *i += 1;
+                while *i < c.len() && c[*i] != '"' {
+                    *i += if c[*i] == '\\' { 2 } else { 1 };
+                }
+            } else if c[*i] == open {
+                depth += 1;
+            } else if c[*i] == close {
+                depth -= 1;
+                if depth == 0 {
+                    return;
+                }
+            }
+            *i += 1;
+        }
+    };
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '{' {
+            skip_to(&mut i, '{', '}');
+        } else if ch == '[' {
+            skip_to(&mut i, '[', ']');
+        } else if ch == '"' {
+            i += 1;
+            while i < c.len() && c[i] != '"' {
+                i += if c[i] == '\\' { 2 } else { 1 };
+            }
+        } else if ch == '$' || ch.is_ascii_digit() || ch == '.' {
+            i += 1;
+            while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '_' || c[i] == '.') {
+                i += 1;
+            }
+            continue;
+        } else if ch.is_ascii_alphabetic() || ch == '_' || ch == ':' {
+            let start = i;
+            while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '_' || c[i] == ':') {
+                i += 1;
+            }
+            let ident: String = c[start..i].iter().collect();
+            let mut j = i;
+            while j < c.len() && c[j] == ' ' {
+                j += 1;
+            }
+            // `f(` is a call; `sum by (x) (` an aggregation with its modifier first.
+            let rest: String = c[j..].iter().collect();
+            let call = rest.starts_with('(')
+                || ["by", "without"].iter().any(|m| {
+                    rest.strip_prefix(m)
+                        .is_some_and(|r| r.trim_start().starts_with('('))
+                });
+            if LABEL_LISTS.contains(&ident.as_str()) {
+                if call {
+                    i = j;
+                    skip_to(&mut i, '(', ')');
+                }
+            } else if !call && !KEYWORDS.contains(&ident.as_str()) {
+                out.insert(ident);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Every `expr` in a JSON document (the dashboard's panel targets and variables).
+fn json_exprs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("expr", Value::String(s)) => out.push(s.clone()),
+                    ("query", Value::String(s)) if s.starts_with("label_values(") => {
+                        out.push(s.clone());
+                    }
+                    _ => json_exprs(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| json_exprs(v, out)),
+        _ => {}
+    }
+}
+
+/// One alerting rule of the PrometheusRule, as the tests need it.
+#[derive(Debug)]
+struct Rule {
+    alert: String,
+    severity: String,
+    annotations: BTreeMap<String, String>,
+}
+
+/// The PrometheusRule's `spec:` as a plain Prometheus rules file, and its alerts.
+fn rules_file() -> (String, Vec<Rule>) {
+    let text = deploy_file("kcerts-prometheusrule.yaml");
+    let doc = text
+        .split("\n---\n")
+        .find(|d| d.contains("\nkind: PrometheusRule\n"))
+        .unwrap();
+    let spec = doc.split_once("\nspec:\n").unwrap().1;
+    let plain: String = spec
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    let mut rules: Vec<Rule> = Vec::new();
+    for line in plain.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("- alert: ") {
+            rules.push(Rule {
+                alert: name.to_string(),
+                severity: String::new(),
+                annotations: BTreeMap::new(),
+            });
+        } else if let Some(r) = rules.last_mut() {
+            if let Some(s) = line.strip_prefix("severity: ") {
+                r.severity = s.to_string();
+            }
+            for key in ["summary", "description"] {
+                if let Some(v) = line.strip_prefix(&format!("{key}: ")) {
+                    r.annotations
+                        .insert(key.into(), v.trim_matches('"').to_string());
+                }
+            }
+        }
+    }
+    (plain, rules)
+}
+
+/// `{{ $labels.x }}` filled in, as Prometheus renders the annotations.
+fn render(template: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut out = template.to_string();
+    while let Some(start) = out.find("{{ $labels.") {
+        let end = start + out[start..].find(" }}").unwrap();
+        let key = &out[start + "{{ $labels.".len()..end];
+        let value = labels.get(key).cloned().unwrap_or_default();
+        out.replace_range(start..end + 3, &value);
+    }
+    out
+}
+
+/// A series in PromQL's notation, for promtool's `input_series`.
+fn series_text(name: &str, labels: &BTreeMap<String, String>) -> String {
+    let esc = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
+        .collect();
+    format!("{name}{{{}}}", parts.join(","))
+}
+
+const DAY: f64 = 86_400.0;
+
+/// The four nodes of the rule tests, each scraped once from `kcerts serve`:
+/// cp-1 healthy; cp-2 expiring in 20 days, with an apiserver certificate from
+/// another cluster (verify: chain fails); cp-3 expiring in 4 days; cp-4 expired,
+/// with an unreadable file and a reading that stopped.
+fn scraped_nodes() -> Vec<(String, Vec<Sample>)> {
+    let bin = kcerts_bin();
+    let mut out = Vec::new();
+    for (node, age_days, seed) in [
+        ("cp-1", 1, 71),
+        ("cp-2", 345, 72),
+        ("cp-3", 361, 73),
+        ("cp-4", 400, 74),
+    ] {
+        let dir = tempdir();
+        let root = dir.path();
+        write_node_aged(root, time::Duration::days(age_days), seed);
+        if node == "cp-2" {
+            let other = tempdir();
+            write_node_aged(other.path(), time::Duration::days(age_days), 99);
+            for f in ["apiserver.crt", "apiserver.key"] {
+                std::fs::copy(other.path().join("pki").join(f), root.join("pki").join(f)).unwrap();
+            }
+        }
+        if node == "cp-4" {
+            std::fs::write(root.join("pki/front-proxy-client.crt"), "junk").unwrap();
+        }
+        let s = Server::start(&bin, &serve_args(root, "1h"));
+        let (code, text) = s.get("/metrics");
+        assert_eq!(code, 200);
+        out.push((node.to_string(), samples(&text)));
+    }
+    out
+}
+
+#[test]
+fn alert_rules_pass_promtool_on_series_from_kcerts_serve() {
+    let (plain, rules) = rules_file();
+    let dir = tempdir();
+    let rules_path = dir.path().join("kcerts-rules.yaml");
+    std::fs::write(&rules_path, &plain).unwrap();
+    let o = run(
+        "promtool",
+        ["check", "rules", &rules_path.display().to_string()],
+    );
+    assert_ok(&o, "promtool check rules");
+
+    // promtool starts its clock at 0 (1970), so every series that holds a time is
+    // shifted by the moment of its reading: "now" becomes t=0 and the time left
+    // on each certificate stays what it is.
+    let mut input = Vec::new();
+    // (series labels with node and job, name, shifted value) for the expectations.
+    let mut series: Vec<Sample> = Vec::new();
+    for (node, samples) in scraped_nodes() {
+        let read_at = samples
+            .iter()
+            .find(|s| s.name == "kcerts_check_timestamp_seconds")
+            .unwrap()
+            .value;
+        for s in samples {
+            let mut labels = s.labels.clone();
+            labels.insert("node".into(), node.clone());
+            labels.insert("job".into(), "kcerts".into());
+            let values = match s.name.as_str() {
+                "x509_cert_not_after" | "x509_cert_not_before" => {
+                    format!("{}+0x180", s.value - read_at)
+                }
+                // A reading every minute, except on cp-4 where it stopped at t=0.
+                "kcerts_check_timestamp_seconds" if node == "cp-4" => "0+0x180".into(),
+                "kcerts_check_timestamp_seconds" => "0+60x180".into(),
+                _ => format!("{}+0x180", s.value),
+            };
+            input.push(json!({"series": series_text(&s.name, &labels), "values": values}));
+            series.push(Sample {
+                value: if s.name.starts_with("x509_cert_not_") {
+                    s.value - read_at
+                } else {
+                    s.value
+                },
+                name: s.name,
+                labels,
+            });
+        }
+    }
+    // `verify --live` is not in `kcerts serve` yet: one hand-written row stands
+    // for what it will export, on a node of its own.
+    let mut live = BTreeMap::new();
+    for (k, v) in [
+        ("node", "cp-live"),
+        ("job", "kcerts"),
+        ("target", "apiserver"),
+        ("check", "live"),
+        ("result", "fail"),
+    ] {
+        live.insert(k.to_string(), v.to_string());
+    }
+    input.push(json!({"series": series_text("kcerts_verify_check", &live), "values": "2+0x180"}));
+    series.push(Sample {
+        name: "kcerts_verify_check".into(),
+        labels: live,
+        value: 2.0,
+    });
+
+    // What each alert should show at `t` seconds, worked out here without PromQL.
+    let firing = |alert: &str, t: f64| -> Vec<&Sample> {
+        series
+            .iter()
+            .filter(|s| {
+                let l = |k: &str| s.labels.get(k).map_or("", String::as_str);
+                let left = s.value - t;
+                match alert {
+                    "KcertsCertificateExpiresIn30Days" => {
+                        s.name == "x509_cert_not_after"
+                            && left < 30.0 * DAY
+                            && left > 7.0 * DAY
+                            && t >= 3600.0
+                    }
+                    "KcertsCertificateExpiresIn7Days" => {
+                        s.name == "x509_cert_not_after"
+                            && left < 7.0 * DAY
+                            && left > 0.0
+                            && t >= 600.0
+                    }
+                    "KcertsCertificateExpired" => s.name == "x509_cert_expired" && s.value == 1.0,
+                    "KcertsFileUnreadable" => {
+                        s.name == "x509_cert_error" && s.value == 1.0 && t >= 600.0
+                    }
+                    "KcertsVerifyFailed" => {
+                        s.name == "kcerts_verify_check"
+                            && l("result") == "fail"
+                            && !["expiry", "live", "read"].contains(&l("check"))
+                            && t >= 600.0
+                    }
+                    "KcertsLiveCertificateMismatch" => {
+                        s.name == "kcerts_verify_check"
+                            && l("check") == "live"
+                            && l("result") == "fail"
+                            && t >= 900.0
+                    }
+                    // Stale from 31 min on (the first evaluation over 30 min), for 5 min.
+                    "KcertsReadingStale" => {
+                        s.name == "kcerts_check_timestamp_seconds"
+                            && l("node") == "cp-4"
+                            && t >= 1860.0 + 300.0
+                    }
+                    other => panic!("no expectation written for the alert {other}"),
+                }
+            })
+            .collect()
+    };
+
+    let mut tests = Vec::new();
+    let mut fired = BTreeMap::new();
+    for (eval, t) in [("30m", 1800.0), ("2h", 7200.0)] {
+        for rule in &rules {
+            let exp: Vec<Value> = firing(&rule.alert, t)
+                .into_iter()
+                .map(|s| {
+                    let mut labels = s.labels.clone();
+                    labels.insert("severity".into(), rule.severity.clone());
+                    let annotations: BTreeMap<_, _> = rule
+                        .annotations
+                        .iter()
+                        .map(|(k, v)| (k.clone(), render(v, &labels)))
+                        .collect();
+                    json!({"exp_labels": labels, "exp_annotations": annotations})
+                })
+                .collect();
+            *fired.entry((rule.alert.clone(), eval)).or_insert(0) += exp.len();
+            tests.push(json!({"eval_time": eval, "alertname": rule.alert, "exp_alerts": exp}));
+        }
+    }
+    // The scenarios do what they are meant to: each alert fires at 2h, from the
+    // node planted for it; `for:` holds the 30-day one back at 30 min.
+    let n = |a: &str, e: &str| fired[&(a.to_string(), e)];
+    assert_eq!(n("KcertsCertificateExpiresIn30Days", "30m"), 0);
+    assert_eq!(
+        n("KcertsCertificateExpiresIn30Days", "2h"),
+        11,
+        "cp-2's 11 leaves"
+    );
+    assert_eq!(
+        n("KcertsCertificateExpiresIn7Days", "2h"),
+        11,
+        "cp-3's 11 leaves"
+    );
+    assert_eq!(
+        n("KcertsCertificateExpired", "2h"),
+        10,
+        "cp-4's leaves less the junk one"
+    );
+    assert_eq!(n("KcertsFileUnreadable", "2h"), 1);
+    assert!(n("KcertsVerifyFailed", "2h") >= 1);
+    assert_eq!(n("KcertsLiveCertificateMismatch", "2h"), 1);
+    assert_eq!(n("KcertsReadingStale", "30m"), 0);
+    assert_eq!(n("KcertsReadingStale", "2h"), 1);
+    assert!(
+        firing("KcertsVerifyFailed", 7200.0)
+            .iter()
+            .any(|s| s.labels["node"] == "cp-2"
+                && s.labels["target"] == "apiserver"
+                && s.labels["check"] == "chain"),
+        "cp-2's foreign apiserver certificate"
+    );
+    for rule in &rules {
+        assert!(
+            !firing(&rule.alert, 7200.0)
+                .iter()
+                .any(|s| s.labels["node"] == "cp-1"),
+            "nothing fires for the healthy node: {}",
+            rule.alert
+        );
+    }
+
+    let test_file = json!({
+        "rule_files": [rules_path.display().to_string()],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": input, "alert_rule_test": tests}],
+    });
+    let test_path = dir.path().join("kcerts-rules.test.yaml");
+    // JSON is YAML: promtool reads it as is.
+    std::fs::write(
+        &test_path,
+        serde_json::to_string_pretty(&test_file).unwrap(),
+    )
+    .unwrap();
+    let o = run(
+        "promtool",
+        ["test", "rules", &test_path.display().to_string()],
+    );
+    assert_ok(&o, "promtool test rules");
+    assert!(stdout(&o).contains("SUCCESS"), "{}", stdout(&o));
+}
+
+#[test]
+fn metric_names_of_promql() {
+    let names = |e: &str| metric_names(e).into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        names(r#"sum by (node) (rate(a_total{x="y}"}[5m])) / on(node) group_left b > 3 * 86400"#),
+        ["a_total", "b"]
+    );
+    assert_eq!(
+        names("min(c{node=~\"$node\"} - time()) or vector(0)"),
+        ["c"]
+    );
+    assert_eq!(names("label_values(d, node)"), ["d"]);
+    assert_eq!(names("time() - e offset 5m and bool f"), ["e", "f"]);
+}
+
+#[test]
+fn dashboard_and_rules_query_only_metrics_kcerts_exports() {
+    let dir = tempdir();
+    let root = dir.path();
+    write_node_aged(root, time::Duration::days(1), 75);
+    std::fs::write(root.join("pki/front-proxy-client.crt"), "junk").unwrap();
+    let s = Server::start(&kcerts_bin(), &serve_args(root, "1h"));
+    let (_, text) = s.get("/metrics");
+    let exported: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+
+    let dashboard: Value = serde_json::from_str(&deploy_file("kcerts-dashboard.json")).unwrap();
+    let mut exprs = Vec::new();
+    json_exprs(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let (plain, rules) = rules_file();
+    assert_eq!(rules.len(), 7);
+    for line in plain.lines().map(str::trim) {
+        if let Some(e) = line.strip_prefix("expr: ") {
+            exprs.push(e.to_string());
+        }
+    }
+    let mut used = BTreeSet::new();
+    for e in &exprs {
+        let names = metric_names(e);
+        assert!(!names.is_empty(), "no metric in {e}");
+        used.extend(names);
+    }
+    let unknown: Vec<_> = used.difference(&exported).collect();
+    assert!(unknown.is_empty(), "not exported by kcerts: {unknown:?}");
+    for m in [
+        "x509_cert_not_after",
+        "x509_cert_expired",
+        "x509_cert_error",
+        "x509_read_errors",
+        "kcerts_verify_check",
+        "kcerts_check_timestamp_seconds",
+    ] {
+        assert!(used.contains(m), "{m} is queried");
+    }
+}
+
+#[test]
+fn manifests_pass_the_kubernetes_1_32_schemas() {
+    pip_module("kubernetes_validate", "kubernetes-validate");
+    let file = repo().join("deploy/kubernetes/kcerts-daemonset.yaml");
+    let validate = |path: &Path| {
+        run(
+            "python3",
+            [
+                "-m",
+                "kubernetes_validate",
+                "--kubernetes-version",
+                "1.32.0",
+                "--strict",
+                &path.display().to_string(),
+            ],
+        )
+    };
+    let o = validate(&file);
+    assert_ok(&o, "kubernetes-validate");
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    for kind in [
+        "serviceaccount/kcerts",
+        "daemonset/kcerts",
+        "service/kcerts",
+    ] {
+        assert!(
+            out.contains(&format!("passed for resource {kind}")),
+            "{out}"
+        );
+    }
+    // The validator catches a misspelt field, so its pass means something.
+    let text = deploy_file("kcerts-daemonset.yaml");
+    let dir = tempdir();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        text.replace("readOnlyRootFilesystem", "readOnlyRootFileSystem"),
+    )
+    .unwrap();
+    assert!(!validate(&bad).status.success());
+
+    // What the DaemonSet promises: control-plane nodes only, read-only mounts of
+    // both directories, no privileges.
+    for needle in [
+        "node-role.kubernetes.io/control-plane: \"\"",
+        "key: node-role.kubernetes.io/control-plane",
+        "readOnlyRootFilesystem: true",
+        "allowPrivilegeEscalation: false",
+        "drop: [\"ALL\"]",
+        "automountServiceAccountToken: false",
+        "path: /etc/kubernetes\n",
+        "path: /var/lib/kubelet/pki\n",
+        "- serve\n",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    assert_eq!(text.matches("readOnly: true").count(), 2);
+    assert!(!text.contains("hostNetwork") && !text.contains("privileged: true"));
+}
