@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a failing helper fails the test
 
 pub mod fake_apiserver;
+pub mod fake_discovery;
 pub mod fake_kubelet;
 mod node_dir;
 

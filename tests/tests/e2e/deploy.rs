@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use kcerts_tests::fake_discovery::FakeDiscovery;
 use kcerts_tests::*;
 use serde_json::{Value, json};
 
@@ -609,4 +610,66 @@ fn manifests_pass_the_kubernetes_1_32_schemas() {
     }
     assert_eq!(text.matches("readOnly: true").count(), 2);
     assert!(!text.contains("hostNetwork") && !text.contains("privileged: true"));
+}
+
+#[test]
+fn kubectl_applies_the_manifests_in_a_client_dry_run() {
+    // kubectl maps each kind to a resource through discovery, so it needs an API
+    // server even for --dry-run=client: the fake answers discovery only (field
+    // validation is the schema test's job, hence --validate=false).
+    let server = FakeDiscovery::start(&[
+        ("v1", "serviceaccounts", "ServiceAccount"),
+        ("v1", "services", "Service"),
+        ("apps/v1", "daemonsets", "DaemonSet"),
+        (
+            "monitoring.coreos.com/v1",
+            "servicemonitors",
+            "ServiceMonitor",
+        ),
+        (
+            "monitoring.coreos.com/v1",
+            "prometheusrules",
+            "PrometheusRule",
+        ),
+    ]);
+    let dir = tempdir();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    let apply = |files: &[PathBuf]| {
+        let mut args = vec![
+            "--kubeconfig".to_string(),
+            kubeconfig.display().to_string(),
+            "apply".into(),
+            "--dry-run=client".into(),
+            "--validate=false".into(),
+            "-o".into(),
+            "name".into(),
+        ];
+        for f in files {
+            args.push("-f".into());
+            args.push(f.display().to_string());
+        }
+        run("kubectl", args)
+    };
+    let deploy = repo().join("deploy/kubernetes");
+    let o = apply(&[
+        deploy.join("kcerts-daemonset.yaml"),
+        deploy.join("kcerts-prometheusrule.yaml"),
+    ]);
+    assert_ok(&o, "kubectl apply --dry-run=client");
+    assert_eq!(
+        stdout(&o),
+        "serviceaccount/kcerts\ndaemonset.apps/kcerts\nservice/kcerts\n\
+         servicemonitor.monitoring.coreos.com/kcerts\nprometheusrule.monitoring.coreos.com/kcerts\n"
+    );
+    // A kind the server does not know is refused: the pass above means something.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        deploy_file("kcerts-daemonset.yaml").replace("kind: DaemonSet", "kind: DaemonSett"),
+    )
+    .unwrap();
+    let o = apply(&[bad]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("DaemonSett"), "{}", stderr(&o));
 }

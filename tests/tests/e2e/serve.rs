@@ -27,9 +27,15 @@ impl Server {
     /// Starts `kcerts serve --listen 127.0.0.1:0 ARGS` and waits (at most 20 s)
     /// for its "listening on" line.
     pub fn start(bin: &Path, args: &[String]) -> Self {
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `kcerts serve --listen 127.0.0.1:0 ...`, perhaps through
+    /// chroot) and waits (at most 20 s) for its "listening on" line.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
