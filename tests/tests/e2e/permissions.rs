@@ -250,6 +250,9 @@ fn no_command_prints_key_material() {
         if sub == "renew" || sub == "restore" || sub == "generate-pki" {
             continue; // run above with real arguments
         }
+        if sub == "serve" {
+            continue; // runs until stopped; serve.rs checks its scrape for key material
+        }
         run_kcerts(with_dirs(vec![sub.as_str()]));
         let mut args = vec![sub.clone()];
         args.extend(all_files.iter().cloned());

@@ -219,6 +219,10 @@ fn serve_metrics_parse_with_prometheus_client() {
         "a day-old node has nothing expired: {parsed}"
     );
 
+    for secret in ["PRIVATE KEY", "client-key-data", "BEGIN"] {
+        assert!(!text.contains(secret), "no key material in the metrics");
+    }
+
     // The certificate samples are check-expiration's, line for line.
     let o = kcerts(
         ["check-expiration", "-o", "prometheus"]
