@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
+use crate::exit::Code;
 use crate::verify::NodeArgs;
 use crate::{DirArgs, args, fsio};
 
@@ -69,7 +70,7 @@ struct Reading {
     done: Instant,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<Code> {
     let interval = Duration::try_from(a.interval).unwrap_or_default();
     if interval < Duration::from_secs(1) {
         bail!("--interval must be at least 1s");
@@ -80,7 +81,8 @@ pub fn run(a: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(a, interval))
+    runtime.block_on(serve(a, interval))?;
+    Ok(Code::Ok)
 }
 
 async fn serve(a: Args, interval: Duration) -> Result<()> {
