@@ -26,9 +26,26 @@ need_debs() {
 # the server it also installs is never started.
 need_debs openssl time prometheus
 # The prometheus output tests parse with Python's prometheus_client and the
-# manifest test validates with kubernetes-validate; the tests pip-install those
-# packages when they are missing, python3 must be here.
+# manifest test validates with kubernetes-validate (its schemas ship in the
+# package, nothing is fetched at test time). Installed here, downloads cached
+# under ~/.cache/kcerts/pip; the tests still pip-install a missing one when run
+# without this script.
 command -v python3 >/dev/null || need_debs python3 python3-pip
+need_pips() {
+    local missing=()
+    while [ $# -gt 0 ]; do
+        python3 -c "import $1" 2>/dev/null || missing+=("$2")
+        shift 2
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        step "pip installing ${missing[*]}"
+        local pip=(python3 -m pip install -q --disable-pip-version-check
+            --cache-dir "$HOME/.cache/kcerts/pip" "${missing[@]}")
+        # Debian's own python refuses pip installs without the flag (PEP 668).
+        "${pip[@]}" || "${pip[@]}" --break-system-packages
+    fi
+}
+need_pips prometheus_client.parser prometheus_client kubernetes_validate kubernetes-validate
 command -v kubectl >/dev/null || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
 
 export INSTA_UPDATE=no CARGO_TERM_COLOR=never

@@ -46,7 +46,15 @@ from the last reading, so scraping faster never reads the files more often. A fi
 cannot be read or parsed is the x509_cert_error metric and a log line on stderr, never a \
 stop. SIGTERM or SIGINT stops it (open connections get 5 s to finish).\n\
 deploy/kubernetes/ runs it as a DaemonSet on the control-plane nodes; see \
-docs/monitoring.md. x509-certificate-exporter's metric names, so its alerts work."
+docs/monitoring.md. x509-certificate-exporter's metric names, so its alerts work.",
+    mut_arg("warn", |a| a.help(
+        "Mark a certificate expiring within this window as warn in kcerts_verify_check \
+         (e.g. 30d, 720h; serve never exits on it)"
+    )),
+    mut_arg("crit", |a| a.help(
+        "Mark a certificate expiring within this window (e.g. 7d), or expired, as fail in \
+         kcerts_verify_check"
+    ))
 )]
 pub struct Args {
     #[command(flatten)]

@@ -202,7 +202,9 @@ fn metrics_carry_a_node_label_and_parse_with_prometheus_client() {
         dir.path().display()
     )), "{parsed}");
     assert!(
-        parsed.contains("kcerts_verify_check{check=leaves-trusted,target=cp-2/etcd-ca} 0\n"),
+        parsed.contains(
+            "kcerts_verify_check{check=leaves-trusted,result=pass,target=cp-2/etcd-ca} 0\n"
+        ),
         "{parsed}"
     );
     assert!(
