@@ -44,7 +44,9 @@ finished within three intervals).\n\
 The files are read at start, then every --interval and on SIGHUP; scrapes are answered \
 from the last reading, so scraping faster never reads the files more often. A file that \
 cannot be read or parsed is the x509_cert_error metric and a log line on stderr, never a \
-stop. SIGTERM or SIGINT stops it (open connections get 5 s to finish).\n\
+stop. With --live each reading also probes the endpoints as `verify --live` does (the \
+`live` rows and kcerts_live_* gauges; the pod then needs the host network). SIGTERM or \
+SIGINT stops it (open connections get 5 s to finish).\n\
 deploy/kubernetes/ runs it as a DaemonSet on the control-plane nodes; see \
 docs/monitoring.md. x509-certificate-exporter's metric names, so its alerts work.",
     mut_arg("warn", |a| a.help(
