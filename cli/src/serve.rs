@@ -207,7 +207,7 @@ impl Source {
                     log(&format!(
                         "error: {}: {}",
                         self.dirs.path(&e.path).display(),
-                        e.message
+                        e.kind
                     ));
                 }
                 body.push_str(&kcerts_core::prometheus::render(files, now, &|p| {
