@@ -34,3 +34,16 @@ pub fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
 pub fn now_or(at: Option<OffsetDateTime>) -> OffsetDateTime {
     at.unwrap_or_else(OffsetDateTime::now_utc)
 }
+
+/// The SANs of one `--add-san` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SanList(pub Vec<kcerts_core::alt_names::San>);
+
+/// `--add-san IP:203.0.113.7,DNS:api.example.com`
+pub fn parse_add_san(s: &str) -> Result<SanList, String> {
+    let sans = kcerts_core::alt_names::parse_add_san(s).map_err(|e| e.to_string())?;
+    if sans.is_empty() {
+        return Err("no SAN given: use e.g. IP:203.0.113.7,DNS:api.example.com".into());
+    }
+    Ok(SanList(sans))
+}

@@ -134,6 +134,7 @@ pub fn run(a: Args) -> Result<Code> {
     let opts = renewal::Options {
         key: a.key_algorithm.map_or(KeyChoice::Keep, KeyChoice::Use),
         validity: a.validity,
+        ..Default::default()
     };
     let mut rng = kcerts_core::system_rng();
     let plans = renewal::plan(&files, &rows, &opts, now, &mut rng);

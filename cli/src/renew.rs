@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use kcerts_core::alt_names::{self, AltNames};
 use kcerts_core::inventory::{self, Row};
 use kcerts_core::key_choice::KeyChoice;
 use kcerts_core::node_loader;
@@ -29,6 +30,9 @@ turns an ECDSA node into RSA); --dry-run names the algorithm of each new key. Th
 configuration is read only with --config FILE or --from-cluster (kubeadm always tries the \
 kubeadm-config ConfigMap): its encryptionAlgorithm, certificateValidityPeriod, \
 certificatesDir (in place of the default --cert-dir) and etcd.external are used.\n\
+Beyond kubeadm: --add-san and --sans-from-config renew apiserver, etcd-server or etcd-peer with \
+more SANs, keeping the old ones (kubeadm only keeps the SANs a certificate has; its docs have \
+you delete it and run `kubeadm init phase certs`); --dry-run prints old and new SANs.\n\
 Beyond kubeadm: every certificate is prepared and checked in memory before anything is \
 written, and nothing is written if any requested row fails; a timestamped backup of every \
 file to be replaced is made first; each file is replaced atomically (temp file, fsync, \
@@ -73,6 +77,16 @@ pub struct Args {
     use_api: bool,
     #[command(flatten)]
     config: crate::kubeadm_config::ConfigArgs,
+    /// Add SANs to the renewed apiserver, etcd-server or etcd-peer certificate, e.g.
+    /// IP:203.0.113.7,DNS:api.example.com (repeatable; the old SANs stay).
+    #[arg(long, value_name = "SANS", value_parser = args::parse_add_san, conflicts_with = "use_api")]
+    add_san: Vec<args::SanList>,
+    /// Add the SANs kubeadm's init would give the apiserver, etcd-server and etcd-peer
+    /// certificates from the configuration (--config or --from-cluster): apiServer.certSANs,
+    /// controlPlaneEndpoint, node name, advertise address, service IP, etcd certSANs (the
+    /// old SANs stay).
+    #[arg(long, conflicts_with = "use_api")]
+    sans_from_config: bool,
     /// Signer for the requests [default: kubernetes.io/kube-apiserver-client for client
     /// certificates of the cluster CA; required for serving and etcd/front-proxy certificates].
     #[arg(long, value_name = "NAME", requires = "use_api")]
@@ -170,7 +184,12 @@ pub fn run(a: Args) -> Result<Code> {
         .validity
         .or(cfg.as_ref().and_then(|c| c.certificate_validity))
         .unwrap_or(kcerts_core::leaf::DEFAULT_VALIDITY);
-    let opts = renewal::Options { key, validity };
+    let add_sans = san_additions(&a, cfg.as_ref(), &rows, all, &files)?;
+    let opts = renewal::Options {
+        key,
+        validity,
+        add_sans,
+    };
     let now = args::now_or(a.at);
     let Some(rows) = crate::schedule::due(&files, rows, a.expiring_within, now)? else {
         return Ok(Code::Ok);
@@ -231,6 +250,12 @@ pub fn run(a: Args) -> Result<Code> {
         return Ok(Code::Error);
     }
     let copies = crate::kubeconfig_copies::plan(&a.update_kubeconfig, &dirs, &files, &plans)?;
+    print_added_sans(
+        &files,
+        &opts,
+        &plans,
+        if a.dry_run { "dry-run" } else { "renew" },
+    )?;
     if a.dry_run {
         for p in &plans {
             print_dry_run(&dirs, p)?;
@@ -287,6 +312,134 @@ fn changed_components(plans: &[RowPlan]) -> Vec<kcerts_core::static_pod::Compone
             .filter(|p| matches!(p.outcome, Outcome::Renewed { .. }))
             .map(|p| p.row.name),
     )
+}
+
+/// The SANs to add per row, from --add-san and --sans-from-config.
+fn san_additions(
+    a: &Args,
+    cfg: Option<&kcerts_core::cluster_config::ClusterConfig>,
+    rows: &[&'static Row],
+    all: bool,
+    files: &NodeFiles,
+) -> Result<Vec<(&'static str, AltNames)>> {
+    if a.add_san.is_empty() && !a.sans_from_config {
+        return Ok(Vec::new());
+    }
+    let flag = if a.add_san.is_empty() {
+        "--sans-from-config"
+    } else {
+        "--add-san"
+    };
+    let other: Vec<&str> = rows
+        .iter()
+        .map(|r| r.name)
+        .filter(|n| !renewal::SAN_ROWS.contains(n))
+        .collect();
+    if (all && !a.add_san.is_empty()) || (!all && !other.is_empty()) {
+        return Err(Hinted {
+            message: format!(
+                "{flag} changes the apiserver, etcd-server and etcd-peer certificates only, not {}",
+                if all {
+                    "all".to_string()
+                } else {
+                    other.join(", ")
+                }
+            ),
+            hint: format!(
+                "name those rows, e.g. `kcerts renew apiserver etcd-server {flag} ...`, and renew \
+                 the others separately"
+            ),
+        }
+        .into());
+    }
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| renewal::SAN_ROWS.contains(&r.name)) {
+        let mut names = AltNames::default();
+        for list in &a.add_san {
+            for san in &list.0 {
+                names.add(san.clone());
+            }
+        }
+        if a.sans_from_config {
+            let Some(cfg) = cfg else {
+                return Err(Hinted {
+                    message:
+                        "--sans-from-config needs the cluster's configuration, and none was read"
+                            .into(),
+                    hint: "pass --config FILE (kubeadm's InitConfiguration/ClusterConfiguration), \
+                           or --from-cluster with a cluster that answers"
+                        .into(),
+                }
+                .into());
+            };
+            // etcd's certificates are named after the node (their CN).
+            let old = node_loader::load_row_certificate(files, row).ok().flatten();
+            let node_hint = match row.name {
+                "apiserver" => None,
+                _ => old.as_ref().and_then(|c| c.common_name.clone()),
+            };
+            let (wanted, skipped) = match row.name {
+                "apiserver" => cfg.apiserver_sans(node_hint.as_deref()),
+                name => cfg.etcd_sans(name == "etcd-peer", node_hint.as_deref()),
+            };
+            for e in skipped {
+                eprintln!(
+                    "[certificates] WARNING: {e}; it was not added to the '{}' SAN",
+                    row.name
+                );
+            }
+            for san in wanted.sans() {
+                names.add(san);
+            }
+        }
+        out.push((row.name, names));
+    }
+    Ok(out)
+}
+
+/// `[renew] apiserver: adding SANs IP:203.0.113.7` for each row that gains SANs.
+fn print_added_sans(
+    files: &NodeFiles,
+    opts: &renewal::Options,
+    plans: &[RowPlan],
+    tag: &str,
+) -> Result<()> {
+    for p in plans {
+        let Outcome::Renewed { cert, .. } = &p.outcome else {
+            continue;
+        };
+        if !opts.add_sans.iter().any(|(r, _)| *r == p.row.name) {
+            continue;
+        }
+        let Ok(Some(old)) = node_loader::load_row_certificate(files, p.row) else {
+            continue;
+        };
+        let added = opts.added_sans(p.row, &old);
+        let before = AltNames {
+            dns: old.dns_names.clone(),
+            ips: old.ip_addresses.clone(),
+        };
+        let after = AltNames {
+            dns: cert.dns_names.clone(),
+            ips: cert.ip_addresses.clone(),
+        };
+        if added.is_empty() {
+            outln!(
+                "[{tag}] {} already has every SAN asked for: {}",
+                p.row.name,
+                before.describe()
+            )?;
+        } else {
+            outln!(
+                "[{tag}] {} SANs: {} -> {} (added: {})",
+                p.row.name,
+                before.describe(),
+                after.describe(),
+                alt_names::describe(&added)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the renewed rows of `plans` (local or from the API server) in one

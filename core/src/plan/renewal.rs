@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::issue::csr_builder::{self, CsrBuildError};
 use crate::issue::key_choice::{KeyChoice, UnkeepableKey};
 use crate::issue::leaf::{self, LeafSpec, RenewError, RenewOptions, SigningCa};
+use crate::kubeadm::alt_names::{AltNames, San};
 use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath, certificate_path};
@@ -142,12 +143,15 @@ pub fn message(plan: &RowPlan) -> Option<String> {
 }
 
 /// How to renew a node's rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The algorithm of each new key: the old key's by default.
     pub key: KeyChoice,
     /// NotAfter = now + validity.
     pub validity: time::Duration,
+    /// SANs to add, per row name (`apiserver`, `etcd-server`, `etcd-peer`):
+    /// `--add-san` or the configuration's (`--sans-from-config`). The old SANs stay.
+    pub add_sans: Vec<(&'static str, AltNames)>,
 }
 
 impl Default for Options {
@@ -155,9 +159,13 @@ impl Default for Options {
         Self {
             key: KeyChoice::Keep,
             validity: leaf::DEFAULT_VALIDITY,
+            add_sans: Vec::new(),
         }
     }
 }
+
+/// The rows whose SANs `--add-san` and `--sans-from-config` may change.
+pub const SAN_ROWS: [&str; 3] = ["apiserver", "etcd-server", "etcd-peer"];
 
 impl Options {
     /// The options for renewing `old`: its key algorithm resolved.
@@ -167,6 +175,35 @@ impl Options {
             key_algorithm,
             validity: self.validity,
         })
+    }
+
+    /// What the renewed `row` says: `old`'s names plus the SANs to add to it.
+    pub fn spec_for(&self, row: &Row, old: &Certificate) -> LeafSpec {
+        let mut spec = LeafSpec::from_existing(old);
+        for (_, names) in self.add_sans.iter().filter(|(r, _)| *r == row.name) {
+            for d in &names.dns {
+                if !spec.dns_names.contains(d) {
+                    spec.dns_names.push(d.clone());
+                }
+            }
+            for ip in &names.ips {
+                if !spec.ip_addresses.contains(ip) {
+                    spec.ip_addresses.push(*ip);
+                }
+            }
+        }
+        spec
+    }
+
+    /// The SANs `row`'s renewal adds to `old` (empty when none).
+    pub fn added_sans(&self, row: &Row, old: &Certificate) -> Vec<San> {
+        let mut wanted = AltNames::default();
+        for (_, names) in self.add_sans.iter().filter(|(r, _)| *r == row.name) {
+            for san in names.sans() {
+                wanted.add(san);
+            }
+        }
+        wanted.missing_from(&old.dns_names, &old.ip_addresses)
     }
 }
 
@@ -258,6 +295,7 @@ fn renew_row<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Outcome {
     let fail = |path: NodePath, kind: RowErrorKind| Outcome::Failed(RowError { path, kind });
+    let spec = opts.spec_for(row, old);
     let opts = match opts.for_certificate(old) {
         Ok(o) => o,
         Err(e) => return fail(certificate_path(row), RowErrorKind::RenewKey(e)),
@@ -266,7 +304,7 @@ fn renew_row<R: CryptoRng + ?Sized>(
     match row.location {
         Location::CertDir { base } => {
             let cert_path = NodePath::cert(format!("{base}.crt"));
-            match leaf::renew(old, ca, opts, now, rng) {
+            match leaf::issue(&spec, ca, opts, now, rng) {
                 Ok(issued) => Outcome::Renewed {
                     writes: vec![
                         FileWrite {
@@ -294,7 +332,7 @@ fn renew_row<R: CryptoRng + ?Sized>(
                 Ok(k) => k,
                 Err(e) => return fail(path, FileErrorKind::Kubeconfig(e).into()),
             };
-            let issued = match leaf::renew(old, ca, opts, now, rng) {
+            let issued = match leaf::issue(&spec, ca, opts, now, rng) {
                 Ok(i) => i,
                 Err(e) => return fail(path, RowErrorKind::Issue(e)),
             };
@@ -361,7 +399,7 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
                         .and_then(|a| PrivateKey::generate(a, rng).map_err(RowErrorKind::from));
                     match key {
                         Err(kind) => CsrOutcome::Failed(RowError { path, kind }),
-                        Ok(key) => match csr_builder::build(&LeafSpec::from_existing(&old), &key) {
+                        Ok(key) => match csr_builder::build(&opts.spec_for(row, &old), &key) {
                             Ok(csr_pem) => CsrOutcome::Request {
                                 csr_pem,
                                 key,
@@ -375,4 +413,61 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
             (row, outcome)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issue::pki::{self, PkiOptions};
+    use crate::kubeadm::alt_names::parse_add_san;
+    use crate::kubeadm::inventory;
+    use crate::x509::keys::KeyAlgorithm;
+    use time::macros::datetime;
+
+    #[test]
+    fn added_sans_keep_the_old_ones_and_reach_only_their_row() {
+        let now = datetime!(2026-03-01 12:00 UTC);
+        let opts = PkiOptions {
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let files = NodeFiles::from_generated(
+            &pki::generate(&opts, now, &mut crate::seeded_rng(3)).unwrap(),
+        );
+        let mut add = AltNames::default();
+        for san in parse_add_san("IP:203.0.113.7,DNS:api.example.com,DNS:cp-1").unwrap() {
+            add.add(san);
+        }
+        let opts = Options {
+            key: KeyChoice::Keep,
+            add_sans: vec![("apiserver", add)],
+            ..Options::default()
+        };
+        let rows: Vec<_> = ["apiserver", "etcd-server"]
+            .iter()
+            .map(|n| inventory::row(n).unwrap())
+            .collect();
+        let old_api = node_loader::load_row_certificate(&files, rows[0])
+            .unwrap()
+            .unwrap();
+        // cp-1 is there already: only the two new names are added.
+        assert_eq!(
+            crate::kubeadm::alt_names::describe(&opts.added_sans(rows[0], &old_api)),
+            "DNS:api.example.com, IP:203.0.113.7"
+        );
+        let plans = plan(&files, &rows, &opts, now, &mut crate::seeded_rng(4));
+        let Outcome::Renewed { cert, .. } = &plans[0].outcome else {
+            panic!("{:?}", plans[0].outcome);
+        };
+        for d in &old_api.dns_names {
+            assert!(cert.dns_names.contains(d), "{d} kept");
+        }
+        assert!(cert.dns_names.contains(&"api.example.com".to_string()));
+        assert!(cert.ip_addresses.contains(&"203.0.113.7".parse().unwrap()));
+        assert_eq!(cert.dns_names.iter().filter(|d| *d == "cp-1").count(), 1);
+        let Outcome::Renewed { cert: etcd, .. } = &plans[1].outcome else {
+            panic!("{:?}", plans[1].outcome);
+        };
+        assert!(!etcd.ip_addresses.contains(&"203.0.113.7".parse().unwrap()));
+    }
 }

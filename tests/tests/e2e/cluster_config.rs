@@ -450,7 +450,9 @@ fn verify_checks_the_sans_the_configuration_asks_for() {
         sans,
         [
             "fail apiserver sans lacks DNS:api.example.com, IP:203.0.113.7, which the cluster \
-             configuration asks for: clients using those names will reject the apiserver certificate",
+             configuration asks for: clients using those names will reject the apiserver \
+             certificate; `kcerts renew apiserver --sans-from-config` with the same --config or \
+             --from-cluster adds them",
             "pass etcd-peer sans has every SAN the cluster configuration asks for: DNS:node-a, \
              DNS:localhost, IP:10.0.0.10, IP:127.0.0.1, IP:::1",
             "pass etcd-server sans has every SAN the cluster configuration asks for: DNS:node-a, \

@@ -195,6 +195,7 @@ fn seeded_csr(n: &NodeDir) -> String {
     let opts = renewal::Options {
         key: KeyChoice::Use(KeyAlgorithm::EcdsaP256),
         validity: Duration::days(365),
+        ..Default::default()
     };
     let mut rng = kcerts_core::seeded_rng(5);
     match renewal::plan_csrs(&files, &[row], &opts, &mut rng)

@@ -2,6 +2,7 @@
 //! with openssl and kubectl. One test binary (ripgrep's layout); one module per area.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests read files and fail loudly
 
+mod add_san;
 mod beyond_common;
 mod ca_rotation;
 mod closed_pipe;

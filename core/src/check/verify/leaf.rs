@@ -322,7 +322,8 @@ fn configured_sans(cert: &Certificate, row: &str, wanted: Option<&AltNames>) -> 
         Status::Fail,
         format!(
             "lacks {}, which the cluster configuration asks for: clients using those \
-             names will reject the {row} certificate",
+             names will reject the {row} certificate; `kcerts renew {row} --sans-from-config` \
+             with the same --config or --from-cluster adds them",
             alt_names::describe(&missing)
         ),
     )
