@@ -38,14 +38,14 @@ mod x509;
 // layers without breaking the CLI, the wasm module or the tests.
 pub use check::{
     analysis, clock, expiration, fleet, inspect, kubeadm_refusal, kubeconfig_copy, kubelet_serving,
-    live, summary, verify,
+    live, serving_csr, summary, verify,
 };
 pub use issue::{
     api_signer, csr_builder, key_choice, kubelet, kubelet_selfsigned, leaf, leaf_spec, pki,
     sign_csr,
 };
 pub use kubeadm::{
-    admin_copy, alt_names, cluster_config, duration, inventory, kubeconfig, manifest, node,
+    admin_copy, alt_names, cidr, cluster_config, duration, inventory, kubeconfig, manifest, node,
     node_loader, residual, role, static_pod, yaml,
 };
 pub use plan::{

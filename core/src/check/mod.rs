@@ -16,5 +16,6 @@ pub mod kubeadm_refusal;
 pub mod kubeconfig_copy;
 pub mod kubelet_serving;
 pub mod live;
+pub mod serving_csr;
 pub mod summary;
 pub mod verify;

@@ -176,31 +176,7 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 
 /// The first address of a CIDR plus one (`10.96.0.0/12` → `10.96.0.1`), as kubeadm.
 pub fn first_service_ip(cidr: &str) -> Option<IpAddr> {
-    let (addr, prefix) = cidr.split_once('/')?;
-    let prefix: u32 = prefix.parse().ok()?;
-    match addr.parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) if prefix <= 31 => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - prefix)
-            };
-            Some(IpAddr::from(std::net::Ipv4Addr::from(
-                (u32::from(v4) & mask) + 1,
-            )))
-        }
-        IpAddr::V6(v6) if prefix <= 127 => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - prefix)
-            };
-            Some(IpAddr::from(std::net::Ipv6Addr::from(
-                (u128::from(v6) & mask) + 1,
-            )))
-        }
-        _ => None,
-    }
+    crate::kubeadm::cidr::Cidr::parse(cidr).ok()?.first_host()
 }
 
 /// The host of a `host`, `host:port` or `[v6]:port` endpoint.

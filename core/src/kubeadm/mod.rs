@@ -8,6 +8,7 @@
 
 pub mod admin_copy;
 pub mod alt_names;
+pub mod cidr;
 pub mod cluster_config;
 pub mod duration;
 pub mod inventory;

@@ -263,7 +263,7 @@ impl Certificate {
             key_usage,
             extended_key_usage,
             signature_algorithm: x509.signature_algorithm.algorithm.to_id_string(),
-            public_key: describe_spki(&x509),
+            public_key: describe_spki(x509.public_key()),
             subject_key_id,
             authority_key_id,
             sha256_fingerprint: hex(&sha2::Sha256::digest(der)),
@@ -401,9 +401,9 @@ fn eku_oid_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
     }
 }
 
-fn describe_spki(x509: &X509Certificate<'_>) -> String {
+/// A public key's description (`RSA 2048`, `ECDSA P-256`), for certificates and CSRs.
+pub(crate) fn describe_spki(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
     use x509_parser::public_key::PublicKey;
-    let spki = x509.public_key();
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
         Ok(PublicKey::EC(_)) => {

@@ -39,6 +39,15 @@ pub struct Csr {
     pub dns_names: Vec<String>,
     /// Requested IP SANs.
     pub ip_addresses: Vec<IpAddr>,
+    /// Requested email SANs.
+    #[serde(skip)]
+    pub email_addresses: Vec<String>,
+    /// Requested URI SANs.
+    #[serde(skip)]
+    pub uris: Vec<String>,
+    /// The public key's description (`RSA 2048`, `ECDSA P-256`).
+    #[serde(skip)]
+    pub public_key: String,
     /// Whether the self-signature verifies with the embedded public key.
     pub signature_valid: bool,
     /// The subjectPublicKey bits (compare with a key's `public_key_bits`).
@@ -74,11 +83,15 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
     let subject = &info.subject;
     let mut dns_names = Vec::new();
     let mut ip_addresses = Vec::new();
+    let mut email_addresses = Vec::new();
+    let mut uris = Vec::new();
     for ext in req.requested_extensions().into_iter().flatten() {
         if let ParsedExtension::SubjectAlternativeName(san) = ext {
             for n in &san.general_names {
                 match n {
                     GeneralName::DNSName(d) => dns_names.push(d.to_string()),
+                    GeneralName::RFC822Name(e) => email_addresses.push(e.to_string()),
+                    GeneralName::URI(u) => uris.push(u.to_string()),
                     GeneralName::IPAddress(b) => match b.len() {
                         4 => ip_addresses.extend(<[u8; 4]>::try_from(*b).ok().map(IpAddr::from)),
                         16 => ip_addresses.extend(<[u8; 16]>::try_from(*b).ok().map(IpAddr::from)),
@@ -118,6 +131,9 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
             .collect(),
         dns_names,
         ip_addresses,
+        email_addresses,
+        uris,
+        public_key: crate::x509::certificate::describe_spki(&info.subject_pki),
         signature_valid,
         public_key_bits: spki.subject_public_key.data.to_vec(),
         der: block.der.clone(),
