@@ -126,7 +126,7 @@ fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
             return Ok(());
         };
         let user = authenticate(&tls, &req, shared);
-        let keep = handle(&mut tls, &req, user.as_deref(), shared)?;
+        let keep = handle(&mut tls, &req, user.as_ref(), shared)?;
         tls.flush()?;
         if !keep {
             tls.conn.send_close_notify();
@@ -244,36 +244,43 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The user: the client certificate's CN (verified by rustls against the CA), or a token's user.
-fn authenticate(tls: &Tls, req: &Request, shared: &Shared) -> Option<String> {
-    if let Some(cert) = tls.conn.peer_certificates().and_then(|c| c.first()) {
-        return Certificate::from_der(cert.as_ref())
-            .ok()
-            .and_then(|c| c.common_name);
-    }
-    let token = req.headers.get("authorization")?.strip_prefix("Bearer ")?;
-    shared
-        .opts
-        .tokens
-        .iter()
-        .find(|(t, _)| t == token)
-        .map(|(_, u)| u.clone())
+/// Who made a request, as the API server's authenticators say: the name and the
+/// groups (`system:authenticated` added to every authenticated user).
+pub(super) struct User {
+    pub(super) name: String,
+    pub(super) groups: Vec<String>,
+}
+
+/// The user: the client certificate's CN with its O values as groups (verified by
+/// rustls against the CA; the x509 authenticator), or a token's user.
+fn authenticate(tls: &Tls, req: &Request, shared: &Shared) -> Option<User> {
+    let (name, mut groups) =
+        if let Some(cert) = tls.conn.peer_certificates().and_then(|c| c.first()) {
+            let c = Certificate::from_der(cert.as_ref()).ok()?;
+            (c.common_name?, c.organizations)
+        } else {
+            let token = req.headers.get("authorization")?.strip_prefix("Bearer ")?;
+            let (_, u) = shared.opts.tokens.iter().find(|(t, _)| t == token)?;
+            (u.clone(), Vec::new())
+        };
+    groups.push("system:authenticated".into());
+    Some(User { name, groups })
 }
 
 /// Handles one request; returns whether to keep the connection.
-fn handle(tls: &mut Tls, req: &Request, user: Option<&str>, shared: &Shared) -> io::Result<bool> {
+fn handle(tls: &mut Tls, req: &Request, user: Option<&User>, shared: &Shared) -> io::Result<bool> {
     let (code, body) = match user {
         None => status(401, "Unauthorized", "Unauthorized"),
         Some(user) => {
             if req.method == "GET" && req.path == CSRS && is_true(req.query.get("watch")) {
-                log(shared, req, user, 200);
+                log(shared, req, &user.name, 200);
                 super::watch::watch(tls, req, shared)?;
                 return Ok(true);
             }
             routes::route(req, user, shared)
         }
     };
-    log(shared, req, user.unwrap_or("-"), code);
+    log(shared, req, user.map_or("-", |u| u.name.as_str()), code);
     let body = serde_json::to_vec(&body).unwrap_or_default();
     let head = format!(
         "HTTP/1.1 {code} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",

@@ -3,8 +3,11 @@
 //! approve|deny` use, with kube-controller-manager's signer behind it.
 //!
 //! - TLS on 127.0.0.1 with a serving certificate from the node's cluster CA;
-//!   clients authenticate with a certificate from that CA (user = CN) or a bearer
-//!   token given in [`Options::tokens`].
+//!   clients authenticate with a certificate from that CA (user = CN, groups = O,
+//!   as the API server's x509 authenticator) or a bearer token given in
+//!   [`Options::tokens`]; every authenticated user is also in `system:authenticated`.
+//!   A request's `spec.username` and `spec.groups` are the creator's, as the real
+//!   API server fills them.
 //! - Discovery (`/api`, `/apis`, `/api/v1`, `/apis/certificates.k8s.io/v1`,
 //!   `/version`); OpenAPI answers 404, which kubectl accepts.
 //! - ConfigMaps given in [`Options::config_maps`], read-only (GET by name; a
@@ -20,12 +23,14 @@
 //!   Signers in [`Options::auto_approve`] approve on creation, as cert-manager's
 //!   approver would.
 //!
+//! - `kubectl get csr` tables: server-side printing with the real printer's columns.
+//!
 //! It speaks HTTP/1.1 only (ALPN `http/1.1`), one thread per connection, and stops
 //! when dropped or after [`Options::lifetime`], whichever comes first.
 //!
 //! One job per file: [`http`] (TLS, HTTP/1.1 parsing, authentication, the
 //! connection loop), [`routes`] (discovery and the CertificateSigningRequest
-//! endpoints with their validation), [`store`] (the objects, their
+//! endpoints with their validation), [`table`] (server-side printing), [`store`] (the objects, their
 //! resourceVersions and events, and kube-controller-manager's signer), [`watch`]
 //! (chunked watch streams) and [`protobuf`] (the part of Kubernetes' protobuf
 //! encoding kubectl sends).
@@ -34,6 +39,7 @@ mod http;
 mod protobuf;
 mod routes;
 mod store;
+mod table;
 mod watch;
 
 use std::net::{SocketAddr, TcpListener};

@@ -10,9 +10,10 @@ use kcerts_core::api_request;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::http::Request;
+use super::http::{Request, User};
 use super::protobuf;
 use super::store::{commit, condition, now_rfc3339, sign_if_ours, suffix};
+use super::table;
 
 pub(super) const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
@@ -26,7 +27,7 @@ pub(super) fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
     )
 }
 
-pub(super) fn route(req: &Request, user: &str, shared: &Shared) -> (u16, Value) {
+pub(super) fn route(req: &Request, user: &User, shared: &Shared) -> (u16, Value) {
     let port = shared_port(req);
     if req.method == "GET" {
         match req.path.as_str() {
@@ -78,7 +79,7 @@ pub(super) fn route(req: &Request, user: &str, shared: &Shared) -> (u16, Value) 
     match (req.method.as_str(), parts.as_slice()) {
         ("POST", [""]) => create(req, user, shared),
         ("GET", [""]) => list(req, shared),
-        ("GET", [name]) => get(name, shared),
+        ("GET", [name]) => get(req, name, shared),
         ("DELETE", [name]) => delete(name, shared),
         ("PUT", [name, sub @ ("approval" | "status")]) => update_status(name, sub, req, shared),
         _ => status(
@@ -166,7 +167,7 @@ fn invalid(name: &str, detail: &str) -> (u16, Value) {
     )
 }
 
-fn create(req: &Request, user: &str, shared: &Shared) -> (u16, Value) {
+fn create(req: &Request, user: &User, shared: &Shared) -> (u16, Value) {
     let mut obj = match json_body(req) {
         Ok(v) => v,
         Err(e) => return e,
@@ -241,8 +242,9 @@ fn create(req: &Request, user: &str, shared: &Shared) -> (u16, Value) {
     meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
     obj["apiVersion"] = json!("certificates.k8s.io/v1");
     obj["kind"] = json!("CertificateSigningRequest");
-    obj["spec"]["username"] = json!(user);
-    obj["spec"]["groups"] = json!(["system:authenticated"]);
+    // The API server fills these from the authenticated user, whatever the client sent.
+    obj["spec"]["username"] = json!(user.name);
+    obj["spec"]["groups"] = json!(user.groups);
     obj["status"] = json!({});
     commit(&mut st, "ADDED", obj);
     if shared.opts.auto_approve.contains(&signer) {
@@ -261,8 +263,13 @@ fn create(req: &Request, user: &str, shared: &Shared) -> (u16, Value) {
     (201, out)
 }
 
-fn get(name: &str, shared: &Shared) -> (u16, Value) {
-    match shared.state.lock().unwrap().objects.get(name) {
+fn get(req: &Request, name: &str, shared: &Shared) -> (u16, Value) {
+    let st = shared.state.lock().unwrap();
+    match st.objects.get(name) {
+        Some(o) if table::wanted(req) => (
+            200,
+            table::table(std::slice::from_ref(o), &st.version.to_string()),
+        ),
         Some(o) => (200, o.clone()),
         None => not_found(name),
     }
@@ -312,6 +319,9 @@ fn list(req: &Request, shared: &Shared) -> (u16, Value) {
         .filter(|o| matches(o, &name))
         .cloned()
         .collect();
+    if table::wanted(req) {
+        return (200, table::table(&items, &st.version.to_string()));
+    }
     (
         200,
         json!({"kind": "CertificateSigningRequestList", "apiVersion": "certificates.k8s.io/v1",
