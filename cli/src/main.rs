@@ -5,6 +5,7 @@
 // CLI is where I/O belongs.
 #![allow(clippy::disallowed_methods)]
 
+mod approve;
 mod args;
 mod ca;
 mod check_expiration;
@@ -79,6 +80,8 @@ enum Command {
     Ca(ca::Args),
     /// Service-account key rotation in phases: `sa status`, `sa rotate prepare|trust|switch|finish`.
     Sa(sa::Args),
+    /// Approve certificate requests through the API: `approve kubelet-serving`.
+    Approve(approve::Args),
     /// Recover a control-plane node whose certificates expired: clock check, renewals,
     /// the kubelet client certificate and kubelet.conf, restarts.
     Recover(recover::Args),
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
         Command::Ca(a) => ca::run(a),
         Command::Sa(a) => sa::run(a),
         Command::Recover(a) => recover::run(a),
+        Command::Approve(a) => approve::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     };

@@ -182,7 +182,8 @@ async fn request_all(opts: &Options, requests: &[&ApiRequest]) -> Result<Vec<Vec
     }
 }
 
-async fn connect(kubeconfig: &Path) -> Result<(Api<CertificateSigningRequest>, String)> {
+/// A client for the certificate requests of the cluster `kubeconfig` names, and its URL.
+pub async fn connect(kubeconfig: &Path) -> Result<(Api<CertificateSigningRequest>, String)> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
     let config =
@@ -357,7 +358,8 @@ fn transient(e: &kube::Error) -> bool {
     matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
 }
 
-fn api_error(e: kube::Error, what: &str) -> anyhow::Error {
+/// An API error in kcerts' words.
+pub fn api_error(e: kube::Error, what: &str) -> anyhow::Error {
     match e {
         kube::Error::Api(s) => anyhow!(
             "{what}: the API server answered {} {}: {}",
@@ -377,7 +379,8 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
-fn std_duration(d: time::Duration) -> Duration {
+/// A `time` duration as a std one (saturating).
+pub fn std_duration(d: time::Duration) -> Duration {
     Duration::from_millis(u64::try_from(d.whole_milliseconds()).unwrap_or(u64::MAX))
 }
 

@@ -437,6 +437,8 @@ fn golden_help() {
         t.run(&[cmd, "--help"]);
         t.run(&[cmd, "-h"]);
     }
+    t.run(&["kubelet", "serving", "--help"]);
+    t.run(&["approve", "kubelet-serving", "--help"]);
     t.run(&["help", "renew"]);
     insta::with_settings!({description => "--help and -h of kcerts and of every subcommand, --version, usage errors", omit_expression => true}, {
         assert_snapshot!(t.text);

@@ -83,7 +83,7 @@ impl Cluster {
     }
 
     /// The real kubectl with the node's admin.conf and a private discovery cache.
-    fn kubectl(&self, args: &[&str]) -> Output {
+    pub(crate) fn kubectl(&self, args: &[&str]) -> Output {
         let cache = self.root.join("kubectl-cache");
         let mut all = vec![
             "--kubeconfig".to_string(),
@@ -116,7 +116,12 @@ impl Cluster {
         out
     }
 
-    fn diagnostics(&self) -> String {
+    /// The fake API server's URL.
+    pub(crate) fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub(crate) fn diagnostics(&self) -> String {
         format!("server log:\n{}", self.server.log().join("\n"))
     }
 }
@@ -132,7 +137,7 @@ fn assert_unchanged(before: &BTreeMap<PathBuf, Vec<u8>>, after: &BTreeMap<PathBu
 }
 
 /// Waits for the child at most `limit`, killing it when it overstays.
-fn finish(mut child: Child, limit: Duration) -> Output {
+pub(crate) fn finish(mut child: Child, limit: Duration) -> Output {
     let end = Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() >= end {
