@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
-use kcerts_core::api_request::{self, Condition, RequestState};
+use kcerts_core::api_request::RequestState;
 use kcerts_core::cidr::Cidr;
 use kcerts_core::serving_csr::{self, Policy, Refusal};
 use kube::api::{Api, ListParams, PostParams};
@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::args;
 use crate::exit::Code;
 use crate::out::outln;
-use crate::use_api::{api_error, connect, std_duration};
+use crate::use_api::{api_error, connect, request_state, std_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -268,22 +268,7 @@ async fn refused(
 
 /// Neither approved, denied nor failed, and no certificate yet.
 fn is_pending(csr: &CertificateSigningRequest) -> bool {
-    let status = csr.status.as_ref();
-    let conditions: Vec<Condition<'_>> = status
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|c| Condition {
-            kind: &c.type_,
-            status: &c.status,
-            reason: c.reason.as_deref().unwrap_or_default(),
-            message: c.message.as_deref().unwrap_or_default(),
-        })
-        .collect();
-    let certificate = status
-        .and_then(|s| s.certificate.as_ref())
-        .map(|b| &b.0[..]);
-    api_request::state(&conditions, certificate) == RequestState::Pending
+    request_state(csr) == RequestState::Pending
 }
 
 /// PUTs the request's `approval` subresource with one more condition, as

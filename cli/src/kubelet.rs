@@ -235,6 +235,18 @@ pub fn report(plan: &Plan, files: &KubeletFiles, prefix: &str) -> Result<()> {
     Ok(())
 }
 
+/// Locks the node and rolls back a run that was interrupted.
+fn lock_and_recover(dirs: &NodeDirs) -> Result<fsio::lock::NodeLock> {
+    let lock = fsio::lock::lock_node(dirs)?;
+    if let Some((backup, n)) = fsio::txn::recover(dirs)? {
+        outln!(
+            "[kubelet] a previous run was interrupted: put back {n} files from {}",
+            backup.display()
+        )?;
+    }
+    Ok(lock)
+}
+
 fn client(a: ClientArgs) -> Result<()> {
     let dirs = a.dirs.dirs();
     let now = args::now_or(a.at);
@@ -244,14 +256,7 @@ fn client(a: ClientArgs) -> Result<()> {
     let _lock = if a.dry_run {
         None
     } else {
-        let lock = fsio::lock::lock_node(&dirs)?;
-        if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
-            outln!(
-                "[kubelet] a previous run was interrupted: put back {n} files from {}",
-                backup.display()
-            )?;
-        }
-        Some(lock)
+        Some(lock_and_recover(&dirs)?)
     };
     let files = KubeletFiles::load(&dirs, &a.kubelet_pki_dir)?;
     let (cert, key, ca_key);
@@ -394,14 +399,7 @@ fn serving(a: ServingArgs) -> Result<()> {
     let pki = std::path::absolute(&a.kubelet_pki_dir)
         .with_context(|| format!("cannot resolve {}", a.kubelet_pki_dir.display()))?;
     let _lock = if a.renew && !a.dry_run {
-        let lock = fsio::lock::lock_node(&dirs)?;
-        if let Some((backup, n)) = fsio::txn::recover(&dirs)? {
-            outln!(
-                "[kubelet] a previous run was interrupted: put back {n} files from {}",
-                backup.display()
-            )?;
-        }
-        Some(lock)
+        Some(lock_and_recover(&dirs)?)
     } else {
         None
     };

@@ -309,8 +309,8 @@ async fn wait_issued(api: &Api<CertificateSigningRequest>, name: &str) -> Result
     }
 }
 
-/// The issued certificate, `None` while waiting, or the Denied/Failed error.
-fn issued(name: &str, csr: &CertificateSigningRequest) -> Result<Option<Vec<u8>>> {
+/// Where a request stands, from its conditions and certificate.
+pub fn request_state(csr: &CertificateSigningRequest) -> RequestState<'_> {
     let status = csr.status.as_ref();
     let conditions: Vec<Condition<'_>> = status
         .and_then(|s| s.conditions.as_ref())
@@ -326,7 +326,12 @@ fn issued(name: &str, csr: &CertificateSigningRequest) -> Result<Option<Vec<u8>>
     let certificate = status
         .and_then(|s| s.certificate.as_ref())
         .map(|b| &b.0[..]);
-    match api_request::state(&conditions, certificate) {
+    api_request::state(&conditions, certificate)
+}
+
+/// The issued certificate, `None` while waiting, or the Denied/Failed error.
+fn issued(name: &str, csr: &CertificateSigningRequest) -> Result<Option<Vec<u8>>> {
+    match request_state(csr) {
         RequestState::Pending | RequestState::Approved => Ok(None),
         RequestState::Issued(pem) => Ok(Some(pem.to_vec())),
         RequestState::Denied { reason, message } => bail!(

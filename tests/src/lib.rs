@@ -189,3 +189,58 @@ pub fn sigkill_paused_at(cmd: Command, step: usize) -> String {
     assert!(seen.contains("paused before step"), "step {step}: {seen}");
     seen
 }
+
+/// An ECDSA P-256 key and a certificate for `subj` (`/O=.../CN=...`) with the
+/// x509v3 extensions `ext` (openssl's config lines), signed by `pki_dir`'s
+/// `ca.crt`/`ca.key` with openssl itself, as a component from elsewhere would hold
+/// them; written as `work/NAME.crt` and `work/NAME.key`. Returns (cert, key).
+pub fn openssl_issue(
+    work: &Path,
+    name: &str,
+    subj: &str,
+    ext: &str,
+    pki_dir: &Path,
+) -> (PathBuf, PathBuf) {
+    let [key, csr, crt, ext_file] =
+        ["key", "csr", "crt", "ext"].map(|x| work.join(format!("{name}.{x}")));
+    std::fs::write(&ext_file, ext).unwrap();
+    let p = |x: &Path| x.display().to_string();
+    let req = [
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+    ];
+    let mut args: Vec<String> = req.map(String::from).to_vec();
+    args.extend([
+        subj.to_string(),
+        "-keyout".into(),
+        p(&key),
+        "-out".into(),
+        p(&csr),
+    ]);
+    assert_ok(&run("openssl", &args), &format!("openssl req {name}"));
+    let sign = [
+        "x509".to_string(),
+        "-req".into(),
+        "-in".into(),
+        p(&csr),
+        "-CA".into(),
+        p(&pki_dir.join("ca.crt")),
+        "-CAkey".into(),
+        p(&pki_dir.join("ca.key")),
+        "-CAcreateserial".into(),
+        "-days".into(),
+        "365".into(),
+        "-extfile".into(),
+        p(&ext_file),
+        "-out".into(),
+        p(&crt),
+    ];
+    assert_ok(&run("openssl", sign), &format!("openssl x509 -req {name}"));
+    (crt, key)
+}

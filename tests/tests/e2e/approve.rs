@@ -16,61 +16,15 @@ use crate::use_api::{Cluster, cluster, finish};
 /// A kubeconfig for a client certificate for `subj` signed by the cluster CA
 /// (openssl), as a kubelet's.
 fn client_cert(c: &Cluster, work: &Path, name: &str, subj: &str) -> PathBuf {
-    let key = work.join(format!("{name}-client.key"));
-    let csr = work.join(format!("{name}-client.csr"));
-    let crt = work.join(format!("{name}-client.crt"));
-    let ext = work.join(format!("{name}-client.ext"));
-    std::fs::write(
-        &ext,
-        "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n",
-    )
-    .unwrap();
-    let p = |x: &Path| x.display().to_string();
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                subj,
-                "-keyout",
-                &p(&key),
-                "-out",
-                &p(&csr),
-            ],
-        ),
-        "openssl req (client)",
-    );
     let pki = c.root.join("pki");
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "x509",
-                "-req",
-                "-in",
-                &p(&csr),
-                "-CA",
-                &p(&pki.join("ca.crt")),
-                "-CAkey",
-                &p(&pki.join("ca.key")),
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                &p(&ext),
-                "-out",
-                &p(&crt),
-            ],
-        ),
-        "openssl x509 -req (client)",
+    let (crt, key) = openssl_issue(
+        work,
+        &format!("{name}-client"),
+        subj,
+        "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n",
+        &pki,
     );
+    let p = |x: &Path| x.display().to_string();
     let conf = work.join(format!("{name}.conf"));
     std::fs::write(
         &conf,
@@ -87,6 +41,20 @@ fn client_cert(c: &Cluster, work: &Path, name: &str, subj: &str) -> PathBuf {
     )
     .unwrap();
     conf
+}
+
+/// A fake cluster, a work directory, and the kubeconfig of worker-1's kubelet.
+fn with_worker() -> (Cluster, PathBuf, PathBuf) {
+    let c = cluster(|_| {});
+    let work = c.root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let worker1 = client_cert(
+        &c,
+        &work,
+        "worker-1",
+        "/O=system:nodes/CN=system:node:worker-1",
+    );
+    (c, work, worker1)
 }
 
 /// One CertificateSigningRequest to create.
@@ -224,15 +192,7 @@ const POLICY: &[&str] = &[
 
 #[test]
 fn approves_what_passes_and_says_why_the_rest_does_not() {
-    let c = cluster(|_| {});
-    let work = c.root.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let worker1 = client_cert(
-        &c,
-        &work,
-        "worker-1",
-        "/O=system:nodes/CN=system:node:worker-1",
-    );
+    let (c, work, worker1) = with_worker();
     let not_in_group = client_cert(&c, &work, "worker-3", "/O=ops/CN=system:node:worker-3");
 
     // The control-plane node's own kubelet, with kubelet.conf's certificate.
@@ -565,15 +525,7 @@ fn stop(child: std::process::Child, signal: &str) -> std::process::Output {
 
 #[test]
 fn watch_approves_new_requests_until_sigterm_or_sigint() {
-    let c = cluster(|_| {});
-    let work = c.root.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let worker1 = client_cert(
-        &c,
-        &work,
-        "worker-1",
-        "/O=system:nodes/CN=system:node:worker-1",
-    );
+    let (c, work, worker1) = with_worker();
     let spawn = || {
         Command::new(kcerts_bin())
             .args([

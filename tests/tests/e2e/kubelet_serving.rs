@@ -147,35 +147,17 @@ fn renews_an_expired_self_signed_serving_certificate() {
     std::fs::write(&ca, certs[1].to_pem()).unwrap();
     let leaf = tmp.path().join("serving.pem");
     std::fs::write(&leaf, certs[0].to_pem()).unwrap();
-    let v = run(
-        "openssl",
-        [
-            "verify",
-            "-purpose",
-            "sslserver",
-            "-CAfile",
-            ca.to_str().unwrap(),
-            "-verify_ip",
-            "10.0.0.5",
-            "-verify_hostname",
-            "cp-1",
-            leaf.to_str().unwrap(),
-        ],
-    );
-    assert_ok(&v, "openssl verify the new serving certificate");
-    let wrong_host = run(
-        "openssl",
-        [
-            "verify",
-            "-purpose",
-            "sslserver",
-            "-CAfile",
-            ca.to_str().unwrap(),
-            "-verify_hostname",
-            "cp-2",
-            leaf.to_str().unwrap(),
-        ],
-    );
+    // openssl verifies it for TLS server use against the CA in kubelet.crt, by name and IP.
+    let verify = |names: &[&str]| {
+        let mut args = vec!["verify", "-purpose", "sslserver", "-CAfile"];
+        args.push(ca.to_str().unwrap());
+        args.extend_from_slice(names);
+        args.push(leaf.to_str().unwrap());
+        run("openssl", args)
+    };
+    let ok = verify(&["-verify_ip", "10.0.0.5", "-verify_hostname", "cp-1"]);
+    assert_ok(&ok, "openssl verify the new serving certificate");
+    let wrong_host = verify(&["-verify_hostname", "cp-2"]);
     assert!(!wrong_host.status.success(), "openssl checks the host name");
     let m1 = run(
         "openssl",
@@ -211,62 +193,13 @@ fn a_bootstrapped_serving_certificate_is_reported_and_not_replaced() {
     let (root, kl) = node(tmp.path());
     // A serving pair signed by the cluster CA with openssl, as the kubelet holds
     // it after its request was approved: certificate then key in one file.
-    let pki = root.join("pki");
-    let work = tmp.path();
-    let key = work.join("s.key");
-    let csr = work.join("s.csr");
-    let crt = work.join("s.crt");
-    let ext = work.join("s.ext");
-    std::fs::write(
-        &ext,
+    let (crt, key) = openssl_issue(
+        tmp.path(),
+        "serving",
+        "/O=system:nodes/CN=system:node:cp-1",
         "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n\
          subjectAltName=DNS:cp-1,IP:10.0.0.5\n",
-    )
-    .unwrap();
-    let p = |x: &Path| x.display().to_string();
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/O=system:nodes/CN=system:node:cp-1",
-                "-keyout",
-                &p(&key),
-                "-out",
-                &p(&csr),
-            ],
-        ),
-        "openssl req",
-    );
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "x509",
-                "-req",
-                "-in",
-                &p(&csr),
-                "-CA",
-                &p(&pki.join("ca.crt")),
-                "-CAkey",
-                &p(&pki.join("ca.key")),
-                "-CAcreateserial",
-                "-days",
-                "365",
-                "-extfile",
-                &p(&ext),
-                "-out",
-                &p(&crt),
-            ],
-        ),
-        "openssl x509 -req",
+        &root.join("pki"),
     );
     let mut pair = std::fs::read(&crt).unwrap();
     pair.extend(std::fs::read(&key).unwrap());

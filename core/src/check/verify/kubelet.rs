@@ -1,6 +1,8 @@
 //! verify's checks of the kubelet's client certificate: how kubelet.conf refers
 //! to it (rotation), its expiry, chain, key, usage, subject and rotation progress.
 
+use time::OffsetDateTime;
+
 use crate::check::verify::leaf::{compare_ca_data, usage_check};
 use crate::check::verify::{CheckId, Input, Out, Status, expiry};
 use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
@@ -250,26 +252,33 @@ pub(super) fn kubelet_checks(
         );
     }
     if matches!(st.source, KubeletSource::File(_)) {
-        let life = (cert.not_after - cert.not_before).whole_seconds().max(1) as f64;
-        let used = (input.now - cert.not_before).whole_seconds() as f64 / life;
-        let pct = (used * 100.0).floor() as i64;
-        if used > ROTATION_DEADLINE {
-            out.push(
-                Status::Warn,
-                T,
-                CheckId::Rotating,
-                format!(
-                    "{pct}% of its lifetime has passed and it was not renewed (the kubelet renews at 70-90%): \
-                     check the kubelet log and pending CSRs (kubectl get csr)"
-                ),
-            );
-        } else {
-            out.push(
-                Status::Pass,
-                T,
-                CheckId::Rotating,
-                format!("{pct}% of its lifetime has passed; the kubelet renews it at 70-90%"),
-            );
-        }
+        let (s, r) = rotating(
+            cert,
+            input.now,
+            "check the kubelet log and pending CSRs (kubectl get csr)",
+        );
+        out.push(s, T, CheckId::Rotating, r);
+    }
+}
+
+/// Whether the kubelet renews a certificate it rotates in time: past 90% of its
+/// lifetime it is not rotating (`hint` says what to do then).
+pub(super) fn rotating(cert: &Certificate, now: OffsetDateTime, hint: &str) -> (Status, String) {
+    let life = (cert.not_after - cert.not_before).whole_seconds().max(1) as f64;
+    let used = (now - cert.not_before).whole_seconds() as f64 / life;
+    let pct = (used * 100.0).floor() as i64;
+    if used > ROTATION_DEADLINE {
+        (
+            Status::Warn,
+            format!(
+                "{pct}% of its lifetime has passed and it was not renewed (the kubelet renews \
+                 at 70-90%): {hint}"
+            ),
+        )
+    } else {
+        (
+            Status::Pass,
+            format!("{pct}% of its lifetime has passed; the kubelet renews it at 70-90%"),
+        )
     }
 }

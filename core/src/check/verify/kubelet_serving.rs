@@ -4,6 +4,7 @@
 //! bootstrapped one, whether the kubelet renews it in time.
 
 use crate::check::kubelet_serving::{self, Signer};
+use crate::check::verify::kubelet::rotating;
 use crate::check::verify::leaf::usage_check;
 use crate::check::verify::{CheckId, Input, Out, Status, expiry};
 use crate::kubeadm::node::FileContent;
@@ -11,9 +12,6 @@ use crate::x509::certificate::{Certificate, ExtendedKeyUsage};
 use crate::x509::keys::KeyAlgorithm;
 
 const T: &str = "kubelet-serving";
-
-/// The kubelet renews a bootstrapped serving certificate at 70-90% of its lifetime.
-const ROTATION_DEADLINE: f64 = 0.9;
 
 /// The kubelet's serving certificate files, as the CLI read them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,29 +125,11 @@ pub(super) fn serving_checks(
         _ => out.push(Status::Pass, T, CheckId::Sans, sans.join(", ")),
     }
     if r.signer == Signer::ClusterCa {
-        let life = (r.cert.not_after - r.cert.not_before)
-            .whole_seconds()
-            .max(1) as f64;
-        let used = (input.now - r.cert.not_before).whole_seconds() as f64 / life;
-        let pct = (used * 100.0).floor() as i64;
-        if used > ROTATION_DEADLINE {
-            out.push(
-                Status::Warn,
-                T,
-                CheckId::Rotating,
-                format!(
-                    "{pct}% of its lifetime has passed and it was not renewed (the kubelet \
-                     renews at 70-90%): approve its pending request (kcerts approve \
-                     kubelet-serving)"
-                ),
-            );
-        } else {
-            out.push(
-                Status::Pass,
-                T,
-                CheckId::Rotating,
-                format!("{pct}% of its lifetime has passed; the kubelet renews it at 70-90%"),
-            );
-        }
+        let (s, reason) = rotating(
+            &r.cert,
+            input.now,
+            "approve its pending request (kcerts approve kubelet-serving)",
+        );
+        out.push(s, T, CheckId::Rotating, reason);
     }
 }
