@@ -44,8 +44,10 @@ fn client_cert(c: &Cluster, work: &Path, name: &str, subj: &str) -> PathBuf {
 }
 
 /// A fake cluster, a work directory, and the kubeconfig of worker-1's kubelet.
+/// The fake's signer issues approved kubelet serving requests with the cluster CA,
+/// as kube-controller-manager does.
 fn with_worker() -> (Cluster, PathBuf, PathBuf) {
-    let c = cluster(|_| {});
+    let c = cluster(|o| o.signers.push(SERVING.into()));
     let work = c.root.join("work");
     std::fs::create_dir_all(&work).unwrap();
     let worker1 = client_cert(
@@ -460,7 +462,8 @@ fn approves_what_passes_and_says_why_the_rest_does_not() {
     assert!(after["cp-1-serving"].starts_with("Approved|"), "{after:?}");
     assert_eq!(after["kubelet-client"], "|");
     // The approval is what kubectl certificate approve writes: an Approved condition,
-    // seen in kubectl's own table (REQUESTOR and CONDITION columns).
+    // seen in kubectl's own table (REQUESTOR and CONDITION columns); the signer then
+    // issued the certificate.
     let table = c.kubectl(&["get", "csr", "ok-ecdsa"]);
     let row: Vec<String> = stdout(&table)
         .lines()
@@ -471,10 +474,62 @@ fn approves_what_passes_and_says_why_the_rest_does_not() {
         .collect();
     assert_eq!(
         (row[0].as_str(), row[3].as_str(), row[5].as_str()),
-        ("ok-ecdsa", "system:node:worker-1", "Approved"),
+        ("ok-ecdsa", "system:node:worker-1", "Approved,Issued"),
         "{}\n{}",
         stdout(&table),
         stderr(&table)
+    );
+    // The issued certificate, installed as the kubelet would install it
+    // (kubelet-server-current.pem: certificate then key), is a TLS server
+    // certificate for the node by openssl, and `kcerts kubelet serving` reports it
+    // signed by the cluster CA.
+    let issued = c.kubectl(&[
+        "get",
+        "csr",
+        "ok-ecdsa",
+        "-o",
+        "jsonpath={.status.certificate}",
+    ]);
+    assert_ok(&issued, "kubectl get the issued certificate");
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(stdout(&issued).trim())
+        .unwrap();
+    let kl = work.join("kubelet-pki");
+    std::fs::create_dir_all(&kl).unwrap();
+    let mut pair = pem.clone();
+    pair.extend(std::fs::read(work.join("ok-ecdsa.key")).unwrap());
+    std::fs::write(kl.join("kubelet-server-current.pem"), pair).unwrap();
+    let ca = c.root.join("pki/ca.crt");
+    let v = run(
+        "openssl",
+        [
+            "verify",
+            "-purpose",
+            "sslserver",
+            "-CAfile",
+            ca.to_str().unwrap(),
+            "-verify_hostname",
+            "worker-1",
+            "-verify_ip",
+            "10.0.0.7",
+            kl.join("kubelet-server-current.pem").to_str().unwrap(),
+        ],
+    );
+    assert_ok(&v, "openssl verify the issued serving certificate");
+    let mut args = vec![
+        "kubelet".to_string(),
+        "serving".into(),
+        "--kubelet-pki-dir".into(),
+        kl.display().to_string(),
+    ];
+    args.extend(dir_args(&c.root));
+    let report = kcerts(&args);
+    assert_ok(&report, "kubelet serving");
+    let text = stdout(&report);
+    assert!(
+        text.contains("signer:   signed by the cluster CA") && text.contains("key:      matches"),
+        "{text}"
     );
 
     // --deny: the refused ones are Denied, with the reason as the message.
