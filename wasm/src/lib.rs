@@ -229,7 +229,8 @@ fn certificate(a: &analysis::Analysis, item: usize) -> Result<&analysis::Certifi
         .ok_or_else(|| format!("item {item} is not a certificate"))
 }
 
-/// The algorithm asked for, or the certificate's own.
+/// The algorithm asked for, or the certificate's own (refused, as the CLI does,
+/// when kubeadm never writes keys of that type: pick one in the list then).
 fn key_algorithm_for(
     cert: &analysis::CertificateItem,
     asked: &str,
@@ -237,7 +238,7 @@ fn key_algorithm_for(
     if !asked.is_empty() {
         return algorithm(asked);
     }
-    Ok(cert.cert.renewal_key_algorithm())
+    kcerts_core::key_choice::current_algorithm(&cert.cert).map_err(|e| e.to_string())
 }
 
 /// Builds a CSR for an analysed certificate.
@@ -384,6 +385,45 @@ mod tests {
         assert!(same_ca(&planted), "{planted}");
         assert!(planted["fail"].as_u64().unwrap() > 0);
         assert_eq!(planted["problems"][0]["status"], "fail", "failures first");
+    }
+
+    /// A self-signed Ed25519 certificate made with `openssl req -x509 -newkey ed25519`.
+    const ED25519_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBOjCB7aADAgECAhRMgz6Ivf8PncptEebXdOcQd1BRrDAFBgMrZXAwEjEQMA4G
+A1UEAwwHZWQtbm9kZTAgFw0yNjExMzAwNTMyNDFaGA8yMTI2MTEwNjA1MzI0MVow
+EjEQMA4GA1UEAwwHZWQtbm9kZTAqMAUGAytlcAMhACIVvxCqDCiIrEZ9HTyld03j
+7mRt9fMblxYpPVckHOK2o1MwUTAdBgNVHQ4EFgQU9qL+4OjugE2bHzofXC3Ouths
+d44wHwYDVR0jBBgwFoAU9qL+4OjugE2bHzofXC3Outhsd44wDwYDVR0TAQH/BAUw
+AwEB/zAFBgMrZXADQQBRIoHS9XWEnrmMefSuRWD3mHzmsPE7ekHSCcnT0MoXtjUQ
+nZtW9xPzEQnvgrzv555ZfpcEyKfAA9y/hVEN3YcO
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn a_key_kubeadm_never_writes_is_not_kept_silently_as_in_the_cli() {
+        let files = vec![JsFile {
+            name: "ed.crt".into(),
+            bytes: Some(ED25519_CERT.as_bytes().to_vec()),
+            size: 0,
+        }];
+        let a = analyze_files(&files, time_from_ms(1.8e12).unwrap(), &mut |_, _| {});
+        let view = serde_json::to_value(view::AnalysisView::new(&a, None)).unwrap();
+        assert_eq!(
+            view["items"][0]["certificate"]["keyAlgorithm"], "",
+            "{view}"
+        );
+        // (Pems holds a private key: no Debug, so no unwrap_err.)
+        let Err(err) = csr_for(&a, 0, "") else {
+            panic!("an Ed25519 certificate got a CSR without an algorithm picked")
+        };
+        assert!(
+            err.contains("its key is Ed25519") && err.contains("ECDSA-P256"),
+            "{err}"
+        );
+        let Ok(pems) = csr_for(&a, 0, "ECDSA-P256") else {
+            panic!("ECDSA-P256 picked: a CSR is expected")
+        };
+        assert_eq!(pems.key_algorithm, "ECDSA-P256");
     }
 
     #[test]

@@ -67,7 +67,8 @@ export interface CertificateView {
   signatureAlgorithm: string;
   signatureAlgorithmName: string;
   publicKey: string;
-  /** The key algorithm a CSR or renewal uses unless another is picked. */
+  /** The key algorithm a CSR or renewal uses unless another is picked; "" when
+   *  kubeadm never writes keys of this type (Ed25519...) and one must be picked. */
   keyAlgorithm: string;
   residualSeconds: number;
   residual: string;

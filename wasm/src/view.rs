@@ -234,7 +234,9 @@ impl<'a> CertificateView<'a> {
             signature_algorithm: &c.signature_algorithm,
             signature_algorithm_name: signature_algorithm_name(&c.signature_algorithm),
             public_key: &c.public_key,
-            key_algorithm: c.renewal_key_algorithm().name(),
+            // Empty when the key type cannot be kept (Ed25519...): the page then
+            // selects nothing and the user picks one.
+            key_algorithm: kcerts_core::key_choice::current_algorithm(c).map_or("", |a| a.name()),
             residual_seconds: ci.residual_seconds,
             residual: &ci.residual,
             role: ci.role.as_deref(),

@@ -57,15 +57,7 @@ impl KeyChoice {
 /// (kubeadm's `EncryptionAlgorithmType`: RSA-2048/3072/4096, ECDSA-P256/P384).
 pub fn current_algorithm(cert: &Certificate) -> Result<KeyAlgorithm, UnkeepableKey> {
     // `public_key` is written by one function (`certificate::describe_spki`).
-    let found = match cert.public_key.as_str() {
-        "RSA 2048" => Some(KeyAlgorithm::Rsa2048),
-        "RSA 3072" => Some(KeyAlgorithm::Rsa3072),
-        "RSA 4096" => Some(KeyAlgorithm::Rsa4096),
-        "ECDSA P-256" => Some(KeyAlgorithm::EcdsaP256),
-        "ECDSA P-384" => Some(KeyAlgorithm::EcdsaP384),
-        _ => None,
-    };
-    found.ok_or_else(|| UnkeepableKey {
+    KeyAlgorithm::of_public_key(&cert.public_key).ok_or_else(|| UnkeepableKey {
         found: cert.public_key.clone(),
     })
 }

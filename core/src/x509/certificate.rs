@@ -168,13 +168,6 @@ pub fn parse_first(bytes: &[u8]) -> Result<Certificate, CertificateError> {
 }
 
 impl Certificate {
-    /// The key algorithm a new key for this certificate (renewal, CSR) gets by
-    /// default: its current one, or kubeadm's default (RSA-2048) when kcerts
-    /// cannot generate keys of it (Ed25519, P-521).
-    pub fn renewal_key_algorithm(&self) -> crate::KeyAlgorithm {
-        crate::KeyAlgorithm::of_public_key(&self.public_key).unwrap_or_default()
-    }
-
     /// Decodes one DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, DerError> {
         let (rest, x509) =
