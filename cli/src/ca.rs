@@ -107,6 +107,11 @@ struct RotateArgs {
     /// Where to keep the backup (default: <kubeconfig-dir>/tmp/kcerts-ca-<phase>-<time>).
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
+    /// reissue of `ca`: the kubelet's certificate directory; when it holds
+    /// kubelet-client-current.pem, the kubelet client certificate is re-signed by the new CA
+    /// as `kcerts kubelet client` does.
+    #[arg(long, default_value = crate::kubelet::DEFAULT_PKI_DIR, value_name = "DIR")]
+    kubelet_pki_dir: PathBuf,
     #[command(flatten)]
     restart: RestartArgs,
     /// Act as if now were this RFC 3339 time (tests).
@@ -243,6 +248,11 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     };
     let what = format!("{phase_name} of the {} CA", ca.name());
     let prefix = format!("kcerts-ca-{}-{phase_name}", ca.name());
+    let kubelet = if step == Step::Reissue && ca == Ca::Ca {
+        kubelet_reissue(&dirs, &a.kubelet_pki_dir, &plan, now)?
+    } else {
+        None
+    };
     let run = PhaseRun {
         apply: a.apply,
         what: &what,
@@ -250,6 +260,7 @@ fn rotate(a: RotateArgs) -> Result<Code> {
         prefix: &prefix,
         now,
         restart: &a.restart,
+        kubelet: kubelet.as_ref(),
     };
     if !carry_out(&dirs, &plan, &run)? {
         return Ok(Code::Ok);
@@ -263,8 +274,11 @@ fn rotate(a: RotateArgs) -> Result<Code> {
             )?;
         }
     }
+    if let Some(k) = &kubelet {
+        crate::kubelet::report(&k.plan, &k.files, "rotate")?;
+    }
     let restarted = restart_after(&dirs, &plan, &a.restart)?;
-    print_next(&dirs, &plan, restarted)?;
+    print_next(&dirs, &plan, restarted, kubelet.is_some())?;
     Ok(Code::Ok)
 }
 
@@ -300,7 +314,12 @@ pub(crate) fn restart_after(dirs: &NodeDirs, plan: &StepPlan, r: &RestartArgs) -
 
 /// Prints the operator's next steps after a phase: the restarts on this node
 /// (unless `--restart` did them), then the phase's own.
-pub(crate) fn print_next(dirs: &NodeDirs, plan: &StepPlan, restarted: bool) -> Result<()> {
+pub(crate) fn print_next(
+    dirs: &NodeDirs,
+    plan: &StepPlan,
+    restarted: bool,
+    kubelet_conf_written: bool,
+) -> Result<()> {
     let mut next = Vec::new();
     let components = changed_components(plan);
     if !restarted && !components.is_empty() {
@@ -314,7 +333,7 @@ pub(crate) fn print_next(dirs: &NodeDirs, plan: &StepPlan, restarted: bool) -> R
         ));
     }
     let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
-    if plan.writes.iter().any(|w| w.path == kubelet_conf) {
+    if kubelet_conf_written || plan.writes.iter().any(|w| w.path == kubelet_conf) {
         next.push(format!(
             "the kubelet reads {} only when it starts: `systemctl restart kubelet` on this node",
             dirs.path(&kubelet_conf).display()
@@ -328,6 +347,51 @@ pub(crate) fn print_next(dirs: &NodeDirs, plan: &StepPlan, restarted: bool) -> R
         }
     }
     Ok(())
+}
+
+/// `reissue` of `ca` on a node with the kubelet's directory: its client
+/// certificate re-signed by the new CA, installed as `kcerts kubelet client` does.
+pub(crate) struct KubeletReissue {
+    files: crate::kubelet::KubeletFiles,
+    plan: kcerts_core::kubelet_client::Plan,
+    ops: Vec<fsio::txn::Op>,
+}
+
+/// Plans the kubelet client certificate of `reissue`: signed by the new key
+/// the phase writes to ca.key, kubelet.conf's CA data the phase's ca.crt (new +
+/// old). `None` without `<pki_dir>/kubelet-client-current.pem`.
+fn kubelet_reissue(
+    dirs: &NodeDirs,
+    pki_dir: &std::path::Path,
+    plan: &StepPlan,
+    now: OffsetDateTime,
+) -> Result<Option<KubeletReissue>> {
+    let written = |p: &NodePath| plan.writes.iter().find(|w| &w.path == p);
+    let (Some(key), Some(bundle)) = (
+        written(&NodePath::cert("ca.key")),
+        written(&NodePath::cert("ca.crt")),
+    ) else {
+        return Ok(None);
+    };
+    if std::fs::symlink_metadata(pki_dir.join(kcerts_core::kubelet::CLIENT_CURRENT)).is_err() {
+        return Ok(None);
+    }
+    let files =
+        crate::kubelet::KubeletFiles::load(dirs, pki_dir)?.with_ca_cert(bundle.bytes.clone());
+    let source = kcerts_core::kubelet_client::Source::Issue {
+        ca_key: &key.bytes,
+        key_algorithm: None,
+        // The kubelet's own client certificates last a year.
+        validity: time::Duration::days(365),
+    };
+    let (kplan, ops) = files
+        .plan(None, &source, now)
+        .context("cannot re-sign the kubelet client certificate")?;
+    Ok(Some(KubeletReissue {
+        files,
+        plan: kplan,
+        ops,
+    }))
 }
 
 /// How one phase is run: the flags and names `carry_out` needs.
@@ -344,6 +408,8 @@ pub(crate) struct PhaseRun<'a> {
     pub now: OffsetDateTime,
     /// `--restart` and where.
     pub restart: &'a RestartArgs,
+    /// `reissue`: the kubelet client certificate, written in the same transaction.
+    pub kubelet: Option<&'a KubeletReissue>,
 }
 
 /// Prints a phase's plan and, with `apply`, carries it out through the
@@ -356,6 +422,7 @@ pub(crate) fn carry_out(dirs: &NodeDirs, plan: &StepPlan, run: &PhaseRun<'_>) ->
         prefix,
         now,
         restart,
+        kubelet,
     } = *run;
     if plan.writes.is_empty() && plan.removes.is_empty() {
         outln!("[rotate] {what} is already done on this node; nothing to change")?;
@@ -367,6 +434,22 @@ pub(crate) fn carry_out(dirs: &NodeDirs, plan: &StepPlan, run: &PhaseRun<'_>) ->
         "[dry-run] would "
     };
     print_plan(dirs, plan, verb)?;
+    if let Some(k) = kubelet {
+        outln!(
+            "{verb}write {} (kubelet client certificate for {}, serial {}, and its key)",
+            k.plan.link_to,
+            k.plan.cert.subject,
+            k.plan.cert.serial
+        )?;
+        outln!(
+            "{verb}point {} at it and {} at the link",
+            k.files
+                .pki_dir()
+                .join(kcerts_core::kubelet::CLIENT_CURRENT)
+                .display(),
+            dirs.path(&NodePath::kubeconfig("kubelet.conf")).display()
+        )?;
+    }
     if !apply {
         if restart.restart {
             let components = changed_components(plan);
@@ -391,7 +474,17 @@ pub(crate) fn carry_out(dirs: &NodeDirs, plan: &StepPlan, run: &PhaseRun<'_>) ->
     }
     let base = backup_dir.map_or_else(|| dirs.kubeconfig_dir.join("tmp"), ToOwned::to_owned);
     let backup_dir = fsio::unique_dir(&base, prefix, now);
-    let n = fsio::txn::apply_changes(dirs, &plan.writes, &plan.removes, &backup_dir)?;
+    let n = match kubelet {
+        None => fsio::txn::apply_changes(dirs, &plan.writes, &plan.removes, &backup_dir)?,
+        Some(k) => {
+            // One transaction: the phase's files, the kubelet's pair, link and kubelet.conf.
+            let mut ops = fsio::txn::change_ops(dirs, &plan.writes, &plan.removes);
+            ops.extend(k.ops.iter().cloned());
+            let mut roots = fsio::txn::manifest_roots(dirs);
+            roots.push(k.files.pki_dir().to_path_buf());
+            fsio::txn::apply_ops(dirs, &roots, &ops, &backup_dir)?
+        }
+    };
     outln!(
         "[rotate] {what} done; backed up {n} files to {}",
         backup_dir.display()

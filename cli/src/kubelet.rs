@@ -157,6 +157,14 @@ impl KubeletFiles {
         kubelet_client::due(&self.input(node_name), now, window)
     }
 
+    /// The same files with another cluster CA (ca.crt as a phase of a CA
+    /// rotation writes it): the new certificate is signed by its first
+    /// certificate, and kubelet.conf's CA data becomes it.
+    pub fn with_ca_cert(mut self, ca_cert: Vec<u8>) -> Self {
+        self.ca_cert = ca_cert;
+        self
+    }
+
     /// The kubelet's certificate directory, absolute.
     pub fn pki_dir(&self) -> &Path {
         &self.pki_dir

@@ -133,13 +133,14 @@ fn rotate(a: RotateArgs) -> Result<Code> {
         prefix: &prefix,
         now,
         restart: &a.restart,
+        kubelet: None,
     };
     if carry_out(&dirs, &plan, &run)? {
         if let Ok(st) = sa_rotation::status(&dirs.load_paths(&sa_rotation::wanted())) {
             outln!("[rotate] this node is now in phase `{}`", st.phase.name())?;
         }
         let restarted = restart_after(&dirs, &plan, &a.restart)?;
-        print_next(&dirs, &plan, restarted)?;
+        print_next(&dirs, &plan, restarted, false)?;
     }
     Ok(Code::Ok)
 }

@@ -376,6 +376,13 @@ pub fn apply_changes(
     removes: &[NodePath],
     backup_dir: &Path,
 ) -> Result<usize> {
+    let ops = change_ops(dirs, writes, removes);
+    apply_ops(dirs, &manifest_roots(dirs), &ops, backup_dir)
+}
+
+/// The operations of [`apply_changes`]: `writes`, then removing each file of
+/// `removes` that exists.
+pub fn change_ops(dirs: &NodeDirs, writes: &[FileWrite], removes: &[NodePath]) -> Vec<Op> {
     let mut ops = write_ops(dirs, writes);
     ops.extend(
         removes
@@ -387,10 +394,14 @@ pub fn apply_changes(
                 content: Content::Removed,
             }),
     );
-    // Manifests outside the kubeconfig dir (--manifests-dir): a root of the
-    // journal, so `kcerts restore` accepts them without the flag.
-    let extra: Vec<PathBuf> = dirs.manifests_dir.iter().cloned().collect();
-    apply_ops(dirs, &extra, &ops, backup_dir)
+    ops
+}
+
+/// The extra roots of a transaction on `dirs`: manifests outside the kubeconfig
+/// dir (--manifests-dir), named in the journal so `kcerts restore` accepts them
+/// without the flag.
+pub fn manifest_roots(dirs: &NodeDirs) -> Vec<PathBuf> {
+    dirs.manifests_dir.iter().cloned().collect()
 }
 
 /// Applies any writes (files and symbolic links, in the node's directories or

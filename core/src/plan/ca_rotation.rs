@@ -712,7 +712,7 @@ pub fn reissue<R: CryptoRng + ?Sized>(
         plan.writes.extend(signing_cert_write(files, new)?);
         plan.next = vec![
             "do `reissue` on every other control-plane node".into(),
-            "the kubelet client certificates (kubelet-client-current.pem) are signed by the old CA until the kubelets rotate them: on each node run `kcerts kubelet client` (control plane) or approve their CSRs (`kubectl get csr`)".into(),
+            "kubelet client certificates (kubelet-client-current.pem) that `reissue` did not re-sign (workers; nodes without the kubelet's directory) are signed by the old CA until the kubelets rotate them: `kcerts kubelet client` (control plane) or approve their CSRs (`kubectl get csr`)".into(),
             "service-account tokens keep working: they are signed by sa.key, not by the CA".into(),
             format!("when every node is reissued and every client uses new certificates: `kcerts ca rotate finish --ca {} --apply` on every control-plane node", ca.name()),
         ];

@@ -965,3 +965,57 @@ fn kubeconfigs_reach_the_apiserver_over_tls_at_every_phase_and_across_nodes_in_d
         "the old CA is no longer trusted"
     );
 }
+
+/// [`kill_at`] that reports whether the run reached `step` (a later step than
+/// the phase has lets it finish).
+fn try_kill_at(root: &Path, phase: &str, step: usize) -> bool {
+    let mut child = ca_cmd(root, &["rotate", phase, "--ca", "ca", "--apply"])
+        .env("KCERTS_TEST_FAULT_STEP", step.to_string())
+        .env("KCERTS_TEST_FAULT_MODE", "hang")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let paused = lines
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("kcerts-test: paused before step"));
+    if paused {
+        child.kill().unwrap();
+    }
+    child.wait().unwrap();
+    paused
+}
+
+#[test]
+fn a_sigkill_at_every_step_of_trust_and_reissue_is_named_by_status_and_completed() {
+    for (phase, before, after) in [
+        ("trust", "prepared", "trusted"),
+        ("reissue", "trusted", "reissued"),
+    ] {
+        let mut step = 1;
+        loop {
+            let dir = tempdir();
+            let root = &dir.path().join("node");
+            node(root);
+            rotate(root, "prepare", "ca");
+            if phase == "reissue" {
+                rotate(root, "trust", "ca");
+            }
+            if !try_kill_at(root, phase, step) {
+                assert!(step > 10, "{phase} finished before step {step}");
+                break;
+            }
+            // A killed run leaves the node in a phase status names: the one
+            // before (files put back or not yet renamed) or a mix it reads as that.
+            let named = phase_of(root, "ca");
+            assert!(
+                named == before || named == after,
+                "{phase} killed before step {step}: status says {named}"
+            );
+            let out = rotate(root, phase, "ca");
+            assert_eq!(phase_of(root, "ca"), after, "{phase} step {step}: {out}");
+            step += 1;
+        }
+    }
+}

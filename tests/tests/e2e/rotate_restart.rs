@@ -123,7 +123,12 @@ fn ca_rotation_with_restart_restarts_what_loads_the_changed_files_and_verify_liv
     passes(&node);
 
     // reissue: the new CA signs every leaf; the pods serve the new files.
-    let (out, stopped) = apply_restart(&node, "ca", "reissue", &["--ca", "ca"]);
+    let (out, stopped) = apply_restart(
+        &node,
+        "ca",
+        "reissue",
+        &["--ca", "ca", "--kubelet-pki-dir", "kubelet"],
+    );
     assert_eq!(
         restarted(&out),
         [
@@ -133,22 +138,28 @@ fn ca_rotation_with_restart_restarts_what_loads_the_changed_files_and_verify_liv
         ]
     );
     assert!(!stopped.contains(&"etcd".to_string()), "{stopped:?}");
-    // The phase's next step for the kubelet's client certificate (old CA until then).
-    assert!(out.contains("`kcerts kubelet client`"), "{out}");
-    let o = crate::beyond_common::kcerts_in(
-        node.root(),
-        &[
-            "kubelet",
-            "client",
-            "--kubelet-pki-dir",
-            "kubelet",
-            "--cert-dir",
-            "pki",
-            "--kubeconfig-dir",
-            ".",
+    // The kubelet's client certificate was re-signed in the same transaction.
+    assert!(
+        out.contains("[rotate] kubelet client certificate for O=system:nodes, CN=system:node:"),
+        "{out}"
+    );
+    let link = kl.join("kubelet-client-current.pem");
+    assert_ne!(std::fs::read_link(&link).unwrap(), pair);
+    let v = run(
+        "openssl",
+        [
+            "verify",
+            "-purpose",
+            "sslclient",
+            "-CAfile",
+            node.root().join("pki/ca.new.crt").to_str().unwrap(),
+            link.to_str().unwrap(),
         ],
     );
-    assert_ok(&o, "kubelet client");
+    assert_ok(
+        &v,
+        "openssl verify the re-signed kubelet client certificate",
+    );
     // kubelet.conf now names the link by its absolute path; the node's verify
     // reads it relative to the node root, as LiveNode's kubelet.conf did.
     let conf = node.root().join("kubelet.conf");
