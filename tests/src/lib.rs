@@ -151,6 +151,15 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap()
 }
 
+/// The backup directory a command named in its `... backed up N files to DIR` line.
+pub fn backup_dir_in(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.split(" to ").nth(1).filter(|_| l.contains("backed up")))
+        .unwrap_or_else(|| panic!("no backup line in: {out}"))
+        .trim()
+        .to_string()
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

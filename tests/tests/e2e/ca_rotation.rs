@@ -150,7 +150,7 @@ fn trust_files(root: &Path, work: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn verify(ca_file: &Path, cert: &Path, purpose: &str) -> bool {
+pub(crate) fn verify(ca_file: &Path, cert: &Path, purpose: &str) -> bool {
     run(
         "openssl",
         [
@@ -581,12 +581,7 @@ fn restore_of_a_phase_backup_returns_to_the_previous_phase() {
     rotate(root, "trust", "ca");
     let out = rotate(root, "reissue", "ca");
     assert_eq!(phase_of(root, "ca"), "reissued");
-    let backup = out
-        .lines()
-        .find_map(|l| l.split(" to ").nth(1).filter(|_| l.contains("backed up")))
-        .unwrap()
-        .trim()
-        .to_string();
+    let backup = backup_dir_in(&out);
     let r = Command::new(kcerts_bin())
         .args(["restore", "--backup-dir", &backup])
         .args(dir_args(root))
@@ -597,12 +592,7 @@ fn restore_of_a_phase_backup_returns_to_the_previous_phase() {
     // And finish's removals come back too.
     rotate(root, "reissue", "ca");
     let out = rotate(root, "finish", "ca");
-    let backup = out
-        .lines()
-        .find_map(|l| l.split(" to ").nth(1).filter(|_| l.contains("backed up")))
-        .unwrap()
-        .trim()
-        .to_string();
+    let backup = backup_dir_in(&out);
     assert!(!root.join("pki/ca.new.key").exists());
     let r = Command::new(kcerts_bin())
         .args(["restore", "--backup-dir", &backup])
@@ -969,19 +959,13 @@ fn kubeconfigs_reach_the_apiserver_over_tls_at_every_phase_and_across_nodes_in_d
 /// [`kill_at`] that reports whether the run reached `step` (a later step than
 /// the phase has lets it finish).
 fn try_kill_at(root: &Path, phase: &str, step: usize) -> bool {
-    let mut child = ca_cmd(root, &["rotate", phase, "--ca", "ca", "--apply"])
-        .env("KCERTS_TEST_FAULT_STEP", step.to_string())
-        .env("KCERTS_TEST_FAULT_MODE", "hang")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let paused = lines
-        .map_while(Result::ok)
-        .any(|l| l.starts_with("kcerts-test: paused before step"));
+    let (mut child, seen) = spawn_paused_at(
+        ca_cmd(root, &["rotate", phase, "--ca", "ca", "--apply"]),
+        step,
+    );
+    let paused = seen.contains("paused before step");
     if paused {
-        child.kill().unwrap();
+        child.kill().unwrap(); // SIGKILL
     }
     child.wait().unwrap();
     paused

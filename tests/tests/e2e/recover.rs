@@ -81,16 +81,11 @@ pub(crate) fn openssl_verify(ca: &Path, cert_pem: &[u8], purpose: &str, dir: &Pa
     assert_ok(&out, &format!("openssl verify -purpose {purpose}"));
 }
 
-#[test]
-fn recovers_a_node_expired_a_year_ago() {
-    let tmp = tempdir();
-    let root = tmp.path().join("kubernetes");
-    let kl = tmp.path().join("kubelet-pki");
-    std::fs::create_dir_all(&kl).unwrap();
-    // Two years ago, one-year certificates: all expired a year ago (CAs last ten).
+/// A node made two years ago with one-year certificates, the kubelet's rotated
+/// pair included: all expired a year ago (the CAs last ten). Its control-plane
+/// endpoint is 127.0.0.1:`port`.
+fn expired_node(root: &Path, kl: &Path, port: u16) {
     let then = rfc3339(OffsetDateTime::now_utc() - Duration::days(730));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let out = kcerts([
         "generate-pki",
         "--out",
@@ -107,10 +102,20 @@ fn recovers_a_node_expired_a_year_ago() {
         &then,
     ]);
     assert_ok(&out, "generate-pki");
-    // The kubelet's own rotated pair, expired a year ago too.
-    let mut args = kubelet_args(&root, &kl, &["kubelet", "client", "--at"]);
-    args.insert(3, then.clone());
+    let mut args = kubelet_args(root, kl, &["kubelet", "client", "--at"]);
+    args.insert(3, then);
     assert_ok(&kcerts(args), "backdated kubelet client");
+}
+
+#[test]
+fn recovers_a_node_expired_a_year_ago() {
+    let tmp = tempdir();
+    let root = tmp.path().join("kubernetes");
+    let kl = tmp.path().join("kubelet-pki");
+    std::fs::create_dir_all(&kl).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    expired_node(&root, &kl, port);
     let old_link = std::fs::read_link(kl.join("kubelet-client-current.pem")).unwrap();
 
     let mut opts = Options::for_pki(&root.join("pki"));
@@ -302,27 +307,7 @@ fn recover_restart_brings_an_expired_node_back_under_the_fake_kubelet() {
     let kl = tmp.path().join("kubelet-pki");
     std::fs::create_dir_all(&kl).unwrap();
     let ports = Ports::free();
-    // Two years ago, one-year certificates: all expired a year ago.
-    let then = rfc3339(OffsetDateTime::now_utc() - Duration::days(730));
-    let out = kcerts([
-        "generate-pki",
-        "--out",
-        root.to_str().unwrap(),
-        "--node-name",
-        "cp-1",
-        "--advertise-address",
-        "127.0.0.1",
-        "--control-plane-endpoint",
-        &format!("127.0.0.1:{}", ports.apiserver),
-        "--key-algorithm",
-        "ECDSA-P256",
-        "--at",
-        &then,
-    ]);
-    assert_ok(&out, "generate-pki");
-    let mut args = kubelet_args(&root, &kl, &["kubelet", "client", "--at"]);
-    args.insert(3, then.clone());
-    assert_ok(&kcerts(args), "backdated kubelet client");
+    expired_node(&root, &kl, ports.apiserver);
     // The control plane runs (on expired certificates) under the fake kubelet.
     fake_kubelet::write_manifests(&root, &root.join("manifests"), &ports);
     let mut opts = fake_kubelet::Options::new(&root.join("manifests"));

@@ -12,6 +12,7 @@ use kcerts_core::KeyAlgorithm;
 use kcerts_tests::fake_kubelet::{self, Ports};
 use kcerts_tests::*;
 
+use crate::ca_rotation::verify;
 use crate::live::{LiveNode, all_pass};
 
 const WAITS: [&str; 4] = ["--stop-wait", "10s", "--wait", "20s"];
@@ -145,20 +146,9 @@ fn ca_rotation_with_restart_restarts_what_loads_the_changed_files_and_verify_liv
     );
     let link = kl.join("kubelet-client-current.pem");
     assert_ne!(std::fs::read_link(&link).unwrap(), pair);
-    let v = run(
-        "openssl",
-        [
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            node.root().join("pki/ca.new.crt").to_str().unwrap(),
-            link.to_str().unwrap(),
-        ],
-    );
-    assert_ok(
-        &v,
-        "openssl verify the re-signed kubelet client certificate",
+    assert!(
+        verify(&node.root().join("pki/ca.new.crt"), &link, "sslclient"),
+        "the re-signed kubelet client certificate does not verify with the new CA"
     );
     // kubelet.conf now names the link by its absolute path; the node's verify
     // reads it relative to the node root, as LiveNode's kubelet.conf did.
@@ -182,22 +172,8 @@ fn ca_rotation_with_restart_restarts_what_loads_the_changed_files_and_verify_liv
         ],
     );
     assert_ok(&s, "openssl s_client");
-    let verify = |ca: &Path| {
-        run(
-            "openssl",
-            [
-                "verify",
-                "-purpose",
-                "sslserver",
-                "-CAfile",
-                ca.to_str().unwrap(),
-                served.to_str().unwrap(),
-            ],
-        )
-        .status
-        .success()
-    };
-    assert!(verify(&node.root().join("pki/ca.new.crt")));
+    let chains_to = |ca: &Path| verify(ca, &served, "sslserver");
+    assert!(chains_to(&node.root().join("pki/ca.new.crt")));
     let old = node.root().join("old-ca.pem");
     let bundle = std::fs::read_to_string(node.root().join("pki/ca.crt")).unwrap();
     let second = bundle
@@ -207,7 +183,7 @@ fn ca_rotation_with_restart_restarts_what_loads_the_changed_files_and_verify_liv
         .0;
     std::fs::write(&old, &bundle[second..]).unwrap();
     assert!(
-        !verify(&old),
+        !chains_to(&old),
         "the served certificate still chains to the old CA"
     );
 
@@ -308,12 +284,7 @@ fn manifests_dir_keeps_the_manifests_outside_the_kubeconfig_dir() {
         stdout(&status)
     );
     // restore without --manifests-dir: the journal names the directory.
-    let backup = out
-        .lines()
-        .find_map(|l| l.split(" to ").nth(1).filter(|_| l.contains("backed up")))
-        .unwrap()
-        .trim()
-        .to_string();
+    let backup = backup_dir_in(&out);
     let mut args: Vec<String> = ["restore", "--backup-dir", &backup]
         .map(String::from)
         .to_vec();
