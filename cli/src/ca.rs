@@ -135,6 +135,22 @@ pub(crate) struct RestartArgs {
 }
 
 impl RestartArgs {
+    /// `f` of the restart request for `components` on this node.
+    fn with_request<T>(
+        &self,
+        dirs: &NodeDirs,
+        components: &[Component],
+        f: impl FnOnce(&crate::restart::Request<'_>) -> T,
+    ) -> T {
+        let endpoints = crate::live::Endpoints::resolve(&self.endpoints, dirs);
+        f(&crate::restart::Request {
+            components,
+            endpoints: &endpoints,
+            dirs,
+            waits: self.waits.waits(),
+        })
+    }
+
     /// The node's dirs with the manifests where `--manifests-dir` says.
     pub(crate) fn dirs(&self, dirs: &DirArgs) -> NodeDirs {
         let mut d = dirs.dirs();
@@ -300,14 +316,7 @@ pub(crate) fn restart_after(dirs: &NodeDirs, plan: &StepPlan, r: &RestartArgs) -
         return Ok(true);
     }
     outln!()?;
-    let endpoints = crate::live::Endpoints::resolve(&r.endpoints, dirs);
-    let req = crate::restart::Request {
-        components: &components,
-        endpoints: &endpoints,
-        dirs,
-        waits: r.waits.waits(),
-    };
-    crate::restart::run_restart(&req)
+    r.with_request(dirs, &components, crate::restart::run_restart)
         .context("the phase was applied, but restarting failed; `kcerts restart` does it again")?;
     Ok(true)
 }
@@ -458,14 +467,7 @@ pub(crate) fn carry_out(dirs: &NodeDirs, plan: &StepPlan, run: &PhaseRun<'_>) ->
                     "[dry-run] no control-plane component loads the changed files: nothing to restart"
                 )?;
             }
-            let endpoints = crate::live::Endpoints::resolve(&restart.endpoints, dirs);
-            let req = crate::restart::Request {
-                components: &components,
-                endpoints: &endpoints,
-                dirs,
-                waits: restart.waits.waits(),
-            };
-            for l in crate::restart::plan_lines(&req) {
+            for l in restart.with_request(dirs, &components, crate::restart::plan_lines) {
                 outln!("{l}")?;
             }
         }
