@@ -145,6 +145,59 @@ pub fn assert_ok(o: &Output, what: &str) {
     );
 }
 
+/// `kubectl config view --raw` of the kubeconfig `conf`, one JSONPath: what
+/// kubectl itself reads from the file (asserts that kubectl accepts it).
+pub fn kubectl_field(conf: &Path, jsonpath: &str) -> String {
+    let out = run(
+        "kubectl",
+        [
+            "config",
+            "view",
+            "--kubeconfig",
+            conf.to_str().unwrap(),
+            "--raw",
+            "-o",
+            &format!("jsonpath={jsonpath}"),
+        ],
+    );
+    assert_ok(&out, &format!("kubectl config view {jsonpath}"));
+    stdout(&out)
+}
+
+/// [`kubectl_field`] of a base64 `*-data` field, decoded.
+pub fn kubectl_data(conf: &Path, jsonpath: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(kubectl_field(conf, jsonpath).trim())
+        .unwrap()
+}
+
+/// `kcerts generate-pki` of node cp-1 (127.0.0.1, ECDSA P-256) into `root`, its
+/// kubeconfigs pointing at `endpoint`, made at `at` (default: now).
+pub fn generate_pki_at(root: &Path, endpoint: &str, at: Option<OffsetDateTime>) {
+    let mut args = vec![
+        "generate-pki".to_string(),
+        "--out".into(),
+        root.display().to_string(),
+    ];
+    for arg in [
+        "--node-name",
+        "cp-1",
+        "--advertise-address",
+        "127.0.0.1",
+        "--control-plane-endpoint",
+        endpoint,
+        "--key-algorithm",
+        "ECDSA-P256",
+    ] {
+        args.push(arg.into());
+    }
+    if let Some(at) = at {
+        args.extend(["--at".into(), rfc3339(at)]);
+    }
+    assert_ok(&kcerts(&args), "generate-pki");
+}
+
 /// RFC 3339 form of a time, for `--at`.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)

@@ -98,22 +98,7 @@ fn phase_of(root: &Path, ca: &str) -> String {
 /// One base64 field of a kubeconfig, as `kubectl config view --raw` reads it,
 /// decoded and written to `out_dir/<conf>.<suffix>.pem`.
 fn kubeconfig_pem(root: &Path, conf: &str, field: &str, suffix: &str, out_dir: &Path) -> PathBuf {
-    let out = run(
-        "kubectl",
-        [
-            "config",
-            "view",
-            "--raw",
-            "--kubeconfig",
-            &root.join(conf).display().to_string(),
-            "-o",
-            &format!("jsonpath={{{field}}}"),
-        ],
-    );
-    assert_ok(&out, "kubectl config view --raw");
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(stdout(&out).trim())
-        .unwrap();
+    let pem = kubectl_data(&root.join(conf), &format!("{{{field}}}"));
     let path = out_dir.join(format!("{conf}.{suffix}.pem"));
     std::fs::write(&path, pem).unwrap();
     path

@@ -16,48 +16,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::recover::{kubectl_version, openssl_verify};
 
-/// kubectl's view of one field of a kubeconfig (`{.users[?(@.name=="x")]...}`).
-fn kubectl_field(conf: &Path, jsonpath: &str) -> String {
-    let out = run(
-        "kubectl",
-        [
-            "config",
-            "view",
-            "--kubeconfig",
-            conf.to_str().unwrap(),
-            "--raw",
-            "-o",
-            &format!("jsonpath={jsonpath}"),
-        ],
-    );
-    assert_ok(&out, &format!("kubectl config view {jsonpath}"));
-    stdout(&out)
-}
-
 fn user_cert(conf: &Path, user: &str) -> String {
     kubectl_field(
         conf,
         &format!("{{.users[?(@.name==\"{user}\")].user.client-certificate-data}}"),
     )
-}
-
-fn generate(root: &Path, at: OffsetDateTime, endpoint: &str) {
-    let out = kcerts([
-        "generate-pki",
-        "--out",
-        root.to_str().unwrap(),
-        "--node-name",
-        "cp-1",
-        "--advertise-address",
-        "127.0.0.1",
-        "--control-plane-endpoint",
-        endpoint,
-        "--key-algorithm",
-        "ECDSA-P256",
-        "--at",
-        &rfc3339(at),
-    ]);
-    assert_ok(&out, "generate-pki");
 }
 
 fn renew(root: &Path, extra: &[&str]) -> std::process::Output {
@@ -76,8 +39,8 @@ fn renew_updates_a_copy_and_verify_reports_stale_ones() {
     let endpoint = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
     // Made two years ago: admin.conf (and so every copy of it) expired a year ago.
     let then = OffsetDateTime::now_utc() - Duration::days(730);
-    generate(&root, then, &endpoint);
-    generate(&other, OffsetDateTime::now_utc(), "10.0.0.1:6443");
+    generate_pki_at(&root, &endpoint, Some(then));
+    generate_pki_at(&other, "10.0.0.1:6443", Some(OffsetDateTime::now_utc()));
 
     // ~/.kube/config as users make it: a copy of admin.conf, plus (with kubectl)
     // a user and context of their own that kcerts must leave alone.

@@ -62,22 +62,13 @@ pub fn check_installed(root: &Path, kl: &Path, node: &str) -> PathBuf {
     );
     assert_ok(&v, "openssl verify");
     let conf = root.join("kubelet.conf");
-    let view = run(
-        "kubectl",
-        [
-            "config",
-            "view",
-            "--kubeconfig",
-            conf.to_str().unwrap(),
-            "--raw",
-            "-o",
-            "jsonpath={.users[0].user.client-certificate} {.users[0].user.client-key} \
-             {.users[0].user.client-certificate-data}|",
-        ],
+    let view = kubectl_field(
+        &conf,
+        "{.users[0].user.client-certificate} {.users[0].user.client-key} \
+         {.users[0].user.client-certificate-data}|",
     );
-    assert_ok(&view, "kubectl config view");
     let l = link.display().to_string();
-    assert_eq!(stdout(&view), format!("{l} {l} |"));
+    assert_eq!(view, format!("{l} {l} |"));
     // kubectl reads the client certificate through the link (a bad file fails here).
     let who = run(
         "kubectl",

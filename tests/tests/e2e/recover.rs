@@ -85,25 +85,10 @@ pub(crate) fn openssl_verify(ca: &Path, cert_pem: &[u8], purpose: &str, dir: &Pa
 /// pair included: all expired a year ago (the CAs last ten). Its control-plane
 /// endpoint is 127.0.0.1:`port`.
 fn expired_node(root: &Path, kl: &Path, port: u16) {
-    let then = rfc3339(OffsetDateTime::now_utc() - Duration::days(730));
-    let out = kcerts([
-        "generate-pki",
-        "--out",
-        root.to_str().unwrap(),
-        "--node-name",
-        "cp-1",
-        "--advertise-address",
-        "127.0.0.1",
-        "--control-plane-endpoint",
-        &format!("127.0.0.1:{port}"),
-        "--key-algorithm",
-        "ECDSA-P256",
-        "--at",
-        &then,
-    ]);
-    assert_ok(&out, "generate-pki");
+    let made = OffsetDateTime::now_utc() - Duration::days(730);
+    generate_pki_at(root, &format!("127.0.0.1:{port}"), Some(made));
     let mut args = kubelet_args(root, kl, &["kubelet", "client", "--at"]);
-    args.insert(3, then);
+    args.insert(3, rfc3339(made));
     assert_ok(&kcerts(args), "backdated kubelet client");
 }
 

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use kcerts_core::PrivateKey;
 use kcerts_core::certificate::{self, Certificate, ExtendedKeyUsage};
 use kcerts_core::inventory::{self, Location, Row};
@@ -21,23 +20,8 @@ pub fn row_pems(root: &Path, row: &Row) -> (String, String) {
         ),
         Location::Kubeconfig { file } => {
             let field = |f: &str| {
-                let out = run(
-                    "kubectl",
-                    [
-                        "config",
-                        "view",
-                        "--raw",
-                        "--kubeconfig",
-                        &root.join(file).display().to_string(),
-                        "-o",
-                        &format!("jsonpath={{.users[0].user.{f}}}"),
-                    ],
-                );
-                assert_ok(&out, "kubectl config view --raw");
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(stdout(&out).trim())
-                    .unwrap();
-                String::from_utf8(bytes).unwrap()
+                let jsonpath = format!("{{.users[0].user.{f}}}");
+                String::from_utf8(kubectl_data(&root.join(file), &jsonpath)).unwrap()
             };
             (field("client-certificate-data"), field("client-key-data"))
         }
@@ -158,21 +142,10 @@ fn renew_all_and_check(key_algorithm: &str, expect_key: &str) {
         check_with_openssl(root, row, scratch.path());
         if let Location::Kubeconfig { file } = row.location {
             // kubeadm resets the embedded CA to ca.crt (the stale-CA bug, kubeadm#2027).
-            let out = run(
-                "kubectl",
-                [
-                    "config",
-                    "view",
-                    "--raw",
-                    "--kubeconfig",
-                    &root.join(file).display().to_string(),
-                    "-o",
-                    "jsonpath={.clusters[0].cluster.certificate-authority-data}",
-                ],
+            let ca = kubectl_data(
+                &root.join(file),
+                "{.clusters[0].cluster.certificate-authority-data}",
             );
-            let ca = base64::engine::general_purpose::STANDARD
-                .decode(stdout(&out).trim())
-                .unwrap();
             assert_eq!(
                 ca,
                 std::fs::read(root.join("pki/ca.crt")).unwrap(),

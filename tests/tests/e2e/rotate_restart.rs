@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use kcerts_core::KeyAlgorithm;
 use kcerts_tests::fake_kubelet::{self, Ports};
 use kcerts_tests::*;
 
@@ -235,8 +234,7 @@ fn manifests_dir_keeps_the_manifests_outside_the_kubeconfig_dir() {
     let dir = tempdir();
     let root = dir.path().join("node");
     let pods = dir.path().join("static-pods");
-    let g = generate(&example_options(KeyAlgorithm::EcdsaP256), NOW, 83);
-    write_node(&g, &root);
+    NodeDir::in_dir(&root, 83);
     fake_kubelet::write_manifests(&root, &pods, &Ports::free());
     let kcm = pods.join("kube-controller-manager.yaml");
     let before = std::fs::read_to_string(&kcm).unwrap();

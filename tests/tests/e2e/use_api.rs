@@ -28,20 +28,7 @@ pub(crate) fn cluster(tune: impl FnOnce(&mut Options)) -> Cluster {
     let root = dir.path().join("kubernetes");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let out = kcerts([
-        "generate-pki",
-        "--out",
-        root.to_str().unwrap(),
-        "--node-name",
-        "cp-1",
-        "--advertise-address",
-        "127.0.0.1",
-        "--control-plane-endpoint",
-        &format!("127.0.0.1:{port}"),
-        "--key-algorithm",
-        "ECDSA-P256",
-    ]);
-    assert_ok(&out, "generate-pki");
+    generate_pki_at(&root, &format!("127.0.0.1:{port}"), None);
     let mut opts = Options::for_pki(&root.join("pki"));
     opts.lifetime = Duration::from_secs(120);
     tune(&mut opts);
