@@ -25,7 +25,8 @@ need_debs() {
 # prometheus: its promtool runs the alert rule tests (tests/tests/e2e/deploy.rs);
 # the server it also installs is never started.
 need_debs openssl time prometheus
-# The prometheus output tests parse with Python's prometheus_client and the
+# The prometheus output tests parse with Python's prometheus_client, the fleet
+# test reads -o yaml with PyYAML, and the
 # manifest test validates with kubernetes-validate (its schemas ship in the
 # package, nothing is fetched at test time). Installed here, downloads cached
 # under ~/.cache/kcerts/pip; the tests still pip-install a missing one when run
@@ -45,7 +46,8 @@ need_pips() {
         "${pip[@]}" || "${pip[@]}" --break-system-packages
     fi
 }
-need_pips prometheus_client.parser prometheus_client kubernetes_validate kubernetes-validate
+need_pips prometheus_client.parser prometheus_client kubernetes_validate kubernetes-validate \
+    yaml PyYAML
 command -v kubectl >/dev/null || { echo "kubectl is required (expected at /usr/bin/kubectl)" >&2; exit 1; }
 
 export INSTA_UPDATE=no CARGO_TERM_COLOR=never

@@ -20,6 +20,8 @@ pub enum Output {
     Text,
     /// One CertificateExpirationInfo per node (as check-expiration -o json) and the checks.
     Json,
+    /// The JSON document as YAML (each node as check-expiration -o yaml).
+    Yaml,
     /// check-expiration's metrics with a `node` label, and kcerts_verify_check per check.
     Prometheus,
 }
@@ -28,8 +30,9 @@ pub enum Output {
 #[command(
     after_help = "Each NODE is a copy of one control-plane node's /etc/kubernetes: a \
 directory, or a .tar/.tar.gz made with `tar czf cp-1.tgz -C /etc/kubernetes .`, named \
-NAME=PATH or after the file or directory (cp-1.tgz is cp-1). Archives are read in memory, \
-never unpacked; an entry with an absolute path, a '..' component or a link leading out of \
+NAME=PATH or after the file or directory (cp-1.tgz is cp-1); an archive whose files sit \
+under one folder (`tar czf cp-1.tgz -C /etc kubernetes`) is read from inside it. Archives \
+are read in memory, never unpacked; an entry with an absolute path, a '..' component or a link leading out of \
 the archive is refused.\n\
 Prints kubeadm's check-expiration tables with a NODE column, then one row per cross-node \
 check: the CA certificates and keys (ca, front-proxy-ca, etcd-ca when etcd is stacked) and \
@@ -169,6 +172,7 @@ pub fn run(a: Args) -> Result<Code> {
             }
         }
         Output::Json => out::print(fleet_report::to_json(&report))?,
+        Output::Yaml => out::print(fleet_report::to_yaml(&report))?,
         Output::Prometheus => {
             let files: Vec<(&str, &NodeFiles)> =
                 loaded.iter().map(|(n, f)| (n.as_str(), f)).collect();

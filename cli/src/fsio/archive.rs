@@ -1,5 +1,7 @@
 //! A node given as a tar archive of its /etc/kubernetes (`tar czf cp-1.tgz -C
-//! /etc/kubernetes .`), read in memory and never unpacked.
+//! /etc/kubernetes .`), read in memory and never unpacked. An archive whose
+//! entries all sit under one folder (`tar czf cp-1.tgz -C /etc kubernetes`) is
+//! read from inside that folder.
 //!
 //! Every entry's path is checked before anything is kept: absolute paths, `..`
 //! and links that point outside the archive are refused with an error naming the
@@ -68,7 +70,45 @@ pub fn load(path: &Path) -> Result<NodeFiles, ArchiveError> {
         left: MAX_UNPACKED_BYTES,
     };
     let entries = read_entries(limited, &archive)?;
-    Ok(node_files(&entries))
+    let wanted: Vec<String> = super::wanted_with_kubelet_conf()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(node_files(&unwrap_folder(entries, &wanted)))
+}
+
+/// The entries of the one folder every entry sits under (`kubernetes/pki/ca.crt`
+/// → `pki/ca.crt`, links inside it too) when that folder holds a node file of
+/// `wanted` and the top does not; otherwise the entries as they are (an archive of
+/// `pki/` alone stays a node whose kubeconfigs are missing).
+fn unwrap_folder(entries: BTreeMap<String, Kept>, wanted: &[String]) -> BTreeMap<String, Kept> {
+    if wanted.iter().any(|w| entries.contains_key(w)) {
+        return entries;
+    }
+    let top = |k: &str| k.split_once('/').map(|(d, _)| d.to_string());
+    let mut folders = entries.keys().map(|k| top(k));
+    let folder = match folders.next() {
+        Some(Some(first)) if folders.all(|f| f.as_deref() == Some(first.as_str())) => first,
+        _ => return entries,
+    };
+    let prefix = format!("{folder}/");
+    if !wanted
+        .iter()
+        .any(|w| entries.contains_key(&format!("{prefix}{w}")))
+    {
+        return entries;
+    }
+    let inside = |k: &str| k.strip_prefix(&prefix).unwrap_or(k).to_string();
+    entries
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Kept::Link(t) => Kept::Link(inside(&t)),
+                other => other,
+            };
+            (inside(&k), v)
+        })
+        .collect()
 }
 
 /// A reader that fails once more than `left` bytes came through.
@@ -247,6 +287,47 @@ fn node_files(entries: &BTreeMap<String, Kept>) -> NodeFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_folder_is_unwrapped_and_others_are_not() {
+        let file = |s: &str| Kept::File(s.as_bytes().to_vec());
+        let names = |m: &BTreeMap<String, Kept>| m.keys().cloned().collect::<Vec<_>>();
+        let wanted = ["admin.conf".to_string(), "pki/ca.crt".to_string()];
+        let one: BTreeMap<String, Kept> = [
+            ("kubernetes/admin.conf".to_string(), file("a")),
+            ("kubernetes/pki/ca.crt".to_string(), file("c")),
+            (
+                "kubernetes/pki/link.crt".to_string(),
+                Kept::Link("kubernetes/pki/ca.crt".into()),
+            ),
+        ]
+        .into();
+        let out = unwrap_folder(one, &wanted);
+        assert_eq!(names(&out), ["admin.conf", "pki/ca.crt", "pki/link.crt"]);
+        assert!(matches!(&out["pki/link.crt"], Kept::Link(t) if t == "pki/ca.crt"));
+        // A node file at the top, or two folders: left as they are.
+        let top: BTreeMap<String, Kept> = [
+            ("admin.conf".to_string(), file("a")),
+            ("pki/ca.crt".to_string(), file("c")),
+        ]
+        .into();
+        assert_eq!(
+            names(&unwrap_folder(top, &wanted)),
+            ["admin.conf", "pki/ca.crt"]
+        );
+        // pki/ alone is a node's folder already, not a wrapper.
+        let pki: BTreeMap<String, Kept> = [("pki/ca.crt".to_string(), file("c"))].into();
+        assert_eq!(names(&unwrap_folder(pki, &wanted)), ["pki/ca.crt"]);
+        let two: BTreeMap<String, Kept> = [
+            ("a/pki/ca.crt".to_string(), file("c")),
+            ("b/pki/ca.crt".to_string(), file("c")),
+        ]
+        .into();
+        assert_eq!(
+            names(&unwrap_folder(two, &wanted)),
+            ["a/pki/ca.crt", "b/pki/ca.crt"]
+        );
+    }
 
     #[test]
     fn paths_are_cleaned_or_refused() {

@@ -1,6 +1,7 @@
 //! `kcerts fleet`'s output: kubeadm's tables with a NODE column and verify's rows
-//! (text), one `CertificateExpirationInfo` per node plus the rows (JSON), and the
-//! metrics of every node with a `node` label plus verify's gauges (Prometheus).
+//! (text), one `CertificateExpirationInfo` per node plus the rows (JSON, and the
+//! same document as YAML), and the metrics of every node with a `node` label plus
+//! verify's gauges (Prometheus).
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -26,6 +27,16 @@ pub fn to_text(fleet: &Fleet) -> String {
 /// One JSON document: `nodes` holds each node's `CertificateExpirationInfo` exactly
 /// as `check-expiration -o json` prints it; `checks` holds verify's rows.
 pub fn to_json(fleet: &Fleet) -> String {
+    structured::pretty(&document(fleet))
+}
+
+/// The JSON document as YAML, keys sorted (each node's `expiration` as
+/// `check-expiration -o yaml` prints it).
+pub fn to_yaml(fleet: &Fleet) -> String {
+    structured::yaml(document(fleet))
+}
+
+fn document(fleet: &Fleet) -> Value {
     let nodes: Vec<Value> = fleet
         .nodes
         .iter()
@@ -46,7 +57,7 @@ pub fn to_json(fleet: &Fleet) -> String {
             "residualTime": s.residual_seconds,
         })
     });
-    let doc = json!({
+    json!({
         "now": structured::rfc3339(fleet.now),
         "controlPlaneEndpoint": fleet.endpoint.as_ref().map(ToString::to_string),
         "nodes": nodes,
@@ -57,8 +68,7 @@ pub fn to_json(fleet: &Fleet) -> String {
             "warn": fleet.verification.count(verify::Status::Warn),
             "fail": fleet.verification.count(verify::Status::Fail),
         },
-    });
-    structured::pretty(&doc)
+    })
 }
 
 /// Every node's certificate metrics with a `node` label, then verify's

@@ -80,7 +80,12 @@ pub(crate) fn pretty(value: &Value) -> String {
 
 /// YAML with keys sorted, as kubeadm's sigs.k8s.io/yaml printer orders them.
 pub fn to_yaml(report: &Report) -> String {
-    crate::kubeadm::kubeconfig::to_yaml(&sorted(info(report))).unwrap_or_default()
+    yaml(info(report))
+}
+
+/// A JSON value as YAML with keys sorted (sigs.k8s.io/yaml's order).
+pub(crate) fn yaml(value: Value) -> String {
+    crate::kubeadm::kubeconfig::to_yaml(&sorted(value)).unwrap_or_default()
 }
 
 fn sorted(v: Value) -> Value {

@@ -160,6 +160,65 @@ fn a_consistent_cluster_from_a_directory_a_tar_and_a_tgz() {
         assert_snapshot!("consistent_json", redact(&stdout(&out), dir.path()));
     });
 
+    // -o yaml is the same document (read by PyYAML, its timestamps kept as text), and
+    // each node's part is what check-expiration -o yaml prints for that node.
+    let yaml = stdout(&fleet(&args, &["-o", "yaml"]));
+    one[2] = "yaml".into();
+    let single_yaml = stdout(&kcerts(&one));
+    let py = dir.path().join("same.py");
+    std::fs::write(
+        &py,
+        r#"import json, sys, yaml
+class Loader(yaml.SafeLoader):
+    pass
+Loader.yaml_implicit_resolvers = {
+    k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+fleet_yaml, fleet_json, single = (open(p).read() for p in sys.argv[1:4])
+doc = yaml.load(fleet_yaml, Loader=Loader)
+assert doc == json.loads(fleet_json), "yaml and json differ"
+assert doc["nodes"][2]["expiration"] == yaml.load(single, Loader=Loader), "node differs"
+print(len(doc["nodes"]), len(doc["checks"]))
+"#,
+    )
+    .unwrap();
+    let docs = ["fleet.yaml", "fleet.json", "single.yaml"].map(|n| dir.path().join(n));
+    std::fs::write(&docs[0], &yaml).unwrap();
+    std::fs::write(&docs[1], stdout(&out)).unwrap();
+    std::fs::write(&docs[2], &single_yaml).unwrap();
+    let o = run(
+        "python3",
+        [&py, &docs[0], &docs[1], &docs[2]].map(|p| p.display().to_string()),
+    );
+    assert_ok(&o, "PyYAML comparison");
+    assert!(stdout(&o).starts_with("3 "), "{}", stdout(&o));
+
+    // An archive whose files sit under one folder (`tar czf cp-2.tgz -C /etc
+    // kubernetes`) is read from inside it: the same node as the plain .tar.
+    let wrapped = dir.path().join("wrapped.tgz");
+    let o = run(
+        "tar",
+        [
+            "czf",
+            &wrapped.display().to_string(),
+            "-C",
+            &dir.path().display().to_string(),
+            "cp-2",
+        ],
+    );
+    assert_ok(&o, "tar");
+    let mut with_folder = args.clone();
+    with_folder[1] = format!("cp-2={}", wrapped.display());
+    let out2 = fleet(&with_folder, &["-o", "json"]);
+    assert_eq!(out2.status.code(), Some(0), "{}", stderr(&out2));
+    let json2: serde_json::Value = serde_json::from_str(&stdout(&out2)).unwrap();
+    assert_eq!(
+        json2["nodes"][1]["expiration"],
+        json["nodes"][1]["expiration"]
+    );
+    assert_eq!(json2["checks"], json["checks"]);
+
     // NAME=PATH names a node; the same name twice is refused.
     let named = vec![
         format!("a={}", args[0]),
