@@ -16,6 +16,7 @@ mod fleet;
 mod fuzz_corpus;
 mod golden;
 mod hostile;
+mod image;
 mod inspect_cli;
 mod inspect_summary;
 mod interop;
