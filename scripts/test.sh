@@ -9,17 +9,7 @@ step() { printf '\n== %s\n' "$*"; }
 # Debian packages the tests call (openssl for cross-checks). kubectl 1.32 is on
 # the machine image already (/usr/bin/kubectl); Debian's kubernetes-client
 # conflicts with it, so it is never installed here.
-need_debs() {
-    local missing=()
-    for pkg in "$@"; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        step "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    fi
-}
+source scripts/need-debs.sh
 
 # time: /usr/bin/time measures the peak memory of `inspect --summary` in its test.
 # prometheus: its promtool runs the alert rule tests (tests/tests/e2e/deploy.rs);
