@@ -14,6 +14,7 @@ mod completions;
 mod exit;
 mod fleet;
 mod fsio;
+mod generate_csr;
 mod generate_pki;
 mod hint;
 mod inspect;
@@ -57,6 +58,9 @@ enum Command {
     CheckExpiration(check_expiration::Args),
     /// Renew certificates of a kubeadm node (like `kubeadm certs renew`), with backups.
     Renew(renew::Args),
+    /// Generate keys and certificate signing requests for an external CA (like `kubeadm
+    /// certs generate-csr`).
+    GenerateCsr(generate_csr::Args),
     /// Generate a kubeadm-style PKI and kubeconfigs for one control-plane node.
     GeneratePki(generate_pki::Args),
     /// Put back the files a renewal replaced, from its backup directory.
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckExpiration(a) => check_expiration::run(a),
         Command::Renew(a) => renew::run(a),
+        Command::GenerateCsr(a) => generate_csr::run(a),
         Command::GeneratePki(a) => generate_pki::run(a),
         Command::Restore(a) => restore::run(a),
         Command::Restart(a) => restart::run(a),

@@ -49,8 +49,8 @@ pub use kubeadm::{
     node_loader, residual, role, static_pod, yaml,
 };
 pub use plan::{
-    api_request, ca_rotation, expiring, kubelet_client, kubelet_serving_renewal, renewal,
-    sa_rotation,
+    api_request, ca_rotation, expiring, generate_csr, kubelet_client, kubelet_serving_renewal,
+    renewal, sa_rotation,
 };
 pub use render::{
     fleet_report, inspect_output, prometheus, structured, tabwriter, text, verify_output,

@@ -1,12 +1,11 @@
-//! Building certificate signing requests as kubeadm's `--csr-only` writes them
-//! (docs/kubeadm.md, CSRs and --csr-only): CN, O and SANs of the certificate to
-//! renew, no usages.
+//! Building certificate signing requests as kubeadm writes them (pkiutil.NewCSR,
+//! for `--csr-only`, `--use-api` and `generate-csr`): CN, every O value and the
+//! SANs, no usages, laid out as Go's x509.CreateCertificateRequest (go_layout).
 
-use rcgen::{CertificateParams, SanType};
 use thiserror::Error;
 
+use crate::issue::go_layout;
 use crate::issue::leaf::LeafSpec;
-use crate::issue::rcgen_key::RcgenKey;
 use crate::x509::certificate::Certificate;
 use crate::x509::encoding;
 use crate::x509::keys::PrivateKey;
@@ -14,47 +13,16 @@ use crate::x509::keys::PrivateKey;
 /// Why a CSR could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CsrBuildError {
-    /// kubeadm's requests carry at most one organization.
-    #[error("cannot build the request: more than one organization")]
-    TooManyOrganizations,
-    /// A DNS name that is not IA5 (ASCII) text.
-    #[error("cannot build the request: DNS name {name:?} is not IA5")]
-    NotIa5 {
-        /// The name.
-        name: String,
-    },
-    /// rcgen refused the parameters or signing failed.
+    /// A name that cannot be written (a DNS name that is not IA5) or signing failed.
     #[error("cannot build the request: {0}")]
-    Rcgen(rcgen::Error),
+    Build(String),
 }
 
 /// Builds a PEM CSR carrying CN, O and SANs of `spec` (no usages, as kubeadm), signed by `key`.
 pub fn build(spec: &LeafSpec, key: &PrivateKey) -> Result<String, CsrBuildError> {
-    let mut params = CertificateParams::default();
-    let mut dn = rcgen::DistinguishedName::new();
-    if spec.organizations.len() > 1 {
-        return Err(CsrBuildError::TooManyOrganizations);
-    }
-    for o in &spec.organizations {
-        dn.push(rcgen::DnType::OrganizationName, o.as_str());
-    }
-    dn.push(rcgen::DnType::CommonName, spec.common_name.as_str());
-    params.distinguished_name = dn;
-    for d in &spec.dns_names {
-        let name = d
-            .clone()
-            .try_into()
-            .map_err(|_| CsrBuildError::NotIa5 { name: d.clone() })?;
-        params.subject_alt_names.push(SanType::DnsName(name));
-    }
-    for ip in &spec.ip_addresses {
-        params.subject_alt_names.push(SanType::IpAddress(*ip));
-    }
-    let signer = RcgenKey::new(key);
-    let csr = params
-        .serialize_request(&signer)
-        .map_err(CsrBuildError::Rcgen)?;
-    Ok(encoding::to_pem("CERTIFICATE REQUEST", csr.der()))
+    let der =
+        go_layout::sign_request(spec, key).map_err(|e| CsrBuildError::Build(e.to_string()))?;
+    Ok(encoding::to_pem("CERTIFICATE REQUEST", &der))
 }
 
 /// Builds a CSR for renewing `cert` with `key`.
@@ -86,5 +54,25 @@ mod tests {
         assert_eq!(csr.organizations, ["kubeadm:cluster-admins"]);
         assert_eq!(csr.dns_names, ["localhost"]);
         assert_eq!(csr.public_key_bits, key.public_key_bits());
+    }
+
+    #[test]
+    fn several_organizations_are_kept_in_one_rdn_as_go_writes_them() {
+        let mut rng = crate::seeded_rng(6);
+        for alg in [KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048] {
+            let key = PrivateKey::generate(alg, &mut rng).unwrap();
+            let spec = LeafSpec {
+                common_name: "kubernetes-admin".into(),
+                organizations: vec!["system:masters".into(), "kubeadm:cluster-admins".into()],
+                ..Default::default()
+            };
+            let pem = build(&spec, &key).unwrap();
+            let csr = csr::parse(pem.as_bytes()).unwrap();
+            assert!(csr.signature_valid, "{alg:?}");
+            let mut orgs = csr.organizations.clone();
+            orgs.sort();
+            assert_eq!(orgs, ["kubeadm:cluster-admins", "system:masters"]);
+            assert!(csr.dns_names.is_empty() && csr.ip_addresses.is_empty());
+        }
     }
 }

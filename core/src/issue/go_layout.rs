@@ -103,6 +103,49 @@ pub(crate) fn sign_leaf(leaf: &LeafTbs<'_>, ca: &SigningCa) -> Result<Certificat
     Certificate::from_der(&cert).map_err(|e| RenewError::SelfCheck(e.into()))
 }
 
+/// PKCS#9 extensionRequest, the CSR attribute holding requested extensions.
+const EXTENSION_REQUEST: &str = "1.2.840.113549.1.9.14";
+
+/// A certificate signing request as Go's `x509.CreateCertificateRequest` writes
+/// kubeadm's (`pkiutil.NewCSR`): version 0, the subject as above (every O value
+/// kept), the key, and an extensionRequest attribute holding only the
+/// SubjectAltName when there are names (no attribute otherwise); signed by
+/// `key` with the algorithm Go picks for it. Returns the DER.
+pub(crate) fn sign_request(spec: &LeafSpec, key: &PrivateKey) -> Result<Vec<u8>, RenewError> {
+    let subject = name(&spec.common_name, &spec.organizations);
+    let subject_is_empty = spec.common_name.is_empty() && spec.organizations.is_empty();
+    let attributes = match subject_alt_names(spec)? {
+        None => der::tlv(0xa0, &[]),
+        Some(sans) => {
+            let extensions =
+                der::sequence(&[extension(oid::SUBJECT_ALT_NAME, subject_is_empty, &sans)]);
+            der::tlv(
+                0xa0,
+                &der::sequence(&[
+                    der::oid(EXTENSION_REQUEST).unwrap_or_default(),
+                    der::set_of(vec![extensions]),
+                ]),
+            )
+        }
+    };
+    let info = der::sequence(&[
+        der::unsigned_integer(&[0]),
+        subject,
+        keys::spki_der(key),
+        attributes,
+    ]);
+    let alg = signature_algorithm(key);
+    let signature = rcgen::SigningKey::sign(&RcgenKey::new(key), &info)
+        .map_err(|e| RenewError::Build(format!("signing failed: {e}")))?;
+    let mut bits = vec![0u8];
+    bits.extend(signature);
+    Ok(der::sequence(&[
+        info,
+        alg,
+        der::tlv(tag::BIT_STRING, &bits),
+    ]))
+}
+
 /// The CA's subject, byte for byte: the new certificate's issuer.
 fn ca_subject(ca: &Certificate) -> Result<Vec<u8>, RenewError> {
     use x509_parser::prelude::{FromDer, X509Certificate};

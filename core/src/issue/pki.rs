@@ -218,6 +218,66 @@ fn generate_inner<R: CryptoRng + ?Sized>(
             })
     };
 
+    let leaves = leaf_specs(opts);
+    for (base, ca, spec) in &leaves {
+        let issued = leaf::issue(spec, ca_of(*ca)?, &renew_opts, now, rng)?;
+        put_pair(base, issued.cert_pem(), issued.key_pem(), &mut files);
+    }
+
+    // Service-account signing key pair: a key, not a certificate.
+    let (sa_key, sa_pub) = match shared {
+        Some(first) => (
+            shared_bytes(first, "sa.key")?.to_vec(),
+            shared_bytes(first, "sa.pub")?.to_vec(),
+        ),
+        None => {
+            let sa = PrivateKey::generate(opts.key_algorithm, rng).map_err(RenewError::from)?;
+            (sa.to_pem().into_bytes(), public_key_pem(&sa).into_bytes())
+        }
+    };
+    files.push(GeneratedFile {
+        path: NodePath::cert("sa.key"),
+        bytes: sa_key,
+        secret: true,
+    });
+    files.push(GeneratedFile {
+        path: NodePath::cert("sa.pub"),
+        bytes: sa_pub,
+        secret: false,
+    });
+
+    let ca = ca_of(Ca::Ca)?;
+    let ca_pem = ca.cert.to_pem();
+    for conf in kubeconfig_specs(opts) {
+        let (file, cn, org, server) = (
+            conf.file,
+            conf.client_name.as_str(),
+            conf.organization,
+            &conf.server,
+        );
+        let issued = leaf::issue(&leaf(cn, org, Usage::Client), ca, &renew_opts, now, rng)?;
+        let kc = Kubeconfig::build(
+            "kubernetes",
+            server,
+            cn,
+            ca_pem.as_bytes(),
+            &issued.cert_pem(),
+            &issued.key_pem(),
+        );
+        let yaml = kc.to_yaml().map_err(|e| RenewError::Build(e.to_string()))?;
+        files.push(GeneratedFile {
+            path: NodePath::kubeconfig(file),
+            bytes: yaml.into_bytes(),
+            secret: true,
+        });
+    }
+    Ok(GeneratedNode { files })
+}
+
+/// The leaf certificates kubeadm makes for a node, in kubeadm's order
+/// (GetDefaultCertList): base file name, signing CA and what the certificate says
+/// (subjects, SANs by kubeadm's rules, usages). Without etcd when `opts.external_etcd`.
+pub fn leaf_specs(opts: &PkiOptions) -> Vec<(&'static str, Ca, LeafSpec)> {
     let endpoint = opts
         .control_plane_endpoint
         .clone()
@@ -237,7 +297,7 @@ fn generate_inner<R: CryptoRng + ?Sized>(
         &etcd_names,
     );
 
-    let mut leaves: Vec<(&str, Ca, LeafSpec)> = vec![
+    let mut leaves: Vec<(&'static str, Ca, LeafSpec)> = vec![
         ("apiserver", Ca::Ca, apiserver),
         (
             "apiserver-kubelet-client",
@@ -268,85 +328,77 @@ fn generate_inner<R: CryptoRng + ?Sized>(
             leaf("kube-apiserver-etcd-client", None, Usage::Client),
         ));
     }
-    for (base, ca, spec) in &leaves {
-        let issued = leaf::issue(spec, ca_of(*ca)?, &renew_opts, now, rng)?;
-        put_pair(base, issued.cert_pem(), issued.key_pem(), &mut files);
-    }
+    leaves
+}
 
-    // Service-account signing key pair: a key, not a certificate.
-    let (sa_key, sa_pub) = match shared {
-        Some(first) => (
-            shared_bytes(first, "sa.key")?.to_vec(),
-            shared_bytes(first, "sa.pub")?.to_vec(),
-        ),
-        None => {
-            let sa = PrivateKey::generate(opts.key_algorithm, rng).map_err(RenewError::from)?;
-            (sa.to_pem().into_bytes(), public_key_pem(&sa).into_bytes())
-        }
-    };
-    files.push(GeneratedFile {
-        path: NodePath::cert("sa.key"),
-        bytes: sa_key,
-        secret: true,
-    });
-    files.push(GeneratedFile {
-        path: NodePath::cert("sa.pub"),
-        bytes: sa_pub,
-        secret: false,
-    });
+/// One kubeconfig kubeadm writes (getKubeConfigSpecsBase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeconfigSpec {
+    /// The file name in the kubeconfig dir.
+    pub file: &'static str,
+    /// The user and certificate CN.
+    pub client_name: String,
+    /// The certificate's O, if any.
+    pub organization: Option<&'static str>,
+    /// The API server URL: the control-plane endpoint, or the local one for the
+    /// controller-manager and scheduler.
+    pub server: String,
+}
 
-    let ca = ca_of(Ca::Ca)?;
-    let ca_pem = ca.cert.to_pem();
+/// The kubeconfigs kubeadm writes for a node, with their users and servers.
+pub fn kubeconfig_specs(opts: &PkiOptions) -> Vec<KubeconfigSpec> {
+    let endpoint = opts
+        .control_plane_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("{}:6443", opts.advertise_address));
     let local = format!(
         "https://{}",
         join_host_port(&opts.advertise_address.to_string(), 6443)
     );
     let public = format!("https://{}", endpoint_with_port(&endpoint));
-    let confs: [(&str, &str, Option<&str>, &String); 5] = [
-        (
+    let spec = |file, client_name: String, organization, server: &String| KubeconfigSpec {
+        file,
+        client_name,
+        organization,
+        server: server.clone(),
+    };
+    vec![
+        spec(
             "admin.conf",
-            "kubernetes-admin",
+            "kubernetes-admin".into(),
             Some("kubeadm:cluster-admins"),
             &public,
         ),
-        (
+        spec(
             "super-admin.conf",
-            "kubernetes-super-admin",
+            "kubernetes-super-admin".into(),
             Some("system:masters"),
             &public,
         ),
-        (
+        spec(
             "controller-manager.conf",
-            "system:kube-controller-manager",
+            "system:kube-controller-manager".into(),
             None,
             &local,
         ),
-        ("scheduler.conf", "system:kube-scheduler", None, &local),
-        (
+        spec(
+            "scheduler.conf",
+            "system:kube-scheduler".into(),
+            None,
+            &local,
+        ),
+        spec(
             "kubelet.conf",
-            &format!("system:node:{}", opts.node_name),
+            format!("system:node:{}", opts.node_name),
             Some("system:nodes"),
             &public,
         ),
-    ];
-    for (file, cn, org, server) in confs {
-        let issued = leaf::issue(&leaf(cn, org, Usage::Client), ca, &renew_opts, now, rng)?;
-        let kc = Kubeconfig::build(
-            "kubernetes",
-            server,
-            cn,
-            ca_pem.as_bytes(),
-            &issued.cert_pem(),
-            &issued.key_pem(),
-        );
-        let yaml = kc.to_yaml().map_err(|e| RenewError::Build(e.to_string()))?;
-        files.push(GeneratedFile {
-            path: NodePath::kubeconfig(file),
-            bytes: yaml.into_bytes(),
-            secret: true,
-        });
-    }
-    Ok(GeneratedNode { files })
+    ]
+}
+
+/// A client certificate's spec for a kubeconfig user.
+pub fn client_spec(cn: &str, org: Option<&str>) -> LeafSpec {
+    leaf(cn, org, Usage::Client)
 }
 
 fn join_host_port(host: &str, port: u16) -> String {

@@ -384,7 +384,7 @@ impl Kubeconfig {
         key_pem: &str,
     ) -> Kubeconfig {
         let context = format!("{user}@{cluster}");
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "apiVersion": "v1",
             "clusters": [{
                 "cluster": {
@@ -408,6 +408,18 @@ impl Kubeconfig {
                 },
             }],
         });
+        // Empty data is left out, as client-go writes it (omitempty): kubeadm's
+        // generate-csr kubeconfigs hold only the key.
+        if ca_pem.is_empty() {
+            doc["clusters"][0]["cluster"]
+                .as_object_mut()
+                .map(|c| c.remove("certificate-authority-data"));
+        }
+        if cert_pem.is_empty() {
+            doc["users"][0]["user"]
+                .as_object_mut()
+                .map(|u| u.remove("client-certificate-data"));
+        }
         Kubeconfig { doc }
     }
 }

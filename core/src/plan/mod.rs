@@ -8,6 +8,7 @@
 pub mod api_request;
 pub mod ca_rotation;
 pub mod expiring;
+pub mod generate_csr;
 pub mod kubelet_client;
 pub mod kubelet_serving_renewal;
 pub mod renewal;

@@ -425,6 +425,7 @@ fn golden_help() {
     for cmd in [
         "check-expiration",
         "renew",
+        "generate-csr",
         "generate-pki",
         "restore",
         "restart",

@@ -231,6 +231,37 @@ fn every_organization_is_kept_as_openssl_shows_it() {
     for f in ["two-o.ext", "two-o.csr", "ca.srl"] {
         let _ = std::fs::remove_file(pki.join(f));
     }
+    // --csr-only keeps both O values too, in one RDN as Go's CreateCertificateRequest.
+    let csr_dir = tempdir();
+    let mut csr_args = vec![
+        "renew".to_string(),
+        "apiserver-kubelet-client".into(),
+        "--csr-only".into(),
+        "--csr-dir".into(),
+        csr_dir.path().display().to_string(),
+    ];
+    csr_args.extend(dir_args(root));
+    assert_ok(&kcerts(csr_args), "renew --csr-only");
+    let csr = csr_dir
+        .path()
+        .join("apiserver-kubelet-client.csr")
+        .display()
+        .to_string();
+    let out = run(
+        "openssl",
+        [
+            "req", "-noout", "-verify", "-subject", "-nameopt", "RFC2253", "-in", &csr,
+        ],
+    );
+    assert_ok(&out, "openssl req -verify");
+    assert!(stderr(&out).contains("verify OK") || stdout(&out).contains("verify OK"));
+    assert!(
+        stdout(&out).contains(
+            "subject=CN=kube-apiserver-kubelet-client,O=kubeadm:cluster-admins+O=system:masters"
+        ),
+        "{}",
+        stdout(&out)
+    );
     assert_ok(&renew(root, &["apiserver-kubelet-client"]), "renew");
     let out = run(
         "openssl",

@@ -14,6 +14,7 @@ mod deploy;
 mod errors;
 mod fleet;
 mod fuzz_corpus;
+mod generate_csr;
 mod golden;
 mod hostile;
 mod image;
