@@ -115,18 +115,7 @@ pub fn client_file_name(now: OffsetDateTime) -> String {
 
 /// Checks a node name: a DNS subdomain name (RFC 1123), as Kubernetes requires.
 pub fn check_node_name(name: &str) -> Result<(), KubeletError> {
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    if ok {
+    if crate::kubeadm::alt_names::is_dns1123_subdomain(name) {
         Ok(())
     } else {
         Err(KubeletError::BadNodeName(name.to_string()))

@@ -8,15 +8,9 @@ use std::path::Path;
 use kcerts_core::inventory;
 use kcerts_tests::*;
 
+use crate::cluster_config::args;
 use crate::kubeadm_fidelity::{openssl_extensions, openssl_node};
 use crate::renew_openssl::check_with_openssl;
-
-fn args(root: &Path, cmd: &[&str], extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
-    v.extend(dir_args(root));
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
 
 /// The SAN line openssl prints for a certificate file.
 fn openssl_sans(crt: &Path) -> String {

@@ -58,7 +58,8 @@ fn write(path: &Path, text: &str) -> String {
     path.display().to_string()
 }
 
-fn args(root: &Path, cmd: &[&str], extra: &[&str]) -> Vec<String> {
+/// `CMD... --cert-dir ROOT/pki --kubeconfig-dir ROOT EXTRA...`
+pub(crate) fn args(root: &Path, cmd: &[&str], extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
     v.extend(dir_args(root));
     v.extend(extra.iter().map(|s| s.to_string()));

@@ -5,7 +5,7 @@
 //! passes `kcerts verify`'s chain, key and SAN checks.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kcerts_tests::*;
 
@@ -63,6 +63,15 @@ fn same_public_key(csr: &Path, key: &Path) {
     assert_eq!(a, b, "{} vs {}", csr.display(), key.display());
 }
 
+/// A scratch directory with `kubernetes/` (not created yet) and the configuration.
+fn node_dir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempdir();
+    let root = dir.path().join("kubernetes");
+    let cfg = dir.path().join("kubeadm.yaml");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    (dir, root, cfg)
+}
+
 fn generate(root: &Path, cfg: &Path) -> std::process::Output {
     kcerts([
         "generate-csr",
@@ -77,10 +86,7 @@ fn generate(root: &Path, cfg: &Path) -> std::process::Output {
 
 #[test]
 fn keys_and_csrs_as_kubeadm_writes_them() {
-    let dir = tempdir();
-    let root = dir.path().join("kubernetes");
-    let cfg = dir.path().join("kubeadm.yaml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    let (dir, root, cfg) = node_dir();
     let out = generate(&root, &cfg);
     assert_ok(&out, "generate-csr");
     let mut want = format!(
@@ -177,22 +183,7 @@ fn keys_and_csrs_as_kubeadm_writes_them() {
         assert_eq!((mode(&conf), mode(&csr)), (0o600, 0o600), "{c}");
         let v = openssl(&["req", "-verify", "-noout", "-in", csr.to_str().unwrap()]);
         assert!(v.contains("verify OK"), "{c}: {v}");
-        let view = |path: &str| {
-            let out = run(
-                "kubectl",
-                [
-                    "config",
-                    "view",
-                    "--raw",
-                    "--kubeconfig",
-                    conf.to_str().unwrap(),
-                    "-o",
-                    &format!("jsonpath={path}"),
-                ],
-            );
-            assert_ok(&out, "kubectl config view");
-            stdout(&out)
-        };
+        let view = |path: &str| kubectl_field(&conf, path);
         assert_eq!(view("{.current-context}"), format!("{user}@prod"), "{c}");
         assert_eq!(view("{.clusters[0].cluster.server}"), server, "{c}");
         assert_eq!(view("{.users[0].user.client-certificate-data}"), "", "{c}");
@@ -201,10 +192,7 @@ fn keys_and_csrs_as_kubeadm_writes_them() {
             "",
             "{c}"
         );
-        use base64::Engine;
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(view("{.users[0].user.client-key-data}"))
-            .unwrap();
+        let key = kubectl_data(&conf, "{.users[0].user.client-key-data}");
         let key_file = dir.path().join("conf.key");
         std::fs::write(&key_file, key).unwrap();
         same_public_key(&csr, &key_file);
@@ -236,10 +224,7 @@ fn keys_and_csrs_as_kubeadm_writes_them() {
 
 #[test]
 fn refuses_to_overwrite_and_writes_nothing() {
-    let dir = tempdir();
-    let root = dir.path().join("kubernetes");
-    let cfg = dir.path().join("kubeadm.yaml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    let (_dir, root, cfg) = node_dir();
     std::fs::create_dir_all(root.join("pki/etcd")).unwrap();
     std::fs::write(root.join("pki/etcd/peer.key"), "old").unwrap();
     std::fs::write(root.join("scheduler.conf"), "old").unwrap();
@@ -285,10 +270,7 @@ fn refuses_to_overwrite_and_writes_nothing() {
 /// certificates go beside their keys, and kcerts verify passes the node's leaves.
 #[test]
 fn signed_by_an_openssl_ca_the_node_verifies() {
-    let dir = tempdir();
-    let root = dir.path().join("kubernetes");
-    let cfg = dir.path().join("kubeadm.yaml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    let (dir, root, cfg) = node_dir();
     assert_ok(&generate(&root, &cfg), "generate-csr");
     let pki = root.join("pki");
     for (ca, cn) in [
