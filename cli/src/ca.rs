@@ -29,7 +29,7 @@ enum CaCommand {
     Status(StatusArgs),
     /// Run one phase of a CA rotation (a dry run unless --apply).
     #[command(after_help = ROTATE_HELP)]
-    Rotate(RotateArgs),
+    Rotate(Box<RotateArgs>),
 }
 
 const ROTATE_HELP: &str = "Phases, in order, each run on every control-plane node before the next:\n  \
@@ -95,9 +95,14 @@ struct RotateArgs {
     /// Change the files (without it, print what would change).
     #[arg(long)]
     apply: bool,
-    /// prepare: validity of the new CA (kubeadm's caCertificateValidityPeriod).
-    #[arg(long, default_value = "87600h", value_parser = args::parse_duration)]
-    validity: time::Duration,
+    /// prepare: validity of the new CA [default: the configuration's
+    /// caCertificateValidityPeriod with --config/--from-cluster, else 87600h].
+    #[arg(long, value_parser = args::parse_duration)]
+    validity: Option<time::Duration>,
+    /// The cluster's kubeadm configuration: prepare takes caCertificateValidityPeriod
+    /// from it and reissue certificateValidityPeriod (kubeadm v1beta4).
+    #[command(flatten)]
+    config: crate::kubeadm_config::ConfigArgs,
     /// prepare: use this CA certificate (from an external CA) instead of making one.
     #[arg(long, value_name = "FILE", requires = "new_ca_key")]
     new_ca_cert: Option<PathBuf>,
@@ -174,7 +179,7 @@ fn load(dirs: &NodeDirs) -> NodeFiles {
 pub fn run(a: Args) -> Result<Code> {
     match a.command {
         CaCommand::Status(s) => status(s),
-        CaCommand::Rotate(r) => rotate(r),
+        CaCommand::Rotate(r) => rotate(*r),
     }
 }
 
@@ -248,8 +253,17 @@ fn rotate(a: RotateArgs) -> Result<Code> {
         (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
         _ => None,
     };
+    let cfg = a.config.load("ca", crate::kubeadm_config::Lines::Stdout)?;
+    let defaults = PrepareOptions::default();
     let opts = PrepareOptions {
-        validity: a.validity,
+        validity: a
+            .validity
+            .or(cfg.as_ref().and_then(|c| c.ca_certificate_validity))
+            .unwrap_or(defaults.validity),
+        leaf_validity: cfg
+            .as_ref()
+            .and_then(|c| c.certificate_validity)
+            .unwrap_or(defaults.leaf_validity),
         external,
     };
     let now = args::now_or(a.at);

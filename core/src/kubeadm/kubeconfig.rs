@@ -12,12 +12,18 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::kubeadm::yaml::YamlError;
+
 /// Why a kubeconfig cannot be used. Messages follow kubeadm's where it has one.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KubeconfigError {
-    /// Not valid YAML (or over the parser's safety budget: aliases, depth, size).
-    #[error("not a valid kubeconfig YAML document: {0}")]
-    Yaml(String),
+    /// Not valid YAML (or over the parser's safety budget: aliases, depth, size);
+    /// the parser's first line is shown.
+    #[error("not a valid kubeconfig YAML document: {}", first_line(&.0.to_string()))]
+    Yaml(YamlError),
+    /// Not UTF-8 text.
+    #[error("not a valid kubeconfig YAML document: not UTF-8 text ({0})")]
+    NotText(std::str::Utf8Error),
     /// The document is not a mapping.
     #[error("not a kubeconfig: the document is not a YAML mapping")]
     NotAMapping,
@@ -143,10 +149,9 @@ pub struct Entry {
 impl Kubeconfig {
     /// Parses kubeconfig YAML (or JSON, a subset of YAML).
     pub fn parse(bytes: &[u8]) -> Result<Self, KubeconfigError> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| KubeconfigError::Yaml(format!("not UTF-8 text ({e})")))?;
+        let text = std::str::from_utf8(bytes).map_err(KubeconfigError::NotText)?;
         let doc = crate::kubeadm::yaml::parse(text, crate::kubeadm::yaml::Limits::default())
-            .map_err(|e| KubeconfigError::Yaml(first_line(&e.to_string())))?;
+            .map_err(KubeconfigError::Yaml)?;
         if !doc.is_object() {
             return Err(KubeconfigError::NotAMapping);
         }
@@ -587,7 +592,7 @@ mod tests {
         );
         assert!(matches!(
             Kubeconfig::parse(&[0xff, 0xfe]),
-            Err(KubeconfigError::Yaml(_))
+            Err(KubeconfigError::NotText(_))
         ));
     }
 }

@@ -398,6 +398,9 @@ pub struct StepPlan {
 pub struct PrepareOptions {
     /// Validity of the new CA (kubeadm's caCertificateValidityPeriod, 10 years).
     pub validity: Duration,
+    /// Validity of the leaves `reissue` signs (kubeadm's certificateValidityPeriod,
+    /// one year).
+    pub leaf_validity: Duration,
     /// An externally made CA (certificate and key PEM) instead of a new one.
     pub external: Option<(Vec<u8>, Vec<u8>)>,
 }
@@ -406,6 +409,7 @@ impl Default for PrepareOptions {
     fn default() -> Self {
         Self {
             validity: leaf::CA_VALIDITY,
+            leaf_validity: leaf::DEFAULT_VALIDITY,
             external: None,
         }
     }
@@ -635,10 +639,12 @@ pub fn trust(files: &NodeFiles, ca: Ca) -> Result<StepPlan, RotationError> {
 
 /// `reissue`: the new key signs and every leaf of the CA is re-signed by it,
 /// keeping names, usages and key type. Refused while any trust point lacks the
-/// new CA (a client still holding only the old trust would fail).
+/// new CA (a client still holding only the old trust would fail). The leaves
+/// last `leaf_validity` (kubeadm's certificateValidityPeriod).
 pub fn reissue<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
     ca: Ca,
+    leaf_validity: Duration,
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<StepPlan, RotationError> {
@@ -688,8 +694,11 @@ pub fn reissue<R: CryptoRng + ?Sized>(
     let rows: Vec<&'static Row> = leaf_rows(ca)
         .filter(|r| st.leaves.iter().any(|l| l.name == r.name))
         .collect();
-    // Same names, usages and key type as each old leaf; kubeadm's leaf validity.
-    let opts = renewal::Options::default();
+    // Same names, usages and key type as each old leaf.
+    let opts = renewal::Options {
+        validity: leaf_validity,
+        ..renewal::Options::default()
+    };
     for p in renewal::plan(&view, &rows, &opts, now, rng) {
         match p.outcome {
             Outcome::Renewed { writes, .. } => {
@@ -804,7 +813,7 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
     match step {
         Step::Prepare => prepare(files, ca, prepare_opts, now, rng),
         Step::Trust => trust(files, ca),
-        Step::Reissue => reissue(files, ca, now, rng),
+        Step::Reissue => reissue(files, ca, prepare_opts.leaf_validity, now, rng),
         Step::Finish => finish(files, ca),
     }
 }
@@ -916,7 +925,14 @@ mod tests {
         )
         .unwrap();
         assert!(again.writes.is_empty());
-        let e = reissue(&n1, Ca::Ca, NOW, &mut crate::seeded_rng(1)).unwrap_err();
+        let e = reissue(
+            &n1,
+            Ca::Ca,
+            leaf::DEFAULT_VALIDITY,
+            NOW,
+            &mut crate::seeded_rng(1),
+        )
+        .unwrap_err();
         assert!(
             e.to_string().contains("does not trust the new CA yet"),
             "{e}"
@@ -935,7 +951,14 @@ mod tests {
         let st = status(&half, Ca::Ca).unwrap();
         assert_eq!(st.phase, Phase::Prepared);
         assert_eq!(st.left, ["scheduler.conf does not trust the new CA yet"]);
-        let e = reissue(&half, Ca::Ca, NOW, &mut crate::seeded_rng(1)).unwrap_err();
+        let e = reissue(
+            &half,
+            Ca::Ca,
+            leaf::DEFAULT_VALIDITY,
+            NOW,
+            &mut crate::seeded_rng(1),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("scheduler.conf"), "{e}");
     }
 }

@@ -21,8 +21,11 @@ pub enum CertificateError {
     #[error(transparent)]
     Encoding(#[from] EncodingError),
     /// There is no `CERTIFICATE` block.
-    #[error("no certificate found (PEM labels present: {0})")]
-    NoCertificate(String),
+    #[error("no certificate found (PEM labels present: {})", .labels.join(", "))]
+    NoCertificate {
+        /// The labels of the PEM blocks that were there instead.
+        labels: Vec<String>,
+    },
     /// The DER is not a valid X.509 certificate.
     #[error("certificate {index} is not valid X.509: {reason}")]
     Malformed {
@@ -156,8 +159,8 @@ pub fn parse_all(bytes: &[u8]) -> Result<Vec<Certificate>, CertificateError> {
         );
     }
     if certs.is_empty() {
-        let labels: Vec<&str> = blocks.iter().map(|b| b.label.as_str()).collect();
-        return Err(CertificateError::NoCertificate(labels.join(", ")));
+        let labels: Vec<String> = blocks.iter().map(|b| b.label.clone()).collect();
+        return Err(CertificateError::NoCertificate { labels });
     }
     Ok(certs)
 }

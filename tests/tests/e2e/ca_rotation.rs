@@ -988,3 +988,85 @@ fn a_sigkill_at_every_step_of_trust_and_reissue_is_named_by_status_and_completed
         }
     }
 }
+
+/// NotAfter of a certificate file, as openssl reads it.
+fn openssl_not_after(path: &Path) -> time::OffsetDateTime {
+    let out = run(
+        "openssl",
+        [
+            "x509",
+            "-noout",
+            "-enddate",
+            "-dateopt",
+            "iso_8601",
+            "-in",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_ok(&out, "openssl x509 -enddate");
+    let text = stdout(&out);
+    let v = text
+        .trim()
+        .strip_prefix("notAfter=")
+        .unwrap()
+        .replace(' ', "T");
+    time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+#[test]
+fn the_configuration_sets_the_new_ca_and_reissued_leaf_validities() {
+    let tmp = tempdir();
+    let root = tmp.path().join("kubernetes");
+    node(&root);
+    let config = tmp.path().join("kubeadm.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+         caCertificateValidityPeriod: 1000h0m0s\ncertificateValidityPeriod: 100h0m0s\n",
+    )
+    .unwrap();
+    let with_config = |phase: &str| {
+        let out = ca_cmd(
+            &root,
+            &[
+                "rotate",
+                phase,
+                "--ca",
+                "front-proxy-ca",
+                "--apply",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+        assert_ok(&out, &format!("ca rotate {phase} --config"));
+    };
+    let near = |got: time::OffsetDateTime, hours: i64| {
+        let want = time::OffsetDateTime::now_utc() + time::Duration::hours(hours);
+        assert!(
+            (got - want).abs() < time::Duration::minutes(10),
+            "NotAfter {got}, expected about {want}"
+        );
+    };
+    with_config("prepare");
+    near(
+        openssl_not_after(&root.join("pki/front-proxy-ca.new.crt")),
+        1000,
+    );
+    rotate(&root, "trust", "front-proxy-ca");
+    with_config("reissue");
+    near(
+        openssl_not_after(&root.join("pki/front-proxy-client.crt")),
+        100,
+    );
+    // Without the configuration, kubeadm's defaults: 87600h for a new CA.
+    let other = tmp.path().join("other");
+    node(&other);
+    rotate(&other, "prepare", "front-proxy-ca");
+    near(
+        openssl_not_after(&other.join("pki/front-proxy-ca.new.crt")),
+        87600,
+    );
+}
