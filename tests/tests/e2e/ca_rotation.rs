@@ -991,25 +991,8 @@ fn a_sigkill_at_every_step_of_trust_and_reissue_is_named_by_status_and_completed
 
 /// NotAfter of a certificate file, as openssl reads it.
 fn openssl_not_after(path: &Path) -> time::OffsetDateTime {
-    let out = run(
-        "openssl",
-        [
-            "x509",
-            "-noout",
-            "-enddate",
-            "-dateopt",
-            "iso_8601",
-            "-in",
-            path.to_str().unwrap(),
-        ],
-    );
-    assert_ok(&out, "openssl x509 -enddate");
-    let text = stdout(&out);
-    let v = text
-        .trim()
-        .strip_prefix("notAfter=")
-        .unwrap()
-        .replace(' ', "T");
+    let text = crate::cluster_config::openssl_enddate(path);
+    let v = text.strip_prefix("notAfter=").unwrap().replace(' ', "T");
     time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|e| panic!("{v}: {e}"))
 }

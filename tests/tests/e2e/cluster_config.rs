@@ -67,7 +67,7 @@ pub(crate) fn args(root: &Path, cmd: &[&str], extra: &[&str]) -> Vec<String> {
 }
 
 /// NotAfter of a PEM certificate as openssl prints it (ISO 8601).
-fn openssl_enddate(pem_path: &Path) -> String {
+pub(crate) fn openssl_enddate(pem_path: &Path) -> String {
     let out = run(
         "openssl",
         [
