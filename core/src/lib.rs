@@ -46,7 +46,7 @@ pub use issue::{
 };
 pub use kubeadm::{
     admin_copy, alt_names, cidr, cluster_config, duration, inventory, kubeconfig, manifest, node,
-    node_loader, residual, role, static_pod, yaml,
+    node_archive, node_loader, residual, role, static_pod, yaml,
 };
 pub use plan::{
     api_request, ca_rotation, expiring, generate_csr, kubelet_client, kubelet_serving_renewal,

@@ -32,13 +32,17 @@ pub fn file_too_large(size: u64) -> bool {
     size > MAX_FILE_BYTES
 }
 
-/// A file that was not read because it is over [`MAX_FILE_BYTES`].
+/// A file that was not read because it is over [`MAX_FILE_BYTES`], or could
+/// not be read for `reason` (an archive refused, an archive entry that is a
+/// dangling link).
 #[derive(Debug, Clone)]
 pub struct SkippedFile {
     /// Its name or relative path.
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
+    /// Why it was not read, when not for its size.
+    pub reason: Option<String>,
 }
 
 /// One input file.
@@ -537,14 +541,13 @@ pub fn analyze_with_progress(
         progress(done, total);
     }
     for f in skipped {
-        b.error(
-            &f.name,
-            "file".into(),
+        let message = f.reason.clone().unwrap_or_else(|| {
             format!(
                 "{} bytes is over the page's {MAX_FILE_BYTES} byte limit",
                 f.size
-            ),
-        );
+            )
+        });
+        b.error(&f.name, "file".into(), message);
     }
     let mut items = b.items;
 
@@ -958,6 +961,7 @@ mod tests {
             &[SkippedFile {
                 name: "disk.img".into(),
                 size: MAX_FILE_BYTES + 1,
+                reason: None,
             }],
             NOW,
             &mut |_, _| {},

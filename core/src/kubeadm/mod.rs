@@ -1,6 +1,6 @@
 //! kubeadm's facts: the certificate inventory and the files of a node, loading a
 //! row's certificate and a CA (with the external-CA rule), each row's subject rules,
-//! kubeconfigs (and the YAML reader under them), kubeadm's configuration files and
+//! node archives (tar), kubeconfigs (and the YAML reader under them), kubeadm's configuration files and
 //! the SANs it derives from them, static pod manifests, durations as
 //! kubeadm's flags take them, and the EXPIRES and RESIDUAL TIME forms.
 //!
@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod kubeconfig;
 pub mod manifest;
 pub mod node;
+pub mod node_archive;
 pub mod node_loader;
 pub mod residual;
 pub mod role;
