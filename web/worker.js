@@ -70,6 +70,28 @@
     return { total: sorted.length, rows: sorted.slice(offset, offset + count).map((i) => row(i, warned)) };
   }
 
+  // A node archive (cp-1.tgz) gunzipped by the browser (the core reads the
+  // tar inside), refused once it grows past `limit` bytes (a gzip bomb).
+  async function gunzip(bytes, limit) {
+    const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
+    const parts = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > limit) {
+        reader.cancel();
+        throw new Error(`decompresses to more than kcerts' limit of ${limit} bytes`);
+      }
+      parts.push(value);
+    }
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+
   async function readAll(list, progress) {
     const total = list.reduce((n, f) => n + f.file.size, 0);
     let done = 0;
@@ -78,7 +100,17 @@
       if (k.fileTooLarge(file.size)) {
         out.push({ name: fileName, size: file.size });
       } else {
-        out.push({ name: fileName, bytes: new Uint8Array(await file.arrayBuffer()) });
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        const limit = k.archiveLimit(fileName);
+        if (limit !== undefined && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+          try {
+            out.push({ name: fileName, bytes: await gunzip(bytes, limit) });
+          } catch (e) {
+            out.push({ name: fileName, size: file.size, error: `cannot be decompressed: ${e && e.message || e}` });
+          }
+        } else {
+          out.push({ name: fileName, bytes });
+        }
       }
       done += file.size;
       progress('reading', done, total);

@@ -10,6 +10,7 @@ use kcerts_core::KeyAlgorithm;
 use kcerts_core::analysis::{self, InputFile, SkippedFile};
 use kcerts_core::fleet::{self, Fleet, FleetError};
 use kcerts_core::leaf::{self, RenewOptions, SigningCa};
+use kcerts_core::node_archive;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_bindgen::prelude::*;
@@ -18,7 +19,9 @@ mod types;
 mod view;
 
 /// One file as the page sends it: `{ name, bytes: Uint8Array }`, or
-/// `{ name, size }` without bytes for a file over the size limit.
+/// `{ name, size }` without bytes for a file over the size limit, or
+/// `{ name, error }` for one the worker could not read (an archive that does
+/// not gunzip). Archives (`cp-1.tgz`) come gunzipped by the worker.
 #[derive(Deserialize)]
 struct JsFile {
     name: String,
@@ -26,6 +29,8 @@ struct JsFile {
     bytes: Option<Vec<u8>>,
     #[serde(default)]
     size: u64,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 /// A generated key with a CSR or certificate, as PEM text for downloads.
@@ -103,6 +108,67 @@ pub fn key_algorithms() -> Vec<String> {
         .collect()
 }
 
+/// Whether the page should gunzip and unpack the file `name` as a node
+/// archive (`cp-1.tgz`, `.tar.gz`, `.tar`), and the most it may decompress to.
+#[wasm_bindgen(js_name = archiveLimit)]
+pub fn archive_limit(name: &str) -> Option<f64> {
+    node_archive::node_name(base(name)).map(|_| node_archive::MAX_UNPACKED_BYTES as f64)
+}
+
+fn base(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Each node archive in `files` replaced by its files under a folder named
+/// after it (`nodes/cp-1.tgz` gives `nodes/cp-1/pki/ca.crt`, so the core finds
+/// node `cp-1` as in a dropped folder), or by an error item when refused.
+fn unpack_archives(files: Vec<JsFile>) -> Vec<JsFile> {
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let node = match (&f.bytes, node_archive::node_name(base(&f.name))) {
+            (Some(_), Some(node)) => node.to_string(),
+            _ => {
+                out.push(f);
+                continue;
+            }
+        };
+        let bytes = f.bytes.as_deref().unwrap_or_default();
+        let folder = format!("{}{node}/", &f.name[..f.name.len() - base(&f.name).len()]);
+        let failed = |reason: String| JsFile {
+            name: f.name.clone(),
+            bytes: None,
+            size: bytes.len() as u64,
+            error: Some(reason),
+        };
+        let archive = match node_archive::read(bytes, analysis::MAX_FILE_BYTES) {
+            Ok(a) => a,
+            Err(e) => {
+                out.push(failed(e.to_string()));
+                continue;
+            }
+        };
+        for path in archive.entries.keys() {
+            let name = format!("{folder}{path}");
+            out.push(match archive.file(path, analysis::MAX_FILE_BYTES) {
+                Some(Ok(b)) => JsFile {
+                    name,
+                    bytes: Some(b.to_vec()),
+                    size: b.len() as u64,
+                    error: None,
+                },
+                Some(Err(reason)) => JsFile {
+                    name,
+                    bytes: None,
+                    size: 0,
+                    error: Some(reason),
+                },
+                None => continue,
+            });
+        }
+    }
+    out
+}
+
 /// Analyses files as of `now_ms`, calling `progress(done, total)` on the way.
 #[wasm_bindgen]
 pub fn analyze(
@@ -118,7 +184,7 @@ pub fn analyze(
             p.call(&JsValue::NULL, done as f64, total as f64);
         }
     };
-    let inner = analyze_files(&files, now, &mut report);
+    let inner = analyze_files(&unpack_archives(files), now, &mut report);
     Ok(Analysis {
         fleet: fleet_of(&inner),
         inner,
@@ -158,6 +224,7 @@ fn analyze_files(
         .map(|f| SkippedFile {
             name: f.name.clone(),
             size: f.size,
+            reason: f.error.clone(),
         })
         .collect();
     analysis::analyze_with_progress(&inputs, &skipped, now, progress)
@@ -336,6 +403,7 @@ mod tests {
                 files.push(JsFile {
                     name: format!("cluster/{name}/{path}"),
                     size: bytes.len() as u64,
+                    error: None,
                     bytes: Some(bytes),
                 });
             }
@@ -405,6 +473,7 @@ nZtW9xPzEQnvgrzv555ZfpcEyKfAA9y/hVEN3YcO
             name: "ed.crt".into(),
             bytes: Some(ED25519_CERT.as_bytes().to_vec()),
             size: 0,
+            error: None,
         }];
         let a = analyze_files(&files, time_from_ms(1.8e12).unwrap(), &mut |_, _| {});
         let view = serde_json::to_value(view::AnalysisView::new(&a, None)).unwrap();
@@ -433,6 +502,7 @@ nZtW9xPzEQnvgrzv555ZfpcEyKfAA9y/hVEN3YcO
                 name: "x.crt".into(),
                 bytes: Some(vec![0x30, 0x82, 0xff]),
                 size: 3,
+                error: None,
             },
             JsFile {
                 name: "y.key".into(),
@@ -441,11 +511,13 @@ nZtW9xPzEQnvgrzv555ZfpcEyKfAA9y/hVEN3YcO
                         .to_vec(),
                 ),
                 size: 0,
+                error: None,
             },
             JsFile {
                 name: "disk.img".into(),
                 bytes: None,
                 size: 1 << 40,
+                error: None,
             },
         ];
         let mut calls = Vec::new();

@@ -7,8 +7,8 @@ use wasm_bindgen::prelude::*;
 /// The declarations, as TypeScript source.
 #[allow(dead_code)] // read by the typescript_custom_section below and the test
 pub const TYPES: &str = r#"
-/** A file for `analyze`: its bytes, or only its size when `fileTooLarge(size)`. */
-export interface JsFile { name: string; bytes?: Uint8Array; size?: number; }
+/** A file for `analyze`: its bytes, or only its size when `fileTooLarge(size)`, or why it could not be read. Archives (`archiveLimit(name)`) gunzipped. */
+export interface JsFile { name: string; bytes?: Uint8Array; size?: number; error?: string; }
 
 export type ItemKind = "certificate" | "privateKey" | "publicKey" | "csr" | "fileReference" | "error";
 

@@ -4,7 +4,7 @@
 // tables are compared with the CLI's output on the same files at the same time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -66,6 +66,19 @@ async function settled(page) {
 async function sortedBy(page, key, dir) {
   await page.waitForSelector(`#certs th[aria-sort="${dir}"] button[data-key="${key}"]`, { state: 'attached', timeout: 30000 });
   await settled(page);
+}
+
+// The page shows one kubeadm table per node of `names`, in order, each equal to
+// `kcerts check-expiration` on that node's folder under `cluster`.
+async function nodeTablesAreTheCli(page, cluster, names) {
+  assert.equal(await page.textContent('#node-h'), `kubeadm certs check-expiration on ${names.length} nodes`);
+  const reports = page.locator('#nodes .node-report');
+  assert.deepEqual(await reports.evaluateAll((rs) => rs.map((r) => r.dataset.node)), names);
+  for (const n of names) {
+    const dir = join(cluster, n);
+    const cli = kcerts('check-expiration', '--cert-dir', join(dir, 'pki'), '--kubeconfig-dir', dir, '--at', AT);
+    assert.equal(await page.textContent(`#nodes .node-report[data-node="${n}"] pre.kubeadm-text`), cli, n);
+  }
 }
 
 async function openPage(url = baseUrl, options = {}) {
@@ -371,14 +384,7 @@ test('a folder of three nodes: one kubeadm table per node, node names in the tab
   const { page, context, errors } = await openPage();
   await page.setInputFiles('#folder-input', cluster);
   await page.waitForSelector('#node:not([hidden])');
-  assert.equal(await page.textContent('#node-h'), 'kubeadm certs check-expiration on 3 nodes');
-  const reports = page.locator('#nodes .node-report');
-  assert.deepEqual(await reports.evaluateAll((rs) => rs.map((r) => r.dataset.node)), names);
-  for (const n of names) {
-    const dir = join(cluster, n);
-    const cli = kcerts('check-expiration', '--cert-dir', join(dir, 'pki'), '--kubeconfig-dir', dir, '--at', AT);
-    assert.equal(await page.textContent(`#nodes .node-report[data-node="${n}"] pre.kubeadm-text`), cli, n);
-  }
+  await nodeTablesAreTheCli(page, cluster, names);
   // 15 distinct certificates per node (each node has its own CAs here).
   assert.equal(await page.locator('#certs tbody tr').count(), 45);
   assert.deepEqual(await page.locator('#certs tbody td.col-name', { hasText: /^cp-2: apiserver$/ }).allTextContents(), ['cp-2: apiserver']);
@@ -411,6 +417,39 @@ test('three joined nodes with a planted CA: the fleet checks find it', async () 
   await second.page.screenshot({ path: join(ARTIFACTS, 'fleet-planted.png'), fullPage: true });
   assert.deepEqual([...errors, ...second.errors], []);
   await second.context.close();
+});
+
+test('three node archives (.tgz, .tar, one top folder) with a planted CA: tables and fleet checks as for folders', async () => {
+  // make-cluster's joined nodes, cp-3 given another cluster's CA, packed
+  // with the real tar as the README says (`tar czf cp-1.tgz -C /etc/kubernetes .`).
+  const cluster = join(work, 'packed');
+  execFileSync(join(dirname(KCERTS), 'make-cluster'), [cluster, '3', T0]);
+  // (with its key, so that check-expiration reads cp-3 on its own).
+  for (const f of ['pki/ca.crt', 'pki/ca.key']) copyFileSync(join(nodeDir, f), join(cluster, 'cp-3', f));
+  const archives = join(work, 'archives');
+  mkdirSync(archives, { recursive: true });
+  const cp1 = join(archives, 'cp-1.tgz'), cp2 = join(archives, 'cp-2.tar'), cp3 = join(archives, 'cp-3.tgz');
+  execFileSync('tar', ['czf', cp1, '-C', join(cluster, 'cp-1'), '.']);
+  execFileSync('tar', ['cf', cp2, '-C', join(cluster, 'cp-2'), '.']);
+  execFileSync('tar', ['czf', cp3, '-C', cluster, 'cp-3']); // entries cp-3/pki/ca.crt...
+  assert.match(execFileSync('tar', ['tzf', cp3], { encoding: 'utf8' }), /^cp-3\/pki\/ca\.crt$/m);
+
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#file-input', [cp1, cp2, cp3]);
+  await page.waitForSelector('#fleet:not([hidden])');
+  const names = ['cp-1', 'cp-2', 'cp-3'];
+  await nodeTablesAreTheCli(page, cluster, names);
+  const summary = await page.textContent('#fleet-summary');
+  assert.match(summary, /^[1-9]\d* failed/, summary);
+  const problems = await page.locator('#fleet-problems li').allTextContents();
+  assert.ok(problems.some((p) => /^fail: ca same-cert: .*cp-3/.test(p)), problems.join('\n'));
+  // The CLI reads the same archives (the same core tar reader) to the same verdict.
+  const fleet = spawnSync(KCERTS, ['fleet', cp1, cp2, cp3, '--at', AT], { encoding: 'utf8' });
+  assert.notEqual(fleet.status, 0, fleet.stdout + fleet.stderr);
+  assert.match(fleet.stdout, /fail\s+ca\s+same-cert\s.*cp-3/, fleet.stdout + fleet.stderr);
+  await page.screenshot({ path: join(ARTIFACTS, 'fleet-archives.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
 });
 
 test('100,000 certificates: analysed in the worker with progress while the page keeps painting', async () => {
