@@ -158,16 +158,10 @@ fn from_cluster(kubeconfig: &Path, prefix: &str, lines: Lines) -> Result<Option<
 }
 
 async fn client(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-        .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .with_context(|| format!("cannot use the kubeconfig {}", kubeconfig.display()))?;
+    let mut config = crate::kube_client::config(kubeconfig).await?;
     config.connect_timeout = Some(FROM_CLUSTER_TIMEOUT);
     config.read_timeout = Some(FROM_CLUSTER_TIMEOUT);
-    kube::Client::try_from(config)
-        .with_context(|| format!("cannot build a client from {}", kubeconfig.display()))
+    crate::kube_client::client(config, kubeconfig)
 }
 
 async fn fetch(client: kube::Client) -> Result<ClusterConfig> {

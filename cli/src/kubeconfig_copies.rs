@@ -56,13 +56,10 @@ pub fn plan(
         return Ok(out);
     }
     let admin_path = NodePath::kubeconfig("admin.conf");
-    let new_admin = plans
-        .iter()
-        .filter(|p| matches!(p.outcome, Outcome::Renewed { .. }))
-        .find_map(|p| match &p.outcome {
-            Outcome::Renewed { writes, .. } => writes.iter().find(|w| w.path == admin_path),
-            _ => None,
-        });
+    let new_admin = plans.iter().find_map(|p| match &p.outcome {
+        Outcome::Renewed { writes, .. } => writes.iter().find(|w| w.path == admin_path),
+        _ => None,
+    });
     let Some(new_admin) = new_admin else {
         for p in paths {
             out.lines.push(format!(

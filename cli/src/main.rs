@@ -19,6 +19,7 @@ mod generate_pki;
 mod hint;
 mod inspect;
 mod inspect_summary;
+mod kube_client;
 mod kubeadm_config;
 mod kubeconfig_copies;
 mod kubelet;

@@ -352,15 +352,9 @@ fn wait_apiserver(kubeconfig: &Path, timeout: time::Duration) -> Result<()> {
         .context("cannot start the async runtime")?;
     let limit = StdDuration::from_secs(timeout.whole_seconds().max(1) as u64);
     rt.block_on(async {
-        let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-            .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("cannot use the kubeconfig {}", kubeconfig.display()))?;
+        let config = crate::kube_client::config(kubeconfig).await?;
         let server = config.cluster_url.to_string();
-        let client = kube::Client::try_from(config)
-            .with_context(|| format!("cannot build a client from {}", kubeconfig.display()))?;
+        let client = crate::kube_client::client(config, kubeconfig)?;
         outln!(
             "[recover] waiting up to {}s for the API server at {server}",
             limit.as_secs()

@@ -184,15 +184,9 @@ async fn request_all(opts: &Options, requests: &[&ApiRequest]) -> Result<Vec<Vec
 
 /// A client for the certificate requests of the cluster `kubeconfig` names, and its URL.
 pub async fn connect(kubeconfig: &Path) -> Result<(Api<CertificateSigningRequest>, String)> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-        .with_context(|| format!("cannot read the kubeconfig {}", kubeconfig.display()))?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .with_context(|| format!("cannot use the kubeconfig {}", kubeconfig.display()))?;
+    let config = crate::kube_client::config(kubeconfig).await?;
     let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config)
-        .with_context(|| format!("cannot build a client from {}", kubeconfig.display()))?;
+    let client = crate::kube_client::client(config, kubeconfig)?;
     Ok((Api::all(client), server))
 }
 
