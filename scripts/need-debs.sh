@@ -1,6 +1,6 @@
 # need_debs PKG...: installs the Debian packages that are missing (apt-get update
-# first), its output on stderr. Sourced by scripts/test.sh and
-# scripts/build-image.sh, which print the image on stdout.
+# first), its output on stderr (scripts/build-image.sh prints the image on
+# stdout). Sourced by scripts/test.sh, wasm-toolchain.sh and build-image.sh.
 need_debs() {
     local missing=()
     for pkg in "$@"; do

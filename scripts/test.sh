@@ -4,7 +4,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's elapsed time is kept and printed as a table at the end (also when
+# a step fails), so a CI log shows where a run's minutes went.
+stage=
+stage_start=$SECONDS
+stages=()
+end_stage() {
+    [ -n "$stage" ] && stages+=("$(printf '%6d s  %s' $((SECONDS - stage_start)) "$stage")")
+    stage=
+}
+step() {
+    end_stage
+    stage=$*
+    stage_start=$SECONDS
+    printf '\n== %s\n' "$*"
+}
+summary() {
+    local rc=$?
+    end_stage
+    printf '\n== time per step (%s)\n' "$([ $rc = 0 ] && echo passed || echo "failed, exit $rc")"
+    printf '%s\n' "${stages[@]}"
+    printf '%6d s  in all\n' "$SECONDS"
+}
+trap summary EXIT
+
+step "what the tests call: Debian packages, Python modules"
 
 # Debian packages the tests call (openssl for cross-checks). kubectl 1.32 is on
 # the machine image already (/usr/bin/kubectl); Debian's kubernetes-client

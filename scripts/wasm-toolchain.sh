@@ -15,14 +15,7 @@ WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' wasm/Cargo.tom
 
 log() { printf '[wasm-toolchain] %s\n' "$*"; }
 
-apt_install() {
-    local missing=()
-    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+source scripts/need-debs.sh
 
 route=${KCERTS_WASM_ROUTE:-}
 case $route in
@@ -43,7 +36,7 @@ if [ -z "$route" ] || [ "$route" = rustup ]; then
 fi
 
 if [ "$route" = debian ]; then
-    apt_install rustc-web cargo-web rust-web-src lld-22
+    need_debs rustc-web cargo-web rust-web-src lld-22
     # rustup's wasm32 target links with its own rust-lld, which rustc-web does not
     # ship (/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin has no rust-lld): lld-22
     # provides the same linker as /usr/bin/wasm-ld-22 -> /usr/lib/llvm-22/bin/wasm-ld.
