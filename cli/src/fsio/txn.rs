@@ -328,22 +328,21 @@ fn make_link(path: &Path, dest: &Path) -> Result<()> {
 fn replace_link(target: &Path, dest: &Path) -> Result<()> {
     let staged = staged_path(target);
     make_link(&staged, dest)?;
-    fs::rename(&staged, target).with_context(|| {
-        let _ = fs::remove_file(&staged);
-        format!("cannot replace {}", target.display())
-    })?;
-    if let Some(dir) = target.parent() {
-        sync_dir(dir);
-    }
-    Ok(())
+    rename_staged(&staged, target)
 }
 
 /// Replaces `target` with `bytes` atomically (staged file, then rename).
 fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Result<()> {
     let staged = staged_path(target);
     write_synced(&staged, bytes, mode, owner)?;
-    fs::rename(&staged, target).with_context(|| {
-        let _ = fs::remove_file(&staged);
+    rename_staged(&staged, target)
+}
+
+/// Renames the staged file or link over `target` and syncs its directory; a failed
+/// rename removes the staged copy and leaves `target` as it was.
+fn rename_staged(staged: &Path, target: &Path) -> Result<()> {
+    fs::rename(staged, target).with_context(|| {
+        let _ = fs::remove_file(staged);
         format!("cannot replace {}", target.display())
     })?;
     if let Some(dir) = target.parent() {

@@ -12,7 +12,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use crate::x509::encoding::{self, EncodingError};
 use crate::x509::extensions::{self, ExtensionView, key_usage_names};
 use crate::x509::hex::hex;
-use crate::x509::signature_check::{self, PublicKeyRef, SignatureError};
+use crate::x509::signature_check::{self, SignatureError};
 
 /// Why bytes are not a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -321,20 +321,11 @@ impl Certificate {
         let ca = X509Certificate::from_der(&issuer.der)
             .map_err(|_| IssuerError::Signature(SignatureError::BadKey))?
             .1;
-        let algorithm = parsed.signature_algorithm.algorithm.to_id_string();
-        let spki = ca.public_key();
-        let key_alg = spki.algorithm.algorithm.to_id_string();
-        let curve = crate::x509::signature_check::named_curve(&spki.algorithm);
-        let key = PublicKeyRef {
-            algorithm: &key_alg,
-            curve: curve.as_deref(),
-            bits: &spki.subject_public_key.data,
-        };
-        signature_check::verify(
+        signature_check::verify_with_spki(
             parsed.tbs_certificate.as_ref(),
-            &algorithm,
+            &parsed.signature_algorithm.algorithm.to_id_string(),
             &parsed.signature_value.data,
-            &key,
+            ca.public_key(),
         )
         .map_err(IssuerError::Signature)
     }

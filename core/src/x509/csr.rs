@@ -9,7 +9,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509CertificationRequest};
 
 use crate::x509::encoding::{self, EncodingError};
-use crate::x509::signature_check::{self, PublicKeyRef};
+use crate::x509::signature_check;
 
 /// Why bytes are not a usable CSR.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -102,19 +102,11 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
             }
         }
     }
-    let spki = &info.subject_pki;
-    let key_alg = spki.algorithm.algorithm.to_id_string();
-    let curve = crate::x509::signature_check::named_curve(&spki.algorithm);
-    let key = PublicKeyRef {
-        algorithm: &key_alg,
-        curve: curve.as_deref(),
-        bits: &spki.subject_public_key.data,
-    };
-    let signature_valid = signature_check::verify(
+    let signature_valid = signature_check::verify_with_spki(
         info.raw,
         &req.signature_algorithm.algorithm.to_id_string(),
         &req.signature_value.data,
-        &key,
+        &info.subject_pki,
     )
     .is_ok();
     Ok(Csr {
@@ -135,7 +127,7 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
         uris,
         public_key: crate::x509::certificate::describe_spki(&info.subject_pki),
         signature_valid,
-        public_key_bits: spki.subject_public_key.data.to_vec(),
+        public_key_bits: info.subject_pki.subject_public_key.data.to_vec(),
         der: block.der.clone(),
     })
 }

@@ -98,6 +98,24 @@ impl Hash {
     }
 }
 
+/// Checks `signature` over `message` made with `algorithm` (an OID string) by the key
+/// of a parsed SubjectPublicKeyInfo (a CA certificate's, a CSR's own).
+pub fn verify_with_spki(
+    message: &[u8],
+    algorithm: &str,
+    signature: &[u8],
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+) -> Result<(), SignatureError> {
+    let key_alg = spki.algorithm.algorithm.to_id_string();
+    let curve = named_curve(&spki.algorithm);
+    let key = PublicKeyRef {
+        algorithm: &key_alg,
+        curve: curve.as_deref(),
+        bits: &spki.subject_public_key.data,
+    };
+    verify(message, algorithm, signature, &key)
+}
+
 /// Checks `signature` over `message` made with `algorithm` (an OID string) by `key`.
 pub fn verify(
     message: &[u8],
