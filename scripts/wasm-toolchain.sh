@@ -55,9 +55,9 @@ log "route: $route"
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
     log "cargo install --debug wasm-bindgen-cli --version $WASM_BINDGEN_VERSION (takes a few minutes)"
     # Without --locked: one locked dependency version is missing from the registry.
-    # --debug: the install is what a fresh machine waits for (326 s against about
-    # 600 s optimised, on this loaded 2-core machine), while the unoptimised tool
-    # takes 2.3 s instead of 0.6 s on our module, with byte-identical output.
+    # --debug: the install is what a fresh machine waits for (measured on this 2-core
+    # machine under a load of 5-11: 326 s, against 655 s optimised), while the
+    # unoptimised tool takes 2.3 s instead of 0.6 s on our module, output identical.
     cargo install -q --debug wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 log "$(wasm-bindgen --version)"
