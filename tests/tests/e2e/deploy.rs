@@ -10,6 +10,7 @@ use kcerts_tests::fake_discovery::FakeDiscovery;
 use kcerts_tests::*;
 use serde_json::{Value, json};
 
+use crate::live::{LiveNode, renew_all};
 use crate::monitoring::pip_module;
 use crate::serve::{Server, serve_args, write_node_aged};
 
@@ -259,10 +260,11 @@ fn series_text(name: &str, labels: &BTreeMap<String, String>) -> String {
 
 const DAY: f64 = 86_400.0;
 
-/// The four nodes of the rule tests, each scraped once from `kcerts serve`:
+/// The six nodes of the rule tests, each scraped once from `kcerts serve`:
 /// cp-1 healthy; cp-2 expiring in 20 days, with an apiserver certificate from
 /// another cluster (verify: chain fails); cp-3 expiring in 4 days; cp-4 expired,
-/// with an unreadable file and a reading that stopped.
+/// with an unreadable file and a reading that stopped; cp-5 and cp-6 from
+/// `kcerts serve --live` (see [`scraped_live`]).
 fn scraped_nodes() -> Vec<(String, Vec<Sample>)> {
     let bin = kcerts_bin();
     let mut out = Vec::new();
@@ -290,7 +292,48 @@ fn scraped_nodes() -> Vec<(String, Vec<Sample>)> {
         assert_eq!(code, 200);
         out.push((node.to_string(), samples(&text)));
     }
+    out.extend(scraped_live());
     out
+}
+
+/// `kcerts serve --live` on a node whose control plane runs under the fake
+/// kubelet, scraped twice and each scrape standing for a node of its own: cp-5
+/// before renewal (every endpoint serves the certificate on disk), cp-6 after
+/// `renew all` (the pods, not restarted, still serve the old certificates).
+fn scraped_live() -> Vec<(String, Vec<Sample>)> {
+    let node = LiveNode::start(76);
+    let root = node.root();
+    let mut args = serve_args(root, "1h");
+    args.extend([
+        "--live".into(),
+        "--manifests-dir".into(),
+        root.join("manifests").display().to_string(),
+        "--endpoint".into(),
+        node.ports.kubelet_endpoint(),
+    ]);
+    let scrape = || {
+        let s = Server::start(&kcerts_bin(), &args);
+        let (code, text) = s.get("/metrics");
+        assert_eq!(code, 200);
+        samples(&text)
+    };
+    let before = scrape();
+    renew_all(&node);
+    let after = scrape();
+    // What the alert is tested on: live rows that pass, then live rows that fail.
+    let live = |samples: &[Sample], result: &str| {
+        samples
+            .iter()
+            .filter(|s| {
+                s.name == "kcerts_verify_check"
+                    && s.labels["check"] == "live"
+                    && s.labels["result"] == result
+            })
+            .count()
+    };
+    assert_eq!((live(&before, "pass"), live(&before, "fail")), (6, 0));
+    assert_eq!((live(&after, "pass"), live(&after, "fail")), (1, 5));
+    vec![("cp-5".into(), before), ("cp-6".into(), after)]
 }
 
 #[test]
@@ -342,25 +385,6 @@ fn alert_rules_pass_promtool_on_series_from_kcerts_serve() {
             });
         }
     }
-    // `verify --live` is not in `kcerts serve` yet: one hand-written row stands
-    // for what it will export, on a node of its own.
-    let mut live = BTreeMap::new();
-    for (k, v) in [
-        ("node", "cp-live"),
-        ("job", "kcerts"),
-        ("target", "apiserver"),
-        ("check", "live"),
-        ("result", "fail"),
-    ] {
-        live.insert(k.to_string(), v.to_string());
-    }
-    input.push(json!({"series": series_text("kcerts_verify_check", &live), "values": "2+0x180"}));
-    series.push(Sample {
-        name: "kcerts_verify_check".into(),
-        labels: live,
-        value: 2.0,
-    });
-
     // What each alert should show at `t` seconds, worked out here without PromQL.
     let firing = |alert: &str, t: f64| -> Vec<&Sample> {
         series
@@ -451,7 +475,13 @@ fn alert_rules_pass_promtool_on_series_from_kcerts_serve() {
     );
     assert_eq!(n("KcertsFileUnreadable", "2h"), 1);
     assert!(n("KcertsVerifyFailed", "2h") >= 1);
-    assert_eq!(n("KcertsLiveCertificateMismatch", "2h"), 1);
+    // Each endpoint of cp-6 that serves its old certificate; none of cp-5's.
+    assert_eq!(n("KcertsLiveCertificateMismatch", "2h"), 5);
+    assert!(
+        firing("KcertsLiveCertificateMismatch", 7200.0)
+            .iter()
+            .all(|s| s.labels["node"] == "cp-6")
+    );
     assert_eq!(n("KcertsReadingStale", "30m"), 0);
     assert_eq!(n("KcertsReadingStale", "2h"), 1);
     assert!(
@@ -466,8 +496,8 @@ fn alert_rules_pass_promtool_on_series_from_kcerts_serve() {
         assert!(
             !firing(&rule.alert, 7200.0)
                 .iter()
-                .any(|s| s.labels["node"] == "cp-1"),
-            "nothing fires for the healthy node: {}",
+                .any(|s| ["cp-1", "cp-5"].contains(&s.labels["node"].as_str())),
+            "nothing fires for the healthy nodes: {}",
             rule.alert
         );
     }
