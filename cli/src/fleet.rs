@@ -39,8 +39,10 @@ check: the CA certificates and keys (ca, front-proxy-ca, etcd-ca when etcd is st
 sa.key/sa.pub are the same on every node; every apiserver certificate carries the \
 control-plane endpoint and its own node's name and address (from its etcd server \
 certificate); every kubeconfig's server is the endpoint or the node itself; every node's \
-leaves chain to the CAs of every other node; and the soonest expiry of the cluster (warn \
-within --warn, fail within --crit). Run `kcerts verify` on each node for the single-node \
+leaves chain to the CAs of every other node; no node is given twice (the same node name \
+from the etcd certificates or kubelet.conf, or the same per-node certificate, on two \
+NODEs fails); and the soonest expiry of the cluster (warn within --warn, fail within \
+--crit). Run `kcerts verify` on each node for the single-node \
 checks.\n\
 Exit status as verify: 0 all pass; 1 a node or file cannot be read or parsed; 2 some warn; \
 3 some fail."

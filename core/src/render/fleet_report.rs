@@ -125,7 +125,7 @@ mod tests {
         );
         assert!(text.contains("\nRESULT  TARGET"), "{text}");
         assert!(
-            text.ends_with(" checks: 28 pass, 0 warn, 0 fail\n"),
+            text.ends_with(" checks: 29 pass, 0 warn, 0 fail\n"),
             "{text}"
         );
 
@@ -140,7 +140,7 @@ mod tests {
             structured::info(&f.nodes[0].report)
         );
         assert_eq!(json["controlPlaneEndpoint"], "k8s.example.internal:6443");
-        assert_eq!(json["summary"]["pass"], 28);
+        assert_eq!(json["summary"]["pass"], 29);
 
         let files: Vec<(&str, &NodeFiles)> = nodes.iter().map(|(n, f)| (n.as_str(), f)).collect();
         let prom = to_prometheus(&f, &files, NOW, &|n, p| format!("{n}:{p}"));

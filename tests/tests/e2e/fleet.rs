@@ -378,6 +378,82 @@ fn planted_inconsistencies_fail_with_exit_3() {
 }
 
 #[test]
+fn the_same_node_given_twice_fails_naming_both_inputs() {
+    // What a careful operator may do: cp-1 packed as cp-1.tgz and also copied as a
+    // folder, both passed with the other nodes. Every other row passes.
+    let dir = tempdir();
+    let root = dir.path();
+    let mut args = write_fleet(&cluster(26), root);
+    let tgz = tar(&root.join("cp-1"), &root.join("cp-1.tgz"), "czf");
+    let copy = root.join("cp-1-copy");
+    assert_ok(
+        &run(
+            "cp",
+            [
+                "-a",
+                &root.join("cp-1").display().to_string(),
+                &copy.display().to_string(),
+            ],
+        ),
+        "cp -a",
+    );
+    args[0] = tgz.display().to_string();
+    args.insert(1, copy.display().to_string());
+    let out = fleet(&args, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let text = squash(&stdout(&out));
+    let fails: Vec<&str> = text.lines().filter(|l| l.starts_with("fail ")).collect();
+    assert_eq!(
+        fails,
+        [
+            "fail cluster distinct-nodes cp-1 and cp-1-copy are the same node, cp-1 (from \
+             etcd/server.crt, etcd/peer.crt, kubelet.conf), and admin.conf, pki/apiserver.crt \
+             and 9 more certificates are the same on both: the other rows compare it with \
+             itself; pass each control-plane node once"
+        ],
+        "{text}"
+    );
+    assert!(text.contains("pass ca same-cert"), "{text}");
+
+    // The same in -o json, and the same node under two NAME=PATH names.
+    let named = [
+        format!("a={}", root.join("cp-2").display()),
+        format!("b={}", root.join("cp-2.tar").display()),
+    ];
+    let out = fleet(&named, &["-o", "json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows: Vec<&serde_json::Value> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "distinct-nodes")
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["status"], "fail");
+    assert_eq!(rows[0]["target"], "cluster");
+    assert!(
+        rows[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("a and b are the same node, cp-2 (from "),
+        "{}",
+        rows[0]["reason"]
+    );
+
+    // Three different nodes: the row passes and names them.
+    let out = fleet(&write_fleet(&cluster(26), &root.join("again")), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        squash(&stdout(&out)).contains(
+            "pass cluster distinct-nodes 3 different nodes: cp-1, cp-2, cp-3; no per-node certificate on two of them"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn nodes_made_by_openssl_alone() {
     let dir = tempdir();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openssl-pki.sh");
@@ -417,6 +493,10 @@ fn nodes_made_by_openssl_alone() {
     );
     let text = squash(&stdout(&out));
     assert!(text.contains("pass cluster endpoint control-plane endpoint lb.example:6443, the server of admin.conf on every node"), "{text}");
+    assert!(
+        text.contains("pass cluster distinct-nodes 3 different nodes: node-a, node-b, node-c;"),
+        "{text}"
+    );
     assert!(text.contains("pass node-c/apiserver endpoint-sans has the endpoint lb.example and the node's names (node-c, 10.0.0.12)"), "{text}");
     assert!(
         text.contains(

@@ -111,6 +111,9 @@ pub enum CheckId {
     LeavesTrusted,
     /// The soonest expiry across the nodes (fleet).
     SoonestExpiry,
+    /// No node is given twice: two inputs with one node name or the same
+    /// per-node certificate (fleet).
+    DistinctNodes,
     /// A running component serves the certificate on disk (`verify --live`).
     Live,
     /// A copy of admin.conf holds admin.conf's current credentials (`verify --kubeconfig-copy`).
@@ -142,6 +145,7 @@ impl CheckId {
             CheckId::Server => "server",
             CheckId::LeavesTrusted => "leaves-trusted",
             CheckId::SoonestExpiry => "soonest-expiry",
+            CheckId::DistinctNodes => "distinct-nodes",
             CheckId::Live => "live",
             CheckId::KubeconfigCopy => "kubeconfig-copy",
         }
