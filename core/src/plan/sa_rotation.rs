@@ -131,6 +131,35 @@ fn sibling(value: &str, name: &str) -> String {
     }
 }
 
+/// Whether a manifest's file `value` is the new key file `new` (`sa.new.key`,
+/// `sa.new.pub`): by name, or, half-way through `finish` (sa.key and sa.pub
+/// already hold the new pair, the `.new` files not yet removed), by content.
+fn is_new(files: &NodeFiles, value: &str, new: &str) -> bool {
+    let name = file_name(value);
+    if name == new {
+        return true;
+    }
+    match (
+        files.get(&NodePath::cert(name)),
+        files.get(&NodePath::cert(new)),
+    ) {
+        (Some(FileContent::Bytes(a)), Some(FileContent::Bytes(b))) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether the private key in the manifest's file `value` is the one of
+/// `sa.new.pub` (at the very end of `finish`, sa.new.key is already removed).
+fn signs_with_new_pub(files: &NodeFiles, value: &str) -> bool {
+    let (Some(FileContent::Bytes(key)), Some(FileContent::Bytes(new_pub))) = (
+        files.get(&NodePath::cert(file_name(value))),
+        files.get(&NodePath::cert("sa.new.pub")),
+    ) else {
+        return false;
+    };
+    PrivateKey::parse(key).is_ok_and(|k| pki::public_key_pem(&k).as_bytes() == new_pub.as_slice())
+}
+
 /// Where the node stands.
 pub fn status(files: &NodeFiles) -> Result<SaStatus, RotationError> {
     let api = NodePath::kubeconfig(APISERVER_MANIFEST);
@@ -147,8 +176,8 @@ pub fn status(files: &NodeFiles) -> Result<SaStatus, RotationError> {
     let new_exists = files.exists(&NodePath::cert("sa.new.key"));
     let signs_new = apiserver_signing_file
         .as_deref()
-        .is_some_and(|f| file_name(f) == "sa.new.key");
-    let accepts_new = verify_files.iter().any(|f| file_name(f) == "sa.new.pub");
+        .is_some_and(|f| is_new(files, f, "sa.new.key") || signs_with_new_pub(files, f));
+    let accepts_new = verify_files.iter().any(|f| is_new(files, f, "sa.new.pub"));
     let phase = match (new_exists, accepts_new, signs_new) {
         (false, false, false) => SaPhase::Idle,
         (_, _, true) => SaPhase::Switched,
@@ -278,8 +307,17 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
                 }
                 return Err(wrong("finish", st.phase, "run `switch` first"));
             }
-            let new_key = required(files, &NodePath::cert("sa.new.key"))?.to_vec();
-            let new_pub = required(files, &NodePath::cert("sa.new.pub"))?.to_vec();
+            // A finish stopped after removing sa.new.key: sa.key is the new key already.
+            let new_key = match files.get(&NodePath::cert("sa.new.key")) {
+                Some(_) => required(files, &NodePath::cert("sa.new.key"))?,
+                None => required(files, &NodePath::cert("sa.key"))?,
+            }
+            .to_vec();
+            let new_pub = match files.get(&NodePath::cert("sa.new.pub")) {
+                Some(_) => required(files, &NodePath::cert("sa.new.pub"))?,
+                None => required(files, &NodePath::cert("sa.pub"))?,
+            }
+            .to_vec();
             plan.writes.push(FileWrite {
                 path: NodePath::cert("sa.key"),
                 bytes: new_key,
@@ -306,7 +344,10 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
                 .map_err(|e| file_error(&kcm_path, e))?;
             plan.writes
                 .push(manifest_write(CONTROLLER_MANAGER_MANIFEST, kcm2));
-            plan.removes = vec![NodePath::cert("sa.new.key"), NodePath::cert("sa.new.pub")];
+            plan.removes = [NodePath::cert("sa.new.key"), NodePath::cert("sa.new.pub")]
+                .into_iter()
+                .filter(|p| files.exists(p))
+                .collect();
             plan.next = vec![
                 "tokens signed by the old key are no longer accepted on this node; do `finish` on every other control-plane node".into(),
             ];
@@ -398,5 +439,36 @@ mod tests {
             n0.get(&NodePath::cert("sa.key"))
         );
         assert!(!n4.exists(&NodePath::cert("sa.new.key")));
+    }
+
+    #[test]
+    fn a_finish_stopped_half_way_still_reads_as_switched() {
+        let n3 = run(
+            &run(&run(&node(), SaStep::Prepare), SaStep::Trust),
+            SaStep::Switch,
+        );
+        let plan = plan_step(&n3, SaStep::Finish, &mut crate::seeded_rng(2)).unwrap();
+        // Each prefix of finish's writes and removes (in that order), as a crash
+        // leaves them: the node still reads as switched, and finish completes.
+        let steps = plan.writes.len() + plan.removes.len();
+        for n in 0..steps {
+            let part = StepPlan {
+                writes: plan.writes[..n.min(plan.writes.len())].to_vec(),
+                removes: plan.removes[..n.saturating_sub(plan.writes.len())].to_vec(),
+                ..StepPlan::default()
+            };
+            let half = apply_in_memory(&n3, &part);
+            assert_eq!(
+                status(&half).unwrap().phase,
+                SaPhase::Switched,
+                "{n} writes"
+            );
+            let done = run(&half, SaStep::Finish);
+            assert_eq!(status(&done).unwrap().phase, SaPhase::Idle, "{n} writes");
+            assert_eq!(
+                done.get(&NodePath::cert("sa.key")),
+                n3.get(&NodePath::cert("sa.new.key"))
+            );
+        }
     }
 }
