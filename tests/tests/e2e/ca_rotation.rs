@@ -249,40 +249,47 @@ fn ca_leaves(root: &Path, work: &Path) -> Vec<(String, PathBuf, &'static str)> {
         .collect()
 }
 
-#[test]
-fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
-    let dir = tempdir();
-    let root = &dir.path().join("node");
-    let work = &dir.path().join("work");
-    std::fs::create_dir_all(work).unwrap();
-    node(root);
-    let old_ca = work.join("old-ca.crt");
-    let old_key = work.join("old-ca.key");
-    std::fs::copy(root.join("pki/ca.crt"), &old_ca).unwrap();
-    std::fs::copy(root.join("pki/ca.key"), &old_key).unwrap();
-    assert_eq!(phase_of(root, "ca"), "idle");
+/// The two CAs of a rotation of `ca`, copied to `work` right after `prepare`
+/// (later phases change the node's files), and a client and a server
+/// certificate openssl signed with each, as components from elsewhere hold them.
+struct Cas {
+    old_ca: PathBuf,
+    new_ca: PathBuf,
+    new_key: PathBuf,
+    old_client: PathBuf,
+    new_client: PathBuf,
+    old_server: PathBuf,
+    new_server: PathBuf,
+}
 
-    // Nothing but prepare may start a rotation; a dry run changes nothing.
-    let out = ca_cmd(root, &["rotate", "reissue", "--ca", "ca", "--apply"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("phase `idle`"), "{}", stderr(&out));
-    let before = std::fs::read(root.join("pki/ca.crt")).unwrap();
-    let dry = ca_cmd(root, &["rotate", "prepare", "--ca", "ca"])
-        .output()
-        .unwrap();
-    assert_ok(&dry, "dry run");
-    assert!(
-        stdout(&dry).contains("[dry-run] would write"),
-        "{}",
-        stdout(&dry)
-    );
-    assert!(!root.join("pki/ca.new.crt").exists());
+impl Cas {
+    /// Reads the CAs of a node in phase `prepared` and checks the new one.
+    fn after_prepare(root: &Path, work: &Path) -> Cas {
+        let copy = |from: &str, to: &str| {
+            let to = work.join(to);
+            std::fs::copy(root.join("pki").join(from), &to).unwrap();
+            to
+        };
+        let old_ca = copy("ca.crt", "old-ca.crt");
+        let old_key = copy("ca.key", "old-ca.key");
+        let new_ca = copy("ca.new.crt", "new-ca.crt");
+        let new_key = copy("ca.new.key", "new-ca.key");
+        check_prepared(root, &old_ca);
+        Cas {
+            old_client: openssl_leaf(work, "old-client", &old_ca, &old_key, false),
+            new_client: openssl_leaf(work, "new-client", &new_ca, &new_key, false),
+            old_server: openssl_leaf(work, "old-server", &old_ca, &old_key, true),
+            new_server: openssl_leaf(work, "new-server", &new_ca, &new_key, true),
+            old_ca,
+            new_ca,
+            new_key,
+        }
+    }
+}
 
-    rotate(root, "prepare", "ca");
-    assert_eq!(phase_of(root, "ca"), "prepared");
-    assert_eq!(std::fs::read(root.join("pki/ca.crt")).unwrap(), before);
+/// After `prepare`: ca.new.crt is a self-signed CA with the old one's subject,
+/// its key 0600 and matching it; ca.crt is still only the old CA.
+fn check_prepared(root: &Path, old_ca: &Path) {
     let new_ca = root.join("pki/ca.new.crt");
     let new_key = root.join("pki/ca.new.key");
     let subject = |p: &Path| {
@@ -299,29 +306,31 @@ fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
     };
     assert_eq!(
         subject(&new_ca),
-        subject(&old_ca),
+        subject(old_ca),
         "same subject as the old CA"
     );
     assert!(verify(&new_ca, &new_ca, "any"), "the new CA is self-signed");
+    assert_eq!(
+        std::fs::read(root.join("pki/ca.crt")).unwrap(),
+        std::fs::read(old_ca).unwrap()
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&new_key).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    assert_eq!(public_key(&new_key), public_key(&new_ca));
+}
 
-    // trust: both CAs verify clients and servers at every trust point.
-    rotate(root, "trust", "ca");
-    assert_eq!(phase_of(root, "ca"), "trusted");
-    let old_client = openssl_leaf(work, "old-client", &old_ca, &old_key, false);
-    let new_client = openssl_leaf(work, "new-client", &new_ca, &new_key, false);
-    let old_server = openssl_leaf(work, "old-server", &old_ca, &old_key, true);
-    let new_server = openssl_leaf(work, "new-server", &new_ca, &new_key, true);
+/// After `trust`: both CAs verify clients and servers at every trust point;
+/// the controller-manager signs with one certificate matching ca.key.
+fn check_trusted(root: &Path, work: &Path, cas: &Cas) {
     for t in trust_files(root, work) {
         for (c, p) in [
-            (&old_client, "sslclient"),
-            (&new_client, "sslclient"),
-            (&old_server, "sslserver"),
-            (&new_server, "sslserver"),
+            (&cas.old_client, "sslclient"),
+            (&cas.new_client, "sslclient"),
+            (&cas.old_server, "sslserver"),
+            (&cas.new_server, "sslserver"),
         ] {
             assert!(
                 verify(&t, c, p),
@@ -331,7 +340,6 @@ fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
             );
         }
     }
-    // The controller-manager signs with one certificate matching ca.key.
     let signing = root.join("pki/ca-signing.crt");
     let kcm = "kube-controller-manager.yaml";
     assert_eq!(
@@ -342,28 +350,137 @@ fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
         flag(root, kcm, "root-ca-file"),
         [root.join("pki/ca.crt").display().to_string()]
     );
-    let pubkey = |args: &[&str]| stdout(&run("openssl", args));
+    assert_eq!(public_key(&signing), public_key(&root.join("pki/ca.key")));
+}
+
+/// After `reissue`: every leaf chains to the new CA for its purpose, keeps its
+/// ECDSA P-256 key type, and not to the old; every trust point still trusts
+/// both; ca.key is the new key.
+fn check_reissued(root: &Path, work: &Path, cas: &Cas) {
+    for (name, cert, purpose) in ca_leaves(root, work) {
+        let text = stdout(&run(
+            "openssl",
+            [
+                "x509",
+                "-noout",
+                "-text",
+                "-in",
+                &cert.display().to_string(),
+            ],
+        ));
+        assert!(
+            text.contains("id-ecPublicKey") && text.contains("P-256"),
+            "{name}: {text}"
+        );
+        assert!(
+            verify(&cas.new_ca, &cert, purpose),
+            "{name} does not chain to the new CA"
+        );
+        assert!(
+            !verify(&cas.old_ca, &cert, purpose),
+            "{name} still chains to the old CA"
+        );
+    }
+    for t in trust_files(root, work) {
+        assert!(verify(&t, &cas.old_server, "sslserver"), "{}", t.display());
+        assert!(verify(&t, &cas.new_server, "sslserver"), "{}", t.display());
+    }
     assert_eq!(
-        pubkey(&[
-            "x509",
-            "-noout",
-            "-pubkey",
-            "-in",
-            &signing.display().to_string()
-        ]),
-        pubkey(&[
-            "pkey",
-            "-pubout",
-            "-in",
-            &root.join("pki/ca.key").display().to_string()
-        ])
+        public_key(&root.join("pki/ca.key")),
+        public_key(&cas.new_key)
     );
+}
+
+/// After `finish`: only the new CA is trusted anywhere on the node, every leaf
+/// verifies with it, the .new copies and the signing file are gone, and every
+/// kubeconfig still loads in kubectl.
+fn check_finished(root: &Path, work: &Path, cas: &Cas) {
+    for f in ["ca.new.crt", "ca.new.key", "ca-signing.crt"] {
+        assert!(!root.join("pki").join(f).exists(), "{f}");
+    }
+    assert_eq!(
+        flag(
+            root,
+            "kube-controller-manager.yaml",
+            "cluster-signing-cert-file"
+        ),
+        [root.join("pki/ca.crt").display().to_string()]
+    );
+    for t in trust_files(root, work) {
+        let n = std::fs::read_to_string(&t)
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count();
+        assert_eq!(n, 1, "{}", t.display());
+        assert!(verify(&t, &cas.new_server, "sslserver"), "{}", t.display());
+        assert!(verify(&t, &cas.new_client, "sslclient"), "{}", t.display());
+        assert!(
+            !verify(&t, &cas.old_server, "sslserver"),
+            "{} still trusts the old CA",
+            t.display()
+        );
+        assert!(
+            !verify(&t, &cas.old_client, "sslclient"),
+            "{} still trusts the old CA",
+            t.display()
+        );
+    }
+    for (name, cert, purpose) in ca_leaves(root, work) {
+        assert!(verify(&cas.new_ca, &cert, purpose), "{name}");
+    }
+    for conf in KUBECONFIGS {
+        let out = run(
+            "kubectl",
+            [
+                "config",
+                "view",
+                "--kubeconfig",
+                &root.join(conf).display().to_string(),
+            ],
+        );
+        assert_ok(&out, conf);
+    }
+}
+
+#[test]
+fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
+    let dir = tempdir();
+    let root = &dir.path().join("node");
+    let work = &dir.path().join("work");
+    std::fs::create_dir_all(work).unwrap();
+    node(root);
+    assert_eq!(phase_of(root, "ca"), "idle");
+
+    // Nothing but prepare may start a rotation; a dry run changes nothing.
+    let out = ca_cmd(root, &["rotate", "reissue", "--ca", "ca", "--apply"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("phase `idle`"), "{}", stderr(&out));
+    let dry = ca_cmd(root, &["rotate", "prepare", "--ca", "ca"])
+        .output()
+        .unwrap();
+    assert_ok(&dry, "dry run");
+    assert!(
+        stdout(&dry).contains("[dry-run] would write"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(!root.join("pki/ca.new.crt").exists());
+
+    rotate(root, "prepare", "ca");
+    assert_eq!(phase_of(root, "ca"), "prepared");
+    let cas = Cas::after_prepare(root, work);
+
+    rotate(root, "trust", "ca");
+    assert_eq!(phase_of(root, "ca"), "trusted");
+    check_trusted(root, work, &cas);
 
     // reissue is refused on a node where a trust point lacks the new CA.
     let sched = root.join("scheduler.conf");
     let trusted_sched = std::fs::read(&sched).unwrap();
     let only_old =
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&old_ca).unwrap());
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&cas.old_ca).unwrap());
     let text = String::from_utf8(trusted_sched.clone()).unwrap();
     let start =
         text.find("certificate-authority-data: ").unwrap() + "certificate-authority-data: ".len();
@@ -383,103 +500,18 @@ fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
         stderr(&out)
     );
     assert!(
-        verify(&old_ca, &root.join("pki/apiserver.crt"), "sslserver"),
+        verify(&cas.old_ca, &root.join("pki/apiserver.crt"), "sslserver"),
         "nothing was reissued"
     );
     std::fs::write(&sched, trusted_sched).unwrap();
 
-    // reissue: every leaf chains to the new CA, for its purpose; kubeconfigs
-    // still trust both.
     rotate(root, "reissue", "ca");
     assert_eq!(phase_of(root, "ca"), "reissued");
-    for (name, cert, purpose) in ca_leaves(root, work) {
-        // The node's keys are ECDSA P-256 and stay so (the key type is kept).
-        let text = stdout(&run(
-            "openssl",
-            [
-                "x509",
-                "-noout",
-                "-text",
-                "-in",
-                &cert.display().to_string(),
-            ],
-        ));
-        assert!(
-            text.contains("id-ecPublicKey") && text.contains("P-256"),
-            "{name}: {text}"
-        );
-        assert!(
-            verify(&new_ca, &cert, purpose),
-            "{name} does not chain to the new CA"
-        );
-        assert!(
-            !verify(&old_ca, &cert, purpose),
-            "{name} still chains to the old CA"
-        );
-    }
-    for t in trust_files(root, work) {
-        assert!(verify(&t, &old_server, "sslserver"), "{}", t.display());
-        assert!(verify(&t, &new_server, "sslserver"), "{}", t.display());
-    }
-    assert_eq!(
-        pubkey(&[
-            "pkey",
-            "-pubout",
-            "-in",
-            &root.join("pki/ca.key").display().to_string()
-        ]),
-        pubkey(&["pkey", "-pubout", "-in", &new_key.display().to_string()])
-    );
+    check_reissued(root, work, &cas);
 
-    // finish: only the new CA is trusted anywhere on the node.
-    let kept_new_ca = work.join("new-ca.crt");
-    std::fs::copy(&new_ca, &kept_new_ca).unwrap();
     rotate(root, "finish", "ca");
     assert_eq!(phase_of(root, "ca"), "idle");
-    assert!(!new_ca.exists() && !new_key.exists() && !signing.exists());
-    assert_eq!(
-        flag(
-            root,
-            "kube-controller-manager.yaml",
-            "cluster-signing-cert-file"
-        ),
-        [root.join("pki/ca.crt").display().to_string()]
-    );
-    for t in trust_files(root, work) {
-        let n = std::fs::read_to_string(&t)
-            .unwrap()
-            .matches("BEGIN CERTIFICATE")
-            .count();
-        assert_eq!(n, 1, "{}", t.display());
-        assert!(verify(&t, &new_server, "sslserver"), "{}", t.display());
-        assert!(verify(&t, &new_client, "sslclient"), "{}", t.display());
-        assert!(
-            !verify(&t, &old_server, "sslserver"),
-            "{} still trusts the old CA",
-            t.display()
-        );
-        assert!(
-            !verify(&t, &old_client, "sslclient"),
-            "{} still trusts the old CA",
-            t.display()
-        );
-    }
-    for (name, cert, purpose) in ca_leaves(root, work) {
-        assert!(verify(&kept_new_ca, &cert, purpose), "{name}");
-    }
-    // Every kubeconfig still works for kubectl.
-    for conf in KUBECONFIGS {
-        let out = run(
-            "kubectl",
-            [
-                "config",
-                "view",
-                "--kubeconfig",
-                &root.join(conf).display().to_string(),
-            ],
-        );
-        assert_ok(&out, conf);
-    }
+    check_finished(root, work, &cas);
 }
 
 #[test]
@@ -555,38 +587,6 @@ fn a_killed_trust_phase_is_named_by_status_and_the_next_run_completes() {
     let out = rotate(root, "trust", "ca");
     assert!(out.contains("was interrupted: put back"), "{out}");
     assert_eq!(phase_of(root, "ca"), "trusted");
-}
-
-#[test]
-fn restore_of_a_phase_backup_returns_to_the_previous_phase() {
-    let dir = tempdir();
-    let root = &dir.path().join("node");
-    node(root);
-    rotate(root, "prepare", "ca");
-    rotate(root, "trust", "ca");
-    let out = rotate(root, "reissue", "ca");
-    assert_eq!(phase_of(root, "ca"), "reissued");
-    let backup = backup_dir_in(&out);
-    let r = Command::new(kcerts_bin())
-        .args(["restore", "--backup-dir", &backup])
-        .args(dir_args(root))
-        .output()
-        .unwrap();
-    assert_ok(&r, "restore");
-    assert_eq!(phase_of(root, "ca"), "trusted");
-    // And finish's removals come back too.
-    rotate(root, "reissue", "ca");
-    let out = rotate(root, "finish", "ca");
-    let backup = backup_dir_in(&out);
-    assert!(!root.join("pki/ca.new.key").exists());
-    let r = Command::new(kcerts_bin())
-        .args(["restore", "--backup-dir", &backup])
-        .args(dir_args(root))
-        .output()
-        .unwrap();
-    assert_ok(&r, "restore");
-    assert!(root.join("pki/ca.new.key").exists());
-    assert_eq!(phase_of(root, "ca"), "reissued");
 }
 
 #[test]
@@ -675,11 +675,13 @@ fn an_openssl_made_node_rotates_its_cluster_ca() {
     }
 }
 
-/// The public key of a key file (private or public), as openssl prints it.
+/// The public key of a certificate or a key file (private or public), as openssl prints it.
 fn public_key(path: &Path) -> String {
     let p = path.display().to_string();
     let text = std::fs::read_to_string(path).unwrap();
-    let args: Vec<&str> = if text.contains("PUBLIC KEY") {
+    let args: Vec<&str> = if text.contains("BEGIN CERTIFICATE") {
+        vec!["x509", "-noout", "-pubkey", "-in", &p]
+    } else if text.contains("PUBLIC KEY") {
         vec!["pkey", "-pubin", "-in", &p, "-pubout"]
     } else {
         vec!["pkey", "-in", &p, "-pubout"]
@@ -700,25 +702,111 @@ fn sa(root: &Path, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// The public keys of the old and the new service-account key, read right
+/// after `sa rotate prepare`, which it checks: the new pair matches and is new.
+struct SaKeys {
+    old: String,
+    new: String,
+}
+
+impl SaKeys {
+    fn after_prepare(root: &Path) -> SaKeys {
+        let pki = |f: &str| root.join("pki").join(f);
+        let keys = SaKeys {
+            old: public_key(&pki("sa.pub")),
+            new: public_key(&pki("sa.new.pub")),
+        };
+        assert_eq!(
+            public_key(&pki("sa.new.key")),
+            keys.new,
+            "the new pair matches"
+        );
+        assert_ne!(keys.new, keys.old);
+        assert_eq!(public_key(&pki("sa.key")), keys.old);
+        keys
+    }
+}
+
+/// The public keys the apiserver accepts tokens of, as kubectl reads its manifest.
+fn sa_accepted(root: &Path) -> Vec<String> {
+    flag(root, "kube-apiserver.yaml", "service-account-key-file")
+        .iter()
+        .map(|f| public_key(Path::new(f)))
+        .collect()
+}
+
+/// The manifests and files after the sa phase that leads to `phase`.
+fn check_sa_phase(root: &Path, phase: &str, keys: &SaKeys) {
+    let pki = |f: &str| root.join("pki").join(f);
+    let api = "kube-apiserver.yaml";
+    let kcm = "kube-controller-manager.yaml";
+    let signers = [
+        (api, "service-account-signing-key-file"),
+        (kcm, "service-account-private-key-file"),
+    ];
+    match phase {
+        "trusted" => {
+            assert_eq!(sa_accepted(root), [keys.old.clone(), keys.new.clone()]);
+            for (m, f) in signers {
+                assert_eq!(flag(root, m, f), [pki("sa.key").display().to_string()]);
+            }
+        }
+        "switched" => {
+            for (m, f) in signers {
+                let signing = flag(root, m, f);
+                assert_eq!(signing.len(), 1);
+                assert_eq!(public_key(Path::new(&signing[0])), keys.new, "{m} {f}");
+            }
+            assert_eq!(
+                sa_accepted(root),
+                [keys.old.clone(), keys.new.clone()],
+                "old tokens still accepted"
+            );
+        }
+        "idle" => {
+            assert_eq!(
+                sa_accepted(root),
+                std::slice::from_ref(&keys.new),
+                "only the new key is accepted"
+            );
+            assert_eq!(public_key(&pki("sa.key")), keys.new);
+            for (m, f) in signers {
+                assert_eq!(flag(root, m, f), [pki("sa.key").display().to_string()]);
+            }
+            assert!(!pki("sa.new.key").exists() && !pki("sa.new.pub").exists());
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(pki("sa.key"))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o600
+            );
+        }
+        other => panic!("no checks for phase {other}"),
+    }
+}
+
+/// The service-account key's phase as `kcerts sa status` names it.
+fn sa_phase(root: &Path) -> String {
+    let out = sa(root, &["status"]);
+    out.split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no phase in: {out}"))
+        .to_string()
+}
+
 #[test]
 fn the_service_account_key_rotates_in_four_phases() {
     let dir = tempdir();
     let root = &dir.path().join("node");
     node(root);
-    let pki = |f: &str| root.join("pki").join(f);
-    let api = "kube-apiserver.yaml";
-    let kcm = "kube-controller-manager.yaml";
-    let old_pub = public_key(&pki("sa.pub"));
-    assert!(sa(root, &["status"]).contains("phase `idle`"));
+    assert_eq!(sa_phase(root), "idle");
 
     sa(root, &["rotate", "prepare", "--apply"]);
-    let new_pub = public_key(&pki("sa.new.pub"));
-    assert_eq!(
-        public_key(&pki("sa.new.key")),
-        new_pub,
-        "the new pair matches"
-    );
-    assert_ne!(new_pub, old_pub);
+    assert_eq!(sa_phase(root), "prepared");
+    let keys = SaKeys::after_prepare(root);
     // switch before trust is refused: no apiserver may sign with an unaccepted key.
     let out = Command::new(kcerts_bin())
         .args(["sa", "rotate", "switch", "--apply"])
@@ -728,58 +816,15 @@ fn the_service_account_key_rotates_in_four_phases() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("run `trust`"), "{}", stderr(&out));
 
-    sa(root, &["rotate", "trust", "--apply"]);
-    let accepted: Vec<String> = flag(root, api, "service-account-key-file")
-        .iter()
-        .map(|f| public_key(Path::new(f)))
-        .collect();
-    assert_eq!(accepted, [old_pub.clone(), new_pub.clone()]);
-    assert_eq!(
-        flag(root, api, "service-account-signing-key-file"),
-        [pki("sa.key").display().to_string()]
-    );
-
-    sa(root, &["rotate", "switch", "--apply"]);
-    for (m, f) in [
-        (api, "service-account-signing-key-file"),
-        (kcm, "service-account-private-key-file"),
+    for (phase, after) in [
+        ("trust", "trusted"),
+        ("switch", "switched"),
+        ("finish", "idle"),
     ] {
-        let signing = flag(root, m, f);
-        assert_eq!(signing.len(), 1);
-        assert_eq!(public_key(Path::new(&signing[0])), new_pub, "{m} {f}");
+        sa(root, &["rotate", phase, "--apply"]);
+        assert_eq!(sa_phase(root), after);
+        check_sa_phase(root, after, &keys);
     }
-    assert_eq!(
-        flag(root, api, "service-account-key-file").len(),
-        2,
-        "old tokens still accepted"
-    );
-
-    sa(root, &["rotate", "finish", "--apply"]);
-    assert!(sa(root, &["status"]).contains("phase `idle`"));
-    let accepted: Vec<String> = flag(root, api, "service-account-key-file")
-        .iter()
-        .map(|f| public_key(Path::new(f)))
-        .collect();
-    assert_eq!(
-        accepted,
-        std::slice::from_ref(&new_pub),
-        "only the new key is accepted"
-    );
-    assert_eq!(public_key(&pki("sa.key")), new_pub);
-    assert_eq!(
-        flag(root, kcm, "service-account-private-key-file"),
-        [pki("sa.key").display().to_string()]
-    );
-    assert!(!pki("sa.new.key").exists());
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(pki("sa.key"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
 }
 
 /// An HTTPS server on loopback that serves `cert`/`key` and, like the
@@ -941,52 +986,213 @@ fn kubeconfigs_reach_the_apiserver_over_tls_at_every_phase_and_across_nodes_in_d
     );
 }
 
-/// [`kill_at`] that reports whether the run reached `step` (a later step than
-/// the phase has lets it finish).
-fn try_kill_at(root: &Path, phase: &str, step: usize) -> bool {
-    let (mut child, seen) = spawn_paused_at(
-        ca_cmd(root, &["rotate", phase, "--ca", "ca", "--apply"]),
-        step,
-    );
-    let paused = seen.contains("paused before step");
-    if paused {
-        child.kill().unwrap(); // SIGKILL
-    }
-    child.wait().unwrap();
-    paused
+/// What a phase's checks need: the keys read right after `prepare`.
+enum Keys {
+    Ca(Cas),
+    Sa(SaKeys),
 }
 
-#[test]
-fn a_sigkill_at_every_step_of_trust_and_reissue_is_named_by_status_and_completed() {
-    for (phase, before, after) in [
-        ("trust", "prepared", "trusted"),
-        ("reissue", "trusted", "reissued"),
-    ] {
+/// One `--apply` phase, SIGKILLed before each of its durable steps.
+struct Killed {
+    /// `ca` (of the cluster CA) or `sa`.
+    cmd: &'static str,
+    /// The phases run before it on a fresh node.
+    earlier: &'static [&'static str],
+    phase: &'static str,
+    /// The phase the node is in before it and after it, as `status` names them.
+    before: &'static str,
+    after: &'static str,
+}
+
+impl Killed {
+    fn command(&self, root: &Path, phase: &str) -> Command {
+        let mut c = Command::new(kcerts_bin());
+        c.args([self.cmd, "rotate", phase]);
+        if self.cmd == "ca" {
+            c.args(["--ca", "ca"]);
+        }
+        c.arg("--apply").args(dir_args(root));
+        c.env_remove("KCERTS_TEST_FAULT_STEP")
+            .env_remove("KCERTS_TEST_FAULT_MODE");
+        c
+    }
+
+    fn run(&self, root: &Path, phase: &str) -> String {
+        let out = self.command(root, phase).output().unwrap();
+        assert_ok(&out, &format!("{} rotate {phase}", self.cmd));
+        stdout(&out)
+    }
+
+    fn status(&self, root: &Path) -> String {
+        if self.cmd == "ca" {
+            phase_of(root, "ca")
+        } else {
+            sa_phase(root)
+        }
+    }
+
+    fn keys(&self, root: &Path, work: &Path) -> Keys {
+        if self.cmd == "ca" {
+            Keys::Ca(Cas::after_prepare(root, work))
+        } else {
+            Keys::Sa(SaKeys::after_prepare(root))
+        }
+    }
+
+    /// The openssl checks of the phase the node is in (`prepared`: the keys'
+    /// own checks, done when they are read).
+    fn check(&self, root: &Path, work: &Path, keys: &Keys) {
+        match (keys, self.after) {
+            (_, "prepared") => {}
+            (Keys::Ca(cas), "trusted") => check_trusted(root, work, cas),
+            (Keys::Ca(cas), "reissued") => check_reissued(root, work, cas),
+            (Keys::Ca(cas), "idle") => check_finished(root, work, cas),
+            (Keys::Sa(keys), phase) => check_sa_phase(root, phase, keys),
+            (_, phase) => panic!("no checks for ca phase {phase}"),
+        }
+    }
+}
+
+/// For each phase and each durable step N of it: on a copy of a node brought
+/// to the phase before (copied back to the same path, so the manifests' paths
+/// hold), `--apply` is SIGKILLed before step N. `status` must name the phase
+/// before or after; the next run completes the phase and the phase's openssl
+/// checks hold; `restore` from the phase's backup (the completing run's, or
+/// the killed run's when it had already committed) returns the node to the
+/// phase before. Ends when a run no longer reaches step N.
+fn kill_at_every_step(table: &[Killed]) {
+    for k in table {
+        let dir = tempdir();
+        let root = &dir.path().join("node");
+        let work = &dir.path().join("work");
+        let template = &dir.path().join("template");
+        std::fs::create_dir_all(work).unwrap();
+        node(root);
+        let mut keys = None;
+        for p in k.earlier {
+            k.run(root, p);
+            if *p == "prepare" {
+                keys = Some(k.keys(root, work));
+            }
+        }
+        let cp = |from: &Path, to: &Path| {
+            if to.exists() {
+                std::fs::remove_dir_all(to).unwrap();
+            }
+            let out = run(
+                "cp",
+                ["-a", &from.display().to_string(), &to.display().to_string()],
+            );
+            assert_ok(&out, "cp -a");
+        };
+        cp(root, template);
         let mut step = 1;
         loop {
-            let dir = tempdir();
-            let root = &dir.path().join("node");
-            node(root);
-            rotate(root, "prepare", "ca");
-            if phase == "reissue" {
-                rotate(root, "trust", "ca");
+            cp(template, root);
+            let (mut child, seen) = spawn_paused_at(k.command(root, k.phase), step);
+            let paused = seen.contains("paused before step");
+            if paused {
+                child.kill().unwrap(); // SIGKILL
             }
-            if !try_kill_at(root, phase, step) {
-                assert!(step > 10, "{phase} finished before step {step}");
+            child.wait().unwrap();
+            if !paused {
+                assert!(
+                    step > 3,
+                    "{} {} finished before step {step}",
+                    k.cmd,
+                    k.phase
+                );
                 break;
             }
-            // A killed run leaves the node in a phase status names: the one
-            // before (files put back or not yet renamed) or a mix it reads as that.
-            let named = phase_of(root, "ca");
+            let what = format!("{} {} killed before step {step}", k.cmd, k.phase);
+            let named = k.status(root);
             assert!(
-                named == before || named == after,
-                "{phase} killed before step {step}: status says {named}"
+                named == k.before || named == k.after,
+                "{what}: status says {named}"
             );
-            let out = rotate(root, phase, "ca");
-            assert_eq!(phase_of(root, "ca"), after, "{phase} step {step}: {out}");
+            let out = k.run(root, k.phase);
+            assert_eq!(k.status(root), k.after, "{what}: {out}");
+            match &keys {
+                Some(keys) => k.check(root, work, keys),
+                None => k.check(root, work, &k.keys(root, work)),
+            }
+            let backup = if out.contains("backed up") {
+                backup_dir_in(&out)
+            } else {
+                // Killed after its commit: the run found nothing left to do,
+                // and the killed run's backup is the phase's.
+                let prefix = if k.cmd == "ca" {
+                    format!("kcerts-ca-ca-{}-", k.phase)
+                } else {
+                    format!("kcerts-sa-{}-", k.phase)
+                };
+                let dirs: Vec<_> = std::fs::read_dir(root.join("tmp"))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| {
+                        p.file_name()
+                            .unwrap()
+                            .to_string_lossy()
+                            .starts_with(&prefix)
+                    })
+                    .collect();
+                assert_eq!(dirs.len(), 1, "{what}: {dirs:?}\n{out}");
+                dirs[0].display().to_string()
+            };
+            let r = Command::new(kcerts_bin())
+                .args(["restore", "--backup-dir", &backup])
+                .args(dir_args(root))
+                .output()
+                .unwrap();
+            assert_ok(&r, &format!("{what}: restore"));
+            assert_eq!(k.status(root), k.before, "{what}: after restore");
             step += 1;
         }
     }
+}
+
+#[test]
+fn a_sigkill_at_every_step_of_every_ca_phase_is_named_by_status_completed_and_restorable() {
+    let ca = |earlier, phase, before, after| Killed {
+        cmd: "ca",
+        earlier,
+        phase,
+        before,
+        after,
+    };
+    kill_at_every_step(&[
+        ca(&[], "prepare", "idle", "prepared"),
+        ca(&["prepare"], "trust", "prepared", "trusted"),
+        ca(&["prepare", "trust"], "reissue", "trusted", "reissued"),
+        ca(
+            &["prepare", "trust", "reissue"],
+            "finish",
+            "reissued",
+            "idle",
+        ),
+    ]);
+}
+
+#[test]
+fn a_sigkill_at_every_step_of_every_sa_phase_is_named_by_status_completed_and_restorable() {
+    let sa = |earlier, phase, before, after| Killed {
+        cmd: "sa",
+        earlier,
+        phase,
+        before,
+        after,
+    };
+    kill_at_every_step(&[
+        sa(&[], "prepare", "idle", "prepared"),
+        sa(&["prepare"], "trust", "prepared", "trusted"),
+        sa(&["prepare", "trust"], "switch", "trusted", "switched"),
+        sa(
+            &["prepare", "trust", "switch"],
+            "finish",
+            "switched",
+            "idle",
+        ),
+    ]);
 }
 
 /// NotAfter of a certificate file, as openssl reads it.
