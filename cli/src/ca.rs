@@ -53,6 +53,8 @@ struct StatusArgs {
     /// The static pod manifests directory [default: <kubeconfig-dir>/manifests].
     #[arg(long, value_name = "DIR")]
     manifests_dir: Option<PathBuf>,
+    #[command(flatten)]
+    kubelet: KubeletDir,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     output: StatusOutput,
@@ -112,16 +114,33 @@ struct RotateArgs {
     /// Where to keep the backup (default: <kubeconfig-dir>/tmp/kcerts-ca-<phase>-<time>).
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
-    /// reissue of `ca`: the kubelet's certificate directory; when it holds
-    /// kubelet-client-current.pem, the kubelet client certificate is re-signed by the new CA
-    /// as `kcerts kubelet client` does.
-    #[arg(long, default_value = crate::kubelet::DEFAULT_PKI_DIR, value_name = "DIR")]
-    kubelet_pki_dir: PathBuf,
+    #[command(flatten)]
+    kubelet: KubeletDir,
     #[command(flatten)]
     restart: RestartArgs,
     /// Act as if now were this RFC 3339 time (tests).
     #[arg(long, value_name = "TIME", value_parser = args::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
+}
+
+/// `--kubelet-pki-dir`: the kubelet's client certificate is a leaf of `ca`.
+#[derive(Debug, clap::Args)]
+struct KubeletDir {
+    /// The kubelet's certificate directory. When it holds kubelet-client-current.pem, that
+    /// certificate counts as a leaf of `ca`: `reissue` re-signs it by the new CA (as `kcerts
+    /// kubelet client` does) whenever it is not, `finish` is refused while it is signed by the
+    /// old CA, and `ca status` shows it.
+    #[arg(long, default_value = crate::kubelet::DEFAULT_PKI_DIR, value_name = "DIR")]
+    kubelet_pki_dir: PathBuf,
+}
+
+impl KubeletDir {
+    /// The bytes of kubelet-client-current.pem, when the directory holds it.
+    fn client_current(&self) -> Option<Vec<u8>> {
+        fsio::read_limited(&self.kubelet_pki_dir.join(ca_rotation::KUBELET_CLIENT))
+            .ok()
+            .flatten()
+    }
 }
 
 /// `--restart` with `--endpoint`, `--manifests-dir` and the waits, as for
@@ -187,12 +206,15 @@ fn status(a: StatusArgs) -> Result<Code> {
     let mut dirs = a.dirs.dirs();
     dirs.manifests_dir = a.manifests_dir;
     let files = load(&dirs);
+    let kubelet = a.kubelet.client_current();
     let mut rows: Vec<std::result::Result<Status, String>> = Vec::new();
     for ca in Ca::ALL {
         if ca == Ca::EtcdCa && !files.exists(&kcerts_core::node::NodePath::cert(ca.cert_file())) {
             continue; // external etcd
         }
-        rows.push(ca_rotation::status(&files, ca).map_err(|e| e.to_string()));
+        rows.push(
+            ca_rotation::status_of(&files, ca, kubelet.as_deref()).map_err(|e| e.to_string()),
+        );
     }
     match a.output {
         StatusOutput::Json => {
@@ -268,7 +290,16 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     };
     let now = args::now_or(a.at);
     let mut rng = kcerts_core::system_rng();
-    let plan = match ca_rotation::plan_step(&files, ca, step, &opts, now, &mut rng) {
+    let kubelet_current = a.kubelet.client_current();
+    let plan = match ca_rotation::plan_step(
+        &files,
+        ca,
+        step,
+        &opts,
+        kubelet_current.as_deref(),
+        now,
+        &mut rng,
+    ) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -279,7 +310,11 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     let what = format!("{phase_name} of the {} CA", ca.name());
     let prefix = format!("kcerts-ca-{}-{phase_name}", ca.name());
     let kubelet = if step == Step::Reissue && ca == Ca::Ca {
-        kubelet_reissue(&dirs, &a.kubelet_pki_dir, &plan, now)?
+        let input = KubeletInput {
+            pki_dir: &a.kubelet.kubelet_pki_dir,
+            current: kubelet_current.as_deref(),
+        };
+        kubelet_reissue(&dirs, &files, &input, &plan, now)?
     } else {
         None
     };
@@ -295,7 +330,7 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     if !carry_out(&dirs, &plan, &run)? {
         return Ok(Code::Ok);
     }
-    if let Ok(s) = ca_rotation::status(&load(&dirs), ca) {
+    if let Ok(s) = ca_rotation::status_of(&load(&dirs), ca, a.kubelet.client_current().as_deref()) {
         outln!("[rotate] this node is now in phase `{}`", s.phase.name())?;
         if s.phase == Phase::Idle && step == Step::Finish {
             outln!(
@@ -380,29 +415,47 @@ pub(crate) struct KubeletReissue {
     ops: Vec<fsio::txn::Op>,
 }
 
-/// Plans the kubelet client certificate of `reissue`: signed by the new key
-/// the phase writes to ca.key, kubelet.conf's CA data the phase's ca.crt (new +
-/// old). `None` without `<pki_dir>/kubelet-client-current.pem`.
+/// The kubelet's directory and its kubelet-client-current.pem, as read.
+struct KubeletInput<'a> {
+    pki_dir: &'a std::path::Path,
+    current: Option<&'a [u8]>,
+}
+
+/// Plans the kubelet client certificate of `reissue` while it is not signed by
+/// the new CA (the core's `kubelet_client_left`; also on a re-run, when the
+/// first run found no kubelet directory): signed by the new key (the one the
+/// phase writes to ca.key, else ca.key as it is), kubelet.conf's CA data
+/// ca.crt (new + old). `None` without `<pki_dir>/kubelet-client-current.pem`.
 fn kubelet_reissue(
     dirs: &NodeDirs,
-    pki_dir: &std::path::Path,
+    node: &NodeFiles,
+    kubelet: &KubeletInput<'_>,
     plan: &StepPlan,
     now: OffsetDateTime,
 ) -> Result<Option<KubeletReissue>> {
-    let written = |p: &NodePath| plan.writes.iter().find(|w| &w.path == p);
-    let (Some(key), Some(bundle)) = (
-        written(&NodePath::cert("ca.key")),
-        written(&NodePath::cert("ca.crt")),
-    ) else {
+    let Some(current) = kubelet.current else {
         return Ok(None);
     };
-    if std::fs::symlink_metadata(pki_dir.join(kcerts_core::kubelet::CLIENT_CURRENT)).is_err() {
+    let st = ca_rotation::status_of(node, Ca::Ca, Some(current))?;
+    if !st.kubelet_client_left() {
         return Ok(None);
     }
-    let files =
-        crate::kubelet::KubeletFiles::load(dirs, pki_dir)?.with_ca_cert(bundle.bytes.clone());
+    let file = |p: NodePath| -> Result<Vec<u8>> {
+        if let Some(w) = plan.writes.iter().find(|w| w.path == p) {
+            return Ok(w.bytes.clone());
+        }
+        match node.get(&p) {
+            Some(kcerts_core::node::FileContent::Bytes(b)) => Ok(b.clone()),
+            _ => anyhow::bail!("cannot read {}", dirs.path(&p).display()),
+        }
+    };
+    let (key, bundle) = (
+        file(NodePath::cert("ca.key"))?,
+        file(NodePath::cert("ca.crt"))?,
+    );
+    let files = crate::kubelet::KubeletFiles::load(dirs, kubelet.pki_dir)?.with_ca_cert(bundle);
     let source = kcerts_core::kubelet_client::Source::Issue {
-        ca_key: &key.bytes,
+        ca_key: &key,
         key_algorithm: None,
         // The kubelet's own client certificates last a year.
         validity: time::Duration::days(365),
@@ -447,7 +500,7 @@ pub(crate) fn carry_out(dirs: &NodeDirs, plan: &StepPlan, run: &PhaseRun<'_>) ->
         restart,
         kubelet,
     } = *run;
-    if plan.writes.is_empty() && plan.removes.is_empty() {
+    if plan.writes.is_empty() && plan.removes.is_empty() && kubelet.is_none() {
         outln!("[rotate] {what} is already done on this node; nothing to change")?;
         return Ok(false);
     }

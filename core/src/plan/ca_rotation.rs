@@ -136,6 +136,9 @@ pub struct Status {
     pub trust_points: Vec<TrustPoint>,
     /// Every leaf of the CA on the node.
     pub leaves: Vec<Leaf>,
+    /// For `ca`: who signed the kubelet's client certificate
+    /// (`kubelet-client-current.pem`), when the kubelet's directory was read.
+    pub kubelet_client: Option<Signer>,
     /// What is left before the next phase, one sentence each.
     pub left: Vec<String>,
     #[serde(skip)]
@@ -268,8 +271,24 @@ fn leaf_rows(ca: Ca) -> impl Iterator<Item = &'static Row> {
     inventory::ROWS.iter().filter(move |r| r.ca == ca)
 }
 
-/// Where the node stands in the rotation of `ca`.
+/// The kubelet's client certificate file, a leaf of `ca` outside the kubeadm
+/// directories (the CLI reads it from `--kubelet-pki-dir`).
+pub const KUBELET_CLIENT: &str = crate::issue::kubelet::CLIENT_CURRENT;
+
+/// Where the node stands in the rotation of `ca` (without the kubelet's files).
 pub fn status(files: &NodeFiles, ca: Ca) -> Result<Status, RotationError> {
+    status_of(files, ca, None)
+}
+
+/// Where the node stands in the rotation of `ca`; for `ca`, the kubelet's
+/// client certificate (the bytes of [`KUBELET_CLIENT`], a pair file, when the
+/// kubelet's directory holds it) counts as one of its leaves: the rotation is
+/// not over while it is signed by the old CA.
+pub fn status_of(
+    files: &NodeFiles,
+    ca: Ca,
+    kubelet_client: Option<&[u8]>,
+) -> Result<Status, RotationError> {
     let cert_path = NodePath::cert(ca.cert_file());
     let key_path = NodePath::cert(ca.key_file());
     let bundle = trusted_certs(files, &cert_path)?;
@@ -317,12 +336,8 @@ pub fn status(files: &NodeFiles, ca: Ca) -> Result<Status, RotationError> {
             path,
         });
     }
-    let mut leaves = Vec::new();
-    for row in leaf_rows(ca) {
-        let Ok(Some(cert)) = crate::kubeadm::node_loader::load_row_certificate(files, row) else {
-            continue;
-        };
-        let signer = if new
+    let signer_of = |cert: &Certificate| {
+        if new
             .as_ref()
             .is_some_and(|n| cert.verify_signed_by(n).is_ok())
         {
@@ -331,9 +346,29 @@ pub fn status(files: &NodeFiles, ca: Ca) -> Result<Status, RotationError> {
             Signer::Old
         } else {
             Signer::Neither
+        }
+    };
+    let mut leaves = Vec::new();
+    for row in leaf_rows(ca) {
+        let Ok(Some(cert)) = crate::kubeadm::node_loader::load_row_certificate(files, row) else {
+            continue;
         };
         leaves.push(Leaf {
             name: row.name,
+            signer: signer_of(&cert),
+        });
+    }
+    let kubelet_client = match kubelet_client {
+        Some(pem) if ca == Ca::Ca => Some(
+            certificate::parse_first(pem)
+                .map(|c| signer_of(&c))
+                .unwrap_or(Signer::Neither),
+        ),
+        _ => None,
+    };
+    if let Some(signer) = kubelet_client {
+        leaves.push(Leaf {
+            name: KUBELET_CLIENT,
             signer,
         });
     }
@@ -357,7 +392,11 @@ pub fn status(files: &NodeFiles, ca: Ca) -> Result<Status, RotationError> {
                 || leaves.iter().any(|l| l.signer != Signer::New) =>
         {
             for l in leaves.iter().filter(|l| l.signer != Signer::New) {
-                left.push(format!("{} is not signed by the new CA", l.name));
+                left.push(format!(
+                    "{} is not signed by the new CA{}",
+                    l.name,
+                    leaf_fix(l)
+                ));
             }
             for t in trust_points.iter().filter(|t| t.holds_old) {
                 left.push(format!("{} still trusts the old CA", t.path));
@@ -376,10 +415,29 @@ pub fn status(files: &NodeFiles, ca: Ca) -> Result<Status, RotationError> {
         signing_with_new,
         trust_points,
         leaves,
+        kubelet_client,
         left,
         old,
         new,
     })
+}
+
+/// How to re-sign a leaf that is not signed by the new CA, after its name.
+fn leaf_fix(l: &Leaf) -> &'static str {
+    if l.name == KUBELET_CLIENT {
+        " (the kubelet's client certificate): run `reissue` again with --kubelet-pki-dir \
+         naming the kubelet's directory, or `kcerts kubelet client`"
+    } else {
+        ""
+    }
+}
+
+impl Status {
+    /// Whether `reissue` must (re-)sign the kubelet's client certificate: it
+    /// was read and is not signed by the new CA.
+    pub fn kubelet_client_left(&self) -> bool {
+        self.new.is_some() && self.kubelet_client.is_some_and(|s| s != Signer::New)
+    }
 }
 
 /// A phase's plan: the files to write and to remove, and what to do next by hand.
@@ -721,7 +779,7 @@ pub fn reissue<R: CryptoRng + ?Sized>(
         plan.writes.extend(signing_cert_write(files, new)?);
         plan.next = vec![
             "do `reissue` on every other control-plane node".into(),
-            "kubelet client certificates (kubelet-client-current.pem) that `reissue` did not re-sign (workers; nodes without the kubelet's directory) are signed by the old CA until the kubelets rotate them: `kcerts kubelet client` (control plane) or approve their CSRs (`kubectl get csr`)".into(),
+            "kubelet client certificates (kubelet-client-current.pem) that `reissue` did not re-sign are signed by the old CA until the kubelets rotate them: on a control-plane node whose kubelet directory was elsewhere, run `reissue` again with --kubelet-pki-dir (`finish` refuses until then); on workers, `kcerts kubelet client` or approve their CSRs (`kubectl get csr`)".into(),
             "service-account tokens keep working: they are signed by sa.key, not by the CA".into(),
             format!("when every node is reissued and every client uses new certificates: `kcerts ca rotate finish --ca {} --apply` on every control-plane node", ca.name()),
         ];
@@ -748,8 +806,14 @@ fn trust_write_bytes(w: &FileWrite, bundle: &[u8]) -> Result<FileWrite, Rotation
 
 /// `finish`: only the new CA is trusted; the `.new` copies and the signing
 /// file are removed (the CLI keeps them in the backup).
-pub fn finish(files: &NodeFiles, ca: Ca) -> Result<StepPlan, RotationError> {
-    let st = status(files, ca)?;
+/// `kubelet_client` as for [`status_of`]: finish is refused while it is signed
+/// by the old CA.
+pub fn finish(
+    files: &NodeFiles,
+    ca: Ca,
+    kubelet_client: Option<&[u8]>,
+) -> Result<StepPlan, RotationError> {
+    let st = status_of(files, ca, kubelet_client)?;
     let Some(new) = &st.new else {
         return Err(wrong_phase(
             "finish",
@@ -766,10 +830,14 @@ pub fn finish(files: &NodeFiles, ca: Ca) -> Result<StepPlan, RotationError> {
             "finish",
             ca,
             st.phase,
-            &format!(
-                "{} is not signed by the new CA; run `reissue` again",
-                l.name
-            ),
+            &if l.name == KUBELET_CLIENT {
+                format!("{} is not signed by the new CA{}", l.name, leaf_fix(l))
+            } else {
+                format!(
+                    "{} is not signed by the new CA; run `reissue` again",
+                    l.name
+                )
+            },
         ));
     }
     let mut plan = StepPlan::default();
@@ -801,12 +869,14 @@ pub fn finish(files: &NodeFiles, ca: Ca) -> Result<StepPlan, RotationError> {
     Ok(plan)
 }
 
-/// Plans one step.
+/// Plans one step. `kubelet_client` as for [`status_of`] (`finish` checks it;
+/// the CLI re-signs it in `reissue`).
 pub fn plan_step<R: CryptoRng + ?Sized>(
     files: &NodeFiles,
     ca: Ca,
     step: Step,
     prepare_opts: &PrepareOptions,
+    kubelet_client: Option<&[u8]>,
     now: OffsetDateTime,
     rng: &mut R,
 ) -> Result<StepPlan, RotationError> {
@@ -814,7 +884,7 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
         Step::Prepare => prepare(files, ca, prepare_opts, now, rng),
         Step::Trust => trust(files, ca),
         Step::Reissue => reissue(files, ca, prepare_opts.leaf_validity, now, rng),
-        Step::Finish => finish(files, ca),
+        Step::Finish => finish(files, ca, kubelet_client),
     }
 }
 
@@ -863,6 +933,7 @@ mod tests {
             ca,
             s,
             &PrepareOptions::default(),
+            None,
             NOW,
             &mut crate::seeded_rng(5),
         )
@@ -913,6 +984,45 @@ mod tests {
     }
 
     #[test]
+    fn an_old_kubelet_client_certificate_keeps_the_rotation_open() {
+        let n2 = step(&step(&node(), Ca::Ca, Step::Prepare), Ca::Ca, Step::Trust);
+        let n3 = step(&n2, Ca::Ca, Step::Reissue);
+        // Stand-ins for kubelet-client-current.pem: a client certificate of
+        // each CA (the kubelet's pair file starts with its certificate).
+        let client = NodePath::cert("apiserver-kubelet-client.crt");
+        let pem = |f: &NodeFiles| match f.get(&client) {
+            Some(FileContent::Bytes(b)) => b.clone(),
+            other => panic!("{other:?}"),
+        };
+        let (old_signed, new_signed) = (&pem(&n2)[..], &pem(&n3)[..]);
+        let st = status_of(&n3, Ca::Ca, Some(old_signed)).unwrap();
+        assert_eq!(st.phase, Phase::Reissued);
+        assert_eq!(st.kubelet_client, Some(Signer::Old));
+        assert!(st.kubelet_client_left());
+        assert!(
+            st.left.iter().any(|l| l
+                .contains("kubelet-client-current.pem is not signed by the new CA")
+                && l.contains("--kubelet-pki-dir")),
+            "{:?}",
+            st.left
+        );
+        let e = finish(&n3, Ca::Ca, Some(old_signed))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kubelet-client-current.pem") && e.contains("kcerts kubelet client"),
+            "{e}"
+        );
+        let st = status_of(&n3, Ca::Ca, Some(new_signed)).unwrap();
+        assert_eq!(st.kubelet_client, Some(Signer::New));
+        assert!(!st.kubelet_client_left());
+        assert!(finish(&n3, Ca::Ca, Some(new_signed)).is_ok());
+        // Other CAs do not count the kubelet's certificate.
+        let st = status_of(&n3, Ca::FrontProxyCa, Some(old_signed)).unwrap();
+        assert_eq!(st.kubelet_client, None);
+    }
+
+    #[test]
     fn steps_are_idempotent_and_ordered() {
         let n1 = step(&node(), Ca::Ca, Step::Prepare);
         let again = plan_step(
@@ -920,6 +1030,7 @@ mod tests {
             Ca::Ca,
             Step::Prepare,
             &PrepareOptions::default(),
+            None,
             NOW,
             &mut crate::seeded_rng(6),
         )
@@ -937,7 +1048,7 @@ mod tests {
             e.to_string().contains("does not trust the new CA yet"),
             "{e}"
         );
-        assert!(finish(&n1, Ca::Ca).is_err());
+        assert!(finish(&n1, Ca::Ca, None).is_err());
         let n2 = step(&n1, Ca::Ca, Step::Trust);
         assert!(trust(&n2, Ca::Ca).unwrap().writes.is_empty());
     }

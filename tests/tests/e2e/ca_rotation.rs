@@ -1259,3 +1259,106 @@ fn the_configuration_sets_the_new_ca_and_reissued_leaf_validities() {
         87600,
     );
 }
+
+/// Issue 16: `reissue` run while the kubelet's directory was not where
+/// --kubelet-pki-dir said leaves the kubelet's client certificate signed by the
+/// old CA. `ca status` names it as what is left, `finish` refuses while it is,
+/// and running `reissue` again with the directory re-signs it (the phase is
+/// read from the files, so the re-run plans only that).
+#[test]
+fn a_kubelet_client_certificate_missed_by_reissue_is_resigned_by_the_next_run() {
+    let dir = tempdir();
+    let root = &dir.path().join("node");
+    node(root);
+    let kl = &dir.path().join("kubelet-pki");
+    std::fs::create_dir_all(kl).unwrap();
+    let issued = kcerts(crate::kubelet_client::kubelet_args(
+        root,
+        kl,
+        &["kubelet", "client"],
+    ));
+    assert_ok(&issued, "kubelet client");
+    let link = kl.join("kubelet-client-current.pem");
+    let old_ca = dir.path().join("old-ca.crt");
+    std::fs::copy(root.join("pki/ca.crt"), &old_ca).unwrap();
+    let with_kubelet = |args: &[&str], kubelet_dir: &Path| {
+        let mut c = ca_cmd(root, args);
+        c.arg("--kubelet-pki-dir").arg(kubelet_dir);
+        c.output().unwrap()
+    };
+    let apply = |phase: &str, kubelet_dir: &Path| {
+        let out = with_kubelet(&["rotate", phase, "--ca", "ca", "--apply"], kubelet_dir);
+        assert_ok(&out, &format!("ca rotate {phase}"));
+        stdout(&out)
+    };
+    rotate(root, "prepare", "ca");
+    let new_ca = dir.path().join("new-ca.crt");
+    std::fs::copy(root.join("pki/ca.new.crt"), &new_ca).unwrap();
+    rotate(root, "trust", "ca");
+    // The kubelet's directory is elsewhere than the flag says: nothing of it is re-signed.
+    let out = apply("reissue", &dir.path().join("absent"));
+    assert!(!out.contains("kubelet client certificate for"), "{out}");
+    assert!(verify(&old_ca, &link, "sslclient"));
+
+    // status and finish, told where the directory is, name what is left.
+    let status = with_kubelet(&["status"], kl);
+    assert_ok(&status, "ca status");
+    let text = stdout(&status);
+    assert!(
+        text.contains("ca: kubelet-client-current.pem is not signed by the new CA")
+            && text.contains("--kubelet-pki-dir"),
+        "{text}"
+    );
+    let json = with_kubelet(&["status", "-o", "json"], kl);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let ca = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["ca"] == "ca")
+        .unwrap();
+    assert_eq!(ca["phase"], "reissued");
+    assert_eq!(ca["kubelet_client"], "old");
+    let refused = with_kubelet(&["rotate", "finish", "--ca", "ca", "--apply"], kl);
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("kubelet-client-current.pem is not signed by the new CA")
+            && err.contains("kcerts kubelet client"),
+        "{err}"
+    );
+    assert!(
+        root.join("pki/ca.new.crt").exists(),
+        "finish changed nothing"
+    );
+
+    // reissue again: only the kubelet's certificate is planned, signed by the new CA.
+    let dry = with_kubelet(&["rotate", "reissue", "--ca", "ca"], kl);
+    assert_ok(&dry, "reissue dry run");
+    let plan = stdout(&dry);
+    assert!(
+        plan.contains("[dry-run] would write") && plan.contains("kubelet client certificate for"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("apiserver.crt"),
+        "the leaves are done already: {plan}"
+    );
+    let out = apply("reissue", kl);
+    assert!(
+        out.contains("[rotate] kubelet client certificate for"),
+        "{out}"
+    );
+    assert!(
+        verify(&new_ca, &link, "sslclient"),
+        "re-signed by the new CA"
+    );
+    assert!(!verify(&old_ca, &link, "sslclient"));
+    let again = apply("reissue", kl);
+    assert!(again.contains("already done"), "{again}");
+
+    let out = apply("finish", kl);
+    assert!(out.contains("now in phase `idle`"), "{out}");
+    assert!(verify(&root.join("pki/ca.crt"), &link, "sslclient"));
+    assert_eq!(phase_of(root, "ca"), "idle");
+}
