@@ -169,7 +169,7 @@ pub struct DetailView<'a> {
     sha1_fingerprint: String,
     subject_key_id: Option<&'a str>,
     authority_key_id: Option<&'a str>,
-    extensions: &'a [ExtensionView],
+    extensions: Vec<ExtensionView>,
 }
 
 impl<'a> AnalysisView<'a> {
@@ -250,11 +250,11 @@ impl<'a> DetailView<'a> {
     pub fn of(a: &'a Analysis, id: usize) -> Option<Self> {
         let c = &a.items.get(id)?.certificate.as_ref()?.cert;
         Some(Self {
-            sha256_fingerprint: fingerprint_text(&c.sha256_fingerprint),
-            sha1_fingerprint: fingerprint_text(&c.sha1_fingerprint),
+            sha256_fingerprint: fingerprint_text(&c.sha256_fingerprint()),
+            sha1_fingerprint: fingerprint_text(&c.sha1_fingerprint()),
             subject_key_id: c.subject_key_id.as_deref(),
             authority_key_id: c.authority_key_id.as_deref(),
-            extensions: &c.extensions,
+            extensions: c.extensions(),
         })
     }
 }

@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(s.issuer, leaf.issuer);
         assert_eq!(s.serial, leaf.serial);
         assert_eq!(s.not_after, leaf.not_after);
-        assert_eq!(s.sha256_fingerprint, leaf.sha256_fingerprint);
+        assert_eq!(s.sha256_fingerprint, leaf.sha256_fingerprint());
         assert_eq!((s.residual.as_str(), s.validity), ("10d", Validity::Valid));
         let later = summarize(&leaf.der, now + Duration::days(11)).unwrap();
         assert_eq!(

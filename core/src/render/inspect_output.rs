@@ -298,10 +298,10 @@ fn certificate(out: &mut String, a: &Analysis, item: &Item) {
     field(
         out,
         "SHA-256 fingerprint",
-        fingerprint_text(&c.sha256_fingerprint),
+        fingerprint_text(&c.sha256_fingerprint()),
     );
     out.push_str("  Extensions:\n");
-    for e in &c.extensions {
+    for e in &c.extensions() {
         let crit = if e.critical { " (critical)" } else { "" };
         out.push_str(&format!("    {}{crit}: {}\n", e.name, e.value));
     }

@@ -80,7 +80,11 @@ impl ExtendedKeyUsage {
     }
 }
 
-/// One certificate, decoded into the facts kcerts reports and checks.
+/// One certificate, decoded into the facts kcerts reports and checks. The
+/// fingerprints and the decoded extensions are computed when asked for
+/// ([`Certificate::sha256_fingerprint`], [`Certificate::extensions`]), not at
+/// parse time: the web page's table of 10,000 certificates needs none of them.
+/// Serialised with them (`kcerts inspect -o json`), in place of the DER.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Certificate {
@@ -118,18 +122,37 @@ pub struct Certificate {
     pub subject_key_id: Option<String>,
     /// Authority key identifier, lowercase hex.
     pub authority_key_id: Option<String>,
-    /// SHA-256 fingerprint of the DER, lowercase hex.
-    pub sha256_fingerprint: String,
-    /// SHA-1 fingerprint of the DER, lowercase hex (what older tools show).
-    pub sha1_fingerprint: String,
-    /// Every extension, decoded.
-    pub extensions: Vec<ExtensionView>,
-    /// The raw DER.
-    #[serde(skip)]
+    /// The raw DER; serialised as `sha256Fingerprint`, `sha1Fingerprint` and
+    /// `extensions`, computed then.
+    #[serde(flatten, serialize_with = "der_facts")]
     pub der: Vec<u8>,
     /// Raw pieces kept from the one parse, so matching and chaining never re-parse.
     #[serde(skip)]
     raw: RawParts,
+}
+
+/// What a certificate's DER serialises as (see [`Certificate::der`]).
+fn der_facts<S: serde::Serializer>(der: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct DerFacts {
+        sha256_fingerprint: String,
+        sha1_fingerprint: String,
+        extensions: Vec<ExtensionView>,
+    }
+    DerFacts {
+        sha256_fingerprint: hex(&sha2::Sha256::digest(der)),
+        sha1_fingerprint: hex(&sha1::Sha1::digest(der)),
+        extensions: extensions_of(der),
+    }
+    .serialize(s)
+}
+
+/// Every extension of a DER certificate, decoded (none if it does not parse).
+fn extensions_of(der: &[u8]) -> Vec<ExtensionView> {
+    X509Certificate::from_der(der)
+        .map(|(_, x509)| x509.extensions().iter().map(extensions::describe).collect())
+        .unwrap_or_default()
 }
 
 /// DER pieces of a certificate, copied out during parsing.
@@ -262,9 +285,6 @@ impl Certificate {
             public_key: describe_spki(x509.public_key()),
             subject_key_id,
             authority_key_id,
-            sha256_fingerprint: hex(&sha2::Sha256::digest(der)),
-            sha1_fingerprint: hex(&sha1::Sha1::digest(der)),
-            extensions: x509.extensions().iter().map(extensions::describe).collect(),
             der: der.to_vec(),
             raw: RawParts {
                 subject: x509.subject().as_raw().to_vec(),
@@ -273,6 +293,22 @@ impl Certificate {
                 public_key_bits: x509.public_key().subject_public_key.data.to_vec(),
             },
         })
+    }
+
+    /// SHA-256 fingerprint of the DER, lowercase hex.
+    pub fn sha256_fingerprint(&self) -> String {
+        hex(&sha2::Sha256::digest(&self.der))
+    }
+
+    /// SHA-1 fingerprint of the DER, lowercase hex (what older tools show).
+    pub fn sha1_fingerprint(&self) -> String {
+        hex(&sha1::Sha1::digest(&self.der))
+    }
+
+    /// Every extension, decoded (from the DER again: [`Certificate::from_der`]
+    /// accepted it, so it parses).
+    pub fn extensions(&self) -> Vec<ExtensionView> {
+        extensions_of(&self.der)
     }
 
     /// The certificate as a PEM `CERTIFICATE` block.
