@@ -681,18 +681,46 @@ fn first_copies(items: &[Item]) -> Vec<bool> {
 fn first_copy_order(items: &[Item]) -> Vec<usize> {
     let mut order: Vec<&Item> = items.iter().filter(|i| i.certificate.is_some()).collect();
     order.sort_by_key(|i| (i.place.contains("certificate-authority"), i.id));
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<&[u8], TailHash> =
+        std::collections::HashSet::with_capacity_and_hasher(order.len(), TailHash);
     order
         .into_iter()
         .filter(|i| {
-            // The fingerprint stands for the DER: hashing 64 characters instead of
-            // the whole certificate.
             i.certificate
                 .as_ref()
-                .is_some_and(|c| seen.insert(c.cert.sha256_fingerprint.as_str()))
+                .is_some_and(|c| seen.insert(c.cert.der.as_slice()))
         })
         .map(|i| i.id)
         .collect()
+}
+
+/// Hashes a certificate's DER by its length and last 16 bytes (inside its
+/// signature, which differs between any two certificates) instead of every
+/// byte: set membership still compares the whole DER, and the analysis of a
+/// 10,000-certificate bundle no longer spends a tenth of its time hashing.
+#[derive(Clone, Copy, Default)]
+struct TailHash;
+
+impl std::hash::BuildHasher for TailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+/// FNV-1a over what [`TailHash`] keeps of each write.
+struct TailHasher(u64);
+
+impl std::hash::Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(16)..];
+        for &b in tail.iter().chain(&(bytes.len() as u64).to_le_bytes()) {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Which certificate signed which: candidates share the issuer name (and the
