@@ -2,7 +2,9 @@
 // headless Chromium on large uploads, and reports the module's size. For each
 // bundle: from handing the page the files to the rendered report (the page's
 // own measurement and the wall time seen from outside), and the longest pause
-// of the main thread's frames meanwhile. Figures are printed, never asserted.
+// of the main thread's frames meanwhile, with the phases the page reports
+// (read, analyse and report in the worker, render on the main thread).
+// Figures are printed, never asserted.
 //
 //   bash scripts/build-wasm.sh
 //   cargo build --release -p kcerts-tests --bin make-bundle
@@ -51,7 +53,7 @@ const browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const bundle of process.argv.slice(2)) {
   const files = parts(bundle);
-  const inPage = [], wall = [], gaps = [];
+  const inPage = [], wall = [], gaps = [], phases = [];
   let status = '';
   for (let i = 0; i < runs; i++) {
     const page = await browser.newPage();
@@ -67,15 +69,18 @@ for (const bundle of process.argv.slice(2)) {
     await page.setInputFiles('#file-input', files);
     await page.waitForFunction(() => document.body.dataset.reportMs !== undefined, null, { timeout: 300000 });
     wall.push(Date.now() - t0);
-    const r = await page.evaluate(() => ({ ms: Number(document.body.dataset.reportMs), frames: window.frames_, status: document.querySelector('#status').textContent }));
+    const r = await page.evaluate(() => ({ ms: Number(document.body.dataset.reportMs), phases: JSON.parse(document.body.dataset.phases || '{}'), frames: window.frames_, status: document.querySelector('#status').textContent }));
     const during = r.frames.filter((t) => t >= p0);
     gaps.push(Math.round(Math.max(...during.slice(1).map((t, n) => t - during[n]))));
     inPage.push(r.ms);
+    phases.push(r.phases);
     status = r.status;
     await page.close();
   }
   console.log(`\n${bundle} (${statSync(bundle).size} bytes, ${files.length} file(s)), ${runs} runs: ${status}`);
   console.log(`  read + analyse (worker) + render, in page: median ${median(inPage)} ms (all: ${inPage.join(', ')})`);
+  const names = Object.keys(phases[0]);
+  console.log(`  of which (medians, ms): ${names.map((n) => `${n} ${median(phases.map((p) => p[n]))}`).join(', ')}`);
   console.log(`  setInputFiles to rendered: median ${median(wall)} ms (all: ${wall.join(', ')})`);
   console.log(`  longest main-thread frame gap: median ${median(gaps)} ms (all: ${gaps.join(', ')})`);
 }

@@ -101,8 +101,12 @@
       $('#progress-text').textContent = '';
       delete document.body.dataset.busy;
     }
+    const t1 = performance.now();
     render(r);
     const ms = Math.round(performance.now() - t0);
+    // The worker's phases and this thread's rendering, for bench/web-perf.mjs.
+    const phases = { ...r.timings, render: performance.now() - t1 };
+    document.body.dataset.phases = JSON.stringify(Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])));
     status(`${r.files} file(s): ${r.certificates} certificate(s), ${r.items} item(s) in ${ms} ms.`);
     document.body.dataset.reportMs = String(ms);
   }

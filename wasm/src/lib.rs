@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_bindgen::prelude::*;
 
+mod page;
 mod types;
 mod view;
 
@@ -57,12 +58,14 @@ extern "C" {
     fn call(this: &ProgressCallback, this_arg: &JsValue, done: f64, total: f64);
 
     /// The shapes in `types.rs`, for the generated `.d.ts`.
-    #[wasm_bindgen(typescript_type = "AnalysisView")]
-    pub type JsAnalysisView;
-    #[wasm_bindgen(typescript_type = "DetailView")]
-    pub type JsDetailView;
     #[wasm_bindgen(typescript_type = "Pems")]
     pub type JsPems;
+    #[wasm_bindgen(typescript_type = "Report")]
+    pub type JsReport;
+    #[wasm_bindgen(typescript_type = "Rows")]
+    pub type JsRows;
+    #[wasm_bindgen(typescript_type = "Detail")]
+    pub type JsDetail;
     #[wasm_bindgen(typescript_type = "JsFile[]")]
     pub type JsFiles;
 }
@@ -187,6 +190,7 @@ pub fn analyze(
     let inner = analyze_files(&unpack_archives(files), now, &mut report);
     Ok(Analysis {
         fleet: fleet_of(&inner),
+        page: page::Page::new(&inner),
         inner,
     })
 }
@@ -235,30 +239,57 @@ fn analyze_files(
 pub struct Analysis {
     inner: analysis::Analysis,
     fleet: Option<Result<Fleet, FleetError>>,
+    page: page::Page,
 }
 
 #[wasm_bindgen]
 impl Analysis {
-    /// Items, the distinct certificates, links, key pairs, warnings and node
-    /// reports (certificates without their extensions: see [`Analysis::detail`]).
-    pub fn view(&self) -> Result<JsAnalysisView, JsError> {
-        Ok(to_js(&view::AnalysisView::new(&self.inner, self.fleet.as_ref()))?.unchecked_into())
+    /// What the page renders after the analysis: node tables, fleet checks,
+    /// warnings, timeline, other items, and the first `count` table rows
+    /// sorted by column `sort_key` in `sort_dir` (1 or -1).
+    pub fn report(
+        &mut self,
+        sort_key: &str,
+        sort_dir: i32,
+        count: usize,
+    ) -> Result<JsReport, JsError> {
+        let report = self
+            .page
+            .report(&self.inner, self.fleet.as_ref(), sort_key, sort_dir, count);
+        Ok(to_js(&report)?.unchecked_into())
     }
 
-    /// The same as [`Analysis::view`], as JSON text (faster to hand over for
-    /// large analyses: one string instead of many objects).
+    /// Table rows `offset..offset + count`, sorted as [`Analysis::report`]'s.
+    pub fn rows(
+        &mut self,
+        sort_key: &str,
+        sort_dir: i32,
+        offset: usize,
+        count: usize,
+    ) -> Result<JsRows, JsError> {
+        let rows = self
+            .page
+            .rows(&self.inner, sort_key, sort_dir, offset, count);
+        Ok(to_js(&rows)?.unchecked_into())
+    }
+
+    /// The detail pane of certificate item `item`: its facts, fingerprints,
+    /// what signed it and what it signed, its key, every extension decoded.
+    #[wasm_bindgen(js_name = detailRows)]
+    pub fn detail_rows(&self, item: usize) -> Result<JsDetail, JsError> {
+        let detail = page::detail(&self.inner, item)
+            .ok_or_else(|| JsError::new(&format!("item {item} is not a certificate")))?;
+        Ok(to_js(&detail)?.unchecked_into())
+    }
+
+    /// Items, the distinct certificates, links, key pairs, warnings and node
+    /// reports, as JSON text (`AnalysisView`; certificates without their
+    /// fingerprints and extensions): the whole analysis for other uses than
+    /// the page, which asks for [`Analysis::report`].
     #[wasm_bindgen(js_name = viewJson)]
     pub fn view_json(&self) -> Result<String, JsError> {
         serde_json::to_string(&view::AnalysisView::new(&self.inner, self.fleet.as_ref()))
             .map_err(|e| JsError::new(&e.to_string()))
-    }
-
-    /// The detail pane's facts for certificate item `item`: fingerprints,
-    /// key identifiers and every extension decoded.
-    pub fn detail(&self, item: usize) -> Result<JsDetailView, JsError> {
-        let detail = view::DetailView::of(&self.inner, item)
-            .ok_or_else(|| JsError::new(&format!("item {item} is not a certificate")))?;
-        Ok(to_js(&detail)?.unchecked_into())
     }
 
     /// A new key and a CSR with the subject and SANs of certificate item
@@ -368,6 +399,28 @@ fn renew_in(
         cert_pem: Some(issued.cert_pem()),
         validity_hours: Some(leaf::DEFAULT_VALIDITY.whole_hours()),
     })
+}
+
+/// The analysis of a generated node's files (named `pki/ca.crt`...) and of
+/// `extra` files, as of `now`.
+#[cfg(test)]
+pub(crate) fn analyze_node(
+    node: &kcerts_core::pki::GeneratedNode,
+    extra: &[analysis::InputFile<'_>],
+    now: OffsetDateTime,
+) -> analysis::Analysis {
+    let names: Vec<String> = node.files.iter().map(|f| f.path.to_string()).collect();
+    let inputs: Vec<InputFile<'_>> = node
+        .files
+        .iter()
+        .zip(&names)
+        .map(|(f, name)| InputFile {
+            name,
+            bytes: &f.bytes,
+        })
+        .chain(extra.iter().copied())
+        .collect();
+    analysis::analyze(&inputs, now)
 }
 
 #[cfg(test)]

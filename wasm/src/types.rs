@@ -12,7 +12,7 @@ export interface JsFile { name: string; bytes?: Uint8Array; size?: number; error
 
 export type ItemKind = "certificate" | "privateKey" | "publicKey" | "csr" | "fileReference" | "error";
 
-/** What `Analysis.view()` returns. */
+/** What `Analysis.viewJson()` returns, as JSON text. */
 export interface AnalysisView {
   now: string;
   items: ItemView[];
@@ -90,13 +90,57 @@ export interface KeyMatch { key: number; certificate: number; }
 export interface Warning { item: number; severity: "warning" | "critical"; message: string; }
 export interface NodeReport { name: string; root: string; text: string; json: string; }
 
-/** What `Analysis.detail(id)` returns. */
-export interface DetailView {
-  sha256Fingerprint: string;
-  sha1Fingerprint: string;
-  subjectKeyId: string | null;
-  authorityKeyId: string | null;
-  extensions: { oid: string; name: string; critical: boolean; value: string }[];
+/** What `Analysis.report(sortKey, sortDir, count)` returns: what the page renders after an analysis. */
+export interface Report {
+  /** Certificates found, copies included. */
+  certificates: number;
+  items: number;
+  now: string;
+  nodes: NodeReport[];
+  fleet?: FleetView;
+  /** The table's columns: [key, title]. */
+  columns: [string, string][];
+  /** The first 1000 warnings, most severe first, each naming its item. */
+  warnings: { severity: "warning" | "critical"; text: string }[];
+  warningCount: number;
+  /** The first 400 distinct certificates. */
+  timeline: TimelineRow[];
+  /** The first 1000 items that are not certificates. */
+  others: OtherItem[];
+  otherCount: number;
+  /** The first `count` table rows. */
+  page: Rows;
+}
+
+export interface TimelineRow { label: string; file: string; notBefore: string; notAfter: string; residual: string; isCa: boolean; expired: boolean; }
+
+export interface OtherItem {
+  kind: ItemKind;
+  /** The file, and the place in it. */
+  where: string;
+  error?: string;
+  /** A key's description. */
+  key?: string;
+  /** The certificate a private key belongs to. */
+  matches?: string;
+  /** A CSR's subject and whether its signature verifies. */
+  subject?: string;
+  signatureValid?: boolean;
+  reference?: string;
+}
+
+/** What `Analysis.rows(sortKey, sortDir, offset, count)` returns: one row per distinct certificate. */
+export interface Rows { total: number; rows: Row[]; }
+/** A table row: its item id, "crit" (expired), "warn" or "", and one cell per column. */
+export interface Row { id: number; cls: string; cells: string[]; }
+
+/** What `Analysis.detailRows(id)` returns: the detail pane. */
+export interface Detail {
+  title: string;
+  /** The key algorithm a CSR or renewal uses unless another is picked ("": pick one). */
+  keyAlgorithm: string;
+  /** [name, value] pairs: facts, fingerprints, signers, key, then every extension. */
+  rows: [string, string][];
 }
 
 /** What `makeCsr` and `renew` return. */
@@ -177,7 +221,7 @@ mod tests {
 
     #[test]
     fn the_declared_shapes_are_the_serialised_ones() {
-        use kcerts_core::analysis::{self, InputFile};
+        use kcerts_core::analysis::InputFile;
         use kcerts_core::pki::{self, PkiOptions};
         let now = time::macros::datetime!(2026-03-01 12:00 UTC);
         let opts = PkiOptions {
@@ -185,16 +229,6 @@ mod tests {
             ..PkiOptions::example()
         };
         let node = pki::generate(&opts, now, &mut kcerts_core::seeded_rng(4)).unwrap();
-        let names: Vec<String> = node.files.iter().map(|f| f.path.to_string()).collect();
-        let mut inputs: Vec<InputFile<'_>> = node
-            .files
-            .iter()
-            .zip(&names)
-            .map(|(f, name)| InputFile {
-                name,
-                bytes: &f.bytes,
-            })
-            .collect();
         let ca = kcerts_core::certificate::parse_all(&node.files[0].bytes).unwrap();
         let key = kcerts_core::PrivateKey::generate(
             kcerts_core::KeyAlgorithm::EcdsaP256,
@@ -203,19 +237,21 @@ mod tests {
         .unwrap();
         let csr = kcerts_core::csr_builder::for_certificate(&ca[0], &key).unwrap();
         let kubeconfig = "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n";
-        inputs.push(InputFile {
-            name: "junk.crt",
-            bytes: b"\x30\x03",
-        });
-        inputs.push(InputFile {
-            name: "new.csr",
-            bytes: csr.as_bytes(),
-        });
-        inputs.push(InputFile {
-            name: "kubelet.yaml",
-            bytes: kubeconfig.as_bytes(),
-        });
-        let a = analysis::analyze(&inputs, now);
+        let extra = [
+            InputFile {
+                name: "junk.crt",
+                bytes: b"\x30\x03",
+            },
+            InputFile {
+                name: "new.csr",
+                bytes: csr.as_bytes(),
+            },
+            InputFile {
+                name: "kubelet.yaml",
+                bytes: kubeconfig.as_bytes(),
+            },
+        ];
+        let a = crate::analyze_node(&node, &extra, now);
         let v = serde_json::to_value(crate::view::AnalysisView::new(&a, None)).unwrap();
         let mut top = keys(&v);
         top.insert("fleet".into()); // set only for drops of several nodes (tested in lib.rs)
@@ -238,12 +274,26 @@ mod tests {
             all_keys(v["nodes"].as_array().unwrap()),
             declared("NodeReport")
         );
-        let detail =
-            crate::view::DetailView::of(&a, v["certificates"][0].as_u64().unwrap() as usize)
-                .unwrap();
+        let mut page = crate::page::Page::new(&a);
+        let report = serde_json::to_value(page.report(&a, None, "subject", -1, 5)).unwrap();
+        let mut top = keys(&report);
+        top.insert("fleet".into());
+        assert_eq!(top, declared("Report"));
         assert_eq!(
-            keys(&serde_json::to_value(detail).unwrap()),
-            declared("DetailView")
+            all_keys(report["timeline"].as_array().unwrap()),
+            declared("TimelineRow")
         );
+        assert_eq!(
+            all_keys(report["others"].as_array().unwrap()),
+            declared("OtherItem")
+        );
+        assert_eq!(keys(&report["page"]), declared("Rows"));
+        assert_eq!(
+            all_keys(report["page"]["rows"].as_array().unwrap()),
+            declared("Row")
+        );
+        let first = v["certificates"][0].as_u64().unwrap() as usize;
+        let detail_rows = serde_json::to_value(crate::page::detail(&a, first).unwrap()).unwrap();
+        assert_eq!(keys(&detail_rows), declared("Detail"));
     }
 }

@@ -1,19 +1,18 @@
-//! What `Analysis.view()` hands the page: the analysis without each
-//! certificate's decoded extensions and fingerprints, which the detail pane
-//! fetches for one certificate when it is opened (`Analysis.detail`), plus what
-//! the core decides for the page (the distinct certificates, names, the key
-//! algorithm a renewal keeps). For a 10,000-certificate upload this leaves out
-//! most of the JS objects the boundary would otherwise build; absent fields are
-//! left out rather than sent as null. The TypeScript shapes are in `types.rs`.
+//! What `Analysis.viewJson()` gives: the whole analysis without each
+//! certificate's decoded extensions and fingerprints (the detail pane's, see
+//! `page.rs`), plus what the core decides (the distinct certificates, names,
+//! the key algorithm a renewal keeps); absent fields are left out rather than
+//! sent as null. The page itself asks for `page.rs`'s report, which shares the
+//! node and fleet parts defined here. The TypeScript shapes are in `types.rs`.
 
 use std::net::IpAddr;
 
-use kcerts_core::analysis::{Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, Warning};
+use kcerts_core::analysis::{
+    Analysis, CertificateItem, Item, ItemKind, KeyMatch, Link, NodeView, Warning,
+};
 use kcerts_core::csr::Csr;
-use kcerts_core::extensions::ExtensionView;
 use kcerts_core::fleet::{Fleet, FleetError};
 use kcerts_core::fleet_report;
-use kcerts_core::inspect_output::fingerprint_text;
 use kcerts_core::signature_check::signature_algorithm_name;
 use kcerts_core::verify::{Check, Status};
 use serde::Serialize;
@@ -39,7 +38,7 @@ pub struct AnalysisView<'a> {
 /// `kcerts fleet` over the nodes, when there are several.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct FleetView<'a> {
+pub struct FleetView<'a> {
     /// What `kcerts fleet` prints: the tables with a NODE column, then the rows.
     text: String,
     pass: usize,
@@ -61,7 +60,7 @@ struct FleetProblem<'a> {
 }
 
 impl<'a> FleetView<'a> {
-    fn new(fleet: &'a Result<Fleet, FleetError>) -> Self {
+    pub fn new(fleet: &'a Result<Fleet, FleetError>) -> Self {
         let f = match fleet {
             Ok(f) => f,
             Err(e) => {
@@ -104,7 +103,7 @@ impl<'a> FleetView<'a> {
 /// One node's kubeadm tables.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NodeReportView<'a> {
+pub struct NodeReportView<'a> {
     name: &'a str,
     root: &'a str,
     text: String,
@@ -161,17 +160,6 @@ struct CertificateView<'a> {
     node: Option<&'a str>,
 }
 
-/// What the detail pane adds for one certificate.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DetailView<'a> {
-    sha256_fingerprint: String,
-    sha1_fingerprint: String,
-    subject_key_id: Option<&'a str>,
-    authority_key_id: Option<&'a str>,
-    extensions: Vec<ExtensionView>,
-}
-
 impl<'a> AnalysisView<'a> {
     pub fn new(a: &'a Analysis, fleet: Option<&'a Result<Fleet, FleetError>>) -> Self {
         Self {
@@ -181,17 +169,19 @@ impl<'a> AnalysisView<'a> {
             links: &a.links,
             key_matches: &a.key_matches,
             warnings: &a.warnings,
-            nodes: a
-                .nodes
-                .iter()
-                .map(|n| NodeReportView {
-                    name: &n.name,
-                    root: &n.root,
-                    text: kcerts_core::text::render(&n.report),
-                    json: kcerts_core::structured::to_json(&n.report),
-                })
-                .collect(),
+            nodes: a.nodes.iter().map(NodeReportView::new).collect(),
             fleet: fleet.map(FleetView::new),
+        }
+    }
+}
+
+impl<'a> NodeReportView<'a> {
+    pub fn new(n: &'a NodeView) -> Self {
+        Self {
+            name: &n.name,
+            root: &n.root,
+            text: kcerts_core::text::render(&n.report),
+            json: kcerts_core::structured::to_json(&n.report),
         }
     }
 }
@@ -245,20 +235,6 @@ impl<'a> CertificateView<'a> {
     }
 }
 
-impl<'a> DetailView<'a> {
-    /// The detail of item `id`, when it is a certificate.
-    pub fn of(a: &'a Analysis, id: usize) -> Option<Self> {
-        let c = &a.items.get(id)?.certificate.as_ref()?.cert;
-        Some(Self {
-            sha256_fingerprint: fingerprint_text(&c.sha256_fingerprint()),
-            sha1_fingerprint: fingerprint_text(&c.sha1_fingerprint()),
-            subject_key_id: c.subject_key_id.as_deref(),
-            authority_key_id: c.authority_key_id.as_deref(),
-            extensions: c.extensions(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,19 +281,33 @@ mod tests {
         assert!(table["nodes"].as_array().unwrap().is_empty());
         assert!(table["items"][0].get("error").is_none(), "absent, not null");
         assert_eq!(table["items"][1]["error"], full["items"][1]["error"]);
-        let detail = serde_json::to_value(DetailView::of(&a, 0).unwrap()).unwrap();
-        assert_eq!(
-            detail["extensions"],
-            full["items"][0]["certificate"]["extensions"]
-        );
+        // The detail pane (page.rs) adds fingerprints and extensions.
+        let detail = serde_json::to_value(crate::page::detail(&a, 0).unwrap()).unwrap();
+        let rows: std::collections::BTreeMap<String, String> =
+            serde_json::from_value::<Vec<(String, String)>>(detail["rows"].clone())
+                .unwrap()
+                .into_iter()
+                .collect();
+        for e in full["items"][0]["certificate"]["extensions"]
+            .as_array()
+            .unwrap()
+        {
+            let name = e["name"].as_str().unwrap().to_string()
+                + if e["critical"] == true {
+                    " (critical)"
+                } else {
+                    ""
+                };
+            assert_eq!(rows[&name], e["value"].as_str().unwrap(), "{name}");
+        }
         let sha1 = full["items"][0]["certificate"]["sha1Fingerprint"]
             .as_str()
             .unwrap();
         assert_eq!(
-            detail["sha1Fingerprint"].as_str().unwrap().replace(':', ""),
+            rows["SHA-1 fingerprint"].replace(':', ""),
             sha1.to_uppercase()
         );
-        assert_eq!(detail["sha256Fingerprint"].as_str().unwrap().len(), 95);
-        assert!(DetailView::of(&a, 1).is_none() && DetailView::of(&a, 9).is_none());
+        assert_eq!(rows["SHA-256 fingerprint"].len(), 95);
+        assert!(crate::page::detail(&a, 1).is_none() && crate::page::detail(&a, 9).is_none());
     }
 }
