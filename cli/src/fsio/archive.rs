@@ -26,10 +26,11 @@ pub enum ArchiveError {
     #[error("{archive}: {reason}")]
     Read { archive: String, reason: String },
     /// The core refused its entries (a path escape, a malformed header, ...).
-    #[error("{archive}: {source}")]
+    /// (Not a `source`: the message already says it, once.)
+    #[error("{archive}: {reason}")]
     Entries {
         archive: String,
-        source: node_archive::ArchiveError,
+        reason: node_archive::ArchiveError,
     },
 }
 
@@ -59,7 +60,7 @@ pub fn load(path: &Path) -> Result<NodeFiles, ArchiveError> {
         bytes
     };
     let entries = node_archive::read(&tar, super::MAX_FILE_BYTES)
-        .map_err(|source| ArchiveError::Entries { archive, source })?;
+        .map_err(|reason| ArchiveError::Entries { archive, reason })?;
     let mut files = NodeFiles::default();
     for p in super::wanted_with_kubelet_conf() {
         match entries.file(&p.to_string(), super::MAX_FILE_BYTES) {

@@ -598,7 +598,12 @@ fn hostile_archives_are_refused_naming_the_entry() {
         ]);
         assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
         assert!(stdout(&out).is_empty(), "{name}");
-        assert!(stderr(&out).contains(want), "{name}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).matches(want).count(),
+            1,
+            "{name}: {}",
+            stderr(&out)
+        );
         assert!(
             stderr(&out).contains(&archive.display().to_string()),
             "{name}"
