@@ -458,6 +458,50 @@ test('three node archives (.tgz, .tar, one top folder) with a planted CA: tables
   await context.close();
 });
 
+test('a refused archive (a `..` entry, an absolute path): an error item naming it and the entry, the other nodes analysed', async () => {
+  const cluster = join(work, 'refused');
+  execFileSync(join(dirname(KCERTS), 'make-cluster'), [cluster, '2', T0]);
+  const dir = join(work, 'refused-archives');
+  mkdirSync(dir, { recursive: true });
+  const cp1 = join(dir, 'cp-1.tgz'), cp2 = join(dir, 'cp-2.tar');
+  execFileSync('tar', ['czf', cp1, '-C', join(cluster, 'cp-1'), '.']);
+  execFileSync('tar', ['cf', cp2, '-C', join(cluster, 'cp-2'), '.']);
+  // Python's tarfile stores the names as given (GNU tar would strip them):
+  // a CA certificate, then an entry that leaves the archive.
+  const escape = join(dir, 'cp-3.tgz'), absolute = join(dir, 'cp-4.tar');
+  execFileSync('python3', ['-c', `
+import io, sys, tarfile
+ca = open(sys.argv[3], 'rb').read()
+for path, mode, bad in [(sys.argv[1], 'w:gz', '../escape'), (sys.argv[2], 'w', '/etc/kubernetes/pki/abs.key')]:
+    with tarfile.open(path, mode, format=tarfile.USTAR_FORMAT) as t:
+        for name, data in [('pki/ca.crt', ca), (bad, b'x')]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+`, escape, absolute, join(cluster, 'cp-1/pki/ca.crt')]);
+  assert.match(execFileSync('tar', ['tzf', escape], { encoding: 'utf8' }), /^\.\.\/escape$/m);
+
+  const { page, context, errors } = await openPage();
+  await page.setInputFiles('#file-input', [cp1, cp2, escape, absolute]);
+  await page.waitForSelector('#fleet:not([hidden])');
+  await nodeTablesAreTheCli(page, cluster, ['cp-1', 'cp-2']);
+  const items = await page.locator('#other li[data-kind="error"]').allTextContents();
+  for (const [archive, entry] of [[escape, '../escape'], [absolute, '/etc/kubernetes/pki/abs.key']]) {
+    // The CLI refuses the same archive with the core's message, after its path.
+    const cli = spawnSync(KCERTS, ['fleet', cp1, archive, '--at', AT], { encoding: 'utf8' });
+    assert.notEqual(cli.status, 0, cli.stdout + cli.stderr);
+    const message = cli.stderr.split(`${archive}: `)[1]?.trimEnd();
+    assert.ok(message && message.includes(`entry ${JSON.stringify(entry)}`), cli.stderr);
+    const name = archive.split('/').pop();
+    assert.ok(items.includes(`${name} (file): error: ${message}`), `${name}: ${message}\n${items.join('\n')}`);
+  }
+  assert.equal(items.length, 2, items.join('\n'));
+  assert.match(await page.textContent('#fleet-summary'), /^0 failed, \d+ warning\(s\), \d+ passed\.$/);
+  await page.screenshot({ path: join(ARTIFACTS, 'refused-archive.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('100,000 certificates: analysed in the worker with progress while the page keeps painting', async () => {
   // 50 files of the same 2,000 certificates: 100,000 to parse, fingerprint and
   // link (making 100,000 distinct ones takes minutes in a debug build).
