@@ -19,7 +19,7 @@ use crate::x509::csr;
 use crate::x509::keys::{KeyAlgorithm, PrivateKey};
 
 /// The link the kubelet reads its client certificate and key through.
-pub const CLIENT_CURRENT: &str = "kubelet-client-current.pem";
+pub const CLIENT_CURRENT: &str = crate::kubeadm::ca_phase::KUBELET_CLIENT;
 
 /// The kubelet makes ECDSA P-256 keys for the certificates it requests.
 pub const DEFAULT_KEY_ALGORITHM: KeyAlgorithm = KeyAlgorithm::EcdsaP256;

@@ -1,4 +1,5 @@
-//! kubeadm's facts: the certificate inventory and the files of a node, loading a
+//! kubeadm's facts: the certificate inventory and the files of a node, where a
+//! node stands in the rotation of a CA, loading a
 //! row's certificate and a CA (with the external-CA rule), each row's subject rules,
 //! node archives (tar), kubeconfigs (and the YAML reader under them), kubeadm's configuration files and
 //! the SANs it derives from them, static pod manifests, durations as
@@ -8,6 +9,7 @@
 
 pub mod admin_copy;
 pub mod alt_names;
+pub mod ca_phase;
 pub mod cidr;
 pub mod cluster_config;
 pub mod duration;
