@@ -129,7 +129,7 @@ fn default_name(path: &Path, is_dir: bool) -> Result<String> {
 fn load(node: &Node) -> Result<NodeFiles> {
     if node.is_dir {
         let dirs = fsio::NodeDirs::new(node.path.join("pki"), node.path.clone());
-        Ok(dirs.load_paths(&fsio::wanted_with_kubelet_conf()))
+        Ok(dirs.load_paths(&fleet::wanted()))
     } else {
         Ok(archive::load(&node.path)?)
     }

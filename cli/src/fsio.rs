@@ -77,14 +77,6 @@ impl NodeDirs {
     }
 }
 
-/// Every file kcerts may read on a node plus `kubelet.conf`, which verify and
-/// fleet read too.
-pub fn wanted_with_kubelet_conf() -> Vec<NodePath> {
-    let mut wanted = NodeFiles::wanted();
-    wanted.push(NodePath::kubeconfig("kubelet.conf"));
-    wanted
-}
-
 /// A directory under `base` that does not exist yet: `<prefix>-<UTC time>`, with
 /// `-2`, `-3`... added when one of that second exists already.
 pub fn unique_dir(base: &Path, prefix: &str, now: time::OffsetDateTime) -> PathBuf {

@@ -62,7 +62,7 @@ pub fn load(path: &Path) -> Result<NodeFiles, ArchiveError> {
     let entries = node_archive::read(&tar, super::MAX_FILE_BYTES)
         .map_err(|reason| ArchiveError::Entries { archive, reason })?;
     let mut files = NodeFiles::default();
-    for p in super::wanted_with_kubelet_conf() {
+    for p in kcerts_core::fleet::wanted() {
         match entries.file(&p.to_string(), super::MAX_FILE_BYTES) {
             None => {}
             Some(Ok(b)) => files.insert(p, b.to_vec()),

@@ -678,3 +678,174 @@ fn hostile_archives_are_refused_naming_the_entry() {
         stderr(&out)
     );
 }
+
+/// Issue 16: the README's procedure for rotating the cluster CA on three
+/// control-plane nodes (prepare on cp-1, copy the new pair, then trust, reissue
+/// and finish on each node in turn), with `kcerts fleet` run after every phase on
+/// every node: nodes in different safe phases are a warning naming them and the
+/// next step, every node in one phase passes, and the two outages an operator can
+/// cause (reissue on a node while another does not trust the new CA yet, finish
+/// while another still presents old-CA certificates) fail, naming the nodes and
+/// the fix.
+#[test]
+fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
+    const AT: &str = "2026-03-01T12:00:00Z";
+    let dir = tempdir();
+    let roots: Vec<PathBuf> = (1..=3)
+        .map(|i| dir.path().join(format!("cp-{i}")))
+        .collect();
+    for (node, root) in cluster(31).iter().zip(&roots) {
+        write_node(node, root);
+    }
+    let absent = dir.path().join("no-kubelet");
+    let rotate = |root: &Path, phase: &str| {
+        let mut args = vec!["ca", "rotate", phase, "--ca", "ca", "--apply", "--at", AT];
+        let d = dir_args(root);
+        args.extend(d.iter().map(String::as_str));
+        args.extend(["--kubelet-pki-dir", absent.to_str().unwrap()]);
+        assert_ok(&kcerts(&args), &format!("{phase} on {}", root.display()));
+    };
+    let args_of = |roots: &[PathBuf]| -> Vec<String> {
+        roots.iter().map(|r| r.display().to_string()).collect()
+    };
+    let check = |roots: &[PathBuf], what: &str, code: i32, rows: &[&str]| {
+        let out = fleet(&args_of(roots), &[]);
+        let text = squash(&stdout(&out));
+        assert_eq!(out.status.code(), Some(code), "{what}:\n{text}");
+        for row in rows {
+            assert!(text.contains(row), "{what}: no {row:?} in\n{text}");
+        }
+        if code != 3 {
+            assert!(!text.contains("\nfail "), "{what}:\n{text}");
+        }
+    };
+    let copy_new = |to: &Path| {
+        for f in ["ca.new.crt", "ca.new.key"] {
+            let o = run(
+                "cp",
+                [
+                    "-p",
+                    roots[0].join("pki").join(f).to_str().unwrap(),
+                    to.join("pki").join(f).to_str().unwrap(),
+                ],
+            );
+            assert_ok(&o, "cp -p");
+        }
+    };
+    let copy_node = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        assert_ok(
+            &run("cp", ["-a", from.to_str().unwrap(), to.to_str().unwrap()]),
+            "cp -a",
+        );
+    };
+    check(&roots, "before", 0, &["pass ca same-cert"]);
+
+    rotate(&roots[0], "prepare");
+    check(
+        &roots,
+        "prepare on cp-1",
+        2,
+        &[
+            "warn ca ca-rotation rotation of the ca CA under way, nodes in different phases: cp-1 (prepared), cp-2, cp-3 (not prepared); every node trusts what the others present; next: copy pki/ca.new.crt and pki/ca.new.key to cp-2, cp-3",
+        ],
+    );
+    copy_new(&roots[1]);
+    check(
+        &roots,
+        "copied to cp-2",
+        2,
+        &["cp-1, cp-2 (prepared), cp-3 (not prepared)"],
+    );
+    copy_new(&roots[2]);
+    check(
+        &roots,
+        "copied to cp-3",
+        0,
+        &[
+            "pass ca ca-rotation rotation of the ca CA under way: every node is `prepared`",
+            "next: `kcerts ca rotate trust --ca ca --apply` on cp-1, cp-2, cp-3",
+        ],
+    );
+
+    // trust, then reissue, on cp-1, cp-2, cp-3 in turn: the ca-rotation row after
+    // each node, the same-cert or same-key row while the files differ by design,
+    // and after cp-2 the outage a copy of cp-1 makes by running the next phase early.
+    type Outage = (&'static str, &'static [&'static str]);
+    let phases: [(&str, [&str; 3], &str, &str, Outage); 2] = [
+        (
+            "trust",
+            [
+                "cp-1 (trusted), cp-2, cp-3 (prepared)",
+                "cp-1, cp-2 (trusted), cp-3 (prepared)",
+                "every node is `trusted`",
+            ],
+            "pass ca same-cert pki/ca.crt holds only the rotation's old and new CA on every node (cp-",
+            "pass ca same-cert pki/ca.crt is the same on every node",
+            (
+                "reissue",
+                &[
+                    "fail ca ca-rotation cp-1 (reissued) present certificates of the new ca CA",
+                    "that cp-3 (prepared) do not trust yet (cp-3: pki/ca.crt, admin.conf",
+                    "those nodes and their clients reject them; `kcerts ca rotate trust --ca ca --apply` on cp-3",
+                    "fail cp-1/ca leaves-trusted",
+                ],
+            ),
+        ),
+        (
+            "reissue",
+            [
+                "cp-1 (reissued), cp-2, cp-3 (trusted)",
+                "cp-1, cp-2 (reissued), cp-3 (trusted)",
+                "every node is `reissued`",
+            ],
+            "pass ca same-key pki/ca.key is the old CA's key on",
+            "pass ca same-key pki/ca.key is the same key on every node",
+            (
+                "finish",
+                &[
+                    "fail ca ca-rotation cp-1 (finished) no longer trust the old ca CA but cp-3 (trusted) still present certificates signed by it: those are rejected; run `kcerts ca rotate reissue --ca ca --apply` on cp-3",
+                ],
+            ),
+        ),
+    ];
+    for (phase, afters, differing, same, (early, outage)) in phases {
+        for (i, after) in afters.iter().enumerate() {
+            rotate(&roots[i], phase);
+            let (code, files) = if i < 2 { (2, differing) } else { (0, same) };
+            check(
+                &roots,
+                &format!("{phase} on cp-{}", i + 1),
+                code,
+                &[after, files],
+            );
+            if i == 1 {
+                let mut mixed = roots.clone();
+                mixed[0] = dir.path().join(format!("early-{early}")).join("cp-1");
+                copy_node(&roots[0], &mixed[0]);
+                rotate(&mixed[0], early);
+                let what = format!("{early} on cp-1 before {phase} on cp-3");
+                check(&mixed, &what, 3, outage);
+            }
+        }
+    }
+    for (i, after) in [
+        "cp-1 (finished), cp-2, cp-3 (reissued); every node trusts what the others present; next: `kcerts ca rotate finish --ca ca --apply` on cp-2, cp-3",
+        "cp-1, cp-2 (finished), cp-3 (reissued); every node trusts what the others present; next: `kcerts ca rotate finish --ca ca --apply` on cp-3",
+    ]
+    .iter()
+    .enumerate()
+    {
+        rotate(&roots[i], "finish");
+        check(&roots, &format!("finish on cp-{}", i + 1), 2, &[after]);
+    }
+    rotate(&roots[2], "finish");
+    let out = fleet(&args_of(&roots), &[]);
+    let text = squash(&stdout(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("ca-rotation"), "{text}");
+    assert!(
+        text.contains("pass ca same-cert pki/ca.crt is the same on every node"),
+        "{text}"
+    );
+}

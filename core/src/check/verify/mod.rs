@@ -109,6 +109,8 @@ pub enum CheckId {
     Server,
     /// Each node's leaves chain to the CAs of every node (fleet).
     LeavesTrusted,
+    /// The nodes' phases of a CA rotation fit together (fleet).
+    CaRotation,
     /// The soonest expiry across the nodes (fleet).
     SoonestExpiry,
     /// No node is given twice: two inputs with one node name or the same
@@ -144,6 +146,7 @@ impl CheckId {
             CheckId::SamePub => "same-pub",
             CheckId::Server => "server",
             CheckId::LeavesTrusted => "leaves-trusted",
+            CheckId::CaRotation => "ca-rotation",
             CheckId::SoonestExpiry => "soonest-expiry",
             CheckId::DistinctNodes => "distinct-nodes",
             CheckId::Live => "live",
