@@ -213,6 +213,15 @@ pub fn backup_dir_in(out: &str) -> String {
         .to_string()
 }
 
+/// The backup directories under `<root>/tmp` whose names start with `prefix`.
+pub fn backup_dirs(root: &Path, prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(root.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect()
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

@@ -1005,6 +1005,22 @@ struct Killed {
 }
 
 impl Killed {
+    fn new(
+        cmd: &'static str,
+        earlier: &'static [&'static str],
+        phase: &'static str,
+        before: &'static str,
+        after: &'static str,
+    ) -> Killed {
+        Killed {
+            cmd,
+            earlier,
+            phase,
+            before,
+            after,
+        }
+    }
+
     fn command(&self, root: &Path, phase: &str) -> Command {
         let mut c = Command::new(kcerts_bin());
         c.args([self.cmd, "rotate", phase]);
@@ -1126,16 +1142,7 @@ fn kill_at_every_step(table: &[Killed]) {
                 } else {
                     format!("kcerts-sa-{}-", k.phase)
                 };
-                let dirs: Vec<_> = std::fs::read_dir(root.join("tmp"))
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .filter(|p| {
-                        p.file_name()
-                            .unwrap()
-                            .to_string_lossy()
-                            .starts_with(&prefix)
-                    })
-                    .collect();
+                let dirs = backup_dirs(root, &prefix);
                 assert_eq!(dirs.len(), 1, "{what}: {dirs:?}\n{out}");
                 dirs[0].display().to_string()
             };
@@ -1153,13 +1160,7 @@ fn kill_at_every_step(table: &[Killed]) {
 
 #[test]
 fn a_sigkill_at_every_step_of_every_ca_phase_is_named_by_status_completed_and_restorable() {
-    let ca = |earlier, phase, before, after| Killed {
-        cmd: "ca",
-        earlier,
-        phase,
-        before,
-        after,
-    };
+    let ca = |earlier, phase, before, after| Killed::new("ca", earlier, phase, before, after);
     kill_at_every_step(&[
         ca(&[], "prepare", "idle", "prepared"),
         ca(&["prepare"], "trust", "prepared", "trusted"),
@@ -1175,13 +1176,7 @@ fn a_sigkill_at_every_step_of_every_ca_phase_is_named_by_status_completed_and_re
 
 #[test]
 fn a_sigkill_at_every_step_of_every_sa_phase_is_named_by_status_completed_and_restorable() {
-    let sa = |earlier, phase, before, after| Killed {
-        cmd: "sa",
-        earlier,
-        phase,
-        before,
-        after,
-    };
+    let sa = |earlier, phase, before, after| Killed::new("sa", earlier, phase, before, after);
     kill_at_every_step(&[
         sa(&[], "prepare", "idle", "prepared"),
         sa(&["prepare"], "trust", "prepared", "trusted"),

@@ -166,16 +166,7 @@ fn renew_all_and_check(key_algorithm: &str, expect_key: &str) {
     assert_eq!(mode("pki/apiserver.crt"), 0o644);
     assert_eq!(mode("admin.conf"), 0o600);
     // The backup holds the old files.
-    let backups: Vec<_> = std::fs::read_dir(root.join("tmp"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("kcerts-renew-")
-        })
-        .collect();
+    let backups = backup_dirs(root, "kcerts-renew-");
     assert_eq!(backups.len(), 1, "{backups:?}");
     let backup = &backups[0];
     let old_crt = std::fs::read_to_string(backup.join("pki/apiserver.crt")).unwrap();
