@@ -346,18 +346,18 @@ impl Builder {
             Ok(b) => b,
             Err(e) => return self.error(name, "file".into(), e.to_string()),
         };
-        let many = blocks.len() > 1;
-        for (i, block) in blocks.iter().enumerate() {
+        let count = blocks.len();
+        for (i, block) in blocks.into_iter().enumerate() {
             if i % PROGRESS_EVERY == PROGRESS_EVERY - 1 {
-                progress((i + 1) as f64 / blocks.len() as f64);
+                progress((i + 1) as f64 / count as f64);
             }
-            let place = if many {
-                format!("block {} of {}", i + 1, blocks.len())
+            let place = if count > 1 {
+                format!("block {} of {count}", i + 1)
             } else {
                 String::new()
             };
             match block.label.as_str() {
-                "CERTIFICATE" | "X509 CERTIFICATE" => match Certificate::from_der(&block.der) {
+                "CERTIFICATE" | "X509 CERTIFICATE" => match Certificate::from_der_vec(block.der) {
                     Ok(c) => self.certificate(name, place, c),
                     Err(e) => {
                         self.error(name, place, format!("not a valid X.509 certificate: {e}"))

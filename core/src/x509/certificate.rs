@@ -1,6 +1,7 @@
 //! Parsed X.509 certificates as plain owned data.
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use serde::Serialize;
 use sha2::Digest;
@@ -155,13 +156,22 @@ fn extensions_of(der: &[u8]) -> Vec<ExtensionView> {
         .unwrap_or_default()
 }
 
-/// DER pieces of a certificate, copied out during parsing.
+/// Where pieces of a certificate lie in its DER, found during parsing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct RawParts {
-    subject: Vec<u8>,
-    issuer: Vec<u8>,
-    spki: Vec<u8>,
-    public_key_bits: Vec<u8>,
+    subject: Range<usize>,
+    issuer: Range<usize>,
+    spki: Range<usize>,
+    public_key_bits: Range<usize>,
+}
+
+/// Where `part`, a slice the parser borrowed from `der`, lies in it.
+fn span(der: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(der.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= der.len() => start..end,
+        _ => 0..0,
+    }
 }
 
 /// Whether a block with this PEM label holds a certificate (the empty label is
@@ -196,6 +206,18 @@ pub fn parse_first(bytes: &[u8]) -> Result<Certificate, CertificateError> {
 impl Certificate {
     /// Decodes one DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, DerError> {
+        Self::from_der_vec(der.to_vec())
+    }
+
+    /// Decodes one DER certificate, keeping `der` (no copy).
+    pub fn from_der_vec(der: Vec<u8>) -> Result<Self, DerError> {
+        let mut cert = Self::parse(&der)?;
+        cert.der = der;
+        Ok(cert)
+    }
+
+    /// Everything but [`Certificate::der`], which the caller sets.
+    fn parse(der: &[u8]) -> Result<Self, DerError> {
         let (rest, x509) =
             X509Certificate::from_der(der).map_err(|e| DerError::Parser(e.to_string()))?;
         if !rest.is_empty() {
@@ -285,12 +307,12 @@ impl Certificate {
             public_key: describe_spki(x509.public_key()),
             subject_key_id,
             authority_key_id,
-            der: der.to_vec(),
+            der: Vec::new(),
             raw: RawParts {
-                subject: x509.subject().as_raw().to_vec(),
-                issuer: x509.issuer().as_raw().to_vec(),
-                spki: x509.public_key().raw.to_vec(),
-                public_key_bits: x509.public_key().subject_public_key.data.to_vec(),
+                subject: span(der, x509.subject().as_raw()),
+                issuer: span(der, x509.issuer().as_raw()),
+                spki: span(der, x509.public_key().raw),
+                public_key_bits: span(der, &x509.public_key().subject_public_key.data),
             },
         })
     }
@@ -319,33 +341,43 @@ impl Certificate {
     /// The contents of the subjectPublicKey BIT STRING (compare with
     /// [`crate::PrivateKey::public_key_bits`] to match a key).
     pub fn public_key_bits(&self) -> Vec<u8> {
-        self.raw.public_key_bits.clone()
+        self.public_key_bits_der().to_vec()
+    }
+
+    /// [`Certificate::public_key_bits`], borrowed.
+    pub fn public_key_bits_der(&self) -> &[u8] {
+        self.part(&self.raw.public_key_bits)
     }
 
     /// The DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> Vec<u8> {
-        self.raw.spki.clone()
+        self.part(&self.raw.spki).to_vec()
     }
 
     /// The raw DER of the subject name (for exact issuer matching).
     pub fn subject_der(&self) -> &[u8] {
-        &self.raw.subject
+        self.part(&self.raw.subject)
     }
 
     /// The raw DER of the issuer name.
     pub fn issuer_der(&self) -> &[u8] {
-        &self.raw.issuer
+        self.part(&self.raw.issuer)
+    }
+
+    fn part(&self, range: &Range<usize>) -> &[u8] {
+        self.der.get(range.clone()).unwrap_or_default()
     }
 
     /// Whether `key` is the private half of this certificate's public key.
     pub fn matches_key(&self, key: &crate::PrivateKey) -> bool {
-        !self.raw.public_key_bits.is_empty() && self.raw.public_key_bits == key.public_key_bits()
+        let bits = self.public_key_bits_der();
+        !bits.is_empty() && bits == key.public_key_bits()
     }
 
     /// Checks that `issuer` issued this certificate: names match and the
     /// signature verifies with the issuer's public key.
     pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), IssuerError> {
-        if self.raw.issuer != issuer.raw.subject {
+        if self.issuer_der() != issuer.subject_der() {
             return Err(IssuerError::NameMismatch {
                 issuer: self.issuer.clone(),
                 ca_subject: issuer.subject.clone(),
