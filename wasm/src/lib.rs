@@ -17,7 +17,6 @@ use wasm_bindgen::prelude::*;
 
 mod page;
 mod types;
-mod view;
 
 /// One file as the page sends it: `{ name, bytes: Uint8Array }`, or
 /// `{ name, size }` without bytes for a file over the size limit, or
@@ -282,16 +281,6 @@ impl Analysis {
         Ok(to_js(&detail)?.unchecked_into())
     }
 
-    /// Items, the distinct certificates, links, key pairs, warnings and node
-    /// reports, as JSON text (`AnalysisView`; certificates without their
-    /// fingerprints and extensions): the whole analysis for other uses than
-    /// the page, which asks for [`Analysis::report`].
-    #[wasm_bindgen(js_name = viewJson)]
-    pub fn view_json(&self) -> Result<String, JsError> {
-        serde_json::to_string(&view::AnalysisView::new(&self.inner, self.fleet.as_ref()))
-            .map_err(|e| JsError::new(&e.to_string()))
-    }
-
     /// A new key and a CSR with the subject and SANs of certificate item
     /// `item`; the key is of `key_algorithm`, or of the certificate's own
     /// algorithm when it is empty.
@@ -468,8 +457,8 @@ mod tests {
         let now = time_from_ms(1.78e12).unwrap();
         let inner = analyze_files(files, now, &mut |_, _| {});
         let fleet = fleet_of(&inner);
-        serde_json::to_value(view::AnalysisView::new(&inner, fleet.as_ref())).unwrap()["fleet"]
-            .clone()
+        let report = page::Page::new(&inner).report(&inner, fleet.as_ref(), "notAfter", 1, 0);
+        serde_json::to_value(report).unwrap()["fleet"].clone()
     }
 
     #[test]
@@ -529,11 +518,7 @@ nZtW9xPzEQnvgrzv555ZfpcEyKfAA9y/hVEN3YcO
             error: None,
         }];
         let a = analyze_files(&files, time_from_ms(1.8e12).unwrap(), &mut |_, _| {});
-        let view = serde_json::to_value(view::AnalysisView::new(&a, None)).unwrap();
-        assert_eq!(
-            view["items"][0]["certificate"]["keyAlgorithm"], "",
-            "{view}"
-        );
+        assert_eq!(page::detail(&a, 0).unwrap().key_algorithm, "");
         // (Pems holds a private key: no Debug, so no unwrap_err.)
         let Err(err) = csr_for(&a, 0, "") else {
             panic!("an Ed25519 certificate got a CSR without an algorithm picked")

@@ -9,15 +9,15 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use kcerts_core::analysis::{Analysis, Item, ItemKind, Severity};
+use kcerts_core::analysis::{Analysis, Item, ItemKind, NodeView, Severity};
 use kcerts_core::fleet::{Fleet, FleetError};
+use kcerts_core::fleet_report;
 use kcerts_core::inspect_output::fingerprint_text;
 use kcerts_core::signature_check::signature_algorithm_name;
+use kcerts_core::verify::{Check, Status};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::view::{FleetView, NodeReportView};
 
 /// Rows of the timeline, and warnings and other items, sent at most (the table
 /// is paged, and counts everything).
@@ -38,6 +38,92 @@ pub const COLUMNS: [(&str, &str); 11] = [
     ("usages", "Usages"),
     ("ca", "CA"),
 ];
+
+/// `kcerts fleet` over the nodes, when there are several.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetView<'a> {
+    /// What `kcerts fleet` prints: the tables with a NODE column, then the rows.
+    text: String,
+    pass: usize,
+    warn: usize,
+    fail: usize,
+    /// The rows that did not pass, failures first.
+    problems: Vec<FleetProblem<'a>>,
+    /// Why the nodes could not be checked together (duplicate folder names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FleetProblem<'a> {
+    status: &'static str,
+    target: &'a str,
+    check: &'static str,
+    reason: &'a str,
+}
+
+impl<'a> FleetView<'a> {
+    pub fn new(fleet: &'a Result<Fleet, FleetError>) -> Self {
+        let f = match fleet {
+            Ok(f) => f,
+            Err(e) => {
+                return Self {
+                    text: String::new(),
+                    pass: 0,
+                    warn: 0,
+                    fail: 0,
+                    problems: Vec::new(),
+                    error: Some(e.to_string()),
+                };
+            }
+        };
+        let mut problems: Vec<&Check> = f
+            .verification
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+            .collect();
+        problems.sort_by_key(|c| std::cmp::Reverse(c.status));
+        Self {
+            text: fleet_report::to_text(f),
+            pass: f.verification.count(Status::Pass),
+            warn: f.verification.count(Status::Warn),
+            fail: f.verification.count(Status::Fail),
+            problems: problems
+                .into_iter()
+                .map(|c| FleetProblem {
+                    status: c.status.as_str(),
+                    target: &c.target,
+                    check: c.check.as_str(),
+                    reason: &c.reason,
+                })
+                .collect(),
+            error: None,
+        }
+    }
+}
+
+/// One node's kubeadm tables.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeReportView<'a> {
+    name: &'a str,
+    root: &'a str,
+    text: String,
+    json: String,
+}
+
+impl<'a> NodeReportView<'a> {
+    pub fn new(n: &'a NodeView) -> Self {
+        Self {
+            name: &n.name,
+            root: &n.root,
+            text: kcerts_core::text::render(&n.report),
+            json: kcerts_core::structured::to_json(&n.report),
+        }
+    }
+}
 
 /// What the page renders after an analysis (`Report` in the declarations).
 #[derive(Serialize)]
@@ -121,7 +207,7 @@ pub struct Detail {
     title: String,
     /// What a renewal or CSR uses by default; empty when kubeadm never writes
     /// the certificate's key type (the user picks one).
-    key_algorithm: &'static str,
+    pub(crate) key_algorithm: &'static str,
     rows: Vec<[String; 2]>,
 }
 
@@ -565,6 +651,43 @@ mod tests {
         assert_eq!(d.rows.len(), 13 + cert.extensions().len());
         let ca = a.items.iter().position(|i| i.file == "pki/ca.crt").unwrap();
         assert!(detail(&a, ca).unwrap().rows[11][1].contains("apiserver — pki/apiserver.crt"));
+    }
+
+    #[test]
+    fn the_detail_pane_shows_what_the_core_serialises() {
+        let a = node_analysis();
+        let full = serde_json::to_value(&a.items[0]).unwrap();
+        let d = detail(&a, 0).unwrap();
+        let rows: std::collections::BTreeMap<&str, &str> = d
+            .rows
+            .iter()
+            .map(|[k, v]| (k.as_str(), v.as_str()))
+            .collect();
+        let extensions = full["certificate"]["extensions"].as_array().unwrap();
+        assert!(!extensions.is_empty());
+        for e in extensions {
+            let name = e["name"].as_str().unwrap().to_string()
+                + if e["critical"] == true {
+                    " (critical)"
+                } else {
+                    ""
+                };
+            assert_eq!(rows[name.as_str()], e["value"].as_str().unwrap(), "{name}");
+        }
+        let sha1 = full["certificate"]["sha1Fingerprint"].as_str().unwrap();
+        assert_eq!(
+            rows["SHA-1 fingerprint"].replace(':', ""),
+            sha1.to_uppercase()
+        );
+        assert_eq!(rows["SHA-256 fingerprint"].len(), 95);
+        assert_eq!(rows["Subject"], full["certificate"]["subject"]);
+        assert!(detail(&a, a.items.len()).is_none());
+        let key = a
+            .items
+            .iter()
+            .position(|i| i.certificate.is_none())
+            .unwrap();
+        assert!(detail(&a, key).is_none());
     }
 
     #[test]

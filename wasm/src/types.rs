@@ -1,6 +1,6 @@
 //! The shapes the page receives, declared for TypeScript (they land in the
-//! generated `kcerts_wasm.d.ts`). A test below checks that every field the
-//! view serialises is declared here and nothing else, so the two stay in step.
+//! generated `kcerts_wasm.d.ts`). A test below checks that every field
+//! `page.rs` serialises is declared here and nothing else, so the two stay in step.
 
 use wasm_bindgen::prelude::*;
 
@@ -11,21 +11,6 @@ pub const TYPES: &str = r#"
 export interface JsFile { name: string; bytes?: Uint8Array; size?: number; error?: string; }
 
 export type ItemKind = "certificate" | "privateKey" | "publicKey" | "csr" | "fileReference" | "error";
-
-/** What `Analysis.viewJson()` returns, as JSON text. */
-export interface AnalysisView {
-  now: string;
-  items: ItemView[];
-  /** Item ids of the distinct certificates (first copies): in item order, kubeconfig-only CAs last. */
-  certificates: number[];
-  links: Link[];
-  keyMatches: KeyMatch[];
-  warnings: Warning[];
-  /** One per folder holding a pki/ca.crt, in path order. */
-  nodes: NodeReport[];
-  /** `kcerts fleet` over the nodes, when there are several. */
-  fleet?: FleetView;
-}
 
 export interface FleetView {
   /** What `kcerts fleet` prints: the tables with a NODE column, then the rows. */
@@ -39,55 +24,6 @@ export interface FleetView {
   error?: string;
 }
 
-export interface ItemView {
-  id: number;
-  file: string;
-  place: string;
-  kind: ItemKind;
-  certificate?: CertificateView;
-  key?: string;
-  csr?: CsrView;
-  reference?: string;
-  error?: string;
-}
-
-export interface CertificateView {
-  subject: string;
-  issuer: string;
-  commonName?: string;
-  dnsNames: string[];
-  ipAddresses: string[];
-  notBefore: string;
-  notAfter: string;
-  serial: string;
-  isCa: boolean;
-  keyUsage: string[];
-  /** Short names: serverAuth, clientAuth, or the OID. */
-  extendedKeyUsage: string[];
-  signatureAlgorithm: string;
-  signatureAlgorithmName: string;
-  publicKey: string;
-  /** The key algorithm a CSR or renewal uses unless another is picked; "" when
-   *  kubeadm never writes keys of this type (Ed25519...) and one must be picked. */
-  keyAlgorithm: string;
-  residualSeconds: number;
-  residual: string;
-  role?: string;
-  node?: string;
-}
-
-export interface CsrView {
-  subject: string;
-  commonName: string | null;
-  organizations: string[];
-  dnsNames: string[];
-  ipAddresses: string[];
-  signatureValid: boolean;
-}
-
-export interface Link { child: number; issuer: number; signatureChecked: boolean; }
-export interface KeyMatch { key: number; certificate: number; }
-export interface Warning { item: number; severity: "warning" | "critical"; message: string; }
 export interface NodeReport { name: string; root: string; text: string; json: string; }
 
 /** What `Analysis.report(sortKey, sortDir, count)` returns: what the page renders after an analysis. */
@@ -252,28 +188,6 @@ mod tests {
             },
         ];
         let a = crate::analyze_node(&node, &extra, now);
-        let v = serde_json::to_value(crate::view::AnalysisView::new(&a, None)).unwrap();
-        let mut top = keys(&v);
-        top.insert("fleet".into()); // set only for drops of several nodes (tested in lib.rs)
-        assert_eq!(top, declared("AnalysisView"));
-        let items = v["items"].as_array().unwrap();
-        let certs: Vec<_> = items.iter().filter_map(|i| i.get("certificate")).collect();
-        // Optional fields: the union over many items covers them.
-        assert_eq!(all_keys(items), declared("ItemView"));
-        let mut cert_keys = all_keys(certs.iter().copied());
-        cert_keys.insert("node".into()); // set only for drops of several nodes
-        assert_eq!(cert_keys, declared("CertificateView"));
-        let csrs: Vec<_> = items.iter().filter_map(|i| i.get("csr")).collect();
-        assert_eq!(all_keys(csrs), declared("CsrView"));
-        assert_eq!(all_keys(v["links"].as_array().unwrap()), declared("Link"));
-        assert_eq!(
-            all_keys(v["keyMatches"].as_array().unwrap()),
-            declared("KeyMatch")
-        );
-        assert_eq!(
-            all_keys(v["nodes"].as_array().unwrap()),
-            declared("NodeReport")
-        );
         let mut page = crate::page::Page::new(&a);
         let report = serde_json::to_value(page.report(&a, None, "subject", -1, 5)).unwrap();
         let mut top = keys(&report);
@@ -292,7 +206,11 @@ mod tests {
             all_keys(report["page"]["rows"].as_array().unwrap()),
             declared("Row")
         );
-        let first = v["certificates"][0].as_u64().unwrap() as usize;
+        assert_eq!(
+            all_keys(report["nodes"].as_array().unwrap()),
+            declared("NodeReport")
+        );
+        let first = report["page"]["rows"][0]["id"].as_u64().unwrap() as usize;
         let detail_rows = serde_json::to_value(crate::page::detail(&a, first).unwrap()).unwrap();
         assert_eq!(keys(&detail_rows), declared("Detail"));
     }
