@@ -11,14 +11,17 @@
 # The binary: rustup's x86_64-unknown-linux-musl target with Debian's musl-gcc
 # (ring has C code) when rustup can fetch the target; otherwise glibc linked
 # statically (-C target-feature=+crt-static). KCERTS_IMAGE_ROUTE=musl|glibc
-# forces one. KCERTS_IMAGE_PROFILE picks the cargo profile (default release;
-# scripts/test.sh uses release too: the image it tests is the one shipped). The
+# forces one. KCERTS_IMAGE_PROFILE picks the cargo profile: default `image`
+# (Cargo.toml: release semantics without LTO, 16 codegen units, opt-level 2),
+# which scripts/test.sh builds and tests too, so the image tested is the one
+# shipped; `release` (fat LTO, one codegen unit) gives a smaller binary for a
+# much longer build (docs/monitoring.md, "The image", has both measured). The
 # image is assembled with Debian's umoci; nothing runs a container daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 route=${KCERTS_IMAGE_ROUTE:-auto}
-profile=${KCERTS_IMAGE_PROFILE:-release}
+profile=${KCERTS_IMAGE_PROFILE:-image}
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 out=${KCERTS_IMAGE_OUT:-$target_dir/image/kcerts-oci}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -84,14 +87,14 @@ umoci config --image "$out:$version" \
     --config.user 0:0 \
     --config.label org.opencontainers.image.title=kcerts \
     --config.label org.opencontainers.image.version="$version" \
-    --config.label org.opencontainers.image.description="kcerts serve: kubeadm certificate metrics ($route static build)" >&2
+    --config.label org.opencontainers.image.description="kcerts serve: kubeadm certificate metrics ($route static build, profile $profile)" >&2
 umoci gc --layout "$out" >&2
 
 # skopeo 1.9 names the layer by digest only: its size is the blob's.
 digest=$(skopeo inspect "oci:$out:$version" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["Layers"][0].split(":")[1])')
 layer=$(stat -c %s "$out/blobs/sha256/$digest")
-printf 'built %s:%s (%s static, binary %s bytes, layer %s bytes compressed, layout %s bytes)\n' \
-    "$out" "$version" "$route" "$(stat -c %s "$work/kcerts")" "${layer:-?}" \
+printf 'built %s:%s (%s static, profile %s, binary %s bytes, layer %s bytes compressed, layout %s bytes)\n' \
+    "$out" "$version" "$route" "$profile" "$(stat -c %s "$work/kcerts")" "${layer:-?}" \
     "$(du -sb "$out" | cut -f1)" >&2
 echo "$out:$version"
