@@ -269,6 +269,9 @@ pub fn status_of(
         .or(bundle.first())
         .cloned()
         .ok_or_else(|| file_error(&cert_path, "holds no certificate"))?;
+    // `<ca>.new.crt` that is the CA in use (finish stopped before removing it,
+    // or a copy made by hand): there is no other CA to trust or drop.
+    let new_is_old = new.as_ref().is_some_and(|n| same(&old, n));
     let signing_with_new = new
         .as_ref()
         .is_some_and(|n| n.public_key_bits() == key_bits);
@@ -286,7 +289,7 @@ pub fn status_of(
     for path in trust_paths(files, ca) {
         let certs = trusted_certs(files, &path)?;
         trust_points.push(TrustPoint {
-            holds_old: certs.iter().any(|c| same(c, &old)),
+            holds_old: !new_is_old && certs.iter().any(|c| same(c, &old)),
             holds_new: new
                 .as_ref()
                 .is_some_and(|n| certs.iter().any(|c| same(c, n))),
@@ -362,7 +365,13 @@ pub fn status_of(
         }
         // New key signing, nothing trusts the old CA: the rotation is over;
         // only the `.new` copies are left (finish removes them).
-        Some(_) => Phase::Idle,
+        Some(_) => {
+            left.push(format!(
+                "{} is the CA in use, not a new one: `finish` removes the copy",
+                new_cert_path(ca)
+            ));
+            Phase::Idle
+        }
     };
     Ok(Status {
         ca: ca.name(),

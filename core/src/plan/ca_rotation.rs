@@ -574,6 +574,48 @@ mod tests {
     }
 
     #[test]
+    fn a_new_ca_that_is_the_ca_in_use_is_a_copy_to_clear_not_a_rotation() {
+        // What a `finish` killed before removing the copies leaves, or a copy made
+        // by hand: status must not call it `reissued` with the CA "still trusted".
+        for ca in Ca::ALL {
+            let mut n = node();
+            for (from, to) in [
+                (NodePath::cert(ca.cert_file()), new_cert_path(ca)),
+                (NodePath::cert(ca.key_file()), new_key_path(ca)),
+            ] {
+                let Some(FileContent::Bytes(b)) = n.get(&from).cloned() else {
+                    panic!("{from} missing");
+                };
+                n.insert(to, b);
+            }
+            let st = status(&n, ca).unwrap();
+            assert_eq!(st.phase, Phase::Idle, "{ca:?}: {:?}", st.left);
+            assert!(st.trust_points.iter().all(|t| !t.holds_old && t.holds_new));
+            assert_eq!(st.left.len(), 1, "{:?}", st.left);
+            assert!(st.left[0].contains("is the CA in use"), "{}", st.left[0]);
+            // prepare sends the operator to finish, and finish only clears the copies.
+            let err = plan_step(
+                &n,
+                ca,
+                Step::Prepare,
+                &PrepareOptions::default(),
+                None,
+                NOW,
+                &mut crate::seeded_rng(5),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("run `finish` first"), "{err}");
+            let done = step(&n, ca, Step::Finish);
+            assert!(!done.exists(&new_cert_path(ca)) && !done.exists(&new_key_path(ca)));
+            assert_eq!(
+                done.get(&NodePath::cert(ca.cert_file())),
+                n.get(&NodePath::cert(ca.cert_file()))
+            );
+            assert_eq!(status(&done, ca).unwrap().phase, Phase::Idle);
+        }
+    }
+
+    #[test]
     fn every_phase_is_read_back_from_the_files() {
         for ca in Ca::ALL {
             let n0 = node();
