@@ -1,5 +1,5 @@
 //! kubeadm's facts: the certificate inventory and the files of a node, where a
-//! node stands in the rotation of a CA, loading a
+//! node stands in the rotation of a CA or of the service-account key, loading a
 //! row's certificate and a CA (with the external-CA rule), each row's subject rules,
 //! node archives (tar), kubeconfigs (and the YAML reader under them), kubeadm's configuration files and
 //! the SANs it derives from them, static pod manifests, durations as
@@ -21,5 +21,6 @@ pub mod node_archive;
 pub mod node_loader;
 pub mod residual;
 pub mod role;
+pub mod sa_phase;
 pub mod static_pod;
 pub mod yaml;

@@ -17,51 +17,24 @@
 //! default). The phase is read from the files and manifests, so each phase can
 //! be re-run.
 //!
-//! Uses `x509` (keys), `kubeadm` (files, manifests) and `issue` (PEM of a public key).
+//! The phase reading is `kubeadm::sa_phase` (re-exported here).
+//!
+//! Uses `x509` (keys), `kubeadm` (files, manifests, phases) and `issue` (PEM of a public key).
 
 use rand_core::CryptoRng;
-use serde::Serialize;
 
 use crate::issue::pki;
 use crate::kubeadm::manifest;
-use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
+use crate::kubeadm::node::{NodeFiles, NodePath};
+pub use crate::kubeadm::sa_phase::{
+    APISERVER_MANIFEST, CONTROLLER_MANAGER_MANIFEST, SaPhase, SaStatus, key_bits, status,
+};
+use crate::kubeadm::sa_phase::{
+    KCM_FLAG, SIGNING_FLAG, VERIFY_FLAG, file_error, file_name, required,
+};
 use crate::plan::ca_rotation::{RotationError, StepPlan};
 use crate::plan::renewal::FileWrite;
 use crate::x509::keys::{KeyAlgorithm, PrivateKey};
-
-/// The apiserver's manifest, in the kubeconfig dir.
-pub const APISERVER_MANIFEST: &str = "manifests/kube-apiserver.yaml";
-/// kube-controller-manager's manifest, in the kubeconfig dir.
-pub const CONTROLLER_MANAGER_MANIFEST: &str = "manifests/kube-controller-manager.yaml";
-const VERIFY_FLAG: &str = "service-account-key-file";
-const SIGNING_FLAG: &str = "service-account-signing-key-file";
-const KCM_FLAG: &str = "service-account-private-key-file";
-
-/// Where a node stands in the rotation of the service-account key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SaPhase {
-    /// No rotation under way.
-    Idle,
-    /// The new key pair exists; the apiserver does not accept it yet.
-    Prepared,
-    /// The apiserver accepts both keys; the old one signs.
-    Trusted,
-    /// The new key signs; the old one is still accepted.
-    Switched,
-}
-
-impl SaPhase {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            SaPhase::Idle => "idle",
-            SaPhase::Prepared => "prepared",
-            SaPhase::Trusted => "trusted",
-            SaPhase::Switched => "switched",
-        }
-    }
-}
 
 /// A phase of `kcerts sa rotate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,37 +49,6 @@ pub enum SaStep {
     Finish,
 }
 
-/// The phase and the flags it was read from.
-#[derive(Debug, Clone, Serialize)]
-pub struct SaStatus {
-    /// The phase.
-    pub phase: SaPhase,
-    /// The apiserver's `--service-account-key-file` values.
-    pub verify_files: Vec<String>,
-    /// The apiserver's `--service-account-signing-key-file`.
-    pub apiserver_signing_file: Option<String>,
-    /// kube-controller-manager's `--service-account-private-key-file`.
-    pub controller_manager_signing_file: Option<String>,
-}
-
-fn file_error(path: &NodePath, reason: impl std::fmt::Display) -> RotationError {
-    RotationError::File {
-        path: path.clone(),
-        reason: reason.to_string(),
-    }
-}
-
-fn required<'a>(files: &'a NodeFiles, path: &NodePath) -> Result<&'a [u8], RotationError> {
-    match files.get(path) {
-        Some(FileContent::Bytes(b)) => Ok(b),
-        Some(FileContent::Unreadable(r)) => Err(file_error(path, format!("cannot be read: {r}"))),
-        None => Err(file_error(
-            path,
-            "is missing (the service-account rotation edits it)",
-        )),
-    }
-}
-
 /// Every file the rotation reads (beyond [`NodeFiles::wanted`]).
 pub fn wanted() -> Vec<NodePath> {
     let mut v = NodeFiles::wanted();
@@ -119,77 +61,12 @@ pub fn wanted() -> Vec<NodePath> {
     v
 }
 
-fn file_name(value: &str) -> &str {
-    value.rsplit('/').next().unwrap_or(value)
-}
-
 /// `value` with its file name replaced by `name` (same directory).
 fn sibling(value: &str, name: &str) -> String {
     match value.rsplit_once('/') {
         Some((dir, _)) => format!("{dir}/{name}"),
         None => name.to_string(),
     }
-}
-
-/// Whether a manifest's file `value` is the new key file `new` (`sa.new.key`,
-/// `sa.new.pub`): by name, or, half-way through `finish` (sa.key and sa.pub
-/// already hold the new pair, the `.new` files not yet removed), by content.
-fn is_new(files: &NodeFiles, value: &str, new: &str) -> bool {
-    let name = file_name(value);
-    if name == new {
-        return true;
-    }
-    match (
-        files.get(&NodePath::cert(name)),
-        files.get(&NodePath::cert(new)),
-    ) {
-        (Some(FileContent::Bytes(a)), Some(FileContent::Bytes(b))) => a == b,
-        _ => false,
-    }
-}
-
-/// Whether the private key in the manifest's file `value` is the one of
-/// `sa.new.pub` (at the very end of `finish`, sa.new.key is already removed).
-fn signs_with_new_pub(files: &NodeFiles, value: &str) -> bool {
-    let (Some(FileContent::Bytes(key)), Some(FileContent::Bytes(new_pub))) = (
-        files.get(&NodePath::cert(file_name(value))),
-        files.get(&NodePath::cert("sa.new.pub")),
-    ) else {
-        return false;
-    };
-    PrivateKey::parse(key).is_ok_and(|k| pki::public_key_pem(&k).as_bytes() == new_pub.as_slice())
-}
-
-/// Where the node stands.
-pub fn status(files: &NodeFiles) -> Result<SaStatus, RotationError> {
-    let api = NodePath::kubeconfig(APISERVER_MANIFEST);
-    let kcm = NodePath::kubeconfig(CONTROLLER_MANAGER_MANIFEST);
-    let api_bytes = required(files, &api)?;
-    let verify_files = manifest::flag_values(api_bytes, VERIFY_FLAG);
-    let apiserver_signing_file = manifest::flag_values(api_bytes, SIGNING_FLAG)
-        .into_iter()
-        .next();
-    let controller_manager_signing_file = match files.get(&kcm) {
-        Some(FileContent::Bytes(b)) => manifest::flag_values(b, KCM_FLAG).into_iter().next(),
-        _ => None,
-    };
-    let new_exists = files.exists(&NodePath::cert("sa.new.key"));
-    let signs_new = apiserver_signing_file
-        .as_deref()
-        .is_some_and(|f| is_new(files, f, "sa.new.key") || signs_with_new_pub(files, f));
-    let accepts_new = verify_files.iter().any(|f| is_new(files, f, "sa.new.pub"));
-    let phase = match (new_exists, accepts_new, signs_new) {
-        (false, false, false) => SaPhase::Idle,
-        (_, _, true) => SaPhase::Switched,
-        (_, true, false) => SaPhase::Trusted,
-        (true, false, false) => SaPhase::Prepared,
-    };
-    Ok(SaStatus {
-        phase,
-        verify_files,
-        apiserver_signing_file,
-        controller_manager_signing_file,
-    })
 }
 
 fn wrong(step: &'static str, phase: SaPhase, hint: &str) -> RotationError {
