@@ -111,6 +111,8 @@ pub enum CheckId {
     LeavesTrusted,
     /// The nodes' phases of a CA rotation fit together (fleet).
     CaRotation,
+    /// The nodes' phases of a service-account key rotation fit together (fleet).
+    SaRotation,
     /// The soonest expiry across the nodes (fleet).
     SoonestExpiry,
     /// No node is given twice: two inputs with one node name or the same
@@ -147,6 +149,7 @@ impl CheckId {
             CheckId::Server => "server",
             CheckId::LeavesTrusted => "leaves-trusted",
             CheckId::CaRotation => "ca-rotation",
+            CheckId::SaRotation => "sa-rotation",
             CheckId::SoonestExpiry => "soonest-expiry",
             CheckId::DistinctNodes => "distinct-nodes",
             CheckId::Live => "live",
