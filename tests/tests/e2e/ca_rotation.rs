@@ -29,7 +29,7 @@ fn node(root: &Path) {
 /// kube-apiserver's and kube-controller-manager's static pod manifests with the
 /// flags kubeadm writes for the files they read (cmd/kubeadm/app/phases/
 /// controlplane/manifests.go), pointing into `root`.
-fn write_manifests(root: &Path) {
+pub(crate) fn write_manifests(root: &Path) {
     let pki = root.join("pki").display().to_string();
     let dir = root.join("manifests");
     std::fs::create_dir_all(&dir).unwrap();

@@ -838,3 +838,207 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         "{text}"
     );
 }
+
+/// Issue 16: the README's procedure for rotating the service-account key on three
+/// control-plane nodes (prepare on cp-1, copy the new pair, then trust, switch and
+/// finish on each node in turn), with `kcerts fleet` run after every phase on every
+/// node: fleet reads each node's phase from its files and its apiserver's and
+/// controller-manager's manifests. Nodes in different safe phases warn, naming the
+/// phases and the next step; one phase everywhere passes; `same-key`/`same-pub`
+/// pass while the nodes hold only the rotation's two keys. The outages fail with
+/// exit 3, naming the nodes and the fix: `prepare` run on two nodes, `switch` on a
+/// node while another's apiserver does not accept the new key, `finish` on a node
+/// while another still signs with the old key.
+#[test]
+fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
+    let dir = tempdir();
+    let roots: Vec<PathBuf> = (1..=3)
+        .map(|i| dir.path().join(format!("cp-{i}")))
+        .collect();
+    for (node, root) in cluster(32).iter().zip(&roots) {
+        write_node(node, root);
+        crate::ca_rotation::write_manifests(root);
+    }
+    let rotate = |root: &Path, phase: &str| {
+        let mut args = vec!["sa", "rotate", phase, "--apply"];
+        let d = dir_args(root);
+        args.extend(d.iter().map(String::as_str));
+        assert_ok(&kcerts(&args), &format!("sa {phase} on {}", root.display()));
+    };
+    let args_of = |roots: &[PathBuf]| -> Vec<String> {
+        roots.iter().map(|r| r.display().to_string()).collect()
+    };
+    let check = |roots: &[PathBuf], what: &str, code: i32, rows: &[&str]| {
+        let out = fleet(&args_of(roots), &[]);
+        let text = squash(&stdout(&out));
+        assert_eq!(out.status.code(), Some(code), "{what}:\n{text}");
+        for row in rows {
+            assert!(text.contains(row), "{what}: no {row:?} in\n{text}");
+        }
+        if code != 3 {
+            assert!(!text.contains("\nfail "), "{what}:\n{text}");
+        }
+        text
+    };
+    let copy_new = |to: &Path| {
+        for f in ["sa.new.key", "sa.new.pub"] {
+            let o = run(
+                "cp",
+                [
+                    "-p",
+                    roots[0].join("pki").join(f).to_str().unwrap(),
+                    to.join("pki").join(f).to_str().unwrap(),
+                ],
+            );
+            assert_ok(&o, "cp -p");
+        }
+    };
+    // A copy of node `i` with `phase` run on it, in place of node `i`.
+    let early = |i: usize, phase: &str| -> Vec<PathBuf> {
+        let mut mixed = roots.clone();
+        mixed[i] = dir
+            .path()
+            .join(format!("early-{phase}"))
+            .join(format!("cp-{}", i + 1));
+        std::fs::create_dir_all(mixed[i].parent().unwrap()).unwrap();
+        assert_ok(
+            &run(
+                "cp",
+                ["-a", roots[i].to_str().unwrap(), mixed[i].to_str().unwrap()],
+            ),
+            "cp -a",
+        );
+        rotate(&mixed[i], phase);
+        mixed
+    };
+    let before = check(
+        &roots,
+        "before",
+        0,
+        &[
+            "pass sa same-key pki/sa.key is the same on every node",
+            "pass sa same-pub pki/sa.pub is the same on every node",
+        ],
+    );
+    assert!(!before.contains("sa-rotation"), "{before}");
+
+    rotate(&roots[0], "prepare");
+    check(
+        &roots,
+        "prepare on cp-1",
+        2,
+        &[
+            "warn sa sa-rotation rotation of the service-account key under way, nodes in different phases: cp-1 (prepared), cp-2, cp-3 (not prepared); every apiserver accepts what the others sign; next: copy pki/sa.new.key and pki/sa.new.pub to cp-2, cp-3, then `kcerts sa rotate trust --apply` there",
+            "pass sa same-key pki/sa.key is the same on every node",
+        ],
+    );
+    // prepare again on cp-2 instead of copying cp-1's pair.
+    check(
+        &early(1, "prepare"),
+        "prepare on cp-1 and on cp-2",
+        3,
+        &[
+            "fail sa sa-rotation pki/sa.new.key or pki/sa.new.pub differs between nodes (cp-1 hold one new key; cp-2 another): `prepare` ran on more than one node",
+        ],
+    );
+    copy_new(&roots[1]);
+    check(
+        &roots,
+        "copied to cp-2",
+        2,
+        &["cp-1, cp-2 (prepared), cp-3 (not prepared)"],
+    );
+    copy_new(&roots[2]);
+    check(
+        &roots,
+        "copied to cp-3",
+        0,
+        &[
+            "pass sa sa-rotation rotation of the service-account key under way: every node is `prepared`; next: `kcerts sa rotate trust --apply` on cp-1, cp-2, cp-3",
+        ],
+    );
+
+    // trust, then switch, on cp-1, cp-2, cp-3 in turn; after cp-2, a copy of cp-1
+    // running the next phase early is an outage.
+    type Outage = (&'static str, &'static [&'static str]);
+    let phases: [(&str, [&str; 3], Outage); 2] = [
+        (
+            "trust",
+            [
+                "warn sa sa-rotation rotation of the service-account key under way, nodes in different phases: cp-1 (trusted), cp-2, cp-3 (prepared); every apiserver accepts what the others sign; next: `kcerts sa rotate trust --apply` on cp-2, cp-3",
+                "cp-1, cp-2 (trusted), cp-3 (prepared)",
+                "pass sa sa-rotation rotation of the service-account key under way: every node is `trusted`; next: `kcerts sa rotate switch --apply` on cp-1, cp-2, cp-3",
+            ],
+            (
+                "switch",
+                &[
+                    "fail sa sa-rotation cp-1 (switched) sign service-account tokens with the new key, which the apiservers of cp-3 (prepared) do not accept yet (no --service-account-key-file holds it): tokens issued by one apiserver are rejected by the others; `kcerts sa rotate trust --apply` on cp-3",
+                ],
+            ),
+        ),
+        (
+            "switch",
+            [
+                "cp-1 (switched), cp-2, cp-3 (trusted); every apiserver accepts what the others sign; next: `kcerts sa rotate switch --apply` on cp-2, cp-3",
+                "cp-1, cp-2 (switched), cp-3 (trusted)",
+                "pass sa sa-rotation rotation of the service-account key under way: every node is `switched`; next: once every token signed by the old key is replaced (bound tokens within their lifetime, 1h by default), `kcerts sa rotate finish --apply` on cp-1, cp-2, cp-3",
+            ],
+            (
+                "finish",
+                &[
+                    "fail sa sa-rotation the apiservers of cp-1 (finished) no longer accept tokens signed by the old service-account key but cp-3 (trusted) still sign with it: those tokens are rejected; run `kcerts sa rotate switch --apply` on cp-3 (or `kcerts restore` the finish on cp-1)",
+                    "pass sa same-key pki/sa.key is the rotation's old key on cp-2, cp-3 and its new key on cp-1",
+                ],
+            ),
+        ),
+    ];
+    for (phase, afters, (next, outage)) in phases {
+        for (i, after) in afters.iter().enumerate() {
+            rotate(&roots[i], phase);
+            let code = if i < 2 { 2 } else { 0 };
+            check(
+                &roots,
+                &format!("{phase} on cp-{}", i + 1),
+                code,
+                &[
+                    after,
+                    "pass sa same-key pki/sa.key is the same on every node",
+                ],
+            );
+            if i == 1 {
+                let what = format!("{next} on cp-1 before {phase} on cp-3");
+                check(&early(0, next), &what, 3, outage);
+            }
+        }
+    }
+    for (i, after) in [
+        "warn sa sa-rotation rotation of the service-account key under way, nodes in different phases: cp-1 (finished), cp-2, cp-3 (switched); every apiserver accepts what the others sign (tokens signed by the old key before the switch are rejected where it is finished); next: once every token signed by the old key is replaced",
+        "cp-1, cp-2 (finished), cp-3 (switched)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        rotate(&roots[i], "finish");
+        check(
+            &roots,
+            &format!("finish on cp-{}", i + 1),
+            2,
+            &[
+                after,
+                "pass sa same-key pki/sa.key is the rotation's old key on",
+                "pass sa same-pub pki/sa.pub is the rotation's old key on",
+            ],
+        );
+    }
+    rotate(&roots[2], "finish");
+    let text = check(
+        &roots,
+        "finish on cp-3",
+        0,
+        &[
+            "pass sa same-key pki/sa.key is the same on every node",
+            "pass sa same-pub pki/sa.pub is the same on every node",
+        ],
+    );
+    assert!(!text.contains("sa-rotation"), "{text}");
+}
