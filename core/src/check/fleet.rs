@@ -966,24 +966,52 @@ fn rotation(nodes: &[(String, NodeFiles)], ca: Ca) -> Option<Rotation<'_>> {
     Some(r)
 }
 
+/// A node in a rotation (of a CA or of the service-account key) and its phase.
+trait Placed {
+    fn node(&self) -> &str;
+    fn place_name(&self) -> &'static str;
+}
+
+impl Placed for NodePlace<'_> {
+    fn node(&self) -> &str {
+        self.node
+    }
+    fn place_name(&self) -> &'static str {
+        self.place.name()
+    }
+}
+
+impl Placed for SaNode<'_> {
+    fn node(&self) -> &str {
+        self.node
+    }
+    fn place_name(&self) -> &'static str {
+        self.place.name()
+    }
+}
+
 /// `cp-1, cp-2 (reissued)`: nodes with their places.
-fn with_places(places: &[&NodePlace<'_>]) -> String {
-    let mut groups: Vec<(Place, Vec<&str>)> = Vec::new();
+fn with_places<P: Placed>(places: &[&P]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for p in places {
-        match groups.iter_mut().find(|(pl, _)| *pl == p.place) {
-            Some((_, n)) => n.push(p.node),
-            None => groups.push((p.place, vec![p.node])),
+        match groups.iter_mut().find(|(pl, _)| *pl == p.place_name()) {
+            Some((_, n)) => n.push(p.node()),
+            None => groups.push((p.place_name(), vec![p.node()])),
         }
     }
     groups
         .iter()
-        .map(|(pl, n)| format!("{} ({})", n.join(", "), pl.name()))
+        .map(|(pl, n)| format!("{} ({pl})", n.join(", ")))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn names(places: &[&NodePlace<'_>]) -> String {
-    places.iter().map(|p| p.node).collect::<Vec<_>>().join(", ")
+fn names<P: Placed>(places: &[&P]) -> String {
+    places
+        .iter()
+        .map(|p| p.node())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `ca-rotation` row of a rotation under way.
@@ -1328,26 +1356,6 @@ fn sa_rotation(nodes: &[(String, NodeFiles)]) -> Option<SaRotation<'_>> {
     Some(r)
 }
 
-/// `cp-1, cp-2 (switched)`: nodes with their places.
-fn sa_with_places(nodes: &[&SaNode<'_>]) -> String {
-    let mut groups: Vec<(SaPlace, Vec<&str>)> = Vec::new();
-    for n in nodes {
-        match groups.iter_mut().find(|(pl, _)| *pl == n.place) {
-            Some((_, v)) => v.push(n.node),
-            None => groups.push((n.place, vec![n.node])),
-        }
-    }
-    groups
-        .iter()
-        .map(|(pl, n)| format!("{} ({})", n.join(", "), pl.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn sa_names(nodes: &[&SaNode<'_>]) -> String {
-    nodes.iter().map(|n| n.node).collect::<Vec<_>>().join(", ")
-}
-
 /// The `sa-rotation` row of a service-account key rotation under way.
 fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
     let push = |rows: &mut Rows, status, reason| {
@@ -1390,15 +1398,15 @@ fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
             .iter()
             .map(|n| n.place)
             .min()
-            .and_then(|pl| pl.next(&sa_names(&lacking)))
+            .and_then(|pl| pl.next(&names(&lacking)))
             .unwrap_or_default();
         push(
             rows,
             Status::Fail,
             format!(
                 "{} sign service-account tokens with the new key, which the apiservers of {} do not accept yet (no --service-account-key-file holds it): tokens issued by one apiserver are rejected by the others; {fix}{unknown}",
-                sa_with_places(&signers),
-                sa_with_places(&lacking)
+                with_places(&signers),
+                with_places(&lacking)
             ),
         );
         return;
@@ -1412,10 +1420,10 @@ fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
             Status::Fail,
             format!(
                 "the apiservers of {} no longer accept tokens signed by the old service-account key but {} still sign with it: those tokens are rejected; run `kcerts sa rotate switch --apply` on {} (or `kcerts restore` the finish on {}){unknown}",
-                sa_with_places(&dropping),
-                sa_with_places(&old_signers),
-                sa_names(&old_signers),
-                sa_names(&dropping)
+                with_places(&dropping),
+                with_places(&old_signers),
+                names(&old_signers),
+                names(&dropping)
             ),
         );
         return;
@@ -1427,7 +1435,7 @@ fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
         .filter(|n| Some(n.place) == least)
         .collect();
     let next = least
-        .and_then(|pl| pl.next(&sa_names(&behind)))
+        .and_then(|pl| pl.next(&names(&behind)))
         .map(|s| format!("; next: {s}"))
         .unwrap_or_default();
     let status = |ok| if unknown.is_empty() { ok } else { Status::Fail };
@@ -1453,7 +1461,7 @@ fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
         status(Status::Warn),
         format!(
             "rotation of the service-account key under way, nodes in different phases: {}; every apiserver accepts what the others sign{old_tokens}{next}{unknown}",
-            sa_with_places(&all)
+            with_places(&all)
         ),
     );
 }

@@ -668,6 +668,46 @@ fn hostile_archives_are_refused_naming_the_entry() {
     );
 }
 
+/// `kcerts fleet` on `roots`: exits `code` and prints every one of `rows`
+/// (spaces squashed); no `fail` row unless `code` is 3. Returns the text.
+fn fleet_rows(roots: &[PathBuf], what: &str, code: i32, rows: &[&str]) -> String {
+    let args: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    let out = fleet(&args, &[]);
+    let text = squash(&stdout(&out));
+    assert_eq!(out.status.code(), Some(code), "{what}:\n{text}");
+    for row in rows {
+        assert!(text.contains(row), "{what}: no {row:?} in\n{text}");
+    }
+    if code != 3 {
+        assert!(!text.contains("\nfail "), "{what}:\n{text}");
+    }
+    text
+}
+
+/// Copies `files` of `from`'s pki to `to`'s (`cp -p`, as the README says).
+fn copy_pki(from: &Path, to: &Path, files: &[&str]) {
+    for f in files {
+        let o = run(
+            "cp",
+            [
+                "-p",
+                from.join("pki").join(f).to_str().unwrap(),
+                to.join("pki").join(f).to_str().unwrap(),
+            ],
+        );
+        assert_ok(&o, "cp -p");
+    }
+}
+
+/// A copy of the node at `from` made at `to` (`cp -a`).
+fn copy_node(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    assert_ok(
+        &run("cp", ["-a", from.to_str().unwrap(), to.to_str().unwrap()]),
+        "cp -a",
+    );
+}
+
 /// Issue 16: the README's procedure for rotating the cluster CA on three
 /// control-plane nodes (prepare on cp-1, copy the new pair, then trust, reissue
 /// and finish on each node in turn), with `kcerts fleet` run after every phase on
@@ -694,44 +734,11 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         args.extend(["--kubelet-pki-dir", absent.to_str().unwrap()]);
         assert_ok(&kcerts(&args), &format!("{phase} on {}", root.display()));
     };
-    let args_of = |roots: &[PathBuf]| -> Vec<String> {
-        roots.iter().map(|r| r.display().to_string()).collect()
-    };
-    let check = |roots: &[PathBuf], what: &str, code: i32, rows: &[&str]| {
-        let out = fleet(&args_of(roots), &[]);
-        let text = squash(&stdout(&out));
-        assert_eq!(out.status.code(), Some(code), "{what}:\n{text}");
-        for row in rows {
-            assert!(text.contains(row), "{what}: no {row:?} in\n{text}");
-        }
-        if code != 3 {
-            assert!(!text.contains("\nfail "), "{what}:\n{text}");
-        }
-    };
-    let copy_new = |to: &Path| {
-        for f in ["ca.new.crt", "ca.new.key"] {
-            let o = run(
-                "cp",
-                [
-                    "-p",
-                    roots[0].join("pki").join(f).to_str().unwrap(),
-                    to.join("pki").join(f).to_str().unwrap(),
-                ],
-            );
-            assert_ok(&o, "cp -p");
-        }
-    };
-    let copy_node = |from: &Path, to: &Path| {
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        assert_ok(
-            &run("cp", ["-a", from.to_str().unwrap(), to.to_str().unwrap()]),
-            "cp -a",
-        );
-    };
-    check(&roots, "before", 0, &["pass ca same-cert"]);
+    let copy_new = |to: &Path| copy_pki(&roots[0], to, &["ca.new.crt", "ca.new.key"]);
+    fleet_rows(&roots, "before", 0, &["pass ca same-cert"]);
 
     rotate(&roots[0], "prepare");
-    check(
+    fleet_rows(
         &roots,
         "prepare on cp-1",
         2,
@@ -740,14 +747,14 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         ],
     );
     copy_new(&roots[1]);
-    check(
+    fleet_rows(
         &roots,
         "copied to cp-2",
         2,
         &["cp-1, cp-2 (prepared), cp-3 (not prepared)"],
     );
     copy_new(&roots[2]);
-    check(
+    fleet_rows(
         &roots,
         "copied to cp-3",
         0,
@@ -802,7 +809,7 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         for (i, after) in afters.iter().enumerate() {
             rotate(&roots[i], phase);
             let (code, files) = if i < 2 { (2, differing) } else { (0, same) };
-            check(
+            fleet_rows(
                 &roots,
                 &format!("{phase} on cp-{}", i + 1),
                 code,
@@ -814,7 +821,7 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
                 copy_node(&roots[0], &mixed[0]);
                 rotate(&mixed[0], early);
                 let what = format!("{early} on cp-1 before {phase} on cp-3");
-                check(&mixed, &what, 3, outage);
+                fleet_rows(&mixed, &what, 3, outage);
             }
         }
     }
@@ -826,12 +833,10 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
     .enumerate()
     {
         rotate(&roots[i], "finish");
-        check(&roots, &format!("finish on cp-{}", i + 1), 2, &[after]);
+        fleet_rows(&roots, &format!("finish on cp-{}", i + 1), 2, &[after]);
     }
     rotate(&roots[2], "finish");
-    let out = fleet(&args_of(&roots), &[]);
-    let text = squash(&stdout(&out));
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let text = fleet_rows(&roots, "finish on cp-3", 0, &[]);
     assert!(!text.contains("ca-rotation"), "{text}");
     assert!(
         text.contains("pass ca same-cert pki/ca.crt is the same on every node"),
@@ -865,34 +870,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         args.extend(d.iter().map(String::as_str));
         assert_ok(&kcerts(&args), &format!("sa {phase} on {}", root.display()));
     };
-    let args_of = |roots: &[PathBuf]| -> Vec<String> {
-        roots.iter().map(|r| r.display().to_string()).collect()
-    };
-    let check = |roots: &[PathBuf], what: &str, code: i32, rows: &[&str]| {
-        let out = fleet(&args_of(roots), &[]);
-        let text = squash(&stdout(&out));
-        assert_eq!(out.status.code(), Some(code), "{what}:\n{text}");
-        for row in rows {
-            assert!(text.contains(row), "{what}: no {row:?} in\n{text}");
-        }
-        if code != 3 {
-            assert!(!text.contains("\nfail "), "{what}:\n{text}");
-        }
-        text
-    };
-    let copy_new = |to: &Path| {
-        for f in ["sa.new.key", "sa.new.pub"] {
-            let o = run(
-                "cp",
-                [
-                    "-p",
-                    roots[0].join("pki").join(f).to_str().unwrap(),
-                    to.join("pki").join(f).to_str().unwrap(),
-                ],
-            );
-            assert_ok(&o, "cp -p");
-        }
-    };
+    let copy_new = |to: &Path| copy_pki(&roots[0], to, &["sa.new.key", "sa.new.pub"]);
     // A copy of node `i` with `phase` run on it, in place of node `i`.
     let early = |i: usize, phase: &str| -> Vec<PathBuf> {
         let mut mixed = roots.clone();
@@ -900,18 +878,11 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
             .path()
             .join(format!("early-{phase}"))
             .join(format!("cp-{}", i + 1));
-        std::fs::create_dir_all(mixed[i].parent().unwrap()).unwrap();
-        assert_ok(
-            &run(
-                "cp",
-                ["-a", roots[i].to_str().unwrap(), mixed[i].to_str().unwrap()],
-            ),
-            "cp -a",
-        );
+        copy_node(&roots[i], &mixed[i]);
         rotate(&mixed[i], phase);
         mixed
     };
-    let before = check(
+    let before = fleet_rows(
         &roots,
         "before",
         0,
@@ -923,7 +894,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
     assert!(!before.contains("sa-rotation"), "{before}");
 
     rotate(&roots[0], "prepare");
-    check(
+    fleet_rows(
         &roots,
         "prepare on cp-1",
         2,
@@ -933,7 +904,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         ],
     );
     // prepare again on cp-2 instead of copying cp-1's pair.
-    check(
+    fleet_rows(
         &early(1, "prepare"),
         "prepare on cp-1 and on cp-2",
         3,
@@ -942,14 +913,14 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         ],
     );
     copy_new(&roots[1]);
-    check(
+    fleet_rows(
         &roots,
         "copied to cp-2",
         2,
         &["cp-1, cp-2 (prepared), cp-3 (not prepared)"],
     );
     copy_new(&roots[2]);
-    check(
+    fleet_rows(
         &roots,
         "copied to cp-3",
         0,
@@ -996,7 +967,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         for (i, after) in afters.iter().enumerate() {
             rotate(&roots[i], phase);
             let code = if i < 2 { 2 } else { 0 };
-            check(
+            fleet_rows(
                 &roots,
                 &format!("{phase} on cp-{}", i + 1),
                 code,
@@ -1007,7 +978,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
             );
             if i == 1 {
                 let what = format!("{next} on cp-1 before {phase} on cp-3");
-                check(&early(0, next), &what, 3, outage);
+                fleet_rows(&early(0, next), &what, 3, outage);
             }
         }
     }
@@ -1019,7 +990,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
     .enumerate()
     {
         rotate(&roots[i], "finish");
-        check(
+        fleet_rows(
             &roots,
             &format!("finish on cp-{}", i + 1),
             2,
@@ -1031,7 +1002,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         );
     }
     rotate(&roots[2], "finish");
-    let text = check(
+    let text = fleet_rows(
         &roots,
         "finish on cp-3",
         0,
