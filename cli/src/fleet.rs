@@ -42,8 +42,13 @@ certificate); every kubeconfig's server is the endpoint or the node itself; ever
 leaves chain to the CAs of every other node; no node is given twice (the same node name \
 from the etcd certificates or kubelet.conf, or the same per-node certificate, on two \
 NODEs fails); and the soonest expiry of the cluster (warn within --warn, fail within \
---crit). Run `kcerts verify` on each node for the single-node \
-checks.\n\
+--crit). During a rotation (a node holds pki/<ca>.new.crt or pki/sa.new.pub) the \
+ca-rotation and sa-rotation rows read each node's phase as `kcerts ca status`/`kcerts sa \
+status` do (the sa phase also from manifests/kube-apiserver.yaml and \
+kube-controller-manager.yaml) and fail when one node presents or signs with what another \
+does not trust, or the new CA or key differs between nodes; same-cert/same-key/same-pub \
+pass while the nodes hold only the rotation's old and new CA or key. Run `kcerts verify` on \
+each node for the single-node checks.\n\
 Exit status as verify: 0 all pass; 1 a node or file cannot be read or parsed; 2 some warn; \
 3 some fail."
 )]
