@@ -464,7 +464,8 @@ impl Builder {
 
 /// Maps uploaded paths onto kubeadm nodes: every folder under which a
 /// `pki/ca.crt` lives and that is not inside another such folder (a lone
-/// kubeconfig is not a node). Sorted by path.
+/// kubeconfig is not a node), with its `pki/` files, its top-level files and
+/// its `manifests/` files. Sorted by path.
 fn detect_nodes(files: &[InputFile<'_>]) -> Vec<(String, NodeFiles)> {
     let mut roots: Vec<String> = files
         .iter()
@@ -494,7 +495,13 @@ fn detect_nodes(files: &[InputFile<'_>]) -> Vec<(String, NodeFiles)> {
                 };
                 if let Some(pki_rel) = rel.strip_prefix("pki/") {
                     node.insert(NodePath::cert(pki_rel), f.bytes.to_vec());
-                } else if !rel.contains('/') {
+                } else if !rel.contains('/')
+                    || rel
+                        .strip_prefix("manifests/")
+                        .is_some_and(|m| !m.contains('/'))
+                {
+                    // The static pod manifests: fleet reads the phase of a
+                    // service-account key rotation from them.
                     node.insert(NodePath::kubeconfig(rel), f.bytes.to_vec());
                 }
             }
@@ -922,6 +929,17 @@ mod tests {
                 names.push((format!("{n}/{}", f.path), &f.bytes));
             }
         }
+        // The static pod manifests are part of the node (fleet reads the sa
+        // rotation's phase from them); a file deeper down is not.
+        let manifest = b"kind: Pod\n".to_vec();
+        names.push((
+            "cluster/cp-1/manifests/kube-apiserver.yaml".into(),
+            &manifest,
+        ));
+        names.push((
+            "cluster/cp-1/manifests/old/kube-apiserver.yaml".into(),
+            &manifest,
+        ));
         // A backup inside a node folder is not a node of its own.
         names.push((
             "cluster/cp-1/old/pki/ca.crt".to_string(),
@@ -942,6 +960,14 @@ mod tests {
             roots,
             [("cp-1", "cluster/cp-1/"), ("cp-2", "cluster/cp-2/")]
         );
+        let manifests: Vec<String> = a
+            .nodes
+            .iter()
+            .flat_map(|n| n.files.files.keys())
+            .map(|p| p.to_string())
+            .filter(|p| p.contains("manifests"))
+            .collect();
+        assert_eq!(manifests, ["manifests/kube-apiserver.yaml"]);
         assert_eq!(
             a.nodes[0].report, a.nodes[1].report,
             "same files, same report"
