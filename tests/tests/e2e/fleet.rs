@@ -976,6 +976,20 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
                     "pass sa same-key pki/sa.key is the same on every node",
                 ],
             );
+            if phase == "trust" && i == 0 {
+                // The same read from archives made with `tar`: fleet takes the
+                // manifests from them too.
+                let archives: Vec<PathBuf> = roots
+                    .iter()
+                    .enumerate()
+                    .map(|(n, r)| {
+                        let a = dir.path().join("archives");
+                        std::fs::create_dir_all(&a).unwrap();
+                        tar(r, &a.join(format!("cp-{}.tgz", n + 1)), "czf")
+                    })
+                    .collect();
+                fleet_rows(&archives, "trust on cp-1, archives", 2, &[after]);
+            }
             if i == 1 {
                 let what = format!("{next} on cp-1 before {phase} on cp-3");
                 fleet_rows(&early(0, next), &what, 3, outage);
