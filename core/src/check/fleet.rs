@@ -966,32 +966,130 @@ fn rotation(nodes: &[(String, NodeFiles)], ca: Ca) -> Option<Rotation<'_>> {
     Some(r)
 }
 
-/// A node in a rotation (of a CA or of the service-account key) and its phase.
-trait Placed {
+/// A node in a rotation (of a CA or of the service-account key), as the one
+/// outage rule of both reads it.
+trait RotationNode {
+    /// Where the node stands, ordered from the start of the rotation to its end.
+    type Place: Copy + Ord;
     fn node(&self) -> &str;
+    fn place(&self) -> Self::Place;
     fn place_name(&self) -> &'static str;
+    /// It presents the new CA (signs with its key, holds its leaves), or signs
+    /// tokens with the new key.
+    fn presents_new(&self) -> bool;
+    /// It presents the old CA, or signs tokens with the old key.
+    fn presents_old(&self) -> bool;
+    /// Every trust point trusts the new CA, or its apiserver accepts the new key.
+    fn trusts_new(&self) -> bool;
+    /// Every trust point trusts the old CA, or its apiserver accepts the old key.
+    fn trusts_old(&self) -> bool;
 }
 
-impl Placed for NodePlace<'_> {
+impl RotationNode for NodePlace<'_> {
+    type Place = Place;
     fn node(&self) -> &str {
         self.node
+    }
+    fn place(&self) -> Place {
+        self.place
     }
     fn place_name(&self) -> &'static str {
         self.place.name()
     }
+    fn presents_new(&self) -> bool {
+        self.presents_new
+    }
+    fn presents_old(&self) -> bool {
+        self.presents_old
+    }
+    fn trusts_new(&self) -> bool {
+        self.lacks_new.is_empty()
+    }
+    fn trusts_old(&self) -> bool {
+        self.lacks_old.is_empty()
+    }
 }
 
-impl Placed for SaNode<'_> {
+impl RotationNode for SaNode<'_> {
+    type Place = SaPlace;
     fn node(&self) -> &str {
         self.node
     }
+    fn place(&self) -> SaPlace {
+        self.place
+    }
     fn place_name(&self) -> &'static str {
         self.place.name()
+    }
+    fn presents_new(&self) -> bool {
+        self.signs_new
+    }
+    fn presents_old(&self) -> bool {
+        self.signs_old
+    }
+    fn trusts_new(&self) -> bool {
+        self.accepts_new
+    }
+    fn trusts_old(&self) -> bool {
+        self.accepts_old
+    }
+}
+
+/// What a rotation's nodes amount to, by the rule both rotations follow.
+enum Verdict<'a, N: RotationNode> {
+    /// `presenters` present the new CA or key where `lacking` do not trust it yet:
+    /// an outage.
+    NewUntrusted {
+        presenters: Vec<&'a N>,
+        lacking: Vec<&'a N>,
+    },
+    /// `dropping` no longer trust the old CA or key while `presenters` still
+    /// present it: an outage.
+    OldDropped {
+        dropping: Vec<&'a N>,
+        presenters: Vec<&'a N>,
+    },
+    /// Every node trusts what the others present. `least` is the place furthest
+    /// behind and `behind` the nodes there; `dropped_old` is whether some node
+    /// no longer trusts the old CA or key.
+    Safe {
+        least: Option<N::Place>,
+        behind: Vec<&'a N>,
+        one_place: bool,
+        dropped_old: bool,
+    },
+}
+
+fn verdict<N: RotationNode>(nodes: &[N]) -> Verdict<'_, N> {
+    let those = |f: &dyn Fn(&N) -> bool| nodes.iter().filter(|n| f(n)).collect::<Vec<_>>();
+    let presenters = those(&|n| n.presents_new());
+    let lacking = those(&|n| !n.trusts_new());
+    if !presenters.is_empty() && !lacking.is_empty() {
+        return Verdict::NewUntrusted {
+            presenters,
+            lacking,
+        };
+    }
+    let dropping = those(&|n| !n.trusts_old());
+    let presenters = those(&|n| n.presents_old());
+    if !dropping.is_empty() && !presenters.is_empty() {
+        return Verdict::OldDropped {
+            dropping,
+            presenters,
+        };
+    }
+    let least = nodes.iter().map(N::place).min();
+    let behind = those(&|n| Some(n.place()) == least);
+    Verdict::Safe {
+        least,
+        one_place: behind.len() == nodes.len(),
+        behind,
+        dropped_old: !dropping.is_empty(),
     }
 }
 
 /// `cp-1, cp-2 (reissued)`: nodes with their places.
-fn with_places<P: Placed>(places: &[&P]) -> String {
+fn with_places<P: RotationNode>(places: &[&P]) -> String {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for p in places {
         match groups.iter_mut().find(|(pl, _)| *pl == p.place_name()) {
@@ -1006,7 +1104,7 @@ fn with_places<P: Placed>(places: &[&P]) -> String {
         .join(", ")
 }
 
-fn names<P: Placed>(places: &[&P]) -> String {
+fn names<P: RotationNode>(places: &[&P]) -> String {
     places
         .iter()
         .map(|p| p.node())
@@ -1050,99 +1148,85 @@ fn rotation_row(ca: Ca, r: &Rotation<'_>, rows: &mut Rows) {
             ca.cert_file()
         )
     };
-    // The new CA presented where it is not trusted everywhere: an outage.
-    let signers: Vec<&NodePlace<'_>> = all.iter().copied().filter(|p| p.presents_new).collect();
-    let lacking: Vec<&NodePlace<'_>> = all
-        .iter()
-        .copied()
-        .filter(|p| !p.lacks_new.is_empty())
-        .collect();
-    if !signers.is_empty() && !lacking.is_empty() {
-        let missing: Vec<String> = lacking
-            .iter()
-            .map(|p| format!("{}: {}", p.node, p.lacks_new.join(", ")))
-            .collect();
-        let fix = lacking
-            .iter()
-            .map(|p| p.place)
-            .min()
-            .and_then(|pl| pl.next(ca, &names(&lacking)))
-            .unwrap_or_default();
-        push(
-            rows,
-            Status::Fail,
-            format!(
-                "{} present certificates of the new {n} CA (serial {}) that {} do not trust yet ({}): those nodes and their clients reject them; {fix}{unknown}",
-                with_places(&signers),
-                r.new.serial,
-                with_places(&lacking),
-                missing.join("; ")
-            ),
-        );
-        return;
-    }
-    // The old CA dropped while another node still presents its certificates.
-    let dropping: Vec<&NodePlace<'_>> = all
-        .iter()
-        .copied()
-        .filter(|p| !p.lacks_old.is_empty())
-        .collect();
-    let old_presenters: Vec<&NodePlace<'_>> =
-        all.iter().copied().filter(|p| p.presents_old).collect();
-    if !dropping.is_empty() && !old_presenters.is_empty() {
-        push(
+    match verdict(&r.places) {
+        Verdict::NewUntrusted {
+            presenters,
+            lacking,
+        } => {
+            let missing: Vec<String> = lacking
+                .iter()
+                .map(|p| format!("{}: {}", p.node, p.lacks_new.join(", ")))
+                .collect();
+            let fix = lacking
+                .iter()
+                .map(|p| p.place)
+                .min()
+                .and_then(|pl| pl.next(ca, &names(&lacking)))
+                .unwrap_or_default();
+            push(
+                rows,
+                Status::Fail,
+                format!(
+                    "{} present certificates of the new {n} CA (serial {}) that {} do not trust yet ({}): those nodes and their clients reject them; {fix}{unknown}",
+                    with_places(&presenters),
+                    r.new.serial,
+                    with_places(&lacking),
+                    missing.join("; ")
+                ),
+            );
+        }
+        Verdict::OldDropped {
+            dropping,
+            presenters,
+        } => push(
             rows,
             Status::Fail,
             format!(
                 "{} no longer trust the old {n} CA but {} still present certificates signed by it: those are rejected; run `kcerts ca rotate reissue --ca {n} --apply` on {} (or `kcerts restore` the finish on {})",
                 with_places(&dropping),
-                with_places(&old_presenters),
-                names(&old_presenters),
+                with_places(&presenters),
+                names(&presenters),
                 names(&dropping)
             ),
-        );
-        return;
-    }
-    let least = all.iter().map(|p| p.place).min();
-    let behind: Vec<&NodePlace<'_>> = all
-        .iter()
-        .copied()
-        .filter(|p| Some(p.place) == least)
-        .collect();
-    let next = least
-        .and_then(|pl| pl.next(ca, &names(&behind)))
-        .map(|s| format!("; next: {s}"))
-        .unwrap_or_default();
-    if all.iter().all(|p| Some(p.place) == least) {
-        let status = if unknown.is_empty() {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
-        let text = if least == Some(Place::Finished) {
-            format!("the rotation of the {n} CA is finished on every node")
-        } else {
-            format!(
-                "rotation of the {n} CA under way: every node is `{}` (new CA serial {}){next}",
-                least.map_or("", Place::name),
-                r.new.serial
-            )
-        };
-        push(rows, status, format!("{text}{unknown}"));
-        return;
-    }
-    push(
-        rows,
-        if unknown.is_empty() {
-            Status::Warn
-        } else {
-            Status::Fail
-        },
-        format!(
-            "rotation of the {n} CA under way, nodes in different phases: {}; every node trusts what the others present{next}{unknown}",
-            with_places(&all)
         ),
-    );
+        Verdict::Safe {
+            least,
+            behind,
+            one_place,
+            ..
+        } => {
+            let next = least
+                .and_then(|pl| pl.next(ca, &names(&behind)))
+                .map(|s| format!("; next: {s}"))
+                .unwrap_or_default();
+            let (status, text) = if one_place {
+                let text = if least == Some(Place::Finished) {
+                    format!("the rotation of the {n} CA is finished on every node")
+                } else {
+                    format!(
+                        "rotation of the {n} CA under way: every node is `{}` (new CA serial {}){next}",
+                        least.map_or("", Place::name),
+                        r.new.serial
+                    )
+                };
+                (Status::Pass, text)
+            } else {
+                (
+                    Status::Warn,
+                    format!(
+                        "rotation of the {n} CA under way, nodes in different phases: {}; every node trusts what the others present{next}",
+                        with_places(&all)
+                    ),
+                )
+            };
+            let status = if unknown.is_empty() {
+                status
+            } else {
+                Status::Fail
+            };
+            push(rows, status, format!("{text}{unknown}"));
+        }
+    }
 }
 
 fn same_sa(nodes: &[(String, NodeFiles)], rotation: Option<&SaRotation<'_>>, rows: &mut Rows) {
@@ -1390,80 +1474,82 @@ fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
             .collect();
         format!("; the phase of {} cannot be read", parts.join("; "))
     };
-    // Tokens signed with the new key where an apiserver does not accept it: an outage.
-    let signers: Vec<&SaNode<'_>> = all.iter().copied().filter(|n| n.signs_new).collect();
-    let lacking: Vec<&SaNode<'_>> = all.iter().copied().filter(|n| !n.accepts_new).collect();
-    if !signers.is_empty() && !lacking.is_empty() {
-        let fix = lacking
-            .iter()
-            .map(|n| n.place)
-            .min()
-            .and_then(|pl| pl.next(&names(&lacking)))
-            .unwrap_or_default();
-        push(
-            rows,
-            Status::Fail,
-            format!(
-                "{} sign service-account tokens with the new key, which the apiservers of {} do not accept yet (no --service-account-key-file holds it): tokens issued by one apiserver are rejected by the others; {fix}{unknown}",
-                with_places(&signers),
-                with_places(&lacking)
-            ),
-        );
-        return;
-    }
-    // The old key no longer accepted while another node still signs with it.
-    let dropping: Vec<&SaNode<'_>> = all.iter().copied().filter(|n| !n.accepts_old).collect();
-    let old_signers: Vec<&SaNode<'_>> = all.iter().copied().filter(|n| n.signs_old).collect();
-    if !dropping.is_empty() && !old_signers.is_empty() {
-        push(
+    match verdict(&r.nodes) {
+        Verdict::NewUntrusted {
+            presenters,
+            lacking,
+        } => {
+            let fix = lacking
+                .iter()
+                .map(|n| n.place)
+                .min()
+                .and_then(|pl| pl.next(&names(&lacking)))
+                .unwrap_or_default();
+            push(
+                rows,
+                Status::Fail,
+                format!(
+                    "{} sign service-account tokens with the new key, which the apiservers of {} do not accept yet (no --service-account-key-file holds it): tokens issued by one apiserver are rejected by the others; {fix}{unknown}",
+                    with_places(&presenters),
+                    with_places(&lacking)
+                ),
+            );
+        }
+        Verdict::OldDropped {
+            dropping,
+            presenters,
+        } => push(
             rows,
             Status::Fail,
             format!(
                 "the apiservers of {} no longer accept tokens signed by the old service-account key but {} still sign with it: those tokens are rejected; run `kcerts sa rotate switch --apply` on {} (or `kcerts restore` the finish on {}){unknown}",
                 with_places(&dropping),
-                with_places(&old_signers),
-                names(&old_signers),
+                with_places(&presenters),
+                names(&presenters),
                 names(&dropping)
             ),
-        );
-        return;
-    }
-    let least = all.iter().map(|n| n.place).min();
-    let behind: Vec<&SaNode<'_>> = all
-        .iter()
-        .copied()
-        .filter(|n| Some(n.place) == least)
-        .collect();
-    let next = least
-        .and_then(|pl| pl.next(&names(&behind)))
-        .map(|s| format!("; next: {s}"))
-        .unwrap_or_default();
-    let status = |ok| if unknown.is_empty() { ok } else { Status::Fail };
-    if all.iter().all(|n| Some(n.place) == least) {
-        let text = if least == Some(SaPlace::Finished) {
-            "the rotation of the service-account key is finished on every node".to_string()
-        } else {
-            format!(
-                "rotation of the service-account key under way: every node is `{}`{next}",
-                least.map_or("", SaPlace::name)
-            )
-        };
-        push(rows, status(Status::Pass), format!("{text}{unknown}"));
-        return;
-    }
-    let old_tokens = if !dropping.is_empty() {
-        " (tokens signed by the old key before the switch are rejected where it is finished)"
-    } else {
-        ""
-    };
-    push(
-        rows,
-        status(Status::Warn),
-        format!(
-            "rotation of the service-account key under way, nodes in different phases: {}; every apiserver accepts what the others sign{old_tokens}{next}{unknown}",
-            with_places(&all)
         ),
-    );
+        Verdict::Safe {
+            least,
+            behind,
+            one_place,
+            dropped_old,
+        } => {
+            let next = least
+                .and_then(|pl| pl.next(&names(&behind)))
+                .map(|s| format!("; next: {s}"))
+                .unwrap_or_default();
+            let (ok, text) = if !one_place {
+                let old_tokens = if dropped_old {
+                    " (tokens signed by the old key before the switch are rejected where it is finished)"
+                } else {
+                    ""
+                };
+                (
+                    Status::Warn,
+                    format!(
+                        "rotation of the service-account key under way, nodes in different phases: {}; every apiserver accepts what the others sign{old_tokens}{next}",
+                        with_places(&all)
+                    ),
+                )
+            } else if least == Some(SaPlace::Finished) {
+                (
+                    Status::Pass,
+                    "the rotation of the service-account key is finished on every node".to_string(),
+                )
+            } else {
+                (
+                    Status::Pass,
+                    format!(
+                        "rotation of the service-account key under way: every node is `{}`{next}",
+                        least.map_or("", SaPlace::name)
+                    ),
+                )
+            };
+            let status = if unknown.is_empty() { ok } else { Status::Fail };
+            push(rows, status, format!("{text}{unknown}"));
+        }
+    }
 }
 
 fn apiserver_sans(
