@@ -115,7 +115,7 @@ fn is_new(files: &NodeFiles, value: &str, new: &str) -> bool {
 fn signs_with_new_pub(files: &NodeFiles, value: &str) -> bool {
     let (Some(FileContent::Bytes(key)), Some(FileContent::Bytes(new_pub))) = (
         files.get(&NodePath::cert(file_name(value))),
-        files.get(&NodePath::cert("sa.new.pub")),
+        files.get(&NodePath::cert(NEW_PUB)),
     ) else {
         return false;
     };
@@ -137,11 +137,11 @@ pub fn status(files: &NodeFiles) -> Result<SaStatus, RotationError> {
         Some(FileContent::Bytes(b)) => manifest::flag_values(b, KCM_FLAG).into_iter().next(),
         _ => None,
     };
-    let new_exists = files.exists(&NodePath::cert("sa.new.key"));
+    let new_exists = files.exists(&NodePath::cert(NEW_KEY));
     let signs_new = apiserver_signing_file
         .as_deref()
-        .is_some_and(|f| is_new(files, f, "sa.new.key") || signs_with_new_pub(files, f));
-    let accepts_new = verify_files.iter().any(|f| is_new(files, f, "sa.new.pub"));
+        .is_some_and(|f| is_new(files, f, NEW_KEY) || signs_with_new_pub(files, f));
+    let accepts_new = verify_files.iter().any(|f| is_new(files, f, NEW_PUB));
     let phase = match (new_exists, accepts_new, signs_new) {
         (false, false, false) => SaPhase::Idle,
         (_, _, true) => SaPhase::Switched,

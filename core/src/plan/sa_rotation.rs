@@ -30,7 +30,7 @@ pub use crate::kubeadm::sa_phase::{
     APISERVER_MANIFEST, CONTROLLER_MANAGER_MANIFEST, SaPhase, SaStatus, key_bits, status,
 };
 use crate::kubeadm::sa_phase::{
-    KCM_FLAG, SIGNING_FLAG, VERIFY_FLAG, file_error, file_name, required,
+    KCM_FLAG, NEW_KEY, NEW_PUB, SIGNING_FLAG, VERIFY_FLAG, file_error, file_name, required,
 };
 use crate::plan::ca_rotation::{RotationError, StepPlan};
 use crate::plan::renewal::FileWrite;
@@ -53,8 +53,8 @@ pub enum SaStep {
 pub fn wanted() -> Vec<NodePath> {
     let mut v = NodeFiles::wanted();
     v.extend([
-        NodePath::cert("sa.new.key"),
-        NodePath::cert("sa.new.pub"),
+        NodePath::cert(NEW_KEY),
+        NodePath::cert(NEW_PUB),
         NodePath::kubeconfig(APISERVER_MANIFEST),
         NodePath::kubeconfig(CONTROLLER_MANAGER_MANIFEST),
     ]);
@@ -118,14 +118,14 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
             let old = PrivateKey::parse(required(files, &NodePath::cert("sa.key"))?)
                 .map_err(|e| file_error(&NodePath::cert("sa.key"), e))?;
             let key = PrivateKey::generate(old.algorithm().unwrap_or(KeyAlgorithm::Rsa2048), rng)
-                .map_err(|e| file_error(&NodePath::cert("sa.new.key"), e))?;
+                .map_err(|e| file_error(&NodePath::cert(NEW_KEY), e))?;
             plan.writes.push(FileWrite {
-                path: NodePath::cert("sa.new.key"),
+                path: NodePath::cert(NEW_KEY),
                 bytes: key.to_pem().into_bytes(),
                 secret: true,
             });
             plan.writes.push(FileWrite {
-                path: NodePath::cert("sa.new.pub"),
+                path: NodePath::cert(NEW_PUB),
                 bytes: pki::public_key_pem(&key).into_bytes(),
                 secret: false,
             });
@@ -137,7 +137,7 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
             if st.phase == SaPhase::Idle {
                 return Err(wrong("trust", st.phase, "run `prepare` first"));
             }
-            let edited = manifest::add_flag(api, VERIFY_FLAG, &sibling(&old_pub, "sa.new.pub"))
+            let edited = manifest::add_flag(api, VERIFY_FLAG, &sibling(&old_pub, NEW_PUB))
                 .map_err(|e| file_error(&api_path, e))?;
             if edited != api {
                 plan.writes.push(manifest_write(APISERVER_MANIFEST, edited));
@@ -160,7 +160,7 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
                     },
                 )
             })?;
-            let new_key = sibling(&signing, "sa.new.key");
+            let new_key = sibling(&signing, NEW_KEY);
             let edited = manifest::set_flag(api, SIGNING_FLAG, &new_key)
                 .map_err(|e| file_error(&api_path, e))?;
             if edited != api {
@@ -185,13 +185,13 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
                 return Err(wrong("finish", st.phase, "run `switch` first"));
             }
             // A finish stopped after removing sa.new.key: sa.key is the new key already.
-            let new_key = match files.get(&NodePath::cert("sa.new.key")) {
-                Some(_) => required(files, &NodePath::cert("sa.new.key"))?,
+            let new_key = match files.get(&NodePath::cert(NEW_KEY)) {
+                Some(_) => required(files, &NodePath::cert(NEW_KEY))?,
                 None => required(files, &NodePath::cert("sa.key"))?,
             }
             .to_vec();
-            let new_pub = match files.get(&NodePath::cert("sa.new.pub")) {
-                Some(_) => required(files, &NodePath::cert("sa.new.pub"))?,
+            let new_pub = match files.get(&NodePath::cert(NEW_PUB)) {
+                Some(_) => required(files, &NodePath::cert(NEW_PUB))?,
                 None => required(files, &NodePath::cert("sa.pub"))?,
             }
             .to_vec();
@@ -206,9 +206,8 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
                 secret: false,
             });
             let signing = st.apiserver_signing_file.clone().unwrap_or_default();
-            let mut api2 =
-                manifest::remove_flag(api, VERIFY_FLAG, &sibling(&old_pub, "sa.new.pub"))
-                    .map_err(|e| file_error(&api_path, e))?;
+            let mut api2 = manifest::remove_flag(api, VERIFY_FLAG, &sibling(&old_pub, NEW_PUB))
+                .map_err(|e| file_error(&api_path, e))?;
             api2 = manifest::set_flag(&api2, SIGNING_FLAG, &sibling(&signing, "sa.key"))
                 .map_err(|e| file_error(&api_path, e))?;
             plan.writes.push(manifest_write(APISERVER_MANIFEST, api2));
@@ -221,7 +220,7 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
                 .map_err(|e| file_error(&kcm_path, e))?;
             plan.writes
                 .push(manifest_write(CONTROLLER_MANAGER_MANIFEST, kcm2));
-            plan.removes = [NodePath::cert("sa.new.key"), NodePath::cert("sa.new.pub")]
+            plan.removes = [NodePath::cert(NEW_KEY), NodePath::cert(NEW_PUB)]
                 .into_iter()
                 .filter(|p| files.exists(p))
                 .collect();
