@@ -29,11 +29,16 @@ target_dir=${KCERTS_FUZZ_TARGET_DIR:-$HOME/.cache/kcerts/fuzz-target-$san}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(cert key csr kubeconfig report roundtrip)
 
+# libFuzzer's instrumentation needs nightly. The machines reach rustup's toolchain
+# server, so a missing nightly is installed here; if that fails the stage fails with
+# rustup's own error (no silent skip: a skipped fuzz stage would look like a pass).
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    # libFuzzer's instrumentation needs nightly; no other toolchain can be fetched on
-    # some machines, so say so instead of failing the whole test command.
-    echo "fuzz: skipped, no nightly toolchain (rustup toolchain list)"
-    exit 0
+    echo "fuzz: no nightly toolchain; installing it (rustup toolchain install nightly --profile minimal)"
+    if ! out=$(rustup toolchain install nightly --profile minimal 2>&1); then
+        printf '%s\n' "$out"
+        echo "fuzz: FAILED: could not install the nightly toolchain (error above)"
+        exit 1
+    fi
 fi
 # --debug: cargo-fuzz only drives cargo; an optimised build of it is wasted minutes.
 command -v cargo-fuzz >/dev/null || cargo install --debug cargo-fuzz --locked
