@@ -28,12 +28,8 @@ for alg in RSA-2048 ECDSA-P256; do
         *.conf) cp "$n/$f" "$out/kubeconfig/$name" ;;
         esac
     done
-    # The whole node as one report bundle (`@@@ <name>` lines, see fuzz/src/lib.rs).
-    bundle() { (cd "$n" && find . -type f ! -name '*.pub' | sort | while read -r f; do
-        [ "$f" = "./$1" ] && continue; printf '@@@ %s\n' "${f#./}"; cat "$f"; done); }
-    bundle none >"$out/report/$alg-node"
-    bundle pki/front-proxy-ca.key >"$out/report/$alg-external-front-proxy-ca"
-    { bundle pki/apiserver.crt; printf '@@@ pki/apiserver.crt\n!unreadable'; } >"$out/report/$alg-unreadable"
+    # Small report bundles of this node (`@@@ <name>` lines, see fuzz/src/lib.rs).
+    bash fuzz/report-seeds.sh "$n" "$alg" "$out/report"
     "$kcerts" renew apiserver --csr-only --csr-dir "$tmp/csr-$alg" --cert-dir "$n/pki" --kubeconfig-dir "$n" >/dev/null
     cp "$tmp/csr-$alg/apiserver.csr" "$out/csr/$alg-apiserver.csr"
 done
