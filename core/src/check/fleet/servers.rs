@@ -1,0 +1,483 @@
+//! The control-plane endpoint and the servers: which endpoint the nodes use
+//! (given, or the server of `admin.conf` on most nodes), whether each
+//! apiserver certificate carries it and its own node's names, and whether every
+//! kubeconfig's server is the endpoint or the node itself.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::identity::Identity;
+use super::{NodeReport, Options, Rows};
+use crate::check::verify::{CheckId, Status};
+use crate::kubeadm::inventory;
+use crate::kubeadm::kubeconfig::Kubeconfig;
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node_loader;
+use crate::x509::certificate::Certificate;
+
+/// A server address: host (lowercase) and optional port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// DNS name or IP address, without brackets.
+    pub host: String,
+    /// The port, when given.
+    pub port: Option<u16>,
+}
+
+impl Endpoint {
+    /// Parses `https://host:port/path`, `host:port`, `[v6]:port` or `host`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let s = text.trim();
+        let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+        let s = s.split(['/', '?', '#']).next().unwrap_or(s);
+        let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, after) = rest.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p.parse().ok()?),
+                None if after.is_empty() => None,
+                None => return None,
+            };
+            (h, port)
+        } else {
+            match s.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => (h, Some(p.parse().ok()?)),
+                _ => (s, None),
+            }
+        };
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return None;
+        }
+        Some(Self {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// The host as an IP address, when it is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.host.parse().ok()
+    }
+
+    /// Whether `other` (a kubeconfig's server) is this endpoint: same host, and
+    /// the same port when this one names a port.
+    fn matches(&self, other: &Endpoint) -> bool {
+        let same_host = match (self.ip(), other.ip()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.host == other.host,
+        };
+        same_host && (self.port.is_none() || self.port == other.port)
+    }
+
+    /// Whether `cert` has this host among its SANs.
+    fn in_sans(&self, cert: &Certificate) -> bool {
+        match self.ip() {
+            Some(ip) => cert.ip_addresses.contains(&ip),
+            None => cert
+                .dns_names
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&self.host)),
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => write!(f, "{host}:{p}"),
+            None => f.write_str(&host),
+        }
+    }
+}
+
+/// The server of a kubeconfig's current context.
+fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
+    let bytes = match node_loader::read(files, &NodePath::kubeconfig(file)) {
+        Ok(Some(b)) => b,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(e.kind.to_string())),
+    };
+    Some(
+        Kubeconfig::parse(bytes)
+            .and_then(|k| k.current())
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                c.server
+                    .ok_or_else(|| "its cluster has no server".to_string())
+            }),
+    )
+}
+
+/// The endpoint: given, or the server of `admin.conf` on more than half the nodes.
+pub(super) fn endpoint_row(
+    nodes: &[(String, NodeFiles)],
+    opts: &Options,
+    rows: &mut Rows,
+) -> Option<Endpoint> {
+    const T: &str = "cluster";
+    if let Some(given) = &opts.endpoint {
+        return match Endpoint::parse(given) {
+            Some(e) => {
+                rows.push(
+                    Status::Pass,
+                    T.into(),
+                    CheckId::Endpoint,
+                    format!("control-plane endpoint {e}, as given"),
+                );
+                Some(e)
+            }
+            None => {
+                rows.push(
+                    Status::Fail,
+                    T.into(),
+                    CheckId::Endpoint,
+                    format!("{given:?} is not a host, host:port or https:// URL"),
+                );
+                None
+            }
+        };
+    }
+    let mut seen: Vec<(Endpoint, Vec<&str>)> = Vec::new();
+    for (name, files) in nodes {
+        if let Some(Ok(server)) = server_of(files, "admin.conf")
+            && let Some(e) = Endpoint::parse(&server)
+        {
+            match seen.iter_mut().find(|(s, _)| *s == e) {
+                Some((_, names)) => names.push(name),
+                None => seen.push((e, vec![name])),
+            }
+        }
+    }
+    seen.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
+    let Some((best, names)) = seen.first() else {
+        rows.push(
+            Status::Fail,
+            T.into(),
+            CheckId::Endpoint,
+            "no node has an admin.conf with a server: pass --control-plane-endpoint".into(),
+        );
+        return None;
+    };
+    if names.len() == nodes.len() {
+        rows.push(
+            Status::Pass,
+            T.into(),
+            CheckId::Endpoint,
+            format!("control-plane endpoint {best}, the server of admin.conf on every node"),
+        );
+        return Some(best.clone());
+    }
+    if names.len() * 2 > nodes.len() {
+        rows.push(
+            Status::Pass,
+            T.into(),
+            CheckId::Endpoint,
+            format!(
+                "control-plane endpoint {best}, the server of admin.conf on {} of {} nodes",
+                names.len(),
+                nodes.len()
+            ),
+        );
+        return Some(best.clone());
+    }
+    let all: Vec<String> = seen
+        .iter()
+        .map(|(e, n)| format!("{} on {}", e, n.join(", ")))
+        .collect();
+    rows.push(
+        Status::Fail,
+        T.into(),
+        CheckId::Endpoint,
+        format!(
+            "cannot tell the control-plane endpoint: admin.conf servers differ ({}): pass --control-plane-endpoint",
+            all.join("; ")
+        ),
+    );
+    None
+}
+
+pub(super) fn apiserver_sans(
+    name: &str,
+    files: &NodeFiles,
+    id: &Identity,
+    endpoint: Option<&Endpoint>,
+    rows: &mut Rows,
+) {
+    let target = format!("{name}/apiserver");
+    let Some(row) = inventory::row("apiserver") else {
+        return;
+    };
+    let cert = match node_loader::load_row_certificate(files, row) {
+        Ok(Some(c)) => c,
+        // Missing or unreadable: the read row or check-expiration says so.
+        _ => return,
+    };
+    let mut missing = Vec::new();
+    if let Some(e) = endpoint
+        && !e.in_sans(&cert)
+    {
+        missing.push(format!(
+            "{}:{} (the control-plane endpoint)",
+            if e.ip().is_some() { "IP" } else { "DNS" },
+            e.host
+        ));
+    }
+    if !cert
+        .dns_names
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&id.node_name))
+    {
+        missing.push(format!("DNS:{} (the node name)", id.node_name));
+    }
+    for ip in &id.addresses {
+        if !cert.ip_addresses.contains(ip) {
+            missing.push(format!("IP:{ip} (the node's address)"));
+        }
+    }
+    if missing.is_empty() {
+        let ep = endpoint
+            .map(|e| format!("the endpoint {} and ", e.host))
+            .unwrap_or_default();
+        rows.push(
+            Status::Pass,
+            target,
+            CheckId::EndpointSans,
+            format!("has {ep}the node's names ({})", id.describe()),
+        );
+    } else {
+        rows.push(
+            Status::Fail,
+            target,
+            CheckId::EndpointSans,
+            format!(
+                "lacks {}: clients reaching this apiserver that way reject it; renew it with those SANs",
+                missing.join(", ")
+            ),
+        );
+    }
+}
+
+/// The kubeconfigs whose server is checked (kubelet.conf when the copy has it).
+const KUBECONFIGS: [&str; 5] = [
+    "admin.conf",
+    "controller-manager.conf",
+    "kubelet.conf",
+    "scheduler.conf",
+    "super-admin.conf",
+];
+
+pub(super) fn servers(
+    i: usize,
+    nodes: &[(String, NodeFiles)],
+    reports: &[NodeReport],
+    endpoint: Option<&Endpoint>,
+    rows: &mut Rows,
+) {
+    let (name, files) = &nodes[i];
+    let id = &reports[i].identity;
+    for file in KUBECONFIGS {
+        let target = format!("{name}/{file}");
+        let server = match server_of(files, file) {
+            None => continue,
+            Some(Err(e)) => {
+                // A kubeconfig of the inventory that does not parse already has a read row.
+                if inventory::row(file).is_none() {
+                    rows.push(Status::Fail, target, CheckId::Read, e);
+                }
+                continue;
+            }
+            Some(Ok(s)) => s,
+        };
+        let Some(host) = Endpoint::parse(&server) else {
+            rows.push(
+                Status::Fail,
+                target,
+                CheckId::Server,
+                format!("server {server:?} is not an https:// URL"),
+            );
+            continue;
+        };
+        let loopback = host.host == "localhost" || host.ip().is_some_and(|ip| ip.is_loopback());
+        let other = reports
+            .iter()
+            .enumerate()
+            .find(|(j, r)| *j != i && r.identity.is(&host))
+            .map(|(_, r)| r.name.as_str());
+        let (status, reason) = if endpoint.is_some_and(|e| e.matches(&host)) {
+            (
+                Status::Pass,
+                format!("server {server} is the control-plane endpoint"),
+            )
+        } else if loopback || id.is(&host) {
+            (Status::Pass, format!("server {server} is this node"))
+        } else if let Some(other) = other {
+            (
+                Status::Fail,
+                format!(
+                    "server {server} is another node, {other}: this node's {} stops working when {other} is down; point it at the endpoint or this node",
+                    component(file)
+                ),
+            )
+        } else if id.addresses.is_empty() && endpoint.is_some() {
+            (
+                Status::Warn,
+                format!(
+                    "server {server} is not the control-plane endpoint, and this node's addresses are unknown (they come from its etcd certificates)"
+                ),
+            )
+        } else {
+            (
+                Status::Fail,
+                format!(
+                    "server {server} is neither the control-plane endpoint nor this node ({})",
+                    id.describe()
+                ),
+            )
+        };
+        rows.push(status, target, CheckId::Server, reason);
+    }
+}
+
+fn component(file: &str) -> &'static str {
+    match file {
+        "controller-manager.conf" => "controller manager",
+        "scheduler.conf" => "scheduler",
+        "kubelet.conf" => "kubelet",
+        _ => "admin access",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::fleet::testing::{NOW, cluster, find, not_pass, opts, run};
+    use crate::check::fleet::{FleetError, check};
+    use crate::issue::pki::{self, PkiOptions};
+
+    #[test]
+    fn sa_key_apiserver_sans_and_servers() {
+        let mut nodes = cluster();
+        let other = NodeFiles::from_generated(
+            &pki::generate(&opts("cp-2", 12), NOW, &mut crate::seeded_rng(98)).unwrap(),
+        );
+        // A different sa.key on cp-2.
+        let sa = NodePath::cert("sa.key");
+        nodes[1]
+            .1
+            .files
+            .insert(sa.clone(), other.files[&sa].clone());
+        // cp-3's apiserver without the endpoint (made for another endpoint).
+        let mut o = opts("cp-3", 13);
+        o.control_plane_endpoint = Some("other.example:6443".into());
+        let third = NodeFiles::from_generated(
+            &pki::generate_joined(&o, &nodes[0].1, NOW, &mut crate::seeded_rng(97)).unwrap(),
+        );
+        for p in ["apiserver.crt", "apiserver.key"] {
+            let p = NodePath::cert(p);
+            nodes[2].1.files.insert(p.clone(), third.files[&p].clone());
+        }
+        // cp-1's scheduler.conf pointing at cp-2.
+        let sched = NodePath::kubeconfig("scheduler.conf");
+        let second = pki::generate_joined(
+            &PkiOptions {
+                advertise_address: IpAddr::from([192, 168, 10, 12]),
+                ..opts("cp-1", 11)
+            },
+            &nodes[0].1,
+            NOW,
+            &mut crate::seeded_rng(96),
+        )
+        .unwrap();
+        let second = NodeFiles::from_generated(&second);
+        nodes[0]
+            .1
+            .files
+            .insert(sched.clone(), second.files[&sched].clone());
+        let f = run(&nodes);
+        let row = find(&f, "sa", "same-key");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.contains("key 1 on cp-1, cp-3; key 2 on cp-2"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(find(&f, "sa", "same-pub").status, Status::Pass);
+        let row = find(&f, "cp-3/apiserver", "endpoint-sans");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.starts_with("lacks DNS:k8s.example.internal"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(
+            find(&f, "cp-2/apiserver", "endpoint-sans").status,
+            Status::Pass
+        );
+        let row = find(&f, "cp-1/scheduler.conf", "server");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason.contains("is another node, cp-2"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(not_pass(&f).len(), 3, "{:#?}", not_pass(&f));
+    }
+    #[test]
+    fn endpoint_given_unknown_server_and_names() {
+        let nodes = cluster();
+        let f = check(
+            &nodes,
+            &Options {
+                endpoint: Some("https://LB.example:6443".into()),
+                ..Options::default()
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            find(&f, "cp-1/apiserver", "endpoint-sans").status,
+            Status::Fail
+        );
+        let row = find(&f, "cp-1/admin.conf", "server");
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.reason
+                .contains("neither the control-plane endpoint nor this node (cp-1, 192.168.10.11)")
+        );
+        assert_eq!(
+            check(&[], &Options::default(), NOW).unwrap_err(),
+            FleetError::NoNodes
+        );
+        let dup = vec![nodes[0].clone(), nodes[0].clone()];
+        assert_eq!(
+            check(&dup, &Options::default(), NOW).unwrap_err(),
+            FleetError::Duplicate("cp-1".into())
+        );
+        let bad = vec![("a/b".to_string(), NodeFiles::default())];
+        assert!(matches!(
+            check(&bad, &Options::default(), NOW),
+            Err(FleetError::BadName(_))
+        ));
+    }
+    #[test]
+    fn endpoints_parse() {
+        let e = |s: &str| Endpoint::parse(s);
+        assert_eq!(
+            e("https://K8s.Example:6443/x").unwrap().to_string(),
+            "k8s.example:6443"
+        );
+        assert_eq!(e("[fd00::1]:6443").unwrap().host, "fd00::1");
+        assert_eq!(e("fd00::1").unwrap().port, None);
+        assert_eq!(e("10.0.0.1").unwrap().port, None);
+        assert_eq!(e("host:x"), None);
+        assert_eq!(e(""), None);
+        assert!(e("lb").unwrap().matches(&e("https://lb:6443").unwrap()));
+        assert!(!e("lb:443").unwrap().matches(&e("https://lb:6443").unwrap()));
+    }
+}
