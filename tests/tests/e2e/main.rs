@@ -11,6 +11,7 @@ mod cluster_config;
 mod crash_safety;
 mod csr_only;
 mod deploy;
+mod docs;
 mod errors;
 mod fleet;
 mod fuzz_corpus;
