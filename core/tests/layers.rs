@@ -241,3 +241,45 @@ fn the_checker_sees_grouped_and_plain_imports() {
     .collect();
     assert_eq!(refs, want);
 }
+
+/// Each module of a layer (a file, or a folder with its `mod.rs`) named in
+/// backquotes in that layer's row of docs/architecture.md's table, `name` or
+/// `name/`; test-only files (`#![cfg(test)]`) are not modules to document.
+#[test]
+fn architecture_md_names_every_module_in_its_layer_row() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/architecture.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap();
+    let row = |layer: &str| {
+        doc.lines()
+            .find(|l| l.starts_with(&format!("| `{layer}/` |")))
+            .unwrap_or_else(|| panic!("docs/architecture.md has no row for the {layer} layer"))
+    };
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut missing = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(src()).unwrap();
+        let parts: Vec<String> = rel
+            .with_extension("")
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let (layer, name) = match parts.as_slice() {
+            [layer, .., folder, last] if last == "mod" => (layer, folder),
+            [layer, .., last] if parts.len() > 1 => (layer, last),
+            _ => continue, // lib.rs
+        };
+        let text = std::fs::read_to_string(&f).unwrap();
+        if name == "mod" || text.contains("#![cfg(test)]") {
+            continue;
+        }
+        let r = row(layer);
+        if !r.contains(&format!("`{name}`")) && !r.contains(&format!("`{name}/`")) {
+            missing.push(rel.display().to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md does not name these modules in their layer's row: {missing:#?}"
+    );
+}
