@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package tools names the program scripts/kube-binaries.sh builds here (kubeadm
+// at the older minor), so that `go mod tidy` keeps its modules in go.mod and
+// go.sum. Never compiled on its own (build tag `tools`).
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kubeadm"
+)
