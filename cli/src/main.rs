@@ -1,48 +1,34 @@
 //! `kcerts`: check and renew the certificates of a kubeadm control-plane node.
 //!
 //! All file I/O lives in this crate; every rule lives in `kcerts-core`.
+//!
+//! This file holds the command line (`Cli`, `Command`) and the dispatch. The
+//! layers below, each importing only the ones under it (`cli/tests/layers.rs`):
+//! - `commands/`: one module per command (its flags, its run);
+//! - `node/`: operations several commands share (restarts, rotation runs, the
+//!   kubelet's files, the certificates API, endpoints and probes, guards,
+//!   the cluster configuration, the kube client, a node's verification);
+//! - `flags/`: the shared clap argument groups and value parsers;
+//! - `report/`: stdout, colours, exit codes, errors with a hint;
+//! - `fsio/`: all file reading and writing (atomic writes, journal, lock).
 // The workspace clippy.toml bans file and clock access for the pure core; the
 // CLI is where I/O belongs.
 #![allow(clippy::disallowed_methods)]
 
-mod approve;
-mod args;
-mod ca;
-mod check_expiration;
-mod color;
-mod completions;
-mod exit;
-mod fleet;
+mod commands;
+mod flags;
 mod fsio;
-mod generate_csr;
-mod generate_pki;
-mod hint;
-mod inspect;
-mod inspect_summary;
-mod kube_client;
-mod kubeadm_config;
-mod kubeconfig_copies;
-mod kubelet;
-mod live;
-mod node_guard;
-mod out;
-mod probe;
-mod recover;
-mod renew;
-mod restart;
-mod restore;
-mod sa;
-mod schedule;
-mod serve;
-mod sign;
-mod thresholds;
-mod use_api;
-mod verify;
+mod node;
+mod report;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use commands::{
+    approve, ca, check_expiration, completions, fleet, generate_csr, generate_pki, inspect,
+    kubelet, recover, renew, restart, restore, sa, serve, sign, verify,
+};
 
 /// Check and renew the certificates of a kubeadm cluster (a kubeadm-compatible
 /// `certs check-expiration` and `certs renew`, with safer renewal).
@@ -96,25 +82,6 @@ enum Command {
     Man(completions::ManArgs),
 }
 
-/// Directory flags shared by the commands that read a node.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DirArgs {
-    /// The path where certificates are stored.
-    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
-    cert_dir: PathBuf,
-    /// The path where kubeconfig files are stored.
-    #[arg(long, default_value = "/etc/kubernetes", value_name = "DIR")]
-    kubeconfig_dir: PathBuf,
-}
-
-impl DirArgs {
-    fn dirs(&self) -> fsio::NodeDirs {
-        fsio::NodeDirs::new(self.cert_dir.clone(), self.kubeconfig_dir.clone())
-    }
-}
-
-pub use hint::Hinted;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -134,14 +101,14 @@ fn main() -> ExitCode {
         Command::Sa(a) => sa::run(a),
         Command::Recover(a) => recover::run(a),
         Command::Approve(a) => approve::run(a),
-        Command::Completions(a) => completions::completions(a),
-        Command::Man(a) => completions::man(a),
+        Command::Completions(a) => completions::completions(a, Cli::command()),
+        Command::Man(a) => completions::man(a, Cli::command()),
     };
     match result {
         Ok(code) => code.into(),
         Err(e) => {
-            hint::report(&e);
-            exit::Code::Error.into()
+            report::hint::report(&e);
+            report::exit::Code::Error.into()
         }
     }
 }

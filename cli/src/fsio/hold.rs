@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::{NodeDirs, fault};
-use crate::Hinted;
+use crate::report::Hinted;
 
 const JOURNAL: &str = "kcerts-restart-pending";
 const HOLDING: &str = "kcerts-restart";

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::NodeDirs;
-use crate::Hinted;
+use crate::report::Hinted;
 
 /// Held for the whole run; the OS releases it when the process exits, however
 /// it exits (an flock on `<kubeconfig-dir>/tmp/kcerts.lock`), so a crash never

@@ -37,7 +37,7 @@ use kcerts_core::renewal::FileWrite;
 use time::OffsetDateTime;
 
 use super::{NodeDirs, fault};
-use crate::Hinted;
+use crate::report::Hinted;
 
 /// The journal of a renewal, in its backup directory.
 pub const MANIFEST: &str = "kcerts-manifest.tsv";

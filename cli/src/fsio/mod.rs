@@ -1,0 +1,235 @@
+//! All file I/O of the CLI: loading a node's files, backups, atomic writes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use kcerts_core::node::{Dir, FileContent, NodeFiles, NodePath};
+
+pub mod archive;
+pub mod fault;
+pub mod hold;
+pub mod lock;
+pub mod txn;
+
+/// Files larger than this are refused instead of read (no kubeadm file comes close).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The two directories of a node.
+#[derive(Debug, Clone)]
+pub struct NodeDirs {
+    pub cert_dir: PathBuf,
+    pub kubeconfig_dir: PathBuf,
+    /// The static pod manifests, when not `<kubeconfig-dir>/manifests`
+    /// (`--manifests-dir`): the node files `manifests/...` are read and written there.
+    pub manifests_dir: Option<PathBuf>,
+}
+
+impl NodeDirs {
+    /// The cert and kubeconfig dirs, the manifests in `<kubeconfig-dir>/manifests`.
+    pub fn new(cert_dir: PathBuf, kubeconfig_dir: PathBuf) -> Self {
+        Self {
+            cert_dir,
+            kubeconfig_dir,
+            manifests_dir: None,
+        }
+    }
+
+    /// The real path of a node file.
+    pub fn path(&self, p: &NodePath) -> PathBuf {
+        match p.dir {
+            Dir::Cert => self.cert_dir.join(&p.rel),
+            Dir::Kubeconfig => match (&self.manifests_dir, p.rel.strip_prefix("manifests/")) {
+                (Some(dir), Some(file)) => dir.join(file),
+                _ => self.kubeconfig_dir.join(&p.rel),
+            },
+        }
+    }
+
+    /// The static pod manifests directory.
+    pub fn manifests(&self) -> PathBuf {
+        self.manifests_dir
+            .clone()
+            .unwrap_or_else(|| self.kubeconfig_dir.join("manifests"))
+    }
+
+    /// Reads every file kcerts looks at. Missing files are left out; unreadable
+    /// ones (directories, too large, permission denied, symlink loops) are
+    /// recorded with their reason so the report can name them.
+    pub fn load(&self) -> NodeFiles {
+        self.load_paths(&NodeFiles::wanted())
+    }
+
+    /// [`NodeDirs::load`] for another list of files.
+    pub fn load_paths(&self, wanted: &[NodePath]) -> NodeFiles {
+        let mut files = NodeFiles::default();
+        for p in wanted.iter().cloned() {
+            let path = self.path(&p);
+            match read_limited(&path) {
+                Ok(Some(bytes)) => files.insert(p, bytes),
+                Ok(None) => {}
+                Err(reason) => files.insert_unreadable(p, reason),
+            }
+        }
+        files
+    }
+}
+
+/// A directory under `base` that does not exist yet: `<prefix>-<UTC time>`, with
+/// `-2`, `-3`... added when one of that second exists already.
+pub fn unique_dir(base: &Path, prefix: &str, now: time::OffsetDateTime) -> PathBuf {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
+    let stamp = now
+        .to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default();
+    let mut dir = base.join(format!("{prefix}-{stamp}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = base.join(format!("{prefix}-{stamp}-{n}"));
+    }
+    dir
+}
+
+/// Reads a file of at most [`MAX_FILE_BYTES`]: `Ok(None)` when it does not exist.
+pub fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    read_up_to(path, MAX_FILE_BYTES, "a certificate, key or kubeconfig")
+}
+
+/// Reads a file outside the node's directories as a node file is read
+/// (size-limited): `None` when it does not exist, else its bytes or why it
+/// cannot be read.
+pub fn read_content(path: &Path) -> Option<FileContent> {
+    match read_limited(path) {
+        Ok(Some(b)) => Some(FileContent::Bytes(b)),
+        Ok(None) => None,
+        Err(reason) => Some(FileContent::Unreadable(reason)),
+    }
+}
+
+/// Reads a file of at most `limit` bytes (`what` names the kind of file in the
+/// message when it is larger): `Ok(None)` when it does not exist.
+pub fn read_up_to(path: &Path, limit: u64, what: &str) -> Result<Option<Vec<u8>>, String> {
+    let Some((file, len)) = open_regular(path)? else {
+        return Ok(None);
+    };
+    if len > limit {
+        return Err(format!(
+            "is {len} bytes, over kcerts' limit of {limit} bytes for {what}"
+        ));
+    }
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "grew over kcerts' limit of {limit} bytes while being read"
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Opens a regular file for reading and returns it with its length: `Ok(None)`
+/// when it does not exist; directories, devices, FIFOs and dangling symlinks are
+/// errors (a FIFO would block, a device could be endless).
+pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>, String> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symlink is "missing" for kubeadm too; report it as unreadable
+            // so the user learns why.
+            return match fs::symlink_metadata(path) {
+                Ok(_) => Err("is a symbolic link to a file that does not exist".into()),
+                Err(_) => Ok(None),
+            };
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if meta.is_dir() {
+        return Err("is a directory".into());
+    }
+    if !meta.is_file() {
+        return Err("is not a regular file (a device, FIFO or socket)".into());
+    }
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    Ok(Some((file, meta.len())))
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory,
+/// fsync, rename over the target, fsync the directory. An existing file's owner
+/// and mode are kept; keys are always 0600.
+pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let existing = fs::metadata(path).ok();
+    let mode = match (&existing, secret) {
+        (_, true) => 0o600,
+        (Some(m), false) => m.mode() & 0o7777,
+        (None, false) => 0o644,
+    };
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".{name}.kcerts-{}.tmp", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        if let Some(m) = &existing {
+            // Keep the owner; only root can give files away, and only root needs to.
+            let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
+        }
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Creates a backup directory readable by its owner only (backups hold keys).
+pub fn create_backup_dir(backup_dir: &Path) -> Result<()> {
+    fs::create_dir_all(backup_dir).with_context(|| {
+        format!(
+            "cannot create the backup directory {}",
+            backup_dir.display()
+        )
+    })?;
+    fs::set_permissions(backup_dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {}", backup_dir.display()))?;
+    Ok(())
+}
+
+/// Writes a new file, refusing to replace an existing one.
+pub fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok() {
+        bail!(
+            "{} already exists; kcerts does not overwrite it",
+            path.display()
+        );
+    }
+    write_atomic(path, bytes, secret)
+}

@@ -1,0 +1,187 @@
+//! `--config FILE` and `--from-cluster`: the cluster's kubeadm configuration,
+//! read from a file or from the `kubeadm-config` ConfigMap in kube-system (the
+//! rules are in kcerts_core::cluster_config).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kcerts_core::cluster_config::{self, ClusterConfig};
+use kube::Api;
+
+use crate::flags::config::ConfigArgs;
+use crate::fsio::{self, NodeDirs};
+use crate::report::Hinted;
+use crate::report::out::outln;
+
+/// How long `--from-cluster` waits for the API server, connection included.
+pub const FROM_CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where kubeadm's progress lines go: stdout before a text report, stderr
+/// before JSON, YAML or Prometheus output so that stays parseable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    Stdout,
+    Stderr,
+}
+
+impl Lines {
+    fn say(self, line: &str) -> Result<()> {
+        match self {
+            Lines::Stdout => outln!("{line}")?,
+            Lines::Stderr => eprintln!("{line}"),
+        }
+        Ok(())
+    }
+}
+
+impl ConfigArgs {
+    /// The configuration, when --config or --from-cluster was given. `prefix`
+    /// is kubeadm's (`check-expiration`, `renew`...). A file that cannot be
+    /// read or parsed is an error; a cluster that does not answer is not.
+    pub fn load(&self, prefix: &str, lines: Lines) -> Result<Option<ClusterConfig>> {
+        let cfg = if let Some(path) = &self.config {
+            Some(read_file(path)?)
+        } else if self.from_cluster {
+            from_cluster(&self.kubeconfig, prefix, lines)?
+        } else {
+            None
+        };
+        if let Some(c) = &cfg {
+            for w in c.validity_warnings() {
+                eprintln!("{w}");
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+fn read_file(path: &Path) -> Result<ClusterConfig> {
+    let hint = "pass a kubeadm configuration (kubeadm config print init-defaults shows one), \
+                or leave out --config to read the files only";
+    let bytes = match fsio::read_up_to(path, fsio::MAX_FILE_BYTES, "a kubeadm configuration") {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(Hinted {
+                message: format!(
+                    "the kubeadm configuration {} does not exist",
+                    path.display()
+                ),
+                hint: hint.into(),
+            }
+            .into());
+        }
+        Err(reason) => {
+            return Err(Hinted {
+                message: format!(
+                    "cannot read the kubeadm configuration {}: {reason}",
+                    path.display()
+                ),
+                hint: hint.into(),
+            }
+            .into());
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    cluster_config::parse(&text).map_err(|e| {
+        Hinted {
+            message: format!("the kubeadm configuration {}: {e}", path.display()),
+            hint: hint.into(),
+        }
+        .into()
+    })
+}
+
+/// kubeadm's getInternalCfg: try the ConfigMap, else fall back with its line.
+fn from_cluster(kubeconfig: &Path, prefix: &str, lines: Lines) -> Result<Option<ClusterConfig>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = match runtime.block_on(client(kubeconfig)) {
+        Ok(c) => c,
+        Err(e) => {
+            // kubeadm falls back silently when the kubeconfig is unusable; say why.
+            eprintln!("warning: --from-cluster: {e:#}; reading the files only");
+            return Ok(None);
+        }
+    };
+    lines.say(&format!(
+        "[{prefix}] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"..."
+    ))?;
+    lines.say(&format!(
+        "[{prefix}] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it."
+    ))?;
+    let fetched = runtime.block_on(async {
+        match tokio::time::timeout(FROM_CLUSTER_TIMEOUT, fetch(client)).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!(
+                "the API server did not answer within {} s",
+                FROM_CLUSTER_TIMEOUT.as_secs()
+            )),
+        }
+    });
+    match fetched {
+        Ok(cfg) => {
+            lines.say("")?;
+            Ok(Some(cfg))
+        }
+        Err(e) => {
+            eprintln!("warning: --from-cluster: {e:#}");
+            lines.say(&format!(
+                "[{prefix}] Error reading configuration from the Cluster. Falling back to default configuration"
+            ))?;
+            lines.say("")?;
+            Ok(None)
+        }
+    }
+}
+
+async fn client(kubeconfig: &Path) -> Result<kube::Client> {
+    let mut config = crate::node::kube_client::config(kubeconfig).await?;
+    config.connect_timeout = Some(FROM_CLUSTER_TIMEOUT);
+    config.read_timeout = Some(FROM_CLUSTER_TIMEOUT);
+    crate::node::kube_client::client(config, kubeconfig)
+}
+
+async fn fetch(client: kube::Client) -> Result<ClusterConfig> {
+    let api: Api<ConfigMap> = Api::namespaced(client, "kube-system");
+    let cm = api
+        .get("kubeadm-config")
+        .await
+        .context("failed to get config map kubeadm-config")?;
+    let data = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get("ClusterConfiguration"))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "unexpected error when reading kubeadm-config ConfigMap: ClusterConfiguration key value pair missing"
+            )
+        })?;
+    cluster_config::parse(data).context("the kubeadm-config ConfigMap's ClusterConfiguration")
+}
+
+/// The node's directories with the configuration's certificatesDir in place of
+/// the default --cert-dir (an explicit other --cert-dir wins).
+pub fn dirs_with(dirs: NodeDirs, cfg: Option<&ClusterConfig>) -> NodeDirs {
+    match cfg.and_then(|c| c.certificates_dir.as_deref()) {
+        Some(dir) if dirs.cert_dir == Path::new(cluster_config::DEFAULT_CERTIFICATES_DIR) => {
+            NodeDirs {
+                cert_dir: PathBuf::from(dir),
+                ..dirs
+            }
+        }
+        _ => dirs,
+    }
+}
+
+/// Loads the node's files, with external etcd as the configuration says.
+pub fn load_files(dirs: &NodeDirs, cfg: Option<&ClusterConfig>) -> kcerts_core::NodeFiles {
+    let mut files = dirs.load();
+    if let Some(c) = cfg {
+        files.external_etcd = Some(c.external_etcd);
+    }
+    files
+}

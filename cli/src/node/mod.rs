@@ -1,0 +1,16 @@
+//! Operations on a node that several commands share: the restart engine,
+//! rotation runs, the kubelet's files, the certificates-API client, the
+//! endpoints and their TLS probe, the checks and lock before a run, the
+//! cluster configuration, the kube client and a node's verification. Uses
+//! `flags/`, `report/` and `fsio/`; never a command.
+
+pub mod cluster_config;
+pub mod csr_api;
+pub mod endpoints;
+pub mod guard;
+pub mod kube_client;
+pub mod kubelet;
+pub mod probe;
+pub mod restart;
+pub mod rotation;
+pub mod verification;
