@@ -372,7 +372,7 @@ fn kubelet_reissue(
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>> {
     fsio::read_limited(path)
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::new)
         .and_then(|b| b.with_context(|| format!("{} does not exist", path.display())))
         .with_context(|| format!("cannot read {}", path.display()))
 }

@@ -19,7 +19,7 @@ use crate::flags::value;
 use crate::fsio::txn::{Content, Op};
 use crate::fsio::{self, NodeDirs};
 use crate::node::guard::lock_and_recover;
-use crate::node::kubelet::{DEFAULT_PKI_DIR, KubeletFiles, read, report};
+use crate::node::kubelet::{DEFAULT_PKI_DIR, KubeletFiles, report};
 use crate::report::Hinted;
 use crate::report::exit::Code;
 use crate::report::out::outln;
@@ -111,8 +111,8 @@ fn client(a: ClientArgs) -> Result<()> {
     let (cert, key, ca_key);
     let source = match (&a.cert, &a.key) {
         (Some(c), Some(k)) => {
-            cert = read(c, "the certificate")?;
-            key = read(k, "the key")?;
+            cert = fsio::read_required(c, "the certificate")?;
+            key = fsio::read_required(k, "the key")?;
             Source::Install {
                 cert: &cert,
                 key: &key,

@@ -173,7 +173,7 @@ pub fn run(a: Args) -> Result<Code> {
     let kubelet_plan = match &reason {
         Some(why) => {
             let ca_key_path = dirs.path(&NodePath::cert("ca.key"));
-            let ca_key = crate::node::kubelet::read(&ca_key_path, "the cluster CA key")?;
+            let ca_key = fsio::read_required(&ca_key_path, "the cluster CA key")?;
             let source = Source::Issue {
                 ca_key: &ca_key,
                 key_algorithm: a.key_algorithm,

@@ -75,14 +75,6 @@ pub struct Args {
     at: Option<OffsetDateTime>,
 }
 
-fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
-    match fsio::read_limited(path) {
-        Ok(Some(b)) => Ok(b),
-        Ok(None) => anyhow::bail!("{what} {} does not exist", path.display()),
-        Err(r) => anyhow::bail!("{what} {}: {r}", path.display()),
-    }
-}
-
 pub fn run(a: Args) -> Result<Code> {
     sign(&a).map(|()| Code::Ok)
 }
@@ -108,7 +100,7 @@ fn sign(a: &Args) -> Result<()> {
         (None, Some(UsageArg::ServerAndClient)) => Profile::Usage(Usage::ServerAndClient),
         (None, None) => anyhow::bail!("give --role or --usage"),
     };
-    let csr = read(&a.csr, "the CSR")?;
+    let csr = fsio::read_required(&a.csr, "the CSR")?;
     let ca = load_ca(a)?;
     let opts = SignOptions {
         profile,
@@ -128,9 +120,9 @@ fn sign(a: &Args) -> Result<()> {
 }
 
 fn load_ca(a: &Args) -> Result<SigningCa> {
-    let ca_cert = certificate::parse_first(&read(&a.ca_cert, "the CA certificate")?)
+    let ca_cert = certificate::parse_first(&fsio::read_required(&a.ca_cert, "the CA certificate")?)
         .with_context(|| format!("{}", a.ca_cert.display()))?;
-    let ca_key = PrivateKey::parse(&read(&a.ca_key, "the CA key")?)
+    let ca_key = PrivateKey::parse(&fsio::read_required(&a.ca_key, "the CA key")?)
         .with_context(|| format!("{}", a.ca_key.display()))?;
     SigningCa::new(ca_cert, ca_key)
         .with_context(|| format!("{} and {}", a.ca_cert.display(), a.ca_key.display()))
@@ -138,7 +130,7 @@ fn load_ca(a: &Args) -> Result<SigningCa> {
 
 /// `--role kubelet-client`: a kubelet's request, checked by the kubelet rules.
 fn sign_kubelet_client(a: &Args) -> Result<()> {
-    let csr = read(&a.csr, "the CSR")?;
+    let csr = fsio::read_required(&a.csr, "the CSR")?;
     let ca = load_ca(a)?;
     let cert = kcerts_core::kubelet::sign_client_csr(
         &csr,

@@ -42,7 +42,7 @@ pub fn load(path: &Path) -> Result<NodeFiles, ArchiveError> {
         reason,
     };
     let bytes = super::read_up_to(path, MAX_ARCHIVE_BYTES, "an archive of a node")
-        .map_err(read_err)?
+        .map_err(|e| read_err(e.to_string()))?
         .ok_or_else(|| read_err("does not exist".into()))?;
     let tar = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();

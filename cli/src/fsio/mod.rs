@@ -70,7 +70,7 @@ impl NodeDirs {
             match read_limited(&path) {
                 Ok(Some(bytes)) => files.insert(p, bytes),
                 Ok(None) => {}
-                Err(reason) => files.insert_unreadable(p, reason),
+                Err(reason) => files.insert_unreadable(p, reason.to_string()),
             }
         }
         files
@@ -94,9 +94,55 @@ pub fn unique_dir(base: &Path, prefix: &str, now: time::OffsetDateTime) -> PathB
     dir
 }
 
+/// Why a file cannot be read (the messages follow the file's name: `PATH is a
+/// directory`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A symbolic link to nothing: "missing" for kubeadm, named here so the user
+    /// learns why.
+    #[error("is a symbolic link to a file that does not exist")]
+    DanglingSymlink,
+    /// A directory where a file was expected.
+    #[error("is a directory")]
+    Directory,
+    /// A device, FIFO or socket (a FIFO would block, a device could be endless).
+    #[error("is not a regular file (a device, FIFO or socket)")]
+    NotRegular,
+    /// Larger than kcerts reads for this kind of file.
+    #[error("is {len} bytes, over kcerts' limit of {limit} bytes for {what}")]
+    TooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        limit: u64,
+        /// The kind of file the limit is for.
+        what: String,
+    },
+    /// It grew over the limit between its size and its reading.
+    #[error("grew over kcerts' limit of {limit} bytes while being read")]
+    Grew {
+        /// The limit.
+        limit: u64,
+    },
+    /// The system refused (permission denied, a symlink loop, an I/O error). Not
+    /// a `source`: the message is the system's, once.
+    #[error("{0}")]
+    Io(std::io::Error),
+}
+
 /// Reads a file of at most [`MAX_FILE_BYTES`]: `Ok(None)` when it does not exist.
-pub fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
+pub fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, ReadError> {
     read_up_to(path, MAX_FILE_BYTES, "a certificate, key or kubeconfig")
+}
+
+/// Reads a file that must exist (at most [`MAX_FILE_BYTES`]); `what` names it
+/// in the error: `WHAT PATH does not exist`, `WHAT PATH: REASON`.
+pub fn read_required(path: &Path, what: &str) -> Result<Vec<u8>> {
+    match read_limited(path) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => bail!("{what} {} does not exist", path.display()),
+        Err(r) => bail!("{what} {}: {r}", path.display()),
+    }
 }
 
 /// Reads a file outside the node's directories as a node file is read
@@ -106,30 +152,30 @@ pub fn read_content(path: &Path) -> Option<FileContent> {
     match read_limited(path) {
         Ok(Some(b)) => Some(FileContent::Bytes(b)),
         Ok(None) => None,
-        Err(reason) => Some(FileContent::Unreadable(reason)),
+        Err(reason) => Some(FileContent::Unreadable(reason.to_string())),
     }
 }
 
 /// Reads a file of at most `limit` bytes (`what` names the kind of file in the
 /// message when it is larger): `Ok(None)` when it does not exist.
-pub fn read_up_to(path: &Path, limit: u64, what: &str) -> Result<Option<Vec<u8>>, String> {
+pub fn read_up_to(path: &Path, limit: u64, what: &str) -> Result<Option<Vec<u8>>, ReadError> {
     let Some((file, len)) = open_regular(path)? else {
         return Ok(None);
     };
     if len > limit {
-        return Err(format!(
-            "is {len} bytes, over kcerts' limit of {limit} bytes for {what}"
-        ));
+        return Err(ReadError::TooLarge {
+            len,
+            limit,
+            what: what.to_string(),
+        });
     }
     let mut bytes = Vec::new();
     use std::io::Read;
     file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+        .map_err(ReadError::Io)?;
     if bytes.len() as u64 > limit {
-        return Err(format!(
-            "grew over kcerts' limit of {limit} bytes while being read"
-        ));
+        return Err(ReadError::Grew { limit });
     }
     Ok(Some(bytes))
 }
@@ -137,26 +183,26 @@ pub fn read_up_to(path: &Path, limit: u64, what: &str) -> Result<Option<Vec<u8>>
 /// Opens a regular file for reading and returns it with its length: `Ok(None)`
 /// when it does not exist; directories, devices, FIFOs and dangling symlinks are
 /// errors (a FIFO would block, a device could be endless).
-pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>, String> {
+pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>, ReadError> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // A dangling symlink is "missing" for kubeadm too; report it as unreadable
             // so the user learns why.
             return match fs::symlink_metadata(path) {
-                Ok(_) => Err("is a symbolic link to a file that does not exist".into()),
+                Ok(_) => Err(ReadError::DanglingSymlink),
                 Err(_) => Ok(None),
             };
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(ReadError::Io(e)),
     };
     if meta.is_dir() {
-        return Err("is a directory".into());
+        return Err(ReadError::Directory);
     }
     if !meta.is_file() {
-        return Err("is not a regular file (a device, FIFO or socket)".into());
+        return Err(ReadError::NotRegular);
     }
-    let file = File::open(path).map_err(|e| e.to_string())?;
+    let file = File::open(path).map_err(ReadError::Io)?;
     Ok(Some((file, meta.len())))
 }
 
@@ -232,4 +278,44 @@ pub fn write_new(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
         );
     }
     write_atomic(path, bytes, secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_errors_say_what_the_file_is() {
+        let dir = std::env::temp_dir().join(format!("kcerts-fsio-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big");
+        fs::write(&big, [0u8; 11]).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(dir.join("nothing"), &link).unwrap();
+        let msg = |r: Result<Option<Vec<u8>>, ReadError>| r.unwrap_err().to_string();
+        assert_eq!(msg(read_limited(&dir)), "is a directory");
+        assert_eq!(
+            msg(read_limited(&link)),
+            "is a symbolic link to a file that does not exist"
+        );
+        assert_eq!(
+            msg(read_up_to(&big, 10, "a test file")),
+            "is 11 bytes, over kcerts' limit of 10 bytes for a test file"
+        );
+        assert_eq!(
+            msg(read_limited(Path::new("/dev/null"))),
+            "is not a regular file (a device, FIFO or socket)"
+        );
+        assert_eq!(
+            read_up_to(&big, 11, "a test file").unwrap(),
+            Some(vec![0; 11])
+        );
+        assert!(read_limited(&dir.join("missing")).unwrap().is_none());
+        let err = read_required(&dir.join("missing"), "the CSR").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("the CSR {} does not exist", dir.join("missing").display())
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -101,7 +101,7 @@ fn read_expected(path: &Path) -> ExpectedFile {
     let content = match fsio::read_limited(path) {
         Ok(Some(b)) => FileContent::Bytes(b),
         Ok(None) => FileContent::Unreadable("it is missing".into()),
-        Err(e) => FileContent::Unreadable(e),
+        Err(e) => FileContent::Unreadable(e.to_string()),
     };
     ExpectedFile {
         shown: path.display().to_string(),

@@ -18,15 +18,6 @@ use crate::report::out::outln;
 /// The kubelet's certificate directory.
 pub const DEFAULT_PKI_DIR: &str = "/var/lib/kubelet/pki";
 
-/// Reads a file that must exist.
-pub fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    match fsio::read_limited(path) {
-        Ok(Some(b)) => Ok(b),
-        Ok(None) => anyhow::bail!("{what} {} does not exist", path.display()),
-        Err(r) => anyhow::bail!("{what} {}: {r}", path.display()),
-    }
-}
-
 /// The kubelet's files as the plan reads them.
 pub struct KubeletFiles {
     pki_dir: PathBuf,
@@ -43,13 +34,13 @@ impl KubeletFiles {
         let pki_dir = std::path::absolute(pki_dir)
             .with_context(|| format!("cannot resolve {}", pki_dir.display()))?;
         let kubelet_conf = dirs.path(&NodePath::kubeconfig("kubelet.conf"));
-        let conf = read(&kubelet_conf, "kubelet.conf").map_err(|e| Hinted {
+        let conf = fsio::read_required(&kubelet_conf, "kubelet.conf").map_err(|e| Hinted {
             message: format!("{e:#}"),
             hint: "run `kubeadm init phase kubeconfig kubelet` (control plane) or rejoin \
                    the node, then run this again"
                 .into(),
         })?;
-        let ca_cert = read(&dirs.path(&NodePath::cert("ca.crt")), "the cluster CA")?;
+        let ca_cert = fsio::read_required(&dirs.path(&NodePath::cert("ca.crt")), "the cluster CA")?;
         let current = fsio::read_limited(&pki_dir.join(CLIENT_CURRENT)).unwrap_or(None);
         Ok(Self {
             pki_dir,

@@ -72,7 +72,71 @@ pub struct Seen {
     /// The served chain, or why none was seen.
     pub probe: Probe,
     /// The health answer (status, body), when asked and the handshake succeeded.
-    pub health: Option<Result<(u16, String), String>>,
+    pub health: Option<Result<(u16, String), ProbeError>>,
+}
+
+/// Why a probe saw no certificate or no health answer (`Probe::Unreachable`
+/// carries its message).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The deadline passed.
+    #[error("timed out")]
+    TimedOut,
+    /// The address does not resolve.
+    #[error("cannot resolve {address}: {error}")]
+    Resolve {
+        /// `host:port`.
+        address: String,
+        /// The resolver's error.
+        error: std::io::Error,
+    },
+    /// The address resolves to nothing.
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    /// No connection (the last address tried).
+    #[error("{0}")]
+    Connect(IoReason),
+    /// rustls refused the client configuration.
+    #[error("{0}")]
+    Config(rustls::Error),
+    /// The client certificate (etcd's) cannot be used.
+    #[error("the client certificate cannot be used: {0}")]
+    ClientCert(rustls::Error),
+    /// A socket option could not be set.
+    #[error("{0}")]
+    Socket(std::io::Error),
+    /// The TLS handshake failed.
+    #[error("TLS handshake failed: {0}")]
+    Handshake(IoReason),
+    /// The handshake ended without a server certificate.
+    #[error("the handshake ended without a certificate")]
+    NoCertificate,
+    /// The health request could not be sent.
+    #[error("cannot send the health request: {0}")]
+    Send(IoReason),
+    /// The health answer did not come.
+    #[error("no health answer: {0}")]
+    NoAnswer(IoReason),
+    /// The answer is not HTTP.
+    #[error("the health answer is not HTTP")]
+    NotHttp,
+    /// The answer has no status line.
+    #[error("the health answer has no HTTP status")]
+    NoStatus,
+}
+
+/// A socket error in few words.
+#[derive(Debug, thiserror::Error)]
+pub enum IoReason {
+    /// The port is closed.
+    #[error("connection refused")]
+    Refused,
+    /// No answer in time.
+    #[error("timed out")]
+    TimedOut,
+    /// Anything else, in the system's words.
+    #[error("{0}")]
+    Other(std::io::Error),
 }
 
 /// Connects to `address` (`host:port`), reads the served chain, and GETs
@@ -97,43 +161,46 @@ pub fn probe(
             health: health_path.map(|_| Err(e)),
         },
         (None, Err(e)) => Seen {
-            probe: Probe::Unreachable(e),
+            probe: Probe::Unreachable(e.to_string()),
             health: None,
         },
         (None, Ok(_)) => Seen {
-            probe: Probe::Unreachable("the handshake ended without a certificate".into()),
+            probe: Probe::Unreachable(ProbeError::NoCertificate.to_string()),
             health: None,
         },
     }
 }
 
-fn remaining(deadline: Instant) -> Result<Duration, String> {
+fn remaining(deadline: Instant) -> Result<Duration, ProbeError> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        Err("timed out".into())
+        Err(ProbeError::TimedOut)
     } else {
         Ok(left)
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+fn io_reason(e: std::io::Error) -> IoReason {
     match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "timed out".into(),
-        _ => e.to_string(),
+        std::io::ErrorKind::ConnectionRefused => IoReason::Refused,
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => IoReason::TimedOut,
+        _ => IoReason::Other(e),
     }
 }
 
-fn connect(address: &str, deadline: Instant) -> Result<TcpStream, String> {
+fn connect(address: &str, deadline: Instant) -> Result<TcpStream, ProbeError> {
     let addrs: Vec<SocketAddr> = address
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {address}: {e}"))?
+        .map_err(|error| ProbeError::Resolve {
+            address: address.to_string(),
+            error,
+        })?
         .collect();
-    let mut last = format!("{address} resolves to no address");
+    let mut last = ProbeError::NoAddress(address.to_string());
     for a in addrs {
         match TcpStream::connect_timeout(&a, remaining(deadline)?) {
             Ok(s) => return Ok(s),
-            Err(e) => last = io_reason(&e),
+            Err(e) => last = ProbeError::Connect(io_reason(e)),
         }
     }
     Err(last)
@@ -145,7 +212,7 @@ fn connect_and_ask(
     health_path: Option<&str>,
     deadline: Instant,
     recorder: &Arc<Recorder>,
-) -> Result<Option<(u16, String)>, String> {
+) -> Result<Option<(u16, String)>, ProbeError> {
     let tcp = connect(address, deadline)?;
     let host = address
         .rsplit_once(':')
@@ -157,28 +224,28 @@ fn connect_and_ask(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(ProbeError::Config)?
         .dangerous()
         .with_custom_certificate_verifier(recorder.clone());
     let mut config = match client {
         Some(c) => builder
             .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
-            .map_err(|e| format!("the client certificate cannot be used: {e}"))?,
+            .map_err(ProbeError::ClientCert)?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(ProbeError::Config)?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let set_timeouts = |s: &TcpStream| -> Result<(), String> {
+    let set_timeouts = |s: &TcpStream| -> Result<(), ProbeError> {
         let left = remaining(deadline)?;
-        s.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-        s.set_write_timeout(Some(left)).map_err(|e| e.to_string())
+        s.set_read_timeout(Some(left)).map_err(ProbeError::Socket)?;
+        s.set_write_timeout(Some(left)).map_err(ProbeError::Socket)
     };
     while tls.conn.is_handshaking() {
         set_timeouts(&tls.sock)?;
         tls.conn
             .complete_io(&mut tls.sock)
-            .map_err(|e| format!("TLS handshake failed: {}", io_reason(&e)))?;
+            .map_err(|e| ProbeError::Handshake(io_reason(e)))?;
     }
     let Some(path) = health_path else {
         tls.conn.send_close_notify();
@@ -192,7 +259,7 @@ fn connect_and_ask(
     );
     tls.write_all(request.as_bytes())
         .and_then(|()| tls.flush())
-        .map_err(|e| format!("cannot send the health request: {}", io_reason(&e)))?;
+        .map_err(|e| ProbeError::Send(io_reason(e)))?;
     let mut answer = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -210,7 +277,7 @@ fn connect_and_ask(
             }
             // A server closing without close_notify has still answered.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(format!("no health answer: {}", io_reason(&e))),
+            Err(e) => return Err(ProbeError::NoAnswer(io_reason(e))),
         }
     }
     parse_answer(&answer).map(Some)
@@ -233,15 +300,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// `HTTP/1.1 200 OK ... \r\n\r\nbody` → (200, body); chunked bodies joined.
-fn parse_answer(answer: &[u8]) -> Result<(u16, String), String> {
-    let end = find(answer, b"\r\n\r\n").ok_or("the health answer is not HTTP")?;
+fn parse_answer(answer: &[u8]) -> Result<(u16, String), ProbeError> {
+    let end = find(answer, b"\r\n\r\n").ok_or(ProbeError::NotHttp)?;
     let head = String::from_utf8_lossy(&answer[..end]);
     let status = head
         .lines()
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse::<u16>().ok())
-        .ok_or("the health answer has no HTTP status")?;
+        .ok_or(ProbeError::NoStatus)?;
     let raw = &answer[end + 4..];
     let chunked = head
         .to_ascii_lowercase()
@@ -333,11 +400,17 @@ mod tests {
     fn answers_plain_and_chunked() {
         let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         assert!(complete(plain));
-        assert_eq!(parse_answer(plain), Ok((200, "ok".into())));
+        assert_eq!(parse_answer(plain).unwrap(), (200, "ok".into()));
         let chunked =
             b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nnot\r\n3\r\n ok\r\n0\r\n\r\n";
-        assert_eq!(parse_answer(chunked), Ok((503, "not ok".into())));
-        assert!(parse_answer(b"garbage").is_err());
+        assert_eq!(parse_answer(chunked).unwrap(), (503, "not ok".into()));
+        let not_http = parse_answer(b"garbage").unwrap_err();
+        assert_eq!(not_http.to_string(), "the health answer is not HTTP");
+        let no_status = parse_answer(b"HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!(
+            no_status.to_string(),
+            "the health answer has no HTTP status"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn summarize_file(
     out: &mut Sink,
 ) -> Result<Counts, FileError> {
     let (mut file, _) = fsio::open_regular(path)
-        .map_err(FileError::Input)?
+        .map_err(|e| FileError::Input(e.to_string()))?
         .ok_or_else(|| FileError::Input("no such file".into()))?;
     let mut counts = Counts::default();
     let mut buf = vec![0u8; CHUNK];
