@@ -351,3 +351,44 @@ fn the_checker_refuses_backward_sideways_and_root_imports() {
     ];
     assert_eq!(violations(&fine), Vec::<String>::new());
 }
+
+/// Each module of a layer (a file, or a folder with its `mod.rs`) named in
+/// backquotes in that layer's row of docs/architecture.md's CLI table, `name` or
+/// `name/`.
+#[test]
+fn architecture_md_names_every_module_in_its_layer_row() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/architecture.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap();
+    let row = |layer: &str| {
+        doc.lines()
+            .find(|l| l.starts_with(&format!("| `{layer}/` |")))
+            .unwrap_or_else(|| panic!("docs/architecture.md has no row for the CLI's {layer}/"))
+    };
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut missing = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(src()).unwrap();
+        let parts: Vec<String> = rel
+            .with_extension("")
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let (layer, name) = match parts.as_slice() {
+            [layer, .., folder, last] if last == "mod" => (layer, folder),
+            [layer, .., last] if parts.len() > 1 => (layer, last),
+            _ => continue, // main.rs
+        };
+        if name == "mod" {
+            continue; // the layer's own mod.rs
+        }
+        let r = row(layer);
+        if !r.contains(&format!("`{name}`")) && !r.contains(&format!("`{name}/`")) {
+            missing.push(rel.display().to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md does not name these modules in their layer's row: {missing:#?}"
+    );
+}
