@@ -45,8 +45,9 @@ pub use issue::{
     sign_csr,
 };
 pub use kubeadm::{
-    admin_copy, alt_names, ca_phase, cidr, cluster_config, duration, inventory, kubeconfig,
-    manifest, node, node_archive, node_loader, residual, role, sa_phase, static_pod, yaml,
+    admin_copy, alt_names, ca_phase, cidr, cluster_config, duration, endpoint, inventory,
+    kubeconfig, manifest, node, node_archive, node_loader, residual, role, sa_phase, static_pod,
+    yaml,
 };
 pub use plan::{
     api_request, ca_rotation, expiring, generate_csr, kubelet_client, kubelet_serving_renewal,

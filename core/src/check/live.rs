@@ -20,11 +20,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::check::verify::{Check, CheckId, Status};
+use crate::kubeadm::endpoint::join_host_port;
 use crate::kubeadm::inventory::Ca;
 use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
 use crate::kubeadm::residual::{format_date, format_instant};
-use crate::kubeadm::static_pod::{Component, StaticPod, join_host_port};
+use crate::kubeadm::static_pod::{Component, StaticPod};
 use crate::x509::certificate::{self, Certificate};
 
 /// A TLS endpoint of a control-plane node.

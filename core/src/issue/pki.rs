@@ -111,7 +111,8 @@ impl NodeFiles {
 }
 
 pub use crate::kubeadm::alt_names::first_service_ip;
-use crate::kubeadm::alt_names::{self, AltNames, endpoint_host};
+use crate::kubeadm::alt_names::{self, AltNames};
+use crate::kubeadm::endpoint::{join_host_port, with_default_port};
 
 fn with_sans(mut spec: LeafSpec, names: &AltNames) -> LeafSpec {
     spec.dns_names = names.dns.clone();
@@ -355,7 +356,7 @@ pub fn kubeconfig_specs(opts: &PkiOptions) -> Vec<KubeconfigSpec> {
         "https://{}",
         join_host_port(&opts.advertise_address.to_string(), 6443)
     );
-    let public = format!("https://{}", endpoint_with_port(&endpoint));
+    let public = format!("https://{}", with_default_port(&endpoint, 6443));
     let spec = |file, client_name: String, organization, server: &String| KubeconfigSpec {
         file,
         client_name,
@@ -401,23 +402,6 @@ pub fn client_spec(cn: &str, org: Option<&str>) -> LeafSpec {
     leaf(cn, org, Usage::Client)
 }
 
-fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-fn endpoint_with_port(endpoint: &str) -> String {
-    let host = endpoint_host(endpoint);
-    if host == endpoint {
-        join_host_port(host, 6443)
-    } else {
-        endpoint.to_string()
-    }
-}
-
 /// The public half of a key as a PEM `PUBLIC KEY` (PKIX), like kubeadm's sa.pub.
 pub fn public_key_pem(key: &PrivateKey) -> String {
     let spki = crate::x509::keys::spki_der(key);
@@ -449,12 +433,5 @@ mod tests {
         );
         assert_eq!(first_service_ip("10.96.0.0"), None);
         assert_eq!(first_service_ip("10.96.0.0/33"), None);
-    }
-
-    #[test]
-    fn endpoint_host_strips_ports() {
-        assert_eq!(endpoint_host("k8s.example:6443"), "k8s.example");
-        assert_eq!(endpoint_host("10.0.0.1"), "10.0.0.1");
-        assert_eq!(endpoint_host("[fd00::1]:6443"), "fd00::1");
     }
 }

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
+use crate::kubeadm::endpoint;
+
 /// A set of SANs in kubeadm's order: DNS names, then IP addresses, each
 /// without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,17 +181,6 @@ pub fn first_service_ip(cidr: &str) -> Option<IpAddr> {
     crate::kubeadm::cidr::Cidr::parse(cidr).ok()?.first_host()
 }
 
-/// The host of a `host`, `host:port` or `[v6]:port` endpoint.
-pub fn endpoint_host(endpoint: &str) -> &str {
-    if let Some(rest) = endpoint.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match endpoint.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h,
-        _ => endpoint,
-    }
-}
-
 /// What the apiserver certificate's SANs are made from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApiServerInputs<'a> {
@@ -234,7 +225,7 @@ pub fn apiserver(inputs: &ApiServerInputs<'_>) -> (AltNames, Vec<SanError>) {
     }
     let mut skipped = Vec::new();
     if let Some(ep) = inputs.control_plane_endpoint {
-        let host = endpoint_host(ep);
+        let host = endpoint::host(ep);
         if !host.is_empty()
             && let Err(e) = names.add_config_san(host)
         {

@@ -13,6 +13,7 @@ pub mod ca_phase;
 pub mod cidr;
 pub mod cluster_config;
 pub mod duration;
+pub mod endpoint;
 pub mod inventory;
 pub mod kubeconfig;
 pub mod manifest;

@@ -6,6 +6,7 @@
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::kubeadm::endpoint;
 use crate::kubeadm::node::{Dir, NodePath};
 
 /// A control-plane component kubeadm runs as a static pod, in the order kcerts
@@ -241,18 +242,8 @@ impl StaticPod {
     /// (`--listen-client-urls=https://127.0.0.1:2379,https://10.0.0.1:2379`).
     pub fn first_url_address(&self, name: &str) -> Option<String> {
         let url = self.flag(name)?.split(',').next()?.trim();
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let hostport = rest.split('/').next()?;
+        let hostport = endpoint::authority(url);
         (!hostport.is_empty()).then(|| hostport.to_string())
-    }
-}
-
-/// `host:port`, with IPv6 hosts in brackets.
-pub fn join_host_port(host: &str, port: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 
@@ -321,7 +312,6 @@ spec:
         assert!(!Component::Etcd.healthy(200, r#"{"health":"false"}"#));
         assert!(Component::Apiserver.healthy(200, "ok"));
         assert!(!Component::Apiserver.healthy(500, "ok"));
-        assert_eq!(join_host_port("::1", "6443"), "[::1]:6443");
         assert_eq!(
             to_restart([
                 "scheduler.conf",

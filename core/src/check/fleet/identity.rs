@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::Rows;
-use super::servers::Endpoint;
 use crate::check::verify::{CheckId, Status};
+use crate::kubeadm::endpoint::Endpoint;
 use crate::kubeadm::inventory;
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath};

@@ -54,8 +54,8 @@ use crate::kubeadm::inventory::{self, Ca};
 use crate::kubeadm::node::{NodeFiles, NodePath};
 use crate::kubeadm::sa_phase;
 
+pub use crate::kubeadm::endpoint::Endpoint;
 pub use identity::Identity;
-pub use servers::Endpoint;
 
 /// Why the nodes cannot be checked together.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -3,98 +3,14 @@
 //! apiserver certificate carries it and its own node's names, and whether every
 //! kubeconfig's server is the endpoint or the node itself.
 
-use std::net::IpAddr;
-
-use serde::Serialize;
-
 use super::identity::Identity;
 use super::{NodeReport, Options, Rows};
 use crate::check::verify::{CheckId, Status};
+use crate::kubeadm::endpoint::Endpoint;
 use crate::kubeadm::inventory;
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
-use crate::x509::certificate::Certificate;
-
-/// A server address: host (lowercase) and optional port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Endpoint {
-    /// DNS name or IP address, without brackets.
-    pub host: String,
-    /// The port, when given.
-    pub port: Option<u16>,
-}
-
-impl Endpoint {
-    /// Parses `https://host:port/path`, `host:port`, `[v6]:port` or `host`.
-    pub fn parse(text: &str) -> Option<Self> {
-        let s = text.trim();
-        let s = s.split_once("://").map_or(s, |(_, rest)| rest);
-        let s = s.split(['/', '?', '#']).next().unwrap_or(s);
-        let s = s.rsplit_once('@').map_or(s, |(_, h)| h);
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (h, after) = rest.split_once(']')?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => Some(p.parse().ok()?),
-                None if after.is_empty() => None,
-                None => return None,
-            };
-            (h, port)
-        } else {
-            match s.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => (h, Some(p.parse().ok()?)),
-                _ => (s, None),
-            }
-        };
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return None;
-        }
-        Some(Self {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-
-    /// The host as an IP address, when it is one.
-    pub fn ip(&self) -> Option<IpAddr> {
-        self.host.parse().ok()
-    }
-
-    /// Whether `other` (a kubeconfig's server) is this endpoint: same host, and
-    /// the same port when this one names a port.
-    fn matches(&self, other: &Endpoint) -> bool {
-        let same_host = match (self.ip(), other.ip()) {
-            (Some(a), Some(b)) => a == b,
-            _ => self.host == other.host,
-        };
-        same_host && (self.port.is_none() || self.port == other.port)
-    }
-
-    /// Whether `cert` has this host among its SANs.
-    fn in_sans(&self, cert: &Certificate) -> bool {
-        match self.ip() {
-            Some(ip) => cert.ip_addresses.contains(&ip),
-            None => cert
-                .dns_names
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(&self.host)),
-        }
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        match self.port {
-            Some(p) => write!(f, "{host}:{p}"),
-            None => f.write_str(&host),
-        }
-    }
-}
 
 /// The server of a kubeconfig's current context.
 fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
@@ -355,6 +271,8 @@ fn component(file: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
     use crate::check::fleet::testing::{NOW, cluster, find, not_pass, opts, run};
     use crate::check::fleet::{FleetError, check};
@@ -464,20 +382,5 @@ mod tests {
             check(&bad, &Options::default(), NOW),
             Err(FleetError::BadName(_))
         ));
-    }
-    #[test]
-    fn endpoints_parse() {
-        let e = |s: &str| Endpoint::parse(s);
-        assert_eq!(
-            e("https://K8s.Example:6443/x").unwrap().to_string(),
-            "k8s.example:6443"
-        );
-        assert_eq!(e("[fd00::1]:6443").unwrap().host, "fd00::1");
-        assert_eq!(e("fd00::1").unwrap().port, None);
-        assert_eq!(e("10.0.0.1").unwrap().port, None);
-        assert_eq!(e("host:x"), None);
-        assert_eq!(e(""), None);
-        assert!(e("lb").unwrap().matches(&e("https://lb:6443").unwrap()));
-        assert!(!e("lb:443").unwrap().matches(&e("https://lb:6443").unwrap()));
     }
 }
