@@ -275,14 +275,19 @@ fn generate_inner<R: CryptoRng + ?Sized>(
     Ok(GeneratedNode { files })
 }
 
+/// The control-plane endpoint: the one given, else the advertise address on
+/// kubeadm's port (`[fd00::10]:6443` for an IPv6 address, as kubeadm joins it).
+fn control_plane_endpoint(opts: &PkiOptions) -> String {
+    opts.control_plane_endpoint
+        .clone()
+        .unwrap_or_else(|| join_host_port(&opts.advertise_address.to_string(), 6443))
+}
+
 /// The leaf certificates kubeadm makes for a node, in kubeadm's order
 /// (GetDefaultCertList): base file name, signing CA and what the certificate says
 /// (subjects, SANs by kubeadm's rules, usages). Without etcd when `opts.external_etcd`.
 pub fn leaf_specs(opts: &PkiOptions) -> Vec<(&'static str, Ca, LeafSpec)> {
-    let endpoint = opts
-        .control_plane_endpoint
-        .clone()
-        .unwrap_or_else(|| format!("{}:6443", opts.advertise_address));
+    let endpoint = control_plane_endpoint(opts);
     let (api_names, _) = alt_names::apiserver(&alt_names::ApiServerInputs {
         node_name: Some(&opts.node_name),
         advertise_address: Some(opts.advertise_address),
@@ -348,10 +353,7 @@ pub struct KubeconfigSpec {
 
 /// The kubeconfigs kubeadm writes for a node, with their users and servers.
 pub fn kubeconfig_specs(opts: &PkiOptions) -> Vec<KubeconfigSpec> {
-    let endpoint = opts
-        .control_plane_endpoint
-        .clone()
-        .unwrap_or_else(|| format!("{}:6443", opts.advertise_address));
+    let endpoint = control_plane_endpoint(opts);
     let local = format!(
         "https://{}",
         join_host_port(&opts.advertise_address.to_string(), 6443)
@@ -433,5 +435,23 @@ mod tests {
         );
         assert_eq!(first_service_ip("10.96.0.0"), None);
         assert_eq!(first_service_ip("10.96.0.0/33"), None);
+    }
+
+    #[test]
+    fn without_an_endpoint_the_servers_are_the_advertise_address_in_brackets_for_ipv6() {
+        let opts = PkiOptions {
+            advertise_address: "fd00::10".parse().unwrap(),
+            control_plane_endpoint: None,
+            ..PkiOptions::example()
+        };
+        for spec in kubeconfig_specs(&opts) {
+            assert_eq!(spec.server, "https://[fd00::10]:6443", "{}", spec.file);
+        }
+        let v4 = PkiOptions {
+            control_plane_endpoint: None,
+            ..PkiOptions::example()
+        };
+        let server = format!("https://{}:6443", v4.advertise_address);
+        assert!(kubeconfig_specs(&v4).iter().all(|s| s.server == server));
     }
 }
