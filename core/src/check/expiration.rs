@@ -7,9 +7,11 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::kubeadm::inventory;
+use crate::kubeadm::inventory::{self, Row};
 use crate::kubeadm::node::{NodeFiles, NodePath};
-use crate::kubeadm::node_loader::{FileError, is_external_etcd, load_ca, load_row_certificate};
+use crate::kubeadm::node_loader::{
+    CaState, FileError, is_external_etcd, load_ca, load_row_certificate,
+};
 use crate::x509::certificate::Certificate;
 
 /// One row of either table.
@@ -46,8 +48,23 @@ pub struct Report {
     pub external_etcd: bool,
 }
 
+/// What [`build`] parsed, for checks that go on to compare the certificates
+/// (`fleet`) instead of parsing them again.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Each row whose certificate loaded, with it, in kubeadm's order.
+    pub certificates: Vec<(&'static Row, Certificate)>,
+    /// Each CA of the node as loaded (its certificate when it is a CA).
+    pub cas: Vec<CaState>,
+}
+
 /// Builds the report for `files` as of `now`.
 pub fn build(files: &NodeFiles, now: OffsetDateTime) -> Report {
+    build_loaded(files, now).0
+}
+
+/// [`build`], with the certificates it parsed.
+pub fn build_loaded(files: &NodeFiles, now: OffsetDateTime) -> (Report, Loaded) {
     let external_etcd = is_external_etcd(files);
     let mut errors = Vec::new();
     let mut cas = Vec::new();
@@ -66,6 +83,7 @@ pub fn build(files: &NodeFiles, now: OffsetDateTime) -> Report {
         cas.push(state);
     }
     let mut certificates = Vec::new();
+    let mut loaded = Vec::new();
     for row in inventory::rows(external_etcd) {
         let external = cas
             .iter()
@@ -73,7 +91,8 @@ pub fn build(files: &NodeFiles, now: OffsetDateTime) -> Report {
             .is_some_and(|s| s.cert.is_some() && s.external);
         match load_row_certificate(files, row) {
             Ok(Some(cert)) => {
-                certificates.push(present(row.name, &cert, now, external, row.ca.name()))
+                certificates.push(present(row.name, &cert, now, external, row.ca.name()));
+                loaded.push((row, cert));
             }
             Ok(None) => certificates.push(missing(row.name)),
             Err(e) => errors.push(e),
@@ -85,13 +104,18 @@ pub fn build(files: &NodeFiles, now: OffsetDateTime) -> Report {
             .then(a.kind.to_string().cmp(&b.kind.to_string()))
     });
     errors.dedup();
-    Report {
+    let report = Report {
         now,
         certificates,
         certificate_authorities,
         errors,
         external_etcd,
-    }
+    };
+    let loaded = Loaded {
+        certificates: loaded,
+        cas,
+    };
+    (report, loaded)
 }
 
 fn present(name: &str, cert: &Certificate, now: OffsetDateTime, external: bool, ca: &str) -> Entry {

@@ -2,6 +2,7 @@
 //! (read with `kcerts ca status`'s rules), and whether the phases fit.
 
 use super::Rows;
+use super::node::Node;
 use super::verdict::{RotationNode, Verdict, names, verdict, with_places};
 use crate::check::verify::{CheckId, Status};
 use crate::kubeadm::ca_phase::{self, Phase, Signer};
@@ -94,10 +95,10 @@ fn new_key_bits(files: &NodeFiles, ca: Ca) -> Option<Vec<u8>> {
 }
 
 /// The rotation of `ca` on the nodes, read with `kcerts ca status`'s rules.
-pub(super) fn rotation(nodes: &[(String, NodeFiles)], ca: Ca) -> Option<Rotation<'_>> {
+pub(super) fn rotation<'a>(nodes: &'a [Node<'_>], ca: Ca) -> Option<Rotation<'a>> {
     let statuses: Vec<(&str, &NodeFiles, Option<ca_phase::Status>)> = nodes
         .iter()
-        .map(|(n, f)| (n.as_str(), f, ca_phase::status(f, ca).ok()))
+        .map(|n| (n.name, n.files, ca_phase::status(n.files, ca).ok()))
         .collect();
     // A `<ca>.new.crt` that is the CA in use is no rotation (a copy another tool left).
     let new_of = |s: &ca_phase::Status| s.new.clone().filter(|n| n.der != s.old.der);

@@ -2,34 +2,27 @@
 //! CA on every node (a leaf signed by a CA another node lacks is rejected there).
 
 use super::Rows;
-use super::same_files::ca_file_certs;
+use super::node::Node;
 use crate::check::verify::{CheckId, Status};
-use crate::kubeadm::inventory::{self, Ca};
-use crate::kubeadm::node::NodeFiles;
-use crate::kubeadm::node_loader;
+use crate::kubeadm::inventory::Ca;
 use crate::x509::certificate::Certificate;
 
 /// Every leaf of node `i` signed by `ca` must chain to `ca` on every node: a leaf
 /// signed by a CA that another node does not have is rejected there.
-pub(super) fn leaves_trusted(i: usize, nodes: &[(String, NodeFiles)], ca: Ca, rows: &mut Rows) {
-    let (name, files) = &nodes[i];
-    let external_etcd = node_loader::is_external_etcd(files);
-    let leaves: Vec<(&str, Certificate)> = inventory::rows(external_etcd)
-        .filter(|r| r.ca == ca)
-        .filter_map(|r| {
-            node_loader::load_row_certificate(files, r)
-                .ok()
-                .flatten()
-                .map(|c| (r.name, c))
-        })
+pub(super) fn leaves_trusted(i: usize, nodes: &[Node<'_>], ca: Ca, rows: &mut Rows) {
+    let name = nodes[i].name;
+    let leaves: Vec<(&str, &Certificate)> = nodes[i]
+        .leaves()
+        .filter(|(r, _)| r.ca == ca)
+        .map(|(r, c)| (r.name, c))
         .collect();
     if leaves.is_empty() {
         return;
     }
     // Nodes whose CA does not load are reported by same-cert, not here.
-    let bundles: Vec<(&str, Vec<Certificate>)> = nodes
+    let bundles: Vec<(&str, &[Certificate])> = nodes
         .iter()
-        .filter_map(|(n, f)| ca_file_certs(f, ca).map(|c| (n.as_str(), c)))
+        .filter_map(|n| n.bundle(ca).map(|c| (n.name, c)))
         .collect();
     let mut untrusted: Vec<(&str, Vec<&str>)> = Vec::new();
     for (row, cert) in &leaves {

@@ -7,13 +7,14 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::Rows;
+use super::node::Node;
 use crate::check::verify::{CheckId, Status};
 use crate::kubeadm::endpoint::Endpoint;
 use crate::kubeadm::inventory;
 use crate::kubeadm::kubeconfig::Kubeconfig;
-use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node::NodePath;
 use crate::kubeadm::node_loader;
-use crate::x509::certificate;
+use crate::x509::certificate::{self, Certificate};
 
 /// Who a node is, as its files tell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,9 +28,8 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub(super) fn of(name: &str, files: &NodeFiles) -> Self {
-        let etcd = inventory::row("etcd-server")
-            .and_then(|row| node_loader::load_row_certificate(files, row).ok().flatten());
+    /// The node `name`, from its etcd server certificate when it has one.
+    pub(super) fn of(name: &str, etcd: Option<&Certificate>) -> Self {
         match etcd {
             Some(cert) => Self {
                 node_name: cert.common_name.clone().unwrap_or_else(|| name.to_string()),
@@ -65,20 +65,17 @@ impl Identity {
 /// The node names a node's files state, each with the file that states it: the
 /// CN of the etcd server and peer certificates (kubeadm sets it to the node
 /// name) and `system:node:NAME` of kubelet.conf's embedded client certificate.
-fn stated_names(files: &NodeFiles) -> Vec<(String, &'static str)> {
+fn stated_names(node: &Node<'_>) -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
     for (row, file) in [
         ("etcd-server", "etcd/server.crt"),
         ("etcd-peer", "etcd/peer.crt"),
     ] {
-        if let Some(cn) = inventory::row(row)
-            .and_then(|r| node_loader::load_row_certificate(files, r).ok().flatten())
-            .and_then(|c| c.common_name)
-        {
+        if let Some(cn) = node.certificate(row).and_then(|c| c.common_name.clone()) {
             out.push((cn, file));
         }
     }
-    let kubelet = node_loader::read(files, &NodePath::kubeconfig("kubelet.conf"))
+    let kubelet = node_loader::read(node.files, &NodePath::kubeconfig("kubelet.conf"))
         .ok()
         .flatten()
         .and_then(|b| Kubeconfig::parse(b).and_then(|k| k.current()).ok())
@@ -93,17 +90,14 @@ fn stated_names(files: &NodeFiles) -> Vec<(String, &'static str)> {
 
 /// The certificates kubeadm issues for each node on its own (every leaf: `kubeadm
 /// join --control-plane` shares only the CAs and sa), by file, as DER.
-fn per_node_leaves(files: &NodeFiles) -> Vec<(String, Vec<u8>)> {
-    inventory::rows(node_loader::is_external_etcd(files))
-        .filter_map(|row| {
-            let cert = node_loader::load_row_certificate(files, row)
-                .ok()
-                .flatten()?;
+fn per_node_leaves<'n>(node: &'n Node<'_>) -> Vec<(String, &'n [u8])> {
+    node.leaves()
+        .map(|(row, cert)| {
             let file = match row.location {
                 inventory::Location::CertDir { base } => format!("pki/{base}.crt"),
                 inventory::Location::Kubeconfig { file } => file.to_string(),
             };
-            Some((file, cert.der))
+            (file, cert.der.as_slice())
         })
         .collect()
 }
@@ -111,17 +105,16 @@ fn per_node_leaves(files: &NodeFiles) -> Vec<(String, Vec<u8>)> {
 /// Two inputs that are one node (the same node name, or the same per-node
 /// certificate) fail: every other row would compare that node with itself and
 /// look consistent.
-pub(super) fn distinct_nodes(nodes: &[(String, NodeFiles)], rows: &mut Rows) {
+pub(super) fn distinct_nodes(nodes: &[Node<'_>], rows: &mut Rows) {
     if nodes.len() < 2 {
         return;
     }
-    let names: Vec<Vec<(String, &str)>> = nodes.iter().map(|(_, f)| stated_names(f)).collect();
-    let leaves: Vec<Vec<(String, Vec<u8>)>> =
-        nodes.iter().map(|(_, f)| per_node_leaves(f)).collect();
+    let names: Vec<Vec<(String, &str)>> = nodes.iter().map(stated_names).collect();
+    let leaves: Vec<Vec<(String, &[u8])>> = nodes.iter().map(per_node_leaves).collect();
     let mut failed = false;
     for j in 1..nodes.len() {
         for i in 0..j {
-            let (a, b) = (&nodes[i].0, &nodes[j].0);
+            let (a, b) = (nodes[i].name, nodes[j].name);
             let mut same_name: Vec<&str> = Vec::new();
             let mut evidence: Vec<&str> = Vec::new();
             for (name, file) in &names[i] {
@@ -183,10 +176,10 @@ pub(super) fn distinct_nodes(nodes: &[(String, NodeFiles)], rows: &mut Rows) {
         let named: Vec<String> = nodes
             .iter()
             .zip(&names)
-            .map(|((n, _), stated)| match stated.first() {
-                Some((name, _)) if name != n => format!("{n} ({name})"),
-                Some(_) => n.clone(),
-                None => format!("{n} (no node name in its files)"),
+            .map(|(node, stated)| match (node.name, stated.first()) {
+                (n, Some((name, _))) if name != n => format!("{n} ({name})"),
+                (n, Some(_)) => n.to_string(),
+                (n, None) => format!("{n} (no node name in its files)"),
             })
             .collect();
         rows.push(

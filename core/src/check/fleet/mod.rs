@@ -37,6 +37,7 @@
 mod ca_rotation;
 mod chains;
 mod identity;
+mod node;
 mod sa_rotation;
 mod same_files;
 mod servers;
@@ -47,12 +48,13 @@ use serde::Serialize;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use crate::check::expiration::{self, Report};
+use crate::check::expiration::Report;
 use crate::check::verify::{Check, CheckId, Status, Thresholds, Verification};
 use crate::kubeadm::ca_phase;
 use crate::kubeadm::inventory::{self, Ca};
 use crate::kubeadm::node::{NodeFiles, NodePath};
 use crate::kubeadm::sa_phase;
+use node::Node;
 
 pub use crate::kubeadm::endpoint::Endpoint;
 pub use identity::Identity;
@@ -180,19 +182,16 @@ pub fn check(
             return Err(FleetError::Duplicate(name.clone()));
         }
     }
-    let reports: Vec<NodeReport> = nodes
+    let loaded: Vec<Node<'_>> = nodes
         .iter()
-        .map(|(name, files)| NodeReport {
-            name: name.clone(),
-            identity: Identity::of(name, files),
-            report: expiration::build(files, now),
-        })
+        .map(|(name, files)| Node::load(name, files, now))
         .collect();
+    let nodes = loaded.as_slice();
     let mut rows = Rows(Vec::new());
 
     let endpoint = servers::endpoint_row(nodes, opts, &mut rows);
     identity::distinct_nodes(nodes, &mut rows);
-    let stacked = reports.iter().any(|r| !r.report.external_etcd);
+    let stacked = nodes.iter().any(|n| !n.report.external_etcd);
     for ca in inventory::cas(!stacked) {
         let rotation = ca_rotation::rotation(nodes, ca);
         same_files::same_ca(nodes, ca, rotation.as_ref(), &mut rows);
@@ -205,22 +204,16 @@ pub fn check(
     if let Some(r) = &sa {
         sa_rotation::sa_rotation_row(r, &mut rows);
     }
-    for (i, (name, files)) in nodes.iter().enumerate() {
-        servers::apiserver_sans(
-            name,
-            files,
-            &reports[i].identity,
-            endpoint.as_ref(),
-            &mut rows,
-        );
-        servers::servers(i, nodes, &reports, endpoint.as_ref(), &mut rows);
+    for (i, node) in nodes.iter().enumerate() {
+        servers::apiserver_sans(node, endpoint.as_ref(), &mut rows);
+        servers::servers(i, nodes, endpoint.as_ref(), &mut rows);
         for ca in inventory::cas(!stacked) {
             chains::leaves_trusted(i, nodes, ca, &mut rows);
         }
-        for e in &reports[i].report.errors {
+        for e in &node.report.errors {
             rows.push(
                 Status::Fail,
-                format!("{name}/{}", e.path),
+                format!("{}/{}", node.name, e.path),
                 CheckId::Read,
                 e.kind.to_string(),
             );
@@ -230,7 +223,14 @@ pub fn check(
     Ok(Fleet {
         now,
         endpoint,
-        nodes: reports,
+        nodes: loaded
+            .into_iter()
+            .map(|n| NodeReport {
+                name: n.name.to_string(),
+                identity: n.identity,
+                report: n.report,
+            })
+            .collect(),
         soonest,
         verification: Verification {
             now,

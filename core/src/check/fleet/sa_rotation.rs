@@ -4,6 +4,7 @@
 //! phases fit.
 
 use super::Rows;
+use super::node::Node;
 use super::verdict::{RotationNode, Verdict, names, verdict, with_places};
 use crate::check::verify::{CheckId, Status};
 use crate::kubeadm::node::{NodeFiles, NodePath};
@@ -85,14 +86,14 @@ impl SaRotation<'_> {
 }
 
 /// The service-account key rotation on the nodes, read with `kcerts sa status`'s rules.
-pub(super) fn sa_rotation(nodes: &[(String, NodeFiles)]) -> Option<SaRotation<'_>> {
+pub(super) fn sa_rotation<'a>(nodes: &'a [Node<'_>]) -> Option<SaRotation<'a>> {
     let pair = |f: &NodeFiles| {
         (
             sa_phase::key_bits(f, sa_phase::NEW_PUB),
             sa_phase::key_bits(f, sa_phase::NEW_KEY),
         )
     };
-    let (first_files, new) = nodes.iter().find_map(|(_, f)| {
+    let (first_files, new) = nodes.iter().map(|n| n.files).find_map(|f| {
         let new = pair(f).0?;
         (sa_phase::key_bits(f, "sa.pub").as_ref() != Some(&new)).then_some((f, new))
     })?;
@@ -105,8 +106,10 @@ pub(super) fn sa_rotation(nodes: &[(String, NodeFiles)]) -> Option<SaRotation<'_
         other_new: Vec::new(),
         unknown: Vec::new(),
     };
-    for (node, files) in nodes {
-        let node = node.as_str();
+    for &Node {
+        name: node, files, ..
+    } in nodes
+    {
         let holds_new = files.exists(&NodePath::cert(sa_phase::NEW_PUB))
             || files.exists(&NodePath::cert(sa_phase::NEW_KEY));
         if holds_new && pair(files) != new_pair {

@@ -4,13 +4,14 @@
 
 use super::Rows;
 use super::ca_rotation::Rotation;
+use super::node::Node;
 use super::sa_rotation::SaRotation;
 use crate::check::verify::{CheckId, Status};
 use crate::kubeadm::inventory::Ca;
-use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node::NodePath;
 use crate::kubeadm::node_loader;
 use crate::kubeadm::sa_phase;
-use crate::x509::certificate::{self, Certificate};
+use crate::x509::certificate::Certificate;
 use crate::x509::keys::PrivateKey;
 
 /// Groups nodes by a value; `None` values (missing or unreadable) are kept apart.
@@ -29,13 +30,6 @@ fn groups<V: PartialEq>(items: Vec<(&str, Option<V>)>) -> (Vec<(V, Vec<&str>)>, 
     (out, absent)
 }
 
-pub(super) fn ca_file_certs(files: &NodeFiles, ca: Ca) -> Option<Vec<Certificate>> {
-    let bytes = node_loader::read(files, &NodePath::cert(ca.cert_file()))
-        .ok()
-        .flatten()?;
-    certificate::parse_all(bytes).ok().filter(|c| !c.is_empty())
-}
-
 fn short(cert: &Certificate) -> String {
     format!(
         "CN={} serial {}",
@@ -45,33 +39,25 @@ fn short(cert: &Certificate) -> String {
 }
 
 pub(super) fn same_ca(
-    nodes: &[(String, NodeFiles)],
+    nodes: &[Node<'_>],
     ca: Ca,
     rotation: Option<&Rotation<'_>>,
     rows: &mut Rows,
 ) {
     let name = ca.name();
-    let certs: Vec<(&str, Option<Vec<Certificate>>)> = nodes
+    let certs: Vec<(&str, Option<&[Certificate]>)> =
+        nodes.iter().map(|n| (n.name, n.bundle(ca))).collect();
+    let ders: Vec<(&str, Option<Vec<&[u8]>>)> = certs
         .iter()
-        .map(|(n, f)| (n.as_str(), ca_file_certs(f, ca)))
-        .collect();
-    let ders: Vec<(&str, Option<Vec<Vec<u8>>>)> = certs
-        .iter()
-        .map(|(n, c)| {
-            (
-                *n,
-                c.as_ref()
-                    .map(|c| c.iter().map(|x| x.der.clone()).collect()),
-            )
-        })
+        .map(|(n, c)| (*n, c.map(|c| c.iter().map(|x| x.der.as_slice()).collect())))
         .collect();
     let (found, absent) = groups(ders);
     let file = format!("pki/{}", ca.cert_file());
-    let describe = |der: &Vec<Vec<u8>>| -> String {
+    let describe = |der: &Vec<&[u8]>| -> String {
         certs
             .iter()
-            .filter_map(|(_, c)| c.as_ref())
-            .find(|c| c.iter().map(|x| &x.der).eq(der.iter()))
+            .filter_map(|(_, c)| *c)
+            .find(|c| c.iter().map(|x| x.der.as_slice()).eq(der.iter().copied()))
             .map(|c| c.iter().map(short).collect::<Vec<_>>().join(" + "))
             .unwrap_or_default()
     };
@@ -134,13 +120,13 @@ pub(super) fn same_ca(
     type Key = Option<Option<Vec<u8>>>;
     let keys: Vec<(&str, Key)> = nodes
         .iter()
-        .map(|(n, f)| {
-            let key = match node_loader::read(f, &NodePath::cert(ca.key_file())) {
+        .map(|n| {
+            let key = match node_loader::read(n.files, &NodePath::cert(ca.key_file())) {
                 Ok(None) => None,
                 Ok(Some(b)) => Some(PrivateKey::public_key_bits_of(b).ok()),
                 Err(_) => Some(None),
             };
-            (n.as_str(), key)
+            (n.name, key)
         })
         .collect();
     let without: Vec<&str> = keys
@@ -218,11 +204,7 @@ pub(super) fn same_ca(
     rows.push(status, name.into(), CheckId::SameKey, reason);
 }
 
-pub(super) fn same_sa(
-    nodes: &[(String, NodeFiles)],
-    rotation: Option<&SaRotation<'_>>,
-    rows: &mut Rows,
-) {
+pub(super) fn same_sa(nodes: &[Node<'_>], rotation: Option<&SaRotation<'_>>, rows: &mut Rows) {
     for (file, check, what) in [
         (
             "sa.key",
@@ -237,7 +219,7 @@ pub(super) fn same_sa(
     ] {
         let values: Vec<(&str, Option<Vec<u8>>)> = nodes
             .iter()
-            .map(|(n, f)| (n.as_str(), sa_phase::key_bits(f, file)))
+            .map(|n| (n.name, sa_phase::key_bits(n.files, file)))
             .collect();
         let (found, absent) = groups(values);
         let rotating = rotation.filter(|r| {

@@ -3,8 +3,8 @@
 //! apiserver certificate carries it and its own node's names, and whether every
 //! kubeconfig's server is the endpoint or the node itself.
 
-use super::identity::Identity;
-use super::{NodeReport, Options, Rows};
+use super::node::Node;
+use super::{Options, Rows};
 use crate::check::verify::{CheckId, Status};
 use crate::kubeadm::endpoint::Endpoint;
 use crate::kubeadm::inventory;
@@ -13,7 +13,7 @@ use crate::kubeadm::node::{NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
 
 /// The server of a kubeconfig's current context.
-fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
+pub(super) fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
     let bytes = match node_loader::read(files, &NodePath::kubeconfig(file)) {
         Ok(Some(b)) => b,
         Ok(None) => return None,
@@ -32,7 +32,7 @@ fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
 
 /// The endpoint: given, or the server of `admin.conf` on more than half the nodes.
 pub(super) fn endpoint_row(
-    nodes: &[(String, NodeFiles)],
+    nodes: &[Node<'_>],
     opts: &Options,
     rows: &mut Rows,
 ) -> Option<Endpoint> {
@@ -60,13 +60,13 @@ pub(super) fn endpoint_row(
         };
     }
     let mut seen: Vec<(Endpoint, Vec<&str>)> = Vec::new();
-    for (name, files) in nodes {
-        if let Some(Ok(server)) = server_of(files, "admin.conf")
-            && let Some(e) = Endpoint::parse(&server)
+    for node in nodes {
+        if let Some(Ok(server)) = node.server("admin.conf")
+            && let Some(e) = Endpoint::parse(server)
         {
             match seen.iter_mut().find(|(s, _)| *s == e) {
-                Some((_, names)) => names.push(name),
-                None => seen.push((e, vec![name])),
+                Some((_, names)) => names.push(node.name),
+                None => seen.push((e, vec![node.name])),
             }
         }
     }
@@ -118,25 +118,16 @@ pub(super) fn endpoint_row(
     None
 }
 
-pub(super) fn apiserver_sans(
-    name: &str,
-    files: &NodeFiles,
-    id: &Identity,
-    endpoint: Option<&Endpoint>,
-    rows: &mut Rows,
-) {
-    let target = format!("{name}/apiserver");
-    let Some(row) = inventory::row("apiserver") else {
+pub(super) fn apiserver_sans(node: &Node<'_>, endpoint: Option<&Endpoint>, rows: &mut Rows) {
+    let target = format!("{}/apiserver", node.name);
+    let id = &node.identity;
+    // Missing or unreadable: the read row or check-expiration says so.
+    let Some(cert) = node.certificate("apiserver") else {
         return;
-    };
-    let cert = match node_loader::load_row_certificate(files, row) {
-        Ok(Some(c)) => c,
-        // Missing or unreadable: the read row or check-expiration says so.
-        _ => return,
     };
     let mut missing = Vec::new();
     if let Some(e) = endpoint
-        && !e.in_sans(&cert)
+        && !e.in_sans(cert)
     {
         missing.push(format!(
             "{}:{} (the control-plane endpoint)",
@@ -180,7 +171,7 @@ pub(super) fn apiserver_sans(
 }
 
 /// The kubeconfigs whose server is checked (kubelet.conf when the copy has it).
-const KUBECONFIGS: [&str; 5] = [
+pub(super) const KUBECONFIGS: [&str; 5] = [
     "admin.conf",
     "controller-manager.conf",
     "kubelet.conf",
@@ -188,29 +179,23 @@ const KUBECONFIGS: [&str; 5] = [
     "super-admin.conf",
 ];
 
-pub(super) fn servers(
-    i: usize,
-    nodes: &[(String, NodeFiles)],
-    reports: &[NodeReport],
-    endpoint: Option<&Endpoint>,
-    rows: &mut Rows,
-) {
-    let (name, files) = &nodes[i];
-    let id = &reports[i].identity;
+pub(super) fn servers(i: usize, nodes: &[Node<'_>], endpoint: Option<&Endpoint>, rows: &mut Rows) {
+    let node = &nodes[i];
+    let id = &node.identity;
     for file in KUBECONFIGS {
-        let target = format!("{name}/{file}");
-        let server = match server_of(files, file) {
+        let target = format!("{}/{file}", node.name);
+        let server = match node.server(file) {
             None => continue,
             Some(Err(e)) => {
                 // A kubeconfig of the inventory that does not parse already has a read row.
                 if inventory::row(file).is_none() {
-                    rows.push(Status::Fail, target, CheckId::Read, e);
+                    rows.push(Status::Fail, target, CheckId::Read, e.clone());
                 }
                 continue;
             }
             Some(Ok(s)) => s,
         };
-        let Some(host) = Endpoint::parse(&server) else {
+        let Some(host) = Endpoint::parse(server) else {
             rows.push(
                 Status::Fail,
                 target,
@@ -220,11 +205,11 @@ pub(super) fn servers(
             continue;
         };
         let loopback = host.host == "localhost" || host.ip().is_some_and(|ip| ip.is_loopback());
-        let other = reports
+        let other = nodes
             .iter()
             .enumerate()
-            .find(|(j, r)| *j != i && r.identity.is(&host))
-            .map(|(_, r)| r.name.as_str());
+            .find(|(j, n)| *j != i && n.identity.is(&host))
+            .map(|(_, n)| n.name);
         let (status, reason) = if endpoint.is_some_and(|e| e.matches(&host)) {
             (
                 Status::Pass,

@@ -3,39 +3,27 @@
 
 use time::OffsetDateTime;
 
+use super::node::Node;
 use super::{Rows, Soonest};
 use crate::check::verify::{self, CheckId, Status, Thresholds};
-use crate::kubeadm::inventory;
-use crate::kubeadm::node::NodeFiles;
-use crate::kubeadm::node_loader;
 use crate::x509::certificate::Certificate;
 
 pub(super) fn soonest_row(
-    nodes: &[(String, NodeFiles)],
+    nodes: &[Node<'_>],
     th: Thresholds,
     now: OffsetDateTime,
     rows: &mut Rows,
 ) -> Option<Soonest> {
-    let mut best: Option<(&str, &str, Certificate)> = None;
-    for (name, files) in nodes {
-        let external_etcd = node_loader::is_external_etcd(files);
-        let mut certs: Vec<(&str, Certificate)> = Vec::new();
-        for row in inventory::rows(external_etcd) {
-            if let Ok(Some(c)) = node_loader::load_row_certificate(files, row) {
-                certs.push((row.name, c));
-            }
-        }
-        for ca in inventory::cas(external_etcd) {
-            if let Some(c) = node_loader::load_ca(files, ca, &mut Vec::new()).cert {
-                certs.push((ca.name(), c));
-            }
-        }
-        for (row, cert) in certs {
+    let mut best: Option<(&str, &str, &Certificate)> = None;
+    for node in nodes {
+        let leaves = node.leaves().map(|(row, c)| (row.name, c));
+        let cas = node.cas().map(|(ca, c)| (ca.name(), c));
+        for (row, cert) in leaves.chain(cas) {
             if best
                 .as_ref()
                 .is_none_or(|(_, _, b)| cert.not_after < b.not_after)
             {
-                best = Some((name, row, cert));
+                best = Some((node.name, row, cert));
             }
         }
     }
@@ -48,7 +36,7 @@ pub(super) fn soonest_row(
         );
         return None;
     };
-    let (status, reason) = verify::expiry(&cert, now, th);
+    let (status, reason) = verify::expiry(cert, now, th);
     rows.push(
         status,
         "cluster".into(),
