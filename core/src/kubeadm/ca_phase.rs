@@ -187,6 +187,29 @@ pub fn new_key_path(ca: Ca) -> NodePath {
     NodePath::cert(format!("{}.new.key", ca.base()))
 }
 
+/// The command that runs `step` (`trust`, `reissue`, `finish`) of the rotation
+/// of `ca` on a node: `kcerts ca rotate STEP --ca NAME --apply`.
+pub fn rotate_command(step: &str, ca: Ca) -> String {
+    format!("kcerts ca rotate {step} --ca {} --apply", ca.name())
+}
+
+/// What to run next on `nodes` (their names, for the text) in `phase`, `None`
+/// meaning they do not hold the new CA yet (it is to be copied there first); no
+/// step once idle again.
+pub fn next_step(ca: Ca, phase: Option<Phase>, nodes: &str) -> Option<String> {
+    let base = ca.base();
+    Some(match phase {
+        None => format!(
+            "copy pki/{base}.new.crt and pki/{base}.new.key to {nodes}, then `{}` there",
+            rotate_command("trust", ca)
+        ),
+        Some(Phase::Prepared) => format!("`{}` on {nodes}", rotate_command("trust", ca)),
+        Some(Phase::Trusted) => format!("`{}` on {nodes}", rotate_command("reissue", ca)),
+        Some(Phase::Reissued) => format!("`{}` on {nodes}", rotate_command("finish", ca)),
+        Some(Phase::Idle) => return None,
+    })
+}
+
 /// The files that must trust `ca`: its own certificate file (handed to the
 /// apiserver's --client-ca-file, kube-controller-manager's --root-ca-file,
 /// etcd's --trusted-ca-file, the requestheader CA...) and, for `ca`, the
@@ -403,5 +426,28 @@ impl Status {
     /// was read and is not signed by the new CA.
     pub fn kubelet_client_left(&self) -> bool {
         self.new.is_some() && self.kubelet_client.is_some_and(|s| s != Signer::New)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_step_names_the_command_and_the_nodes() {
+        assert_eq!(
+            next_step(Ca::EtcdCa, None, "cp-2").unwrap(),
+            "copy pki/etcd/ca.new.crt and pki/etcd/ca.new.key to cp-2, then \
+             `kcerts ca rotate trust --ca etcd-ca --apply` there"
+        );
+        assert_eq!(
+            next_step(Ca::Ca, Some(Phase::Trusted), "cp-1, cp-3").unwrap(),
+            "`kcerts ca rotate reissue --ca ca --apply` on cp-1, cp-3"
+        );
+        assert_eq!(
+            next_step(Ca::FrontProxyCa, Some(Phase::Reissued), "cp-1").unwrap(),
+            "`kcerts ca rotate finish --ca front-proxy-ca --apply` on cp-1"
+        );
+        assert_eq!(next_step(Ca::Ca, Some(Phase::Idle), "cp-1"), None);
     }
 }

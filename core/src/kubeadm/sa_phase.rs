@@ -55,6 +55,31 @@ impl SaPhase {
     }
 }
 
+/// The command that runs `step` (`trust`, `switch`, `finish`) of the rotation
+/// of the service-account key on a node: `kcerts sa rotate STEP --apply`.
+pub fn rotate_command(step: &str) -> String {
+    format!("kcerts sa rotate {step} --apply")
+}
+
+/// What to run next on `nodes` (their names, for the text) in `phase`, `None`
+/// meaning they do not hold the new pair yet (it is to be copied there first);
+/// no step once idle again.
+pub fn next_step(phase: Option<SaPhase>, nodes: &str) -> Option<String> {
+    Some(match phase {
+        None => format!(
+            "copy pki/{NEW_KEY} and pki/{NEW_PUB} to {nodes}, then `{}` there",
+            rotate_command("trust")
+        ),
+        Some(SaPhase::Prepared) => format!("`{}` on {nodes}", rotate_command("trust")),
+        Some(SaPhase::Trusted) => format!("`{}` on {nodes}", rotate_command("switch")),
+        Some(SaPhase::Switched) => format!(
+            "once every token signed by the old key is replaced (bound tokens within their lifetime, 1h by default), `{}` on {nodes}",
+            rotate_command("finish")
+        ),
+        Some(SaPhase::Idle) => return None,
+    })
+}
+
 /// The phase and the flags it was read from.
 #[derive(Debug, Clone, Serialize)]
 pub struct SaStatus {
@@ -194,5 +219,29 @@ impl SaStatus {
         .flatten()
         .map(|f| key_bits(files, f))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_step_names_the_command_and_the_nodes() {
+        assert_eq!(
+            next_step(None, "cp-2, cp-3").unwrap(),
+            "copy pki/sa.new.key and pki/sa.new.pub to cp-2, cp-3, then \
+             `kcerts sa rotate trust --apply` there"
+        );
+        assert_eq!(
+            next_step(Some(SaPhase::Trusted), "cp-1").unwrap(),
+            "`kcerts sa rotate switch --apply` on cp-1"
+        );
+        assert!(
+            next_step(Some(SaPhase::Switched), "cp-1")
+                .unwrap()
+                .ends_with("(bound tokens within their lifetime, 1h by default), `kcerts sa rotate finish --apply` on cp-1")
+        );
+        assert_eq!(next_step(Some(SaPhase::Idle), "cp-1"), None);
     }
 }

@@ -27,7 +27,9 @@ pub use crate::kubeadm::ca_phase::{
     KUBECONFIGS, KUBELET_CLIENT, Leaf, Phase, RotationError, Signer, Status, TrustPoint,
     new_cert_path, new_key_path, status, status_of,
 };
-use crate::kubeadm::ca_phase::{bytes, file_error, leaf_fix, leaf_rows, required, same};
+use crate::kubeadm::ca_phase::{
+    bytes, file_error, leaf_fix, leaf_rows, required, rotate_command, same,
+};
 use crate::kubeadm::inventory::{Ca, Location, Row};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::manifest;
@@ -189,8 +191,8 @@ pub fn prepare<R: CryptoRng + ?Sized>(
                 new_key_path(ca)
             ),
             format!(
-                "then run `kcerts ca rotate trust --ca {} --apply` on every control-plane node",
-                ca.name()
+                "then run `{}` on every control-plane node",
+                rotate_command("trust", ca)
             ),
         ],
     })
@@ -411,12 +413,12 @@ pub fn reissue<R: CryptoRng + ?Sized>(
             "do `reissue` on every other control-plane node".into(),
             "kubelet client certificates (kubelet-client-current.pem) that `reissue` did not re-sign are signed by the old CA until the kubelets rotate them: on a control-plane node whose kubelet directory was elsewhere, run `reissue` again with --kubelet-pki-dir (`finish` refuses until then); on workers, `kcerts kubelet client` or approve their CSRs (`kubectl get csr`)".into(),
             "service-account tokens keep working: they are signed by sa.key, not by the CA".into(),
-            format!("when every node is reissued and every client uses new certificates: `kcerts ca rotate finish --ca {} --apply` on every control-plane node", ca.name()),
+            format!("when every node is reissued and every client uses new certificates: `{}` on every control-plane node", rotate_command("finish", ca)),
         ];
     } else {
         plan.next = vec![format!(
-            "do `reissue` on every other control-plane node, then `finish` (kcerts ca rotate finish --ca {} --apply)",
-            ca.name()
+            "do `reissue` on every other control-plane node, then `finish` ({})",
+            rotate_command("finish", ca)
         )];
     }
     Ok(plan)

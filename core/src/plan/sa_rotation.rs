@@ -31,6 +31,7 @@ pub use crate::kubeadm::sa_phase::{
 };
 use crate::kubeadm::sa_phase::{
     KCM_FLAG, NEW_KEY, NEW_PUB, SIGNING_FLAG, VERIFY_FLAG, file_error, file_name, required,
+    rotate_command,
 };
 use crate::plan::ca_rotation::{RotationError, StepPlan};
 use crate::plan::renewal::FileWrite;
@@ -129,9 +130,10 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
                 bytes: pki::public_key_pem(&key).into_bytes(),
                 secret: false,
             });
-            plan.next = vec![
-                "copy pki/sa.new.key and pki/sa.new.pub to every other control-plane node, then `kcerts sa rotate trust --apply` on each".into(),
-            ];
+            plan.next = vec![format!(
+                "copy pki/{NEW_KEY} and pki/{NEW_PUB} to every other control-plane node, then `{}` on each",
+                rotate_command("trust")
+            )];
         }
         SaStep::Trust => {
             if st.phase == SaPhase::Idle {

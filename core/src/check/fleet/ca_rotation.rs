@@ -32,25 +32,13 @@ impl Place {
         }
     }
 
-    /// The next phase to run on a node here, for the messages.
+    /// The next phase to run on a node here, for the messages (`ca_phase`'s text).
     fn next(self, ca: Ca, nodes: &str) -> Option<String> {
-        let n = ca.name();
-        let base = ca.base();
-        Some(match self {
-            Place::NotPrepared => format!(
-                "copy pki/{base}.new.crt and pki/{base}.new.key to {nodes}, then `kcerts ca rotate trust --ca {n} --apply` there"
-            ),
-            Place::Under(Phase::Prepared) => {
-                format!("`kcerts ca rotate trust --ca {n} --apply` on {nodes}")
-            }
-            Place::Under(Phase::Trusted) => {
-                format!("`kcerts ca rotate reissue --ca {n} --apply` on {nodes}")
-            }
-            Place::Under(Phase::Reissued) => {
-                format!("`kcerts ca rotate finish --ca {n} --apply` on {nodes}")
-            }
-            Place::Under(Phase::Idle) | Place::Finished => return None,
-        })
+        match self {
+            Place::NotPrepared => ca_phase::next_step(ca, None, nodes),
+            Place::Under(p) => ca_phase::next_step(ca, Some(p), nodes),
+            Place::Finished => None,
+        }
     }
 }
 
@@ -267,9 +255,10 @@ pub(super) fn rotation_row(ca: Ca, r: &Rotation<'_>, rows: &mut Rows) {
             rows,
             Status::Fail,
             format!(
-                "{} no longer trust the old {n} CA but {} still present certificates signed by it: those are rejected; run `kcerts ca rotate reissue --ca {n} --apply` on {} (or `kcerts restore` the finish on {})",
+                "{} no longer trust the old {n} CA but {} still present certificates signed by it: those are rejected; run `{}` on {} (or `kcerts restore` the finish on {})",
                 with_places(&dropping),
                 with_places(&presenters),
+                ca_phase::rotate_command("reissue", ca),
                 names(&presenters),
                 names(&dropping)
             ),

@@ -31,23 +31,13 @@ impl SaPlace {
         }
     }
 
-    /// The next phase to run on a node here, for the messages.
+    /// The next phase to run on a node here, for the messages (`sa_phase`'s text).
     fn next(self, nodes: &str) -> Option<String> {
-        Some(match self {
-            SaPlace::NotPrepared => format!(
-                "copy pki/sa.new.key and pki/sa.new.pub to {nodes}, then `kcerts sa rotate trust --apply` there"
-            ),
-            SaPlace::Under(SaPhase::Prepared) => {
-                format!("`kcerts sa rotate trust --apply` on {nodes}")
-            }
-            SaPlace::Under(SaPhase::Trusted) => {
-                format!("`kcerts sa rotate switch --apply` on {nodes}")
-            }
-            SaPlace::Under(SaPhase::Switched) => format!(
-                "once every token signed by the old key is replaced (bound tokens within their lifetime, 1h by default), `kcerts sa rotate finish --apply` on {nodes}"
-            ),
-            SaPlace::Under(SaPhase::Idle) | SaPlace::Finished => return None,
-        })
+        match self {
+            SaPlace::NotPrepared => sa_phase::next_step(None, nodes),
+            SaPlace::Under(p) => sa_phase::next_step(Some(p), nodes),
+            SaPlace::Finished => None,
+        }
     }
 }
 
@@ -194,9 +184,10 @@ pub(super) fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
             rows,
             Status::Fail,
             format!(
-                "pki/sa.new.key or pki/sa.new.pub differs between nodes ({} hold one new key; {} another): `prepare` ran on more than one node; keep one node's pair, copy it to the others and run `kcerts sa rotate trust --apply` again there",
+                "pki/sa.new.key or pki/sa.new.pub differs between nodes ({} hold one new key; {} another): `prepare` ran on more than one node; keep one node's pair, copy it to the others and run `{}` again there",
                 same.join(", "),
-                r.other_new.join(", ")
+                r.other_new.join(", "),
+                sa_phase::rotate_command("trust")
             ),
         );
         return;
@@ -240,9 +231,10 @@ pub(super) fn sa_rotation_row(r: &SaRotation<'_>, rows: &mut Rows) {
             rows,
             Status::Fail,
             format!(
-                "the apiservers of {} no longer accept tokens signed by the old service-account key but {} still sign with it: those tokens are rejected; run `kcerts sa rotate switch --apply` on {} (or `kcerts restore` the finish on {}){unknown}",
+                "the apiservers of {} no longer accept tokens signed by the old service-account key but {} still sign with it: those tokens are rejected; run `{}` on {} (or `kcerts restore` the finish on {}){unknown}",
                 with_places(&dropping),
                 with_places(&presenters),
+                sa_phase::rotate_command("switch"),
                 names(&presenters),
                 names(&dropping)
             ),
