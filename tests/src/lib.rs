@@ -1,13 +1,31 @@
 //! Helpers for the end-to-end tests: seeded node fixtures, and runners for the
 //! `kcerts` binary and the real tools we cross-check against (openssl, kubectl).
+//! What several test modules share lives here, one module per job: clusters and
+//! nodes to run against, processes to run and wait for, and the real tools' views.
 #![allow(clippy::disallowed_methods)] // test helpers read and write files
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a failing helper fails the test
 
+pub mod bounded;
 pub mod fake_apiserver;
+pub mod fake_cluster;
 pub mod fake_discovery;
 pub mod fake_kubelet;
+pub mod kubeadm_manifests;
+pub mod kubectl;
+pub mod kubelet_node;
+pub mod live_node;
 mod node_dir;
+pub mod node_rows;
+pub mod openssl_issue;
+pub mod openssl_node;
+pub mod openssl_read;
+pub mod pip;
+pub mod prometheus;
+pub mod rotating_kubelet;
+pub mod run_in_node;
+pub mod serve_process;
 
+pub use kubectl::{kubectl_data, kubectl_field};
 pub use node_dir::NodeDir;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +70,13 @@ pub fn write_node(node: &GeneratedNode, root: &Path) {
     }
 }
 
+/// The example node issued `age` ago (1-year leaves, 10-year CAs) under `root`.
+pub fn write_node_aged(root: &Path, age: time::Duration, seed: u64) {
+    let now = OffsetDateTime::now_utc() - age;
+    let node = generate(&example_options(KeyAlgorithm::EcdsaP256), now, seed);
+    write_node(&node, root);
+}
+
 /// The real path of a node file under `root`.
 pub fn node_path(root: &Path, p: &kcerts_core::node::NodePath) -> PathBuf {
     root.join(p.to_string())
@@ -65,6 +90,14 @@ pub fn dir_args(root: &Path) -> Vec<String> {
         "--kubeconfig-dir".into(),
         root.display().to_string(),
     ]
+}
+
+/// `CMD... --cert-dir ROOT/pki --kubeconfig-dir ROOT EXTRA...`
+pub fn cmd_with_dirs(root: &Path, cmd: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+    v.extend(dir_args(root));
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
 }
 
 /// The `kcerts` binary of this workspace, built once per test run.
@@ -143,33 +176,6 @@ pub fn assert_ok(o: &Output, what: &str) {
         stdout(o),
         stderr(o)
     );
-}
-
-/// `kubectl config view --raw` of the kubeconfig `conf`, one JSONPath: what
-/// kubectl itself reads from the file (asserts that kubectl accepts it).
-pub fn kubectl_field(conf: &Path, jsonpath: &str) -> String {
-    let out = run(
-        "kubectl",
-        [
-            "config",
-            "view",
-            "--kubeconfig",
-            conf.to_str().unwrap(),
-            "--raw",
-            "-o",
-            &format!("jsonpath={jsonpath}"),
-        ],
-    );
-    assert_ok(&out, &format!("kubectl config view {jsonpath}"));
-    stdout(&out)
-}
-
-/// [`kubectl_field`] of a base64 `*-data` field, decoded.
-pub fn kubectl_data(conf: &Path, jsonpath: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(kubectl_field(conf, jsonpath).trim())
-        .unwrap()
 }
 
 /// `kcerts generate-pki` of node cp-1 (127.0.0.1, ECDSA P-256) into `root`, its
@@ -259,59 +265,4 @@ pub fn sigkill_paused_at(cmd: Command, step: usize) -> String {
     child.wait().unwrap();
     assert!(seen.contains("paused before step"), "step {step}: {seen}");
     seen
-}
-
-/// An ECDSA P-256 key and a certificate for `subj` (`/O=.../CN=...`) with the
-/// x509v3 extensions `ext` (openssl's config lines), signed by `pki_dir`'s
-/// `ca.crt`/`ca.key` with openssl itself, as a component from elsewhere would hold
-/// them; written as `work/NAME.crt` and `work/NAME.key`. Returns (cert, key).
-pub fn openssl_issue(
-    work: &Path,
-    name: &str,
-    subj: &str,
-    ext: &str,
-    pki_dir: &Path,
-) -> (PathBuf, PathBuf) {
-    let [key, csr, crt, ext_file] =
-        ["key", "csr", "crt", "ext"].map(|x| work.join(format!("{name}.{x}")));
-    std::fs::write(&ext_file, ext).unwrap();
-    let p = |x: &Path| x.display().to_string();
-    let req = [
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-    ];
-    let mut args: Vec<String> = req.map(String::from).to_vec();
-    args.extend([
-        subj.to_string(),
-        "-keyout".into(),
-        p(&key),
-        "-out".into(),
-        p(&csr),
-    ]);
-    assert_ok(&run("openssl", &args), &format!("openssl req {name}"));
-    let sign = [
-        "x509".to_string(),
-        "-req".into(),
-        "-in".into(),
-        p(&csr),
-        "-CA".into(),
-        p(&pki_dir.join("ca.crt")),
-        "-CAkey".into(),
-        p(&pki_dir.join("ca.key")),
-        "-CAcreateserial".into(),
-        "-days".into(),
-        "365".into(),
-        "-extfile".into(),
-        p(&ext_file),
-        "-out".into(),
-        p(&crt),
-    ];
-    assert_ok(&run("openssl", sign), &format!("openssl x509 -req {name}"));
-    (crt, key)
 }

@@ -8,9 +8,8 @@ use std::path::Path;
 use kcerts_core::inventory;
 use kcerts_tests::*;
 
-use crate::cluster_config::args;
-use crate::kubeadm_fidelity::{openssl_extensions, openssl_node};
-use crate::renew_openssl::check_with_openssl;
+use kcerts_tests::openssl_node::openssl_node;
+use kcerts_tests::openssl_read::{check_with_openssl, openssl_extensions};
 
 /// The SAN line openssl prints for a certificate file.
 fn openssl_sans(crt: &Path) -> String {
@@ -47,7 +46,7 @@ fn add_san_to_the_apiserver_and_etcd_certificates() {
          DNS:kubernetes.default.svc.cluster.local, IP Address:10.96.0.1, IP Address:10.0.0.10"
     );
     // --dry-run prints old and new SANs and writes nothing.
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &root,
         &["renew", "apiserver"],
         &[
@@ -72,7 +71,7 @@ fn add_san_to_the_apiserver_and_etcd_certificates() {
         "--dry-run changed the certificate"
     );
 
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &root,
         &["renew", "apiserver"],
         &["--add-san", "IP:203.0.113.7,DNS:api.example.com"],
@@ -101,7 +100,7 @@ fn add_san_to_the_apiserver_and_etcd_certificates() {
     );
 
     // The node's IP changed: etcd server and peer get the new one (IPv6 too).
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &root,
         &["renew", "etcd-server", "etcd-peer"],
         &["--add-san", "IP:10.0.0.99", "--add-san", "IP:fd00::99"],
@@ -125,7 +124,7 @@ fn add_san_refusals() {
     let root = dir.path().join("kubernetes");
     openssl_node(&root);
     let refused = |cmd: &[&str], extra: &[&str], want: &str, code: i32| {
-        let out = kcerts(args(&root, cmd, extra));
+        let out = kcerts(cmd_with_dirs(&root, cmd, extra));
         assert_eq!(
             out.status.code(),
             Some(code),
@@ -203,14 +202,14 @@ etcd:
             .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
             .collect()
     };
-    let out = kcerts(args(&root, &["verify"], &["--config", &cfg]));
+    let out = kcerts(cmd_with_dirs(&root, &["verify"], &["--config", &cfg]));
     assert_eq!(
         sans_rows(&out),
         ["fail apiserver", "fail etcd-peer", "pass etcd-server"],
         "{}",
         stdout(&out)
     );
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &root,
         &["renew", "all"],
         &["--sans-from-config", "--config", &cfg],
@@ -237,7 +236,7 @@ etcd:
     for row in ["apiserver", "etcd-peer"] {
         check_with_openssl(&root, inventory::row(row).unwrap(), scratch.path());
     }
-    let out = kcerts(args(&root, &["verify"], &["--config", &cfg]));
+    let out = kcerts(cmd_with_dirs(&root, &["verify"], &["--config", &cfg]));
     assert_eq!(
         sans_rows(&out),
         ["pass apiserver", "pass etcd-peer", "pass etcd-server"],

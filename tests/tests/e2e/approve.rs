@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kcerts_tests::bounded::finish;
+use kcerts_tests::fake_cluster::{Cluster, cluster};
+use kcerts_tests::openssl_issue::openssl_issue;
 use kcerts_tests::*;
-
-use crate::use_api::{Cluster, cluster, finish};
 
 /// A kubeconfig for a client certificate for `subj` signed by the cluster CA
 /// (openssl), as a kubelet's.

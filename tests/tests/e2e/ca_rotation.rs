@@ -10,6 +10,11 @@ use std::process::{Command, Stdio};
 
 use base64::Engine;
 use kcerts_core::inventory::{self, Location};
+use kcerts_tests::kubeadm_manifests::write_manifests;
+use kcerts_tests::kubelet_node::kubelet_args;
+use kcerts_tests::openssl_issue::{Ca, Leaf};
+use kcerts_tests::openssl_node::openssl_node;
+use kcerts_tests::openssl_read::{openssl_enddate, verifies};
 use kcerts_tests::*;
 
 const KUBECONFIGS: [&str; 5] = [
@@ -24,23 +29,6 @@ const KUBECONFIGS: [&str; 5] = [
 fn node(root: &Path) {
     NodeDir::in_dir(root, 21);
     write_manifests(root);
-}
-
-/// kube-apiserver's and kube-controller-manager's static pod manifests with the
-/// flags kubeadm writes for the files they read (cmd/kubeadm/app/phases/
-/// controlplane/manifests.go), pointing into `root`.
-pub(crate) fn write_manifests(root: &Path) {
-    let pki = root.join("pki").display().to_string();
-    let dir = root.join("manifests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let api = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    component: kube-apiserver\n    tier: control-plane\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --advertise-address=192.0.2.10\n    - --client-ca-file={pki}/ca.crt\n    - --etcd-cafile={pki}/etcd/ca.crt\n    - --requestheader-client-ca-file={pki}/front-proxy-ca.crt\n    - --service-account-issuer=https://kubernetes.default.svc.cluster.local\n    - --service-account-key-file={pki}/sa.pub\n    - --service-account-signing-key-file={pki}/sa.key\n    - --tls-cert-file={pki}/apiserver.crt\n    - --tls-private-key-file={pki}/apiserver.key\n    image: registry.k8s.io/kube-apiserver:v1.32.0\n    name: kube-apiserver\n  hostNetwork: true\n"
-    );
-    let kcm = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    component: kube-controller-manager\n    tier: control-plane\n  name: kube-controller-manager\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - kube-controller-manager\n    - --client-ca-file={pki}/ca.crt\n    - --cluster-signing-cert-file={pki}/ca.crt\n    - --cluster-signing-key-file={pki}/ca.key\n    - --root-ca-file={pki}/ca.crt\n    - --service-account-private-key-file={pki}/sa.key\n    image: registry.k8s.io/kube-controller-manager:v1.32.0\n    name: kube-controller-manager\n  hostNetwork: true\n"
-    );
-    std::fs::write(dir.join("kube-apiserver.yaml"), api).unwrap();
-    std::fs::write(dir.join("kube-controller-manager.yaml"), kcm).unwrap();
 }
 
 /// The values of `--flag` in a manifest, as kubectl parses the Pod (offline, `--local`).
@@ -135,94 +123,20 @@ fn trust_files(root: &Path, work: &Path) -> Vec<PathBuf> {
     v
 }
 
-pub(crate) fn verify(ca_file: &Path, cert: &Path, purpose: &str) -> bool {
-    run(
-        "openssl",
-        [
-            "verify",
-            "-CAfile",
-            &ca_file.display().to_string(),
-            "-purpose",
-            purpose,
-            &cert.display().to_string(),
-        ],
-    )
-    .status
-    .success()
-}
-
-/// A certificate for `purpose` (sslclient or sslserver) signed by the given CA
-/// with openssl itself, as a client or server from elsewhere would hold.
-fn openssl_leaf(work: &Path, name: &str, ca_cert: &Path, ca_key: &Path, server: bool) -> PathBuf {
-    let key = work.join(format!("{name}.key"));
-    let csr = work.join(format!("{name}.csr"));
-    let crt = work.join(format!("{name}.crt"));
-    let ext = work.join(format!("{name}.ext"));
-    std::fs::write(
-        &ext,
-        if server {
-            "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:kubernetes\n"
-        } else {
-            "extendedKeyUsage=clientAuth\n"
-        },
-    )
-    .unwrap();
-    let k = key.display().to_string();
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                &k,
-            ],
-        ),
-        "openssl genpkey",
-    );
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "req",
-                "-new",
-                "-key",
-                &k,
-                "-subj",
-                &format!("/CN={name}"),
-                "-out",
-                &csr.display().to_string(),
-            ],
-        ),
-        "openssl req",
-    );
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "x509",
-                "-req",
-                "-in",
-                &csr.display().to_string(),
-                "-CA",
-                &ca_cert.display().to_string(),
-                "-CAkey",
-                &ca_key.display().to_string(),
-                "-CAcreateserial",
-                "-days",
-                "30",
-                "-extfile",
-                &ext.display().to_string(),
-                "-out",
-                &crt.display().to_string(),
-            ],
-        ),
-        "openssl x509 -req",
-    );
-    crt
+/// A certificate for `purpose` (sslclient or sslserver) signed by `ca` with
+/// openssl itself, valid 30 days, as a client or server from elsewhere would hold.
+fn openssl_leaf(work: &Path, name: &str, ca: &Ca, server: bool) -> PathBuf {
+    let ext = if server {
+        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:kubernetes\n"
+    } else {
+        "extendedKeyUsage=clientAuth\n"
+    };
+    let subj = format!("/CN={name}");
+    ca.issue(&Leaf {
+        days: 30,
+        ..Leaf::new(work, name, &subj, ext)
+    })
+    .cert
 }
 
 /// Every leaf of the cluster CA on the node, with its purpose.
@@ -275,11 +189,19 @@ impl Cas {
         let new_ca = copy("ca.new.crt", "new-ca.crt");
         let new_key = copy("ca.new.key", "new-ca.key");
         check_prepared(root, &old_ca);
+        let old = Ca {
+            cert: old_ca.clone(),
+            key: old_key,
+        };
+        let new = Ca {
+            cert: new_ca.clone(),
+            key: new_key.clone(),
+        };
         Cas {
-            old_client: openssl_leaf(work, "old-client", &old_ca, &old_key, false),
-            new_client: openssl_leaf(work, "new-client", &new_ca, &new_key, false),
-            old_server: openssl_leaf(work, "old-server", &old_ca, &old_key, true),
-            new_server: openssl_leaf(work, "new-server", &new_ca, &new_key, true),
+            old_client: openssl_leaf(work, "old-client", &old, false),
+            new_client: openssl_leaf(work, "new-client", &new, false),
+            old_server: openssl_leaf(work, "old-server", &old, true),
+            new_server: openssl_leaf(work, "new-server", &new, true),
             old_ca,
             new_ca,
             new_key,
@@ -309,7 +231,10 @@ fn check_prepared(root: &Path, old_ca: &Path) {
         subject(old_ca),
         "same subject as the old CA"
     );
-    assert!(verify(&new_ca, &new_ca, "any"), "the new CA is self-signed");
+    assert!(
+        verifies(&new_ca, &new_ca, "any"),
+        "the new CA is self-signed"
+    );
     assert_eq!(
         std::fs::read(root.join("pki/ca.crt")).unwrap(),
         std::fs::read(old_ca).unwrap()
@@ -333,7 +258,7 @@ fn check_trusted(root: &Path, work: &Path, cas: &Cas) {
             (&cas.new_server, "sslserver"),
         ] {
             assert!(
-                verify(&t, c, p),
+                verifies(&t, c, p),
                 "{} does not verify {}",
                 t.display(),
                 c.display()
@@ -373,17 +298,25 @@ fn check_reissued(root: &Path, work: &Path, cas: &Cas) {
             "{name}: {text}"
         );
         assert!(
-            verify(&cas.new_ca, &cert, purpose),
+            verifies(&cas.new_ca, &cert, purpose),
             "{name} does not chain to the new CA"
         );
         assert!(
-            !verify(&cas.old_ca, &cert, purpose),
+            !verifies(&cas.old_ca, &cert, purpose),
             "{name} still chains to the old CA"
         );
     }
     for t in trust_files(root, work) {
-        assert!(verify(&t, &cas.old_server, "sslserver"), "{}", t.display());
-        assert!(verify(&t, &cas.new_server, "sslserver"), "{}", t.display());
+        assert!(
+            verifies(&t, &cas.old_server, "sslserver"),
+            "{}",
+            t.display()
+        );
+        assert!(
+            verifies(&t, &cas.new_server, "sslserver"),
+            "{}",
+            t.display()
+        );
     }
     assert_eq!(
         public_key(&root.join("pki/ca.key")),
@@ -412,21 +345,29 @@ fn check_finished(root: &Path, work: &Path, cas: &Cas) {
             .matches("BEGIN CERTIFICATE")
             .count();
         assert_eq!(n, 1, "{}", t.display());
-        assert!(verify(&t, &cas.new_server, "sslserver"), "{}", t.display());
-        assert!(verify(&t, &cas.new_client, "sslclient"), "{}", t.display());
         assert!(
-            !verify(&t, &cas.old_server, "sslserver"),
+            verifies(&t, &cas.new_server, "sslserver"),
+            "{}",
+            t.display()
+        );
+        assert!(
+            verifies(&t, &cas.new_client, "sslclient"),
+            "{}",
+            t.display()
+        );
+        assert!(
+            !verifies(&t, &cas.old_server, "sslserver"),
             "{} still trusts the old CA",
             t.display()
         );
         assert!(
-            !verify(&t, &cas.old_client, "sslclient"),
+            !verifies(&t, &cas.old_client, "sslclient"),
             "{} still trusts the old CA",
             t.display()
         );
     }
     for (name, cert, purpose) in ca_leaves(root, work) {
-        assert!(verify(&cas.new_ca, &cert, purpose), "{name}");
+        assert!(verifies(&cas.new_ca, &cert, purpose), "{name}");
     }
     for conf in KUBECONFIGS {
         let out = run(
@@ -500,7 +441,7 @@ fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
         stderr(&out)
     );
     assert!(
-        verify(&cas.old_ca, &root.join("pki/apiserver.crt"), "sslserver"),
+        verifies(&cas.old_ca, &root.join("pki/apiserver.crt"), "sslserver"),
         "nothing was reissued"
     );
     std::fs::write(&sched, trusted_sched).unwrap();
@@ -550,13 +491,13 @@ fn etcd_and_front_proxy_cas_rotate_without_touching_the_cluster_ca() {
         rotate(root, "reissue", ca);
         let new = root.join(file.replace(".crt", ".new.crt"));
         for leaf in leaves {
-            assert!(verify(&new, &root.join(leaf), "any"), "{ca}: {leaf}");
+            assert!(verifies(&new, &root.join(leaf), "any"), "{ca}: {leaf}");
         }
         rotate(root, "finish", ca);
         assert_eq!(phase_of(root, ca), "idle");
         for leaf in leaves {
             assert!(
-                verify(&root.join(file), &root.join(leaf), "any"),
+                verifies(&root.join(file), &root.join(leaf), "any"),
                 "{ca}: {leaf}"
             );
         }
@@ -595,14 +536,7 @@ fn an_openssl_made_node_rotates_its_cluster_ca() {
     let root = &dir.path().join("node");
     let work = &dir.path().join("work");
     std::fs::create_dir_all(work).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openssl-pki.sh");
-    assert_ok(
-        &run(
-            "bash",
-            [script.display().to_string(), root.display().to_string()],
-        ),
-        "openssl-pki.sh",
-    );
+    openssl_node(root);
     let old_ca = work.join("old-ca.crt");
     std::fs::copy(root.join("pki/ca.crt"), &old_ca).unwrap();
     rotate(root, "prepare", "ca");
@@ -611,7 +545,7 @@ fn an_openssl_made_node_rotates_its_cluster_ca() {
     rotate(root, "trust", "ca");
     for t in trust_files(root, work) {
         assert!(
-            verify(&t, &root.join("pki/apiserver.crt"), "sslserver"),
+            verifies(&t, &root.join("pki/apiserver.crt"), "sslserver"),
             "{}",
             t.display()
         );
@@ -653,8 +587,8 @@ fn an_openssl_made_node_rotates_its_cluster_ca() {
         "{after:?}"
     );
     for (name, cert, purpose) in &leaves {
-        assert!(verify(&new_ca, cert, purpose), "{name}");
-        assert!(!verify(&old_ca, cert, purpose), "{name}");
+        assert!(verifies(&new_ca, cert, purpose), "{name}");
+        assert!(!verifies(&old_ca, cert, purpose), "{name}");
     }
     rotate(root, "finish", "ca");
     assert_eq!(phase_of(root, "ca"), "idle");
@@ -667,11 +601,11 @@ fn an_openssl_made_node_rotates_its_cluster_ca() {
             t.display()
         );
         assert!(
-            !verify(&t, &old_ca, "any"),
+            !verifies(&t, &old_ca, "any"),
             "{} still trusts the old CA",
             t.display()
         );
-        assert!(verify(&t, &root.join("pki/apiserver.crt"), "sslserver"));
+        assert!(verifies(&t, &root.join("pki/apiserver.crt"), "sslserver"));
     }
 }
 
@@ -1192,7 +1126,7 @@ fn a_sigkill_at_every_step_of_every_sa_phase_is_named_by_status_completed_and_re
 
 /// NotAfter of a certificate file, as openssl reads it.
 fn openssl_not_after(path: &Path) -> time::OffsetDateTime {
-    let text = crate::cluster_config::openssl_enddate(path);
+    let text = openssl_enddate(path);
     let v = text.strip_prefix("notAfter=").unwrap().replace(' ', "T");
     time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|e| panic!("{v}: {e}"))
@@ -1267,11 +1201,7 @@ fn a_kubelet_client_certificate_missed_by_reissue_is_resigned_by_the_next_run() 
     node(root);
     let kl = &dir.path().join("kubelet-pki");
     std::fs::create_dir_all(kl).unwrap();
-    let issued = kcerts(crate::kubelet_client::kubelet_args(
-        root,
-        kl,
-        &["kubelet", "client"],
-    ));
+    let issued = kcerts(kubelet_args(root, kl, &["kubelet", "client"]));
     assert_ok(&issued, "kubelet client");
     let link = kl.join("kubelet-client-current.pem");
     let old_ca = dir.path().join("old-ca.crt");
@@ -1293,7 +1223,7 @@ fn a_kubelet_client_certificate_missed_by_reissue_is_resigned_by_the_next_run() 
     // The kubelet's directory is elsewhere than the flag says: nothing of it is re-signed.
     let out = apply("reissue", &dir.path().join("absent"));
     assert!(!out.contains("kubelet client certificate for"), "{out}");
-    assert!(verify(&old_ca, &link, "sslclient"));
+    assert!(verifies(&old_ca, &link, "sslclient"));
 
     // status and finish, told where the directory is, name what is left.
     let status = with_kubelet(&["status"], kl);
@@ -1345,15 +1275,15 @@ fn a_kubelet_client_certificate_missed_by_reissue_is_resigned_by_the_next_run() 
         "{out}"
     );
     assert!(
-        verify(&new_ca, &link, "sslclient"),
+        verifies(&new_ca, &link, "sslclient"),
         "re-signed by the new CA"
     );
-    assert!(!verify(&old_ca, &link, "sslclient"));
+    assert!(!verifies(&old_ca, &link, "sslclient"));
     let again = apply("reissue", kl);
     assert!(again.contains("already done"), "{again}");
 
     let out = apply("finish", kl);
     assert!(out.contains("now in phase `idle`"), "{out}");
-    assert!(verify(&root.join("pki/ca.crt"), &link, "sslclient"));
+    assert!(verifies(&root.join("pki/ca.crt"), &link, "sslclient"));
     assert_eq!(phase_of(root, "ca"), "idle");
 }

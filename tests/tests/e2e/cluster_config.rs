@@ -8,8 +8,9 @@ use std::path::Path;
 
 use kcerts_tests::*;
 
-use crate::kubeadm_fidelity::{openssl_key, openssl_node};
-use crate::use_api::cluster;
+use kcerts_tests::fake_cluster::cluster;
+use kcerts_tests::openssl_node::openssl_node;
+use kcerts_tests::openssl_read::{openssl_enddate, openssl_key};
 
 /// A v1beta4 file as `kubeadm config print init-defaults` writes it, with the
 /// fields kcerts reads set (`{extra}` goes into the ClusterConfiguration).
@@ -58,32 +59,6 @@ fn write(path: &Path, text: &str) -> String {
     path.display().to_string()
 }
 
-/// `CMD... --cert-dir ROOT/pki --kubeconfig-dir ROOT EXTRA...`
-pub(crate) fn args(root: &Path, cmd: &[&str], extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
-    v.extend(dir_args(root));
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
-/// NotAfter of a PEM certificate as openssl prints it (ISO 8601).
-pub(crate) fn openssl_enddate(pem_path: &Path) -> String {
-    let out = run(
-        "openssl",
-        [
-            "x509",
-            "-noout",
-            "-enddate",
-            "-dateopt",
-            "iso_8601",
-            "-in",
-            &pem_path.display().to_string(),
-        ],
-    );
-    assert_ok(&out, "openssl x509 -enddate");
-    stdout(&out).trim().to_string()
-}
-
 /// A renewal moment after the test node was made (the next whole hour plus one)
 /// and its RFC 3339 form.
 fn renewal_moment() -> (time::OffsetDateTime, String) {
@@ -118,7 +93,7 @@ fn config_file_sets_key_algorithm_and_validity_and_warns_like_kubeadm() {
     );
     let (when, at) = renewal_moment();
     let at = at.as_str();
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &root,
         &["renew", "apiserver", "front-proxy-client"],
         &["--config", &cfg, "--at", at],
@@ -137,7 +112,7 @@ fn config_file_sets_key_algorithm_and_validity_and_warns_like_kubeadm() {
         assert_eq!(openssl_enddate(&crt), enddate(when, 17520), "{base}");
     }
     // --key-algorithm and --validity override the configuration.
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &root,
         &["renew", "apiserver"],
         &[
@@ -188,12 +163,16 @@ fn config_file_external_etcd_and_certificates_dir() {
     assert!(text.contains("\napiserver "), "{text}");
     assert!(!text.contains("MISSING"), "{text}");
     // Without the configuration the same node shows its etcd rows.
-    let out = kcerts(args(&root, &["check-expiration"], &[]));
+    let out = kcerts(cmd_with_dirs(&root, &["check-expiration"], &[]));
     assert!(stdout(&out).contains("etcd-server"));
     // A local-etcd configuration lists etcd rows as kubeadm does, MISSING when absent.
     std::fs::remove_file(root.join("pki/etcd/peer.crt")).unwrap();
     let local = write(&dir.path().join("local.yaml"), &v1beta4(""));
-    let out = kcerts(args(&root, &["check-expiration"], &["--config", &local]));
+    let out = kcerts(cmd_with_dirs(
+        &root,
+        &["check-expiration"],
+        &["--config", &local],
+    ));
     assert!(
         stdout(&out).contains("!MISSING! etcd-peer"),
         "{}",
@@ -229,7 +208,7 @@ fn bad_configuration_is_refused_naming_the_field() {
     for (text, want) in cases {
         let cfg = write(&dir.path().join("bad.yaml"), &text);
         for cmd in [&["check-expiration"][..], &["renew", "all"], &["verify"]] {
-            let out = kcerts(args(&root, cmd, &["--config", &cfg]));
+            let out = kcerts(cmd_with_dirs(&root, cmd, &["--config", &cfg]));
             assert_eq!(out.status.code(), Some(1), "{cmd:?} {want}");
             assert!(stdout(&out).is_empty(), "{cmd:?}: {}", stdout(&out));
             let err = stderr(&out);
@@ -240,7 +219,7 @@ fn bad_configuration_is_refused_naming_the_field() {
             );
         }
     }
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &root,
         &["check-expiration"],
         &["--config", "/nonexistent/kubeadm.yaml"],
@@ -280,7 +259,7 @@ networking:
 ";
     let c = cluster(|o| o.config_maps.push(kubeadm_config_map(v1beta3)));
     let kubeconfig = c.root.join("admin.conf").display().to_string();
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &c.root,
         &["check-expiration"],
         &["--from-cluster", "--kubeconfig", &kubeconfig],
@@ -298,7 +277,7 @@ networking:
         "external etcd from the ConfigMap: {text}"
     );
     // JSON stays parseable: kubeadm's lines go to stderr then.
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &c.root,
         &["check-expiration"],
         &["--from-cluster", "--kubeconfig", &kubeconfig, "-o", "json"],
@@ -322,7 +301,7 @@ etcd:
     let c = cluster(|o| o.config_maps.push(kubeadm_config_map(v1beta4)));
     let kubeconfig = c.root.join("admin.conf").display().to_string();
     let (when, at) = renewal_moment();
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &c.root,
         &["renew", "apiserver-kubelet-client"],
         &["--from-cluster", "--kubeconfig", &kubeconfig, "--at", &at],
@@ -358,7 +337,7 @@ fn from_cluster_falls_back_to_the_files_with_kubeadms_line() {
     // The API server answers but has no kubeadm-config ConfigMap (404).
     let c = cluster(|_| {});
     let kubeconfig = c.root.join("admin.conf").display().to_string();
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &c.root,
         &["check-expiration"],
         &["--from-cluster", "--kubeconfig", &kubeconfig],
@@ -394,7 +373,7 @@ fn from_cluster_falls_back_to_the_files_with_kubeadms_line() {
     let elsewhere = c.root.join("elsewhere.conf");
     std::fs::write(&elsewhere, moved).unwrap();
     let started = std::time::Instant::now();
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &c.root,
         &["verify"],
         &[
@@ -414,7 +393,7 @@ fn from_cluster_falls_back_to_the_files_with_kubeadms_line() {
     );
     assert!(text.contains("apiserver"), "{text}");
     // A kubeconfig that does not exist: kubeadm falls back silently; kcerts says why.
-    let out = kcerts(args(
+    let out = kcerts(cmd_with_dirs(
         &c.root,
         &["check-expiration"],
         &["--from-cluster", "--kubeconfig", "/nonexistent/admin.conf"],
@@ -440,7 +419,7 @@ fn verify_checks_the_sans_the_configuration_asks_for() {
         &v1beta4("apiServer:\n  certSANs: [203.0.113.7, api.example.com]\n")
             .replace("apiServer: {}\n", ""),
     );
-    let out = kcerts(args(&root, &["verify"], &["--config", &cfg]));
+    let out = kcerts(cmd_with_dirs(&root, &["verify"], &["--config", &cfg]));
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     let sans: Vec<String> = stdout(&out)
         .lines()
@@ -462,7 +441,7 @@ fn verify_checks_the_sans_the_configuration_asks_for() {
     );
     // The same node against a configuration it was made from passes the SAN checks.
     let same = write(&dir.path().join("same.yaml"), &v1beta4(""));
-    let out = kcerts(args(&root, &["verify"], &["--config", &same]));
+    let out = kcerts(cmd_with_dirs(&root, &["verify"], &["--config", &same]));
     assert!(
         stdout(&out)
             .lines()

@@ -407,7 +407,7 @@ fn a_second_renew_fails_fast_while_one_holds_the_lock() {
 fn sigkill_between_key_and_certificate_of_an_api_renewal_is_recovered() {
     const ROW: &str = "apiserver-kubelet-client";
     for by_restore in [true, false] {
-        let c = crate::use_api::cluster(|o| {
+        let c = kcerts_tests::fake_cluster::cluster(|o| {
             o.auto_approve = vec!["kubernetes.io/kube-apiserver-client".into()];
         });
         let root = c.root.as_path();

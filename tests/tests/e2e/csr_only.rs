@@ -6,7 +6,7 @@ use kcerts_core::inventory;
 use kcerts_core::{PrivateKey, csr};
 use kcerts_tests::*;
 
-use crate::renew_openssl::row_pems;
+use kcerts_tests::node_rows::row_pems;
 
 #[test]
 fn csr_only_writes_verifiable_requests_without_ca_keys() {

@@ -10,9 +10,9 @@ use kcerts_tests::fake_discovery::FakeDiscovery;
 use kcerts_tests::*;
 use serde_json::{Value, json};
 
-use crate::live::{LiveNode, renew_all};
-use crate::monitoring::pip_module;
-use crate::serve::{Server, serve_args, write_node_aged};
+use kcerts_tests::live_node::{LiveNode, renew_all};
+use kcerts_tests::pip::pip_module;
+use kcerts_tests::serve_process::{Server, serve_args};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -12,7 +12,8 @@ use kcerts_core::pki::{self, GeneratedNode, PkiOptions};
 use kcerts_core::{KeyAlgorithm, NodeFiles};
 use kcerts_tests::*;
 
-use crate::monitoring::parse_with_prometheus_client;
+use kcerts_tests::openssl_node::OpensslNode;
+use kcerts_tests::prometheus::parse_with_prometheus_client;
 
 fn opts(node: &str, last: u8) -> PkiOptions {
     PkiOptions {
@@ -445,7 +446,6 @@ fn the_same_node_given_twice_fails_naming_both_inputs() {
 #[test]
 fn nodes_made_by_openssl_alone() {
     let dir = tempdir();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openssl-pki.sh");
     let first = dir.path().join("node-a");
     let mut args = Vec::new();
     for (node, addr) in [
@@ -454,15 +454,12 @@ fn nodes_made_by_openssl_alone() {
         ("node-c", "10.0.0.12"),
     ] {
         let root = dir.path().join(node);
-        let mut cmd = std::process::Command::new("bash");
-        cmd.arg(&script).arg(&root);
-        cmd.env("NODE", node)
-            .env("ADDR", addr)
-            .env("ENDPOINT", "lb.example");
-        if node != "node-a" {
-            cmd.env("SHARE", &first);
+        OpensslNode {
+            node: Some((node, addr)),
+            endpoint: Some("lb.example"),
+            share: (node != "node-a").then_some(first.as_path()),
         }
-        assert_ok(&cmd.output().unwrap(), "openssl-pki.sh");
+        .build(&root);
         args.push(root.display().to_string());
     }
     // node-c as an archive made with tar.
@@ -862,7 +859,7 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         .collect();
     for (node, root) in cluster(32).iter().zip(&roots) {
         write_node(node, root);
-        crate::ca_rotation::write_manifests(root);
+        kcerts_tests::kubeadm_manifests::write_manifests(root);
     }
     let rotate = |root: &Path, phase: &str| {
         let mut args = vec!["sa", "rotate", phase, "--apply"];

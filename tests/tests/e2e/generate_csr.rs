@@ -7,6 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use kcerts_tests::openssl_issue::{Ca, Leaf};
 use kcerts_tests::*;
 
 const CONFIG: &str = "apiVersion: kubeadm.k8s.io/v1beta4
@@ -278,59 +279,17 @@ fn signed_by_an_openssl_ca_the_node_verifies() {
         ("front-proxy-ca", "front-proxy-ca"),
         ("etcd/ca", "etcd-ca"),
     ] {
-        let base = pki.join(ca);
-        let key = format!("{}.key", base.display());
-        let crt = format!("{}.crt", base.display());
-        let subj = format!("/CN={cn}");
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-subj",
-            &subj,
-            "-days",
-            "3650",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-            "-out",
-            &crt,
-        ]);
+        Ca::self_signed(&pki, ca, &format!("/CN={cn}"), 3650);
     }
     let sign = |csr: &Path, ca: &str, eku: &str, out: &Path| {
         // The usages kubeadm puts in each certificate; the SANs come from the CSR.
-        let ext = dir.path().join("ext.cnf");
-        std::fs::write(
-            &ext,
-            format!("keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={eku}\n"),
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            csr.to_str().unwrap(),
-            "-CA",
-            &format!("{}/{ca}.crt", pki.display()),
-            "-CAkey",
-            &format!("{}/{ca}.key", pki.display()),
-            "-CAcreateserial",
-            "-days",
-            "365",
-            "-copy_extensions",
-            "copy",
-            "-extfile",
-            ext.to_str().unwrap(),
-            "-out",
-            out.to_str().unwrap(),
-        ]);
+        let ext =
+            format!("keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={eku}\n");
+        Ca::at(&pki, ca).issue(&Leaf {
+            csr: Some(csr),
+            out: Some(out),
+            ..Leaf::new(dir.path(), "signing", "", &ext)
+        });
     };
     for (base, ca, eku) in [
         ("apiserver", "ca", "serverAuth"),

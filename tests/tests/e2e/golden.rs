@@ -451,7 +451,7 @@ fn golden_help() {
 /// node is made with the wall clock, so the backup directory's time is redacted.
 #[test]
 fn golden_use_api() {
-    let c = crate::use_api::cluster(|o| {
+    let c = kcerts_tests::fake_cluster::cluster(|o| {
         o.auto_approve = vec!["kubernetes.io/kube-apiserver-client".into()];
     });
     let mut t = Transcript::new(&c.root);

@@ -13,8 +13,8 @@ use std::process::Command;
 use kcerts_tests::*;
 use serde_json::Value;
 
-use crate::monitoring::parse_with_prometheus_client;
-use crate::serve::{Server, serve_args, write_node_aged};
+use kcerts_tests::prometheus::parse_with_prometheus_client;
+use kcerts_tests::serve_process::{Server, serve_args};
 
 #[test]
 #[ignore = "needs the image of scripts/build-image.sh in KCERTS_IMAGE; scripts/test.sh runs it"]

@@ -4,7 +4,7 @@
 use insta::assert_snapshot;
 use kcerts_tests::*;
 
-use crate::beyond_common::*;
+use kcerts_tests::run_in_node::*;
 
 #[test]
 fn inspect_a_chain_a_key_a_kubeconfig_and_a_public_key() {

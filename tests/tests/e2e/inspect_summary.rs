@@ -8,7 +8,7 @@ use std::process::Command;
 
 use kcerts_tests::*;
 
-use crate::beyond_common::*;
+use kcerts_tests::run_in_node::*;
 
 /// The example node's certificates, in a stable order.
 fn node_certificates(root: &Path) -> Vec<(String, Vec<u8>)> {

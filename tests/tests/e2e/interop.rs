@@ -5,20 +5,15 @@
 use kcerts_core::inventory;
 use kcerts_tests::*;
 
-use crate::renew_openssl::{check_with_openssl, row_pems};
+use kcerts_tests::node_rows::row_pems;
+use kcerts_tests::openssl_node::openssl_node;
+use kcerts_tests::openssl_read::check_with_openssl;
 
 #[test]
 fn openssl_made_node_is_reported_and_renewed() {
     let dir = tempdir();
     let root = dir.path();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openssl-pki.sh");
-    assert_ok(
-        &run(
-            "bash",
-            [script.display().to_string(), root.display().to_string()],
-        ),
-        "openssl-pki.sh",
-    );
+    openssl_node(root);
 
     let mut args = vec!["check-expiration".to_string(), "-o".into(), "json".into()];
     args.extend(dir_args(root));

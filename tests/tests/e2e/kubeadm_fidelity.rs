@@ -7,66 +7,10 @@ use std::path::Path;
 use kcerts_core::inventory::{self, Row};
 use kcerts_tests::*;
 
-use crate::renew_openssl::{check_with_openssl, row_pems};
-
-/// Builds a node with openssl and kubectl alone (RSA 2048 mostly, an EC P-256
-/// front-proxy-client and an EC P-384 etcd server).
-pub fn openssl_node(root: &Path) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openssl-pki.sh");
-    assert_ok(
-        &run(
-            "bash",
-            [script.display().to_string(), root.display().to_string()],
-        ),
-        "openssl-pki.sh",
-    );
-}
-
-/// The public key of a certificate as openssl reads it: `RSA 2048`, `EC P-256`.
-pub fn openssl_key(cert_pem: &str, scratch: &Path) -> String {
-    let f = scratch.join("key-of.pem");
-    std::fs::write(&f, cert_pem).unwrap();
-    let out = run(
-        "openssl",
-        ["x509", "-noout", "-text", "-in", &f.display().to_string()],
-    );
-    assert_ok(&out, "openssl x509 -text");
-    let text = stdout(&out);
-    let line = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
-    };
-    match line("NIST CURVE: ") {
-        Some(curve) => format!("EC {curve}"),
-        None => {
-            let bits = line("Public-Key: (").unwrap_or_else(|| panic!("no key in:\n{text}"));
-            format!("RSA {}", bits.trim_end_matches(" bit)"))
-        }
-    }
-}
-
-/// The extension names of a certificate in the order openssl prints them.
-pub fn openssl_extensions(cert_pem: &str, scratch: &Path) -> Vec<String> {
-    let f = scratch.join("ext-of.pem");
-    std::fs::write(&f, cert_pem).unwrap();
-    let out = run(
-        "openssl",
-        ["x509", "-noout", "-text", "-in", &f.display().to_string()],
-    );
-    assert_ok(&out, "openssl x509 -text");
-    stdout(&out)
-        .lines()
-        .map(str::trim)
-        .filter_map(|l| l.strip_prefix("X509v3 "))
-        .filter(|l| *l != "extensions:")
-        .map(|l| {
-            l.trim_end_matches(": critical")
-                .trim_end_matches(':')
-                .to_string()
-        })
-        .collect()
-}
+use kcerts_tests::node_rows::row_pems;
+use kcerts_tests::openssl_issue::{Ca, Leaf};
+use kcerts_tests::openssl_node::openssl_node;
+use kcerts_tests::openssl_read::{check_with_openssl, openssl_extensions, openssl_key};
 
 /// What Go writes for a kubeadm leaf, in order (SAN only when there are names).
 fn go_extension_order(with_sans: bool) -> Vec<String> {
@@ -181,53 +125,18 @@ fn every_organization_is_kept_as_openssl_shows_it() {
     // Re-issue apiserver-kubelet-client with two O values, as openssl writes them
     // (one RDN each).
     let pki = root.join("pki");
-    let ext = pki.join("two-o.ext");
-    std::fs::write(
-        &ext,
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n",
-    )
-    .unwrap();
     let p = |f: &str| pki.join(f).display().to_string();
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "req",
-                "-new",
-                "-key",
-                &p("apiserver-kubelet-client.key"),
-                "-subj",
-                "/O=system:masters/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client",
-                "-out",
-                &p("two-o.csr"),
-            ],
-        ),
-        "openssl req",
-    );
-    assert_ok(
-        &run(
-            "openssl",
-            [
-                "x509",
-                "-req",
-                "-in",
-                &p("two-o.csr"),
-                "-CA",
-                &p("ca.crt"),
-                "-CAkey",
-                &p("ca.key"),
-                "-CAcreateserial",
-                "-days",
-                "365",
-                "-extfile",
-                &ext.display().to_string(),
-                "-out",
-                &p("apiserver-kubelet-client.crt"),
-            ],
-        ),
-        "openssl x509 -req",
-    );
+    Ca::at(&pki, "ca").issue(&Leaf {
+        key: Some(&pki.join("apiserver-kubelet-client.key")),
+        out: Some(&pki.join("apiserver-kubelet-client.crt")),
+        ..Leaf::new(
+            &pki,
+            "two-o",
+            "/O=system:masters/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client",
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n",
+        )
+    });
     for f in ["two-o.ext", "two-o.csr", "ca.srl"] {
         let _ = std::fs::remove_file(pki.join(f));
     }
@@ -407,83 +316,26 @@ fn a_leaf_carrying_intermediates_up_to_an_external_ca_is_accepted_and_verified()
     openssl_node(root);
     let pki = root.join("pki");
     let p = |f: &str| pki.join(f).display().to_string();
-    let ossl = |args: &[&str]| assert_ok(&run("openssl", args), &format!("openssl {args:?}"));
-    std::fs::write(
-        pki.join("int.ext"),
-        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,digitalSignature\n\
+    let int = Ca::at(&pki, "ca")
+        .issue(&Leaf::new(
+            &pki,
+            "int",
+            "/CN=intermediate-ca",
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,digitalSignature\n\
          subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
-    )
-    .unwrap();
-    std::fs::write(
-        pki.join("leaf.ext"),
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\n\
-         subjectAltName=DNS:node-a,DNS:kubernetes,IP:10.96.0.1\n",
-    )
-    .unwrap();
-    ossl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &p("int.key"),
-    ]);
-    ossl(&[
-        "req",
-        "-new",
-        "-key",
-        &p("int.key"),
-        "-subj",
-        "/CN=intermediate-ca",
-        "-out",
-        &p("int.csr"),
-    ]);
-    ossl(&[
-        "x509",
-        "-req",
-        "-in",
-        &p("int.csr"),
-        "-CA",
-        &p("ca.crt"),
-        "-CAkey",
-        &p("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "365",
-        "-extfile",
-        &p("int.ext"),
-        "-out",
-        &p("int.crt"),
-    ]);
-    ossl(&[
-        "req",
-        "-new",
-        "-key",
-        &p("apiserver.key"),
-        "-subj",
-        "/CN=kube-apiserver",
-        "-out",
-        &p("a.csr"),
-    ]);
-    ossl(&[
-        "x509",
-        "-req",
-        "-in",
-        &p("a.csr"),
-        "-CA",
-        &p("int.crt"),
-        "-CAkey",
-        &p("int.key"),
-        "-CAcreateserial",
-        "-days",
-        "365",
-        "-extfile",
-        &p("leaf.ext"),
-        "-out",
-        &p("a.crt"),
-    ]);
+        ))
+        .into_ca();
+    int.issue(&Leaf {
+        key: Some(&pki.join("apiserver.key")),
+        ..Leaf::new(
+            &pki,
+            "a",
+            "/CN=kube-apiserver",
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\n\
+             subjectAltName=DNS:node-a,DNS:kubernetes,IP:10.96.0.1\n",
+        )
+    });
     let bundle = [
         std::fs::read_to_string(pki.join("a.crt")).unwrap(),
         std::fs::read_to_string(pki.join("int.crt")).unwrap(),
@@ -491,8 +343,8 @@ fn a_leaf_carrying_intermediates_up_to_an_external_ca_is_accepted_and_verified()
     .concat();
     std::fs::write(pki.join("apiserver.crt"), bundle).unwrap();
     for f in [
-        "int.ext", "leaf.ext", "int.csr", "a.csr", "a.crt", "int.crt", "int.key", "ca.srl",
-        "int.srl", "ca.key",
+        "int.ext", "a.ext", "int.csr", "a.csr", "a.crt", "int.crt", "int.key", "ca.srl", "int.srl",
+        "ca.key",
     ] {
         let _ = std::fs::remove_file(pki.join(f));
     }

@@ -14,7 +14,8 @@ use kcerts_tests::fake_apiserver::{FakeApiServer, Options};
 use kcerts_tests::*;
 use time::{Duration, OffsetDateTime};
 
-use crate::recover::{kubectl_version, openssl_verify};
+use kcerts_tests::kubectl::kubectl_version;
+use kcerts_tests::openssl_read::openssl_verify;
 
 fn user_cert(conf: &Path, user: &str) -> String {
     kubectl_field(

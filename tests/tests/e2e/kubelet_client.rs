@@ -3,89 +3,13 @@
 //! file, the link and kubelet.conf checked with openssl and kubectl; a write
 //! that fails at its last step leaves the node as it was.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kcerts_core::kubelet;
-use kcerts_core::{KeyAlgorithm, PrivateKey, certificate};
+use kcerts_core::{KeyAlgorithm, PrivateKey};
+use kcerts_tests::kubelet_node::{check_installed, kubelet_args, node};
+use kcerts_tests::openssl_read::assert_verifies;
 use kcerts_tests::*;
-
-/// A control-plane node generated at NOW, and an empty kubelet directory.
-pub fn node(dir: &Path) -> (PathBuf, PathBuf) {
-    let root = dir.join("etc");
-    let kl = dir.join("kubelet-pki");
-    std::fs::create_dir_all(&kl).unwrap();
-    NodeDir::in_dir(&root, 13);
-    (root, kl)
-}
-
-/// `ARGS --cert-dir --kubeconfig-dir --kubelet-pki-dir`.
-pub fn kubelet_args(root: &Path, kl: &Path, args: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    v.extend(dir_args(root));
-    v.push("--kubelet-pki-dir".into());
-    v.push(kl.display().to_string());
-    v
-}
-
-/// The kubelet's view after a run: the link's destination and kubelet.conf's
-/// user, as kubectl reads them; openssl verifies the pair for client auth.
-pub fn check_installed(root: &Path, kl: &Path, node: &str) -> PathBuf {
-    let link = kl.join(kubelet::CLIENT_CURRENT);
-    let dest = std::fs::read_link(&link).expect("kubelet-client-current.pem is a link");
-    assert!(dest.is_absolute(), "{}", dest.display());
-    let name = dest.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(
-        name.starts_with("kubelet-client-2") && name.ends_with(".pem") && name.len() == 38,
-        "{name}"
-    );
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "the pair file holds a key");
-    let pair = std::fs::read(&dest).unwrap();
-    let cert = certificate::parse_first(&pair).unwrap();
-    assert!(cert.matches_key(&PrivateKey::parse(&pair).unwrap()));
-    assert_eq!(
-        cert.common_name.as_deref(),
-        Some(format!("system:node:{node}").as_str())
-    );
-    let ca = root.join("pki/ca.crt");
-    let v = run(
-        "openssl",
-        [
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            ca.to_str().unwrap(),
-            link.to_str().unwrap(),
-        ],
-    );
-    assert_ok(&v, "openssl verify");
-    let conf = root.join("kubelet.conf");
-    let view = kubectl_field(
-        &conf,
-        "{.users[0].user.client-certificate} {.users[0].user.client-key} \
-         {.users[0].user.client-certificate-data}|",
-    );
-    let l = link.display().to_string();
-    assert_eq!(view, format!("{l} {l} |"));
-    // kubectl reads the client certificate through the link (a bad file fails here).
-    let who = run(
-        "kubectl",
-        [
-            "--kubeconfig",
-            conf.to_str().unwrap(),
-            "config",
-            "view",
-            "--flatten",
-            "-o",
-            "jsonpath={.users[0].user.client-certificate-data}",
-        ],
-    );
-    assert_ok(&who, "kubectl config view --flatten");
-    assert!(!stdout(&who).is_empty());
-    dest
-}
 
 #[test]
 fn control_plane_issues_and_points_kubelet_conf_at_the_link() {
@@ -278,18 +202,7 @@ fn worker_csr_signed_on_the_control_plane_then_installed() {
     );
     let signed = tmp.path().join("kubelet-client.crt");
     assert_ok(&sign("worker-1", &signed), "sign");
-    let v = run(
-        "openssl",
-        [
-            "verify",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            ca_cert.to_str().unwrap(),
-            signed.to_str().unwrap(),
-        ],
-    );
-    assert_ok(&v, "openssl verify the signed certificate");
+    assert_verifies(&ca_cert, &signed, "sslclient");
 
     // Installing with a key that is not the request's is refused.
     let other = tmp.path().join("other.key");

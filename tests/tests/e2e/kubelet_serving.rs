@@ -9,7 +9,8 @@ use std::path::Path;
 use kcerts_core::certificate;
 use kcerts_tests::*;
 
-use crate::kubelet_client::{kubelet_args, node};
+use kcerts_tests::kubelet_node::{kubelet_args, node};
+use kcerts_tests::openssl_issue::openssl_issue;
 
 fn serving(root: &Path, kl: &Path, extra: &[&str]) -> std::process::Output {
     kcerts(kubelet_args(

@@ -4,7 +4,6 @@
 
 mod add_san;
 mod approve;
-mod beyond_common;
 mod ca_rotation;
 mod closed_pipe;
 mod cluster_config;

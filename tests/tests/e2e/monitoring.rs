@@ -1,84 +1,11 @@
 //! `check-expiration -o prometheus` (checked with the Python prometheus_client
 //! parser) and the `--warn`/`--crit` exit codes.
 
-use std::process::Command;
-use std::sync::OnceLock;
-
 use insta::assert_snapshot;
 use kcerts_tests::*;
 
-use crate::beyond_common::*;
-
-/// Makes sure `python3 -c 'import prometheus_client'` works: this test installs
-/// prometheus_client from PyPI with pip when it is missing (scripts/test.sh only
-/// makes sure python3 exists).
-pub(crate) fn prometheus_client() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| pip_module("prometheus_client.parser", "prometheus_client"));
-}
-
-/// Makes sure `python3 -c 'import MODULE'` works, installing PACKAGE from PyPI
-/// with pip when it does not.
-pub fn pip_module(module: &str, package: &str) {
-    let has = || {
-        Command::new("python3")
-            .args(["-c", &format!("import {module}")])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if has() {
-        return;
-    }
-    let pip = |extra: &[&str]| {
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(extra)
-            .arg(package)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    // Debian's own python refuses pip installs without the flag (PEP 668).
-    let _ = pip(&[]) || pip(&["--break-system-packages"]);
-    assert!(has(), "cannot install {package} with pip");
-}
-
-/// Parses exposition text with prometheus_client and returns one line per
-/// sample: `name{sorted labels} value`, families in order.
-pub(crate) fn parse_with_prometheus_client(text: &str) -> String {
-    prometheus_client();
-    let script = r##"
-import sys
-from prometheus_client.parser import text_string_to_metric_families
-for fam in text_string_to_metric_families(sys.stdin.read()):
-    print(f"# family {fam.name} {fam.type} {len(fam.samples)}")
-    for s in fam.samples:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-        print(f"{s.name}{{{labels}}} {s.value:.0f}")
-"##;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert_ok(&o, "the prometheus_client parser");
-    stdout(&o)
-}
+use kcerts_tests::prometheus::parse_with_prometheus_client;
+use kcerts_tests::run_in_node::*;
 
 #[test]
 fn prometheus_output_parses_with_prometheus_client() {

@@ -15,12 +15,10 @@ use kcerts_tests::fake_kubelet::{self, FakeKubelet, Ports};
 use kcerts_tests::*;
 use time::{Duration, OffsetDateTime};
 
-use crate::kubelet_client::{check_installed, kubelet_args};
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
+use kcerts_tests::kubectl::kubectl_version;
+use kcerts_tests::kubelet_node::{check_installed, kubelet_args, node};
+use kcerts_tests::live_node::PODS;
+use kcerts_tests::openssl_read::openssl_verify;
 
 /// Every file under `root`, with its bytes (links as their destination).
 fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
@@ -46,39 +44,6 @@ fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     }
     out.sort();
     out
-}
-
-pub(crate) fn kubectl_version(kubeconfig: &Path) -> std::process::Output {
-    run(
-        "kubectl",
-        [
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--request-timeout",
-            "10s",
-            "get",
-            "--raw",
-            "/version",
-        ],
-    )
-}
-
-/// openssl verifies `cert_pem` against `ca` for `purpose`.
-pub(crate) fn openssl_verify(ca: &Path, cert_pem: &[u8], purpose: &str, dir: &Path) {
-    let f = dir.join("verify.pem");
-    std::fs::write(&f, cert_pem).unwrap();
-    let out = run(
-        "openssl",
-        [
-            "verify",
-            "-purpose",
-            purpose,
-            "-CAfile",
-            ca.to_str().unwrap(),
-            f.to_str().unwrap(),
-        ],
-    );
-    assert_ok(&out, &format!("openssl verify -purpose {purpose}"));
 }
 
 /// A node made two years ago with one-year certificates, the kubelet's rotated
@@ -231,7 +196,7 @@ fn recovers_a_node_expired_a_year_ago() {
 #[test]
 fn a_clock_behind_the_ca_is_refused() {
     let tmp = tempdir();
-    let (root, kl) = crate::kubelet_client::node(tmp.path());
+    let (root, kl) = node(tmp.path());
     let before = tree(tmp.path());
     let mut args = kubelet_args(&root, &kl, &["recover", "--at"]);
     args.insert(2, rfc3339(NOW - Duration::days(2)));
@@ -302,7 +267,7 @@ fn recover_restart_brings_an_expired_node_back_under_the_fake_kubelet() {
     ));
     let kubelet = FakeKubelet::start(opts);
     assert!(
-        kubelet.wait_running(&crate::live::PODS, StdDuration::from_secs(20)),
+        kubelet.wait_running(&PODS, StdDuration::from_secs(20)),
         "{:?}",
         kubelet.log()
     );
@@ -332,7 +297,7 @@ fn recover_restart_brings_an_expired_node_back_under_the_fake_kubelet() {
         .filter(|l| !l.starts_with("the kubelet"))
         .map(|l| l.split(':').next().unwrap())
         .collect();
-    assert_eq!(pods, crate::live::PODS, "{text}");
+    assert_eq!(pods, PODS, "{text}");
     assert!(
         text.contains("[dry-run] would restart the kubelet (systemctl restart kubelet)"),
         "{text}"
@@ -378,7 +343,7 @@ fn recover_restart_brings_an_expired_node_back_under_the_fake_kubelet() {
     );
     // The four pods, each stopped and started once, in kubeadm's order.
     let events: Vec<String> = kubelet.log()[seen..].to_vec();
-    let expected: Vec<String> = crate::live::PODS
+    let expected: Vec<String> = PODS
         .iter()
         .flat_map(|p| [format!("stopped {p}"), format!("started {p}")])
         .collect();

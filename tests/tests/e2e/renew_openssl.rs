@@ -3,34 +3,14 @@
 //! SANs and EKU, has a new key that matches, and kubeconfigs still load.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kcerts_core::PrivateKey;
-use kcerts_core::certificate::{self, Certificate, ExtendedKeyUsage};
-use kcerts_core::inventory::{self, Location, Row};
+use kcerts_core::certificate::{self, Certificate};
+use kcerts_core::inventory::{self, Location};
+use kcerts_tests::node_rows::row_pems;
+use kcerts_tests::openssl_read::check_with_openssl;
 use kcerts_tests::*;
-
-/// The certificate and key PEM of a row, read the way kubeadm's users would:
-/// files in the cert dir, or `kubectl config view --raw` for kubeconfigs.
-pub fn row_pems(root: &Path, row: &Row) -> (String, String) {
-    match row.location {
-        Location::CertDir { base } => (
-            std::fs::read_to_string(root.join(format!("pki/{base}.crt"))).unwrap(),
-            std::fs::read_to_string(root.join(format!("pki/{base}.key"))).unwrap(),
-        ),
-        Location::Kubeconfig { file } => {
-            let field = |f: &str| {
-                let jsonpath = format!("{{.users[0].user.{f}}}");
-                String::from_utf8(kubectl_data(&root.join(file), &jsonpath)).unwrap()
-            };
-            (field("client-certificate-data"), field("client-key-data"))
-        }
-    }
-}
-
-fn ca_file(root: &Path, row: &Row) -> PathBuf {
-    root.join("pki").join(row.ca.cert_file())
-}
 
 fn snapshot(root: &Path) -> BTreeMap<&'static str, (Certificate, String)> {
     inventory::ROWS
@@ -43,58 +23,6 @@ fn snapshot(root: &Path) -> BTreeMap<&'static str, (Certificate, String)> {
             )
         })
         .collect()
-}
-
-fn pubkey_with(tool_args: &[&str], pem: &str, dir: &Path) -> String {
-    let f = dir.join("in.pem");
-    std::fs::write(&f, pem).unwrap();
-    let mut args: Vec<String> = tool_args.iter().map(|s| s.to_string()).collect();
-    args.extend(["-in".into(), f.display().to_string()]);
-    let out = run("openssl", &args);
-    assert_ok(&out, &format!("openssl {tool_args:?}"));
-    stdout(&out)
-}
-
-/// Checks one renewed row with openssl: chain and purpose, and key pair.
-pub fn check_with_openssl(root: &Path, row: &Row, scratch: &Path) {
-    let (cert_pem, key_pem) = row_pems(root, row);
-    let cert_path = scratch.join(format!("{}.crt", row.name));
-    std::fs::write(&cert_path, &cert_pem).unwrap();
-    let cert = certificate::parse_first(cert_pem.as_bytes()).unwrap();
-    for eku in &cert.extended_key_usage {
-        let purpose = match eku {
-            ExtendedKeyUsage::ServerAuth => "sslserver",
-            ExtendedKeyUsage::ClientAuth => "sslclient",
-            ExtendedKeyUsage::Other(_) => continue,
-        };
-        let out = run(
-            "openssl",
-            [
-                "verify",
-                "-CAfile",
-                &ca_file(root, row).display().to_string(),
-                "-purpose",
-                purpose,
-                &cert_path.display().to_string(),
-            ],
-        );
-        assert_ok(
-            &out,
-            &format!("openssl verify -purpose {purpose} {}", row.name),
-        );
-        assert!(
-            stdout(&out).trim_end().ends_with(": OK"),
-            "{}",
-            stdout(&out)
-        );
-    }
-    let from_cert = pubkey_with(&["x509", "-pubkey", "-noout"], &cert_pem, scratch);
-    let from_key = pubkey_with(&["pkey", "-pubout"], &key_pem, scratch);
-    assert_eq!(
-        from_cert, from_key,
-        "{}: certificate and key do not match",
-        row.name
-    );
 }
 
 fn renew_all_and_check(key_algorithm: &str, expect_key: &str) {

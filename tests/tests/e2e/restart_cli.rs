@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use kcerts_tests::*;
 
-use crate::beyond_common::code;
-use crate::live::{LiveNode, PODS, all_pass, renew_all};
+use kcerts_tests::live_node::{LiveNode, PODS, all_pass, renew_all};
+use kcerts_tests::run_in_node::code;
 
 const WAITS: [&str; 4] = ["--stop-wait", "10s", "--wait", "20s"];
 

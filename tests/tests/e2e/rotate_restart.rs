@@ -11,8 +11,8 @@ use std::time::Duration;
 use kcerts_tests::fake_kubelet::{self, Ports};
 use kcerts_tests::*;
 
-use crate::ca_rotation::verify;
-use crate::live::{LiveNode, all_pass};
+use kcerts_tests::live_node::{LiveNode, all_pass};
+use kcerts_tests::openssl_read::verifies;
 
 const WAITS: [&str; 4] = ["--stop-wait", "10s", "--wait", "20s"];
 
@@ -146,7 +146,7 @@ fn ca_rotation_with_restart_restarts_what_loads_the_changed_files_and_verify_liv
     let link = kl.join("kubelet-client-current.pem");
     assert_ne!(std::fs::read_link(&link).unwrap(), pair);
     assert!(
-        verify(&node.root().join("pki/ca.new.crt"), &link, "sslclient"),
+        verifies(&node.root().join("pki/ca.new.crt"), &link, "sslclient"),
         "the re-signed kubelet client certificate does not verify with the new CA"
     );
     // kubelet.conf now names the link by its absolute path; the node's verify
@@ -171,7 +171,7 @@ fn ca_rotation_with_restart_restarts_what_loads_the_changed_files_and_verify_liv
         ],
     );
     assert_ok(&s, "openssl s_client");
-    let chains_to = |ca: &Path| verify(ca, &served, "sslserver");
+    let chains_to = |ca: &Path| verifies(ca, &served, "sslserver");
     assert!(chains_to(&node.root().join("pki/ca.new.crt")));
     let old = node.root().join("old-ca.pem");
     let bundle = std::fs::read_to_string(node.root().join("pki/ca.crt")).unwrap();

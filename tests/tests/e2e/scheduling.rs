@@ -3,7 +3,7 @@
 
 use kcerts_tests::*;
 
-use crate::beyond_common::*;
+use kcerts_tests::run_in_node::*;
 
 #[test]
 fn renew_expiring_within_renews_only_what_is_due() {

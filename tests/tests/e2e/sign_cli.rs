@@ -2,7 +2,7 @@
 
 use kcerts_tests::*;
 
-use crate::beyond_common::*;
+use kcerts_tests::run_in_node::*;
 
 #[test]
 fn csr_only_then_sign_gives_what_kubeadm_would() {

@@ -4,114 +4,17 @@
 //! Every wait is bounded; the server stops when dropped.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kcerts_core::certificate;
 use kcerts_core::kubeconfig::Kubeconfig;
-use kcerts_tests::fake_apiserver::{FakeApiServer, Options};
+use kcerts_tests::bounded::finish;
+use kcerts_tests::fake_cluster::cluster;
 use kcerts_tests::*;
 
 const SERVING_SIGNER: &str = "example.com/kube-serving";
-
-/// A node whose kubeconfigs point at a fake API server on a free loopback port.
-pub(crate) struct Cluster {
-    _dir: tempfile::TempDir,
-    pub(crate) root: PathBuf,
-    server: FakeApiServer,
-}
-
-pub(crate) fn cluster(tune: impl FnOnce(&mut Options)) -> Cluster {
-    let dir = tempdir();
-    let root = dir.path().join("kubernetes");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    generate_pki_at(&root, &format!("127.0.0.1:{port}"), None);
-    let mut opts = Options::for_pki(&root.join("pki"));
-    opts.lifetime = Duration::from_secs(120);
-    tune(&mut opts);
-    let server = FakeApiServer::start_on(listener, opts);
-    Cluster {
-        _dir: dir,
-        root,
-        server,
-    }
-}
-
-impl Cluster {
-    pub(crate) fn renew_args(&self, rows: &[&str], extra: &[&str]) -> Vec<String> {
-        let mut args = vec!["renew".to_string()];
-        args.extend(rows.iter().map(|r| r.to_string()));
-        args.extend(dir_args(&self.root));
-        args.extend(
-            [
-                "--use-api",
-                "--kubeconfig",
-                self.root.join("admin.conf").to_str().unwrap(),
-                "--key-algorithm",
-                "ECDSA-P256",
-            ]
-            .map(String::from),
-        );
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    }
-
-    /// Starts `kcerts renew ROWS --use-api ...` in the background.
-    fn spawn_renew(&self, rows: &[&str], extra: &[&str]) -> Child {
-        Command::new(kcerts_bin())
-            .args(self.renew_args(rows, extra))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    /// The real kubectl with the node's admin.conf and a private discovery cache.
-    pub(crate) fn kubectl(&self, args: &[&str]) -> Output {
-        let cache = self.root.join("kubectl-cache");
-        let mut all = vec![
-            "--kubeconfig".to_string(),
-            self.root.join("admin.conf").display().to_string(),
-            "--cache-dir".into(),
-            cache.display().to_string(),
-            "--request-timeout".into(),
-            "20s".into(),
-        ];
-        all.extend(args.iter().map(|s| s.to_string()));
-        run("kubectl", all)
-    }
-
-    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![self.root.clone()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    if !p.ends_with("kubectl-cache") {
-                        stack.push(p);
-                    }
-                } else if !p.ends_with("tmp/kcerts.lock") {
-                    // The renew lock (kubeconfig-dir/tmp/kcerts.lock) is not a node file.
-                    out.insert(p.clone(), std::fs::read(&p).unwrap());
-                }
-            }
-        }
-        out
-    }
-
-    /// The fake API server's URL.
-    pub(crate) fn url(&self) -> String {
-        self.server.url()
-    }
-
-    pub(crate) fn diagnostics(&self) -> String {
-        format!("server log:\n{}", self.server.log().join("\n"))
-    }
-}
 
 /// Asserts that no node file was added, removed or changed (naming the ones that were).
 fn assert_unchanged(before: &BTreeMap<PathBuf, Vec<u8>>, after: &BTreeMap<PathBuf, Vec<u8>>) {
@@ -121,24 +24,6 @@ fn assert_unchanged(before: &BTreeMap<PathBuf, Vec<u8>>, after: &BTreeMap<PathBu
         .filter(|p| before.get(*p) != after.get(*p))
         .collect();
     assert!(changed.is_empty(), "files changed: {changed:?}");
-}
-
-/// Waits for the child at most `limit`, killing it when it overstays.
-pub(crate) fn finish(mut child: Child, limit: Duration) -> Output {
-    let end = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "kcerts did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                stdout(&out),
-                stderr(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// Runs kcerts with these arguments, for at most 60 s.

@@ -3,7 +3,8 @@
 use insta::assert_snapshot;
 use kcerts_tests::*;
 
-use crate::beyond_common::*;
+use kcerts_tests::rotating_kubelet::rotating_kubelet;
+use kcerts_tests::run_in_node::*;
 
 /// The example node with a rotating kubelet's client certificate.
 fn healthy(seed: u64) -> NodeDir {

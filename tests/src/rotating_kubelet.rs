@@ -1,31 +1,11 @@
-//! Shared set-up for the tests of the commands beyond kubeadm (inspect, verify,
-//! sign, prometheus output, exit codes, scheduling, completions).
+//! A node as a kubelet with client-certificate rotation leaves it: the client pair
+//! in `kubelet/kubelet-client-current.pem`, and the self-signed serving pair beside it.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use base64::Engine;
-use kcerts_tests::*;
 
-/// RFC 3339 form of [`NOW`] for `--at`.
-pub const AT: &str = "2026-03-01T12:00:00Z";
-
-/// Runs `kcerts ARGS` in `dir` with NO_COLOR unset, so relative paths show in the output.
-pub fn kcerts_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(kcerts_bin())
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// `--cert-dir pki --kubeconfig-dir .` relative to the node root, plus `--at`.
-pub fn node_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["--cert-dir", "pki", "--kubeconfig-dir", ".", "--at", AT];
-    v.extend_from_slice(extra);
-    v
-}
+use crate::NOW;
 
 /// Moves kubelet.conf's embedded client certificate and key into
 /// `ROOT/kubelet/kubelet-client-current.pem` and makes kubelet.conf refer to it,
@@ -78,9 +58,4 @@ pub fn rotating_kubelet(root: &Path) -> String {
     std::fs::write(dir.join("kubelet.crt"), serving.cert_pem()).unwrap();
     std::fs::write(dir.join("kubelet.key"), serving.key.to_pem()).unwrap();
     pem_arg
-}
-
-/// The exit code.
-pub fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
 }
