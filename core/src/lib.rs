@@ -34,6 +34,9 @@ mod plan;
 mod render;
 mod x509;
 
+#[cfg(test)]
+mod test_support;
+
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
 pub use check::{

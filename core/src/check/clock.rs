@@ -125,18 +125,11 @@ fn ca_cert(files: &NodeFiles, ca: Ca) -> Option<Certificate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KeyAlgorithm, pki};
+    use crate::test_support::{NOW, ecdsa_example_files};
     use time::Duration;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 
     fn node(at: OffsetDateTime) -> NodeFiles {
-        let opts = pki::PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..pki::PkiOptions::example()
-        };
-        NodeFiles::from_generated(&pki::generate(&opts, at, &mut crate::seeded_rng(3)).unwrap())
+        ecdsa_example_files(at, 3)
     }
 
     #[test]

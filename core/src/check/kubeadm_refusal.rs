@@ -228,18 +228,10 @@ fn check_leaf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::issue::pki;
-    use crate::x509::keys::KeyAlgorithm;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+    use crate::test_support::{NOW, ecdsa_example_files};
 
     fn node() -> NodeFiles {
-        let opts = pki::PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..pki::PkiOptions::example()
-        };
-        NodeFiles::from_generated(&pki::generate(&opts, NOW, &mut crate::seeded_rng(5)).unwrap())
+        ecdsa_example_files(NOW, 5)
     }
 
     fn without(files: &NodeFiles, gone: &[&str]) -> NodeFiles {

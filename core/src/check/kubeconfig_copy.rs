@@ -113,8 +113,7 @@ pub fn check(
 mod tests {
     use super::*;
     use crate::kubeadm::admin_copy::tests::renewed_admin;
-
-    const NOW: OffsetDateTime = time::macros::datetime!(2026-03-01 12:00 UTC);
+    use crate::test_support::NOW;
 
     #[test]
     fn current_superseded_expired_and_missing() {

@@ -107,11 +107,11 @@ pub fn report(
 mod tests {
     use super::*;
     use crate::issue::kubelet_selfsigned::{ServingSpec, generate};
-    use time::macros::datetime;
+    use crate::test_support::NOW;
 
     #[test]
     fn a_self_signed_pair_is_reported_as_such() {
-        let now = datetime!(2026-03-01 12:00 UTC);
+        let now = NOW;
         let spec = ServingSpec {
             host: "cp-1".into(),
             ips: vec!["10.0.0.5".parse().unwrap()],

@@ -417,17 +417,11 @@ fn self_signed(input: &Input<'_>, o: &Observed, leaf: &Certificate, mut row: Row
 mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::issue::pki::{self, PkiOptions};
+    use crate::test_support::{NOW, ecdsa_example_files};
     use time::macros::datetime;
 
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
-
     fn node(seed: u64) -> NodeFiles {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        NodeFiles::from_generated(&pki::generate(&opts, NOW, &mut crate::seeded_rng(seed)).unwrap())
+        ecdsa_example_files(NOW, seed)
     }
 
     fn der(files: &NodeFiles, rel: &str) -> Vec<u8> {

@@ -84,12 +84,12 @@ mod tests {
     use super::*;
     use crate::KeyAlgorithm;
     use crate::issue::leaf::{self, LeafSpec, RenewOptions};
+    use crate::test_support::NOW;
     use time::Duration;
-    use time::macros::datetime;
 
     #[test]
     fn agrees_with_the_full_parse() {
-        let now = datetime!(2026-03-01 12:00 UTC);
+        let now = NOW;
         let mut rng = crate::seeded_rng(7);
         let ca = leaf::issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, now, &mut rng).unwrap();
         let spec = LeafSpec {
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn truncated_and_padded_input_are_errors() {
-        let now = datetime!(2026-03-01 12:00 UTC);
+        let now = NOW;
         let mut rng = crate::seeded_rng(8);
         let ca = leaf::issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, now, &mut rng).unwrap();
         let der = &ca.cert.der;

@@ -251,11 +251,9 @@ fn subject_alt_names(spec: &LeafSpec) -> Result<Option<Vec<u8>>, RenewError> {
 mod tests {
     use super::*;
     use crate::issue::leaf::{self, RenewOptions};
+    use crate::test_support::NOW;
     use crate::x509::keys::KeyAlgorithm;
-    use time::macros::datetime;
     use x509_parser::prelude::{FromDer, X509Certificate};
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
 
     /// The extension OIDs of a certificate, in the order they are written.
     fn extension_order(der: &[u8]) -> Vec<(String, bool)> {

@@ -66,11 +66,11 @@ pub fn current_algorithm(cert: &Certificate) -> Result<KeyAlgorithm, UnkeepableK
 mod tests {
     use super::*;
     use crate::issue::leaf::{self, LeafSpec, RenewOptions};
-    use time::macros::datetime;
+    use crate::test_support::NOW;
 
     #[test]
     fn keeps_each_kubeadm_algorithm_and_refuses_ed25519_naming_the_flag() {
-        let now = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+        let now = NOW; // 2026-03-01
         let mut rng = crate::seeded_rng(11);
         let ca = leaf::issue_ca("kubernetes", KeyAlgorithm::EcdsaP256, now, &mut rng).unwrap();
         let spec = LeafSpec {

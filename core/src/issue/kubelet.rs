@@ -275,9 +275,8 @@ pub fn sign_client_csr<R: CryptoRng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::NOW;
     use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 
     fn ca() -> SigningCa {
         leaf::issue_ca(

@@ -170,11 +170,11 @@ pub fn generate<R: CryptoRng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
+    use crate::test_support::NOW;
 
     #[test]
     fn made_as_the_kubelet_makes_it() {
-        let now = datetime!(2026-03-01 12:00 UTC);
+        let now = NOW;
         let spec = ServingSpec {
             host: "cp-1".into(),
             ips: vec!["10.0.0.5".parse().unwrap()],
@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn an_ip_host_is_an_ip_san_and_bad_names_are_refused() {
-        let now = datetime!(2026-03-01 12:00 UTC);
+        let now = NOW;
         let spec = ServingSpec {
             host: "192.168.1.9".into(),
             ips: vec![],

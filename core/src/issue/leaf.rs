@@ -289,10 +289,8 @@ fn name_from_x509(name: &X509Name<'_>) -> Result<DistinguishedName, RenewError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::NOW;
     use std::net::IpAddr;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
 
     #[test]
     fn renewal_keeps_names_and_usages_and_chains() {

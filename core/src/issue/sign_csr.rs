@@ -144,11 +144,9 @@ mod tests {
     use super::*;
     use crate::issue::leaf::{self, LeafSpec};
     use crate::kubeadm::inventory::{Ca, row};
+    use crate::test_support::NOW;
     use crate::x509::certificate::ExtendedKeyUsage;
     use crate::x509::keys::{KeyAlgorithm, PrivateKey};
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
 
     fn request(cn: &str, orgs: &[&str], dns: &[&str]) -> String {
         let mut rng = crate::seeded_rng(9);

@@ -126,20 +126,11 @@ pub fn update(
 pub(crate) mod tests {
     use super::*;
     use crate::KeyAlgorithm;
-    use crate::issue::pki::{self, PkiOptions};
-    use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
-    use time::OffsetDateTime;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+    use crate::kubeadm::node::{FileContent, NodePath};
+    use crate::test_support::{NOW, ecdsa_example_files};
 
     fn admin_conf(seed: u64) -> Vec<u8> {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let pki = pki::generate(&opts, NOW, &mut crate::seeded_rng(seed)).unwrap();
-        let files = NodeFiles::from_generated(&pki);
+        let files = ecdsa_example_files(NOW, seed);
         let Some(FileContent::Bytes(b)) = files.get(&NodePath::kubeconfig("admin.conf")) else {
             panic!("admin.conf")
         };
@@ -200,12 +191,7 @@ pub(crate) mod tests {
 
     /// admin.conf renewed a day later by the same CA.
     pub(crate) fn renewed_admin(seed: u64) -> (Vec<u8>, crate::issue::leaf::Issued) {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let pki = pki::generate(&opts, NOW, &mut crate::seeded_rng(seed)).unwrap();
-        let files = NodeFiles::from_generated(&pki);
+        let files = ecdsa_example_files(NOW, seed);
         let bytes = |p: NodePath| match files.get(&p) {
             Some(FileContent::Bytes(b)) => b.clone(),
             _ => panic!("{p}"),

@@ -473,16 +473,11 @@ mod tests {
     use crate::issue::leaf::SigningCa;
     use crate::issue::pki;
     use crate::kubeadm::inventory;
+    use crate::test_support::{NOW, ecdsa_example};
     use crate::x509::keys::KeyAlgorithm;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
 
     fn node(rng: &mut rand_chacha::ChaCha20Rng) -> (pki::GeneratedNode, NodeFiles) {
-        let opts = pki::PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..pki::PkiOptions::example()
-        };
+        let opts = ecdsa_example();
         let node = pki::generate(&opts, NOW, rng).unwrap();
         let files = NodeFiles::from_generated(&node);
         (node, files)

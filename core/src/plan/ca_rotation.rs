@@ -544,21 +544,12 @@ pub fn row_path(row: &Row) -> NodePath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::issue::pki::{self, PkiOptions};
     use crate::kubeadm::ca_phase::trusted_certs;
     use crate::kubeadm::node::FileContent;
-    use crate::x509::keys::KeyAlgorithm;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+    use crate::test_support::{NOW, ecdsa_example_files};
 
     fn node() -> NodeFiles {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let g = pki::generate(&opts, NOW, &mut crate::seeded_rng(11)).unwrap();
-        NodeFiles::from_generated(&g)
+        ecdsa_example_files(NOW, 11)
     }
 
     fn step(files: &NodeFiles, ca: Ca, s: Step) -> NodeFiles {

@@ -29,23 +29,13 @@ pub fn rows_expiring_within(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyAlgorithm;
-    use crate::issue::pki::{self, PkiOptions};
     use crate::kubeadm::inventory::ROWS;
     use crate::kubeadm::node::NodePath;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+    use crate::test_support::{NOW, ecdsa_example_files};
 
     #[test]
     fn only_rows_in_the_window() {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let mut files = NodeFiles::from_generated(
-            &pki::generate(&opts, NOW, &mut crate::seeded_rng(4)).unwrap(),
-        );
+        let mut files = ecdsa_example_files(NOW, 4);
         files
             .files
             .remove(&NodePath::kubeconfig("super-admin.conf"));

@@ -231,18 +231,10 @@ pub fn plan<R: CryptoRng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+    use crate::test_support::{NOW, ecdsa_example_files};
 
     fn node() -> crate::NodeFiles {
-        let opts = pki::PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..pki::PkiOptions::example()
-        };
-        let node = pki::generate(&opts, NOW - Duration::days(500), &mut crate::seeded_rng(4));
-        crate::NodeFiles::from_generated(&node.unwrap())
+        ecdsa_example_files(NOW - Duration::days(500), 4)
     }
 
     fn bytes(files: &crate::NodeFiles, p: crate::node::NodePath) -> &[u8] {

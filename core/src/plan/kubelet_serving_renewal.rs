@@ -129,9 +129,7 @@ pub fn plan<R: CryptoRng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+    use crate::test_support::NOW;
 
     fn input<'a>(current: Option<&'a [u8]>) -> Input<'a> {
         Input {

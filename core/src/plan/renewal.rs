@@ -418,22 +418,14 @@ pub fn plan_csrs<R: CryptoRng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::issue::pki::{self, PkiOptions};
     use crate::kubeadm::alt_names::parse_add_san;
     use crate::kubeadm::inventory;
-    use crate::x509::keys::KeyAlgorithm;
-    use time::macros::datetime;
+    use crate::test_support::{NOW, ecdsa_example_files};
 
     #[test]
     fn added_sans_keep_the_old_ones_and_reach_only_their_row() {
-        let now = datetime!(2026-03-01 12:00 UTC);
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let files = NodeFiles::from_generated(
-            &pki::generate(&opts, now, &mut crate::seeded_rng(3)).unwrap(),
-        );
+        let now = NOW;
+        let files = ecdsa_example_files(now, 3);
         let mut add = AltNames::default();
         for san in parse_add_san("IP:203.0.113.7,DNS:api.example.com,DNS:cp-1").unwrap() {
             add.add(san);

@@ -88,24 +88,16 @@ pub fn to_prometheus(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyAlgorithm;
     use crate::check::fleet;
-    use crate::issue::pki::{self, PkiOptions};
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+    use crate::issue::pki;
+    use crate::test_support::{NOW, ecdsa_node};
 
     fn two_nodes() -> Vec<(String, NodeFiles)> {
-        let opts = |n: &str, last: u8| PkiOptions {
-            node_name: n.into(),
-            advertise_address: std::net::IpAddr::from([192, 168, 10, last]),
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
         let mut rng = crate::seeded_rng(3);
-        let first =
-            NodeFiles::from_generated(&pki::generate(&opts("cp-1", 11), NOW, &mut rng).unwrap());
-        let second = pki::generate_joined(&opts("cp-2", 12), &first, NOW, &mut rng).unwrap();
+        let first = NodeFiles::from_generated(
+            &pki::generate(&ecdsa_node("cp-1", 11), NOW, &mut rng).unwrap(),
+        );
+        let second = pki::generate_joined(&ecdsa_node("cp-2", 12), &first, NOW, &mut rng).unwrap();
         vec![
             ("cp-1".into(), first),
             ("cp-2".into(), NodeFiles::from_generated(&second)),

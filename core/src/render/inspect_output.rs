@@ -310,20 +310,14 @@ fn certificate(out: &mut String, a: &Analysis, item: &Item) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyAlgorithm;
     use crate::check::analysis::InputFile;
     use crate::check::inspect::{has_errors, inspect};
-    use crate::issue::pki::{self, PkiOptions};
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+    use crate::issue::pki;
+    use crate::test_support::{NOW, ecdsa_example};
 
     #[test]
     fn a_chain_and_its_key_are_linked_and_no_key_material_is_shown() {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
+        let opts = ecdsa_example();
         let node = pki::generate(&opts, NOW, &mut crate::seeded_rng(3)).unwrap();
         let get = |p: &str| {
             node.files

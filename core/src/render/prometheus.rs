@@ -236,11 +236,7 @@ pub fn hex_to_decimal(hex: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyAlgorithm;
-    use crate::issue::pki::{self, PkiOptions};
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+    use crate::test_support::{NOW, ecdsa_example_files};
 
     #[test]
     fn serials_in_decimal() {
@@ -260,13 +256,7 @@ mod tests {
 
     #[test]
     fn one_gauge_per_certificate_and_errors() {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        let mut files = NodeFiles::from_generated(
-            &pki::generate(&opts, NOW, &mut crate::seeded_rng(2)).unwrap(),
-        );
+        let mut files = ecdsa_example_files(NOW, 2);
         files.insert(NodePath::cert("front-proxy-client.crt"), b"junk".to_vec());
         let text = render(&files, NOW, &|p| format!("/etc/kubernetes/{p}"));
         let count = |m: &str| {

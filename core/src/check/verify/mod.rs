@@ -409,19 +409,12 @@ pub fn verify(input: &Input<'_>) -> Verification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyAlgorithm;
-    use crate::issue::pki::{self, PkiOptions};
+    use crate::issue::pki;
     use crate::kubeadm::node::{FileContent, NodePath};
-    use time::macros::datetime;
-
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
+    use crate::test_support::{NOW, ecdsa_example, ecdsa_example_files};
 
     fn node() -> NodeFiles {
-        let opts = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
-            ..PkiOptions::example()
-        };
-        NodeFiles::from_generated(&pki::generate(&opts, NOW, &mut crate::seeded_rng(5)).unwrap())
+        ecdsa_example_files(NOW, 5)
     }
 
     fn run(files: &NodeFiles, now: OffsetDateTime) -> Verification {
@@ -560,15 +553,7 @@ nodeRegistration: {{name: cp-1}}
     fn stale_kubeconfig_ca_and_swapped_keys_fail() {
         let mut files = node();
         let other = NodeFiles::from_generated(
-            &pki::generate(
-                &PkiOptions {
-                    key_algorithm: KeyAlgorithm::EcdsaP256,
-                    ..PkiOptions::example()
-                },
-                NOW,
-                &mut crate::seeded_rng(6),
-            )
-            .unwrap(),
+            &pki::generate(&ecdsa_example(), NOW, &mut crate::seeded_rng(6)).unwrap(),
         );
         // admin.conf from another cluster: stale CA, chain broken.
         let admin = NodePath::kubeconfig("admin.conf");
