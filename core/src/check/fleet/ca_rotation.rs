@@ -306,11 +306,12 @@ pub(super) fn rotation_row(ca: Ca, r: &Rotation<'_>, rows: &mut Rows) {
 #[cfg(test)]
 mod tests {
     use crate::check::fleet::Fleet;
-    use crate::check::fleet::testing::{NOW, cluster, find, not_pass, run};
+    use crate::check::fleet::testing::{cluster, find, not_pass, run};
     use crate::check::verify::{Check, CheckId, Status};
     use crate::kubeadm::ca_phase;
     use crate::kubeadm::inventory::Ca;
     use crate::kubeadm::node::NodeFiles;
+    use crate::test_support::NOW;
 
     /// Runs a phase of the cluster CA's rotation on node `i`, in memory.
     fn phase(nodes: &mut [(String, NodeFiles)], i: usize, step: crate::ca_rotation::Step) {

@@ -73,15 +73,16 @@ pub(super) fn leaves_trusted(i: usize, nodes: &[Node<'_>], ca: Ca, rows: &mut Ro
 
 #[cfg(test)]
 mod tests {
-    use crate::check::fleet::testing::{NOW, cluster, find, opts, run};
+    use crate::check::fleet::testing::{cluster, find, run};
     use crate::check::verify::Status;
     use crate::issue::pki;
     use crate::kubeadm::node::{NodeFiles, NodePath};
+    use crate::test_support::{NOW, ecdsa_node};
 
     #[test]
     fn a_rotated_ca_bundle_trusts_both_and_is_flagged_as_different() {
         let mut nodes = cluster();
-        let extra = pki::generate(&opts("x", 1), NOW, &mut crate::seeded_rng(5)).unwrap();
+        let extra = pki::generate(&ecdsa_node("x", 1), NOW, &mut crate::seeded_rng(5)).unwrap();
         let extra = NodeFiles::from_generated(&extra);
         let ca = NodePath::cert("ca.crt");
         let crate::kubeadm::node::FileContent::Bytes(mine) = nodes[1].1.files[&ca].clone() else {

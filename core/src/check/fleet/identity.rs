@@ -197,10 +197,11 @@ pub(super) fn distinct_nodes(nodes: &[Node<'_>], rows: &mut Rows) {
 
 #[cfg(test)]
 mod tests {
-    use crate::check::fleet::testing::{NOW, cluster, find, opts, run};
+    use crate::check::fleet::testing::{cluster, find, run};
     use crate::check::verify::{Check, CheckId, Status};
     use crate::issue::pki;
     use crate::kubeadm::node::{NodeFiles, NodePath};
+    use crate::test_support::{NOW, ecdsa_node};
 
     #[test]
     fn one_node_given_twice_fails() {
@@ -227,7 +228,8 @@ mod tests {
 
         // Another issuance of the same node (renewed since, say): same name only.
         let mut rng = crate::seeded_rng(12);
-        let again = pki::generate_joined(&opts("cp-2", 12), &nodes[0].1, NOW, &mut rng).unwrap();
+        let again =
+            pki::generate_joined(&ecdsa_node("cp-2", 12), &nodes[0].1, NOW, &mut rng).unwrap();
         nodes[3] = ("cp-2-old".into(), NodeFiles::from_generated(&again));
         let f = run(&nodes);
         let row = find(&f, "cluster", "distinct-nodes");

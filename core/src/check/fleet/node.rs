@@ -127,7 +127,8 @@ impl<'a> Node<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::fleet::testing::{NOW, cluster};
+    use crate::check::fleet::testing::cluster;
+    use crate::test_support::NOW;
 
     #[test]
     fn a_node_keeps_what_check_expiration_parsed() {

@@ -276,16 +276,17 @@ pub(super) fn same_sa(nodes: &[Node<'_>], rotation: Option<&SaRotation<'_>>, row
 
 #[cfg(test)]
 mod tests {
-    use crate::check::fleet::testing::{NOW, cluster, find, opts, run};
+    use crate::check::fleet::testing::{cluster, find, run};
     use crate::check::verify::Status;
     use crate::issue::pki;
     use crate::kubeadm::node::NodeFiles;
+    use crate::test_support::{NOW, ecdsa_node};
 
     #[test]
     fn a_different_ca_on_one_node() {
         let mut nodes = cluster();
         let other = NodeFiles::from_generated(
-            &pki::generate(&opts("cp-3", 13), NOW, &mut crate::seeded_rng(99)).unwrap(),
+            &pki::generate(&ecdsa_node("cp-3", 13), NOW, &mut crate::seeded_rng(99)).unwrap(),
         );
         nodes[2].1 = other;
         let f = run(&nodes);

@@ -259,15 +259,16 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::check::fleet::testing::{NOW, cluster, find, not_pass, opts, run};
+    use crate::check::fleet::testing::{cluster, find, not_pass, run};
     use crate::check::fleet::{FleetError, check};
     use crate::issue::pki::{self, PkiOptions};
+    use crate::test_support::{NOW, ecdsa_node};
 
     #[test]
     fn sa_key_apiserver_sans_and_servers() {
         let mut nodes = cluster();
         let other = NodeFiles::from_generated(
-            &pki::generate(&opts("cp-2", 12), NOW, &mut crate::seeded_rng(98)).unwrap(),
+            &pki::generate(&ecdsa_node("cp-2", 12), NOW, &mut crate::seeded_rng(98)).unwrap(),
         );
         // A different sa.key on cp-2.
         let sa = NodePath::cert("sa.key");
@@ -276,7 +277,7 @@ mod tests {
             .files
             .insert(sa.clone(), other.files[&sa].clone());
         // cp-3's apiserver without the endpoint (made for another endpoint).
-        let mut o = opts("cp-3", 13);
+        let mut o = ecdsa_node("cp-3", 13);
         o.control_plane_endpoint = Some("other.example:6443".into());
         let third = NodeFiles::from_generated(
             &pki::generate_joined(&o, &nodes[0].1, NOW, &mut crate::seeded_rng(97)).unwrap(),
@@ -290,7 +291,7 @@ mod tests {
         let second = pki::generate_joined(
             &PkiOptions {
                 advertise_address: IpAddr::from([192, 168, 10, 12]),
-                ..opts("cp-1", 11)
+                ..ecdsa_node("cp-1", 11)
             },
             &nodes[0].1,
             NOW,

@@ -53,10 +53,11 @@ pub(super) fn soonest_row(
 
 #[cfg(test)]
 mod tests {
-    use crate::check::fleet::testing::{NOW, cluster, find, run};
+    use crate::check::fleet::testing::{cluster, find, run};
     use crate::check::fleet::{Options, check};
     use crate::check::verify::Status;
     use crate::kubeadm::node::{NodeFiles, NodePath};
+    use crate::test_support::NOW;
 
     #[test]
     fn soonest_and_read_errors() {

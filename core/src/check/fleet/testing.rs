@@ -2,36 +2,20 @@
 //! --control-plane` makes it, and finding rows in the result.
 #![cfg(test)]
 
-use std::net::IpAddr;
-
-use time::OffsetDateTime;
-use time::macros::datetime;
-
 use super::{Fleet, Options, check};
-use crate::KeyAlgorithm;
 use crate::check::verify::{Check, Status};
-use crate::issue::pki::{self, PkiOptions};
+use crate::issue::pki;
 use crate::kubeadm::node::NodeFiles;
-
-pub(super) const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC); // 2026-03-01
-
-pub(super) fn opts(node: &str, last: u8) -> PkiOptions {
-    PkiOptions {
-        node_name: node.into(),
-        advertise_address: IpAddr::from([192, 168, 10, last]),
-        key_algorithm: KeyAlgorithm::EcdsaP256,
-        ..PkiOptions::example()
-    }
-}
+use crate::test_support::{NOW, ecdsa_node};
 
 /// Three nodes of one cluster, as `kubeadm join --control-plane` makes them.
 pub(super) fn cluster() -> Vec<(String, NodeFiles)> {
     let mut rng = crate::seeded_rng(11);
     let first =
-        NodeFiles::from_generated(&pki::generate(&opts("cp-1", 11), NOW, &mut rng).unwrap());
+        NodeFiles::from_generated(&pki::generate(&ecdsa_node("cp-1", 11), NOW, &mut rng).unwrap());
     let mut out = vec![("cp-1".to_string(), first.clone())];
     for (n, last) in [("cp-2", 12), ("cp-3", 13)] {
-        let node = pki::generate_joined(&opts(n, last), &first, NOW, &mut rng).unwrap();
+        let node = pki::generate_joined(&ecdsa_node(n, last), &first, NOW, &mut rng).unwrap();
         out.push((n.to_string(), NodeFiles::from_generated(&node)));
     }
     out
