@@ -164,16 +164,15 @@ pub fn plan<R: CryptoRng + ?Sized>(
 mod tests {
     use super::*;
     use crate::kubeadm::kubeconfig::Kubeconfig;
+    use crate::test_support::ecdsa_example;
     use crate::x509::csr;
-    use crate::x509::keys::KeyAlgorithm;
 
     #[test]
     fn every_kubeadm_key_and_csr_with_kubeadms_names() {
         let node = PkiOptions {
-            key_algorithm: KeyAlgorithm::EcdsaP256,
             extra_sans: vec!["203.0.113.7".into()],
             external_etcd: true, // kubeadm's generate-csr makes etcd's CSRs anyway
-            ..PkiOptions::example()
+            ..ecdsa_example()
         };
         let p = plan(
             &Inputs {
