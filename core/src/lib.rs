@@ -57,7 +57,8 @@ pub use plan::{
     renewal, sa_rotation,
 };
 pub use render::{
-    fleet_report, inspect_output, prometheus, structured, tabwriter, text, verify_output,
+    certificate_detail, fleet_report, inspect_output, prometheus, structured, tabwriter, text,
+    verify_output,
 };
 pub use x509::{
     certificate, chain, csr, encoding, extensions, hex, keys, pem_stream, signature_check,

@@ -230,7 +230,9 @@ fn analyze_files(
             reason: f.error.clone(),
         })
         .collect();
-    analysis::analyze_with_progress(&inputs, &skipped, now, progress)
+    // The default windows of the one expiry rule, as `verify` and `serve` use.
+    let thresholds = kcerts_core::verify::Thresholds::default();
+    analysis::analyze_with_progress(&inputs, &skipped, now, thresholds, progress)
 }
 
 /// The core's analysis of a set of files, kept for the page's later calls.

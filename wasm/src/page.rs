@@ -10,9 +10,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use kcerts_core::analysis::{Analysis, Item, ItemKind, NodeView, Severity};
+use kcerts_core::certificate_detail::certificate_detail;
 use kcerts_core::fleet::{Fleet, FleetError};
 use kcerts_core::fleet_report;
-use kcerts_core::inspect_output::fingerprint_text;
 use kcerts_core::signature_check::signature_algorithm_name;
 use kcerts_core::verify::{Check, Status};
 use serde::Serialize;
@@ -195,7 +195,8 @@ pub struct Rows {
 #[derive(Serialize)]
 struct Row {
     id: usize,
-    /// `crit` (expired), `warn` (a warning) or empty.
+    /// `crit` (expired or within the critical window of the one expiry
+    /// rule), `warn` (within its warning window, or another warning) or empty.
     cls: &'static str,
     cells: Vec<String>,
 }
@@ -225,14 +226,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn where_is(item: &Item) -> String {
-    if item.place.is_empty() {
-        item.file.clone()
-    } else {
-        format!("{} ({})", item.file, item.place)
-    }
-}
-
 /// `node: role` for a node's certificate, `role` on a single node.
 fn role_name(item: &Item) -> Option<String> {
     let c = item.certificate.as_ref()?;
@@ -246,8 +239,8 @@ fn role_name(item: &Item) -> Option<String> {
 /// An item as lists name it: `cp-1: apiserver — cp-1/pki/apiserver.crt`.
 fn label(item: &Item) -> String {
     match role_name(item) {
-        Some(role) => format!("{role} — {}", where_is(item)),
-        None => where_is(item),
+        Some(role) => format!("{role} — {}", item.location()),
+        None => item.location(),
     }
 }
 
@@ -276,7 +269,7 @@ fn cell(item: &Item, column: &str) -> Key {
     };
     let c = &ci.cert;
     Key::Text(match column {
-        "name" => role_name(item).unwrap_or_else(|| where_is(item)),
+        "name" => role_name(item).unwrap_or_else(|| item.location()),
         "subject" => c.subject.clone(),
         "issuer" => c.issuer.clone(),
         "sans" => c
@@ -418,24 +411,19 @@ impl Page {
                 .iter()
                 .skip(offset)
                 .take(count)
-                .map(|&id| self.row(&a.items[id]))
+                .map(|&id| self.row(a, &a.items[id]))
                 .collect(),
         }
     }
 
-    fn row(&self, item: &Item) -> Row {
-        let expired = item
-            .certificate
-            .as_ref()
-            .is_some_and(|c| c.residual_seconds < 0);
+    fn row(&self, a: &Analysis, item: &Item) -> Row {
         Row {
             id: item.id,
-            cls: if expired {
-                "crit"
-            } else if self.warned[item.id] {
-                "warn"
-            } else {
-                ""
+            cls: match a.expiry(item.id) {
+                Some(Status::Fail) => "crit",
+                Some(Status::Warn) => "warn",
+                _ if self.warned[item.id] => "warn",
+                _ => "",
             },
             cells: COLUMNS
                 .iter()
@@ -455,7 +443,7 @@ impl Page {
 fn other<'a>(a: &'a Analysis, i: &'a Item, pairs: &HashMap<usize, usize>) -> Other<'a> {
     let mut o = Other {
         kind: i.kind,
-        place: where_is(i),
+        place: i.location(),
         error: None,
         key: None,
         matches: None,
@@ -479,75 +467,16 @@ fn other<'a>(a: &'a Analysis, i: &'a Item, pairs: &HashMap<usize, usize>) -> Oth
     o
 }
 
-/// The detail pane of certificate item `id`.
+/// The detail pane of certificate item `id`: the rows `kcerts inspect` prints
+/// (the core's `certificate_detail`), after its file, then every extension.
 pub fn detail(a: &Analysis, id: usize) -> Option<Detail> {
     let item = a.items.get(id)?;
-    let ci = item.certificate.as_ref()?;
-    let c = &ci.cert;
-    let labels =
-        |ids: Vec<usize>| -> Vec<String> { ids.into_iter().map(|i| label(&a.items[i])).collect() };
-    let issuers = labels(
-        a.links
-            .iter()
-            .filter(|l| l.child == id)
-            .map(|l| l.issuer)
-            .collect(),
-    );
-    let signed = labels(
-        a.links
-            .iter()
-            .filter(|l| l.issuer == id)
-            .map(|l| l.child)
-            .collect(),
-    );
-    let keys = labels(
-        a.key_matches
-            .iter()
-            .filter(|m| m.certificate == id)
-            .map(|m| m.key)
-            .collect(),
-    );
-    let or = |v: Vec<String>, none: &str| {
-        if v.is_empty() {
-            none.to_string()
-        } else {
-            v.join("; ")
-        }
-    };
-    let mut rows = vec![
-        ["File".into(), label(item)],
-        ["Subject".into(), c.subject.clone()],
-        ["Issuer".into(), c.issuer.clone()],
-        ["Serial".into(), c.serial.clone()],
-        ["Not before".into(), rfc3339(c.not_before)],
-        [
-            "Not after".into(),
-            format!("{} ({})", rfc3339(c.not_after), ci.residual),
-        ],
-        ["Public key".into(), c.public_key.clone()],
-        [
-            "Signature".into(),
-            signature_algorithm_name(&c.signature_algorithm).to_string(),
-        ],
-        [
-            "SHA-256 fingerprint".into(),
-            fingerprint_text(&c.sha256_fingerprint()),
-        ],
-        [
-            "SHA-1 fingerprint".into(),
-            fingerprint_text(&c.sha1_fingerprint()),
-        ],
-        [
-            "Signed by".into(),
-            or(issuers, "no uploaded CA verifies its signature"),
-        ],
-        ["Signed".into(), or(signed, "—")],
-        ["Private key".into(), or(keys, "not uploaded")],
-    ];
-    for e in c.extensions() {
-        let crit = if e.critical { " (critical)" } else { "" };
-        rows.push([format!("{}{crit}", e.name), e.value]);
-    }
+    let d = certificate_detail(a, item)?;
+    let c = &item.certificate.as_ref()?.cert;
+    let rows = std::iter::once(["File".to_string(), label(item)])
+        .chain(d.rows.into_iter().map(|(k, v)| [k.to_string(), v]))
+        .chain(d.extensions.into_iter().map(|(k, v)| [k, v]))
+        .collect();
     Some(Detail {
         title: title(item),
         key_algorithm: kcerts_core::key_choice::current_algorithm(c).map_or("", |k| k.name()),
@@ -643,44 +572,43 @@ mod tests {
                 .clone()
         };
         assert_eq!(row("File"), "apiserver — pki/apiserver.crt");
-        assert_eq!(row("Signed by"), "ca — pki/ca.crt");
+        assert_eq!(row("Chain"), "signed by pki/ca.crt (signature verified)");
         assert_eq!(row("Private key"), "pki/apiserver.key");
-        assert_eq!(row("Signed"), "—");
         let cert = &a.items[id].certificate.as_ref().unwrap().cert;
         assert!(row("subjectAltName").contains("kubernetes.default.svc"));
-        assert_eq!(d.rows.len(), 13 + cert.extensions().len());
-        let ca = a.items.iter().position(|i| i.file == "pki/ca.crt").unwrap();
-        assert!(detail(&a, ca).unwrap().rows[11][1].contains("apiserver — pki/apiserver.crt"));
+        assert_eq!(d.rows.len(), 1 + 15 + cert.extensions().len());
     }
 
     #[test]
-    fn the_detail_pane_shows_what_the_core_serialises() {
+    fn the_detail_pane_shows_the_rows_inspect_prints() {
         let a = node_analysis();
-        let full = serde_json::to_value(&a.items[0]).unwrap();
-        let d = detail(&a, 0).unwrap();
-        let rows: std::collections::BTreeMap<&str, &str> = d
-            .rows
+        let id = a
+            .items
             .iter()
-            .map(|[k, v]| (k.as_str(), v.as_str()))
+            .position(|i| i.file == "pki/apiserver.crt")
+            .unwrap();
+        let d = detail(&a, id).unwrap();
+        // `kcerts inspect` on the same analysis: "  Label:   value" lines under
+        // the certificate's heading, then its extensions.
+        let text = kcerts_core::inspect_output::render_text(&a);
+        let section = text
+            .split("\n\n")
+            .find(|s| s.starts_with("Certificate: pki/apiserver.crt\n"))
+            .unwrap();
+        let printed: Vec<[String; 2]> = section
+            .lines()
+            .skip(1)
+            .filter(|l| *l != "  Extensions:")
+            .map(|l| {
+                let (k, v) = l.trim_start().split_once(": ").unwrap();
+                [
+                    k.trim_end_matches(':').to_string(),
+                    v.trim_start().to_string(),
+                ]
+            })
             .collect();
-        let extensions = full["certificate"]["extensions"].as_array().unwrap();
-        assert!(!extensions.is_empty());
-        for e in extensions {
-            let name = e["name"].as_str().unwrap().to_string()
-                + if e["critical"] == true {
-                    " (critical)"
-                } else {
-                    ""
-                };
-            assert_eq!(rows[name.as_str()], e["value"].as_str().unwrap(), "{name}");
-        }
-        let sha1 = full["certificate"]["sha1Fingerprint"].as_str().unwrap();
-        assert_eq!(
-            rows["SHA-1 fingerprint"].replace(':', ""),
-            sha1.to_uppercase()
-        );
-        assert_eq!(rows["SHA-256 fingerprint"].len(), 95);
-        assert_eq!(rows["Subject"], full["certificate"]["subject"]);
+        assert_eq!(d.rows[0][0], "File");
+        assert_eq!(d.rows[1..], printed[..]);
         assert!(detail(&a, a.items.len()).is_none());
         let key = a
             .items
@@ -688,6 +616,89 @@ mod tests {
             .position(|i| i.certificate.is_none())
             .unwrap();
         assert!(detail(&a, key).is_none());
+    }
+
+    /// The one expiry rule: 5 days before the apiserver certificate expires,
+    /// the page marks it critical (row and warning), `verify` fails its expiry
+    /// row, and `serve` (whose `kcerts_verify_check` is `verify -o
+    /// prometheus`) reports `result="fail"`.
+    #[test]
+    fn five_days_from_expiry_fails_on_the_page_in_verify_and_in_serve() {
+        use kcerts_core::verify::{self, Thresholds};
+        let made = time::macros::datetime!(2026-03-01 12:00 UTC);
+        let opts = PkiOptions {
+            key_algorithm: kcerts_core::KeyAlgorithm::EcdsaP256,
+            ..PkiOptions::example()
+        };
+        let node = pki::generate(&opts, made, &mut kcerts_core::seeded_rng(21)).unwrap();
+        let files = kcerts_core::NodeFiles::from_generated(&node);
+        let not_after = crate::analyze_node(&node, &[], made)
+            .items
+            .iter()
+            .find(|i| i.file == "pki/apiserver.crt")
+            .and_then(|i| i.certificate.as_ref())
+            .unwrap()
+            .cert
+            .not_after;
+        let at = not_after - time::Duration::days(5);
+
+        // The page: the analysis the worker makes, its table row and warnings.
+        let a = crate::analyze_node(&node, &[], at);
+        let id = a
+            .items
+            .iter()
+            .position(|i| i.file == "pki/apiserver.crt")
+            .unwrap();
+        let mut page = Page::new(&a);
+        let report = page.report(&a, None, "notAfter", 1, 1000);
+        let row = report.page.rows.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(row.cls, "crit");
+        assert_eq!(row.cells[6], "5d");
+        let warning = report
+            .warnings
+            .iter()
+            .find(|w| w.text.starts_with("apiserver — pki/apiserver.crt: "))
+            .unwrap();
+        assert_eq!(warning.severity, Severity::Critical, "{}", warning.text);
+        assert!(warning.text.contains("expires in 5d"), "{}", warning.text);
+
+        // verify, with the thresholds `verify` and `serve` default to.
+        let v = verify::verify(&verify::Input {
+            files: &files,
+            kubelet_client: None,
+            kubelet_serving: None,
+            node_name: None,
+            service_ip: None,
+            thresholds: Thresholds::default(),
+            now: at,
+            config: None,
+        });
+        let expiry = v
+            .checks
+            .iter()
+            .find(|c| c.target == "apiserver" && c.check.as_str() == "expiry")
+            .unwrap();
+        assert_eq!(expiry.status, Status::Fail, "{}", expiry.reason);
+
+        // serve's metric for that row.
+        let metrics = kcerts_core::verify_output::to_prometheus(&v);
+        assert!(
+            metrics.contains(
+                "kcerts_verify_check{target=\"apiserver\",check=\"expiry\",result=\"fail\"} 2\n"
+            ),
+            "{metrics}"
+        );
+
+        // Ten days left: a warning everywhere.
+        let later = crate::analyze_node(&node, &[], not_after - time::Duration::days(10));
+        let mut page = Page::new(&later);
+        let rows = page.rows(&later, "notAfter", 1, 0, 1000);
+        assert_eq!(rows.rows.iter().find(|r| r.id == id).unwrap().cls, "warn");
+        assert_eq!(
+            later.expiry(id),
+            Some(Thresholds::default().status(10 * 86_400))
+        );
+        assert_eq!(later.expiry(id), Some(Status::Warn));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 
 use crate::check::analysis::{self, Analysis, InputFile, ItemKind};
+use crate::check::verify::Thresholds;
 
 /// Inspects `files` as of `now`.
 ///
@@ -12,7 +13,16 @@ use crate::check::analysis::{self, Analysis, InputFile, ItemKind};
 /// left out: a few files from `/etc/kubernetes/pki` are not a whole node, and
 /// `verify` is the command that judges one.
 pub fn inspect(files: &[InputFile<'_>], now: OffsetDateTime) -> Analysis {
-    let mut a = analysis::analyze(files, now);
+    inspect_with(files, now, Thresholds::default())
+}
+
+/// [`inspect`], judging expiry with `thresholds` (`--warn`/`--crit`).
+pub fn inspect_with(
+    files: &[InputFile<'_>],
+    now: OffsetDateTime,
+    thresholds: Thresholds,
+) -> Analysis {
+    let mut a = analysis::analyze_with_progress(files, &[], now, thresholds, &mut |_, _| {});
     a.nodes.clear();
     a.warnings
         .retain(|w| !matches!(w.kind, analysis::WarningKind::NodeFile { .. }));

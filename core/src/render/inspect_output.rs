@@ -5,8 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::check::analysis::{Analysis, Item, ItemKind, KeyMatch, Link, Severity, Warning};
-use crate::kubeadm::residual::format_date;
-use crate::x509::hex::{colon_hex, unhex};
+use crate::render::certificate_detail::{certificate_detail, sans};
 use crate::x509::signature_check::signature_algorithm_name;
 
 #[derive(Serialize)]
@@ -54,21 +53,6 @@ pub fn to_json(a: &Analysis) -> String {
     s
 }
 
-/// `name` or `name (place)`.
-/// A fingerprint as kcerts stores it (lowercase hex) the way openssl prints
-/// one: `AB:CD:...` (the web page's detail view shows them so too).
-pub fn fingerprint_text(hex: &str) -> String {
-    colon_hex(&unhex(hex).unwrap_or_default())
-}
-
-fn where_is(item: &Item) -> String {
-    if item.place.is_empty() {
-        item.file.clone()
-    } else {
-        format!("{} ({})", item.file, item.place)
-    }
-}
-
 fn field(out: &mut String, name: &str, value: impl AsRef<str>) {
     out.push_str(&format!("  {:<21}{}\n", format!("{name}:"), value.as_ref()));
 }
@@ -88,7 +72,7 @@ pub fn render_text(a: &Analysis) -> String {
             ItemKind::FileReference => "File reference",
             ItemKind::Error => "Error",
         };
-        out.push_str(&format!("{title}: {}\n", where_is(item)));
+        out.push_str(&format!("{title}: {}\n", item.location()));
         match item.kind {
             ItemKind::Certificate => certificate(&mut out, a, item),
             ItemKind::PrivateKey | ItemKind::PublicKey => {
@@ -97,7 +81,7 @@ pub fn render_text(a: &Analysis) -> String {
                     .key_matches
                     .iter()
                     .filter(|m| m.key == item.id)
-                    .map(|m| where_is(&a.items[m.certificate]))
+                    .map(|m| a.items[m.certificate].location())
                     .collect();
                 // A key pair without a certificate (sa.key and sa.pub).
                 pairs.extend(
@@ -108,7 +92,7 @@ pub fn render_text(a: &Analysis) -> String {
                                 && !o.public_key_bits.is_empty()
                                 && o.public_key_bits == item.public_key_bits
                         })
-                        .map(where_is),
+                        .map(Item::location),
                 );
                 if item.kind == ItemKind::PrivateKey {
                     field(
@@ -129,7 +113,7 @@ pub fn render_text(a: &Analysis) -> String {
                                 && !o.public_key_bits.is_empty()
                                 && o.public_key_bits == item.public_key_bits
                         })
-                        .map(where_is)
+                        .map(Item::location)
                         .collect();
                     if !privs.is_empty() {
                         field(&mut out, "Private key", privs.join(", "));
@@ -153,7 +137,7 @@ pub fn render_text(a: &Analysis) -> String {
                         .key_matches
                         .iter()
                         .filter(|m| m.certificate == item.id)
-                        .map(|m| where_is(&a.items[m.key]))
+                        .map(|m| a.items[m.key].location())
                         .collect();
                     if !keys.is_empty() {
                         field(&mut out, "Private key", keys.join(", "));
@@ -182,7 +166,7 @@ pub fn render_text(a: &Analysis) -> String {
             };
             out.push_str(&format!(
                 "  {sev}: {}: {}\n",
-                where_is(&a.items[w.item]),
+                a.items[w.item].location(),
                 w.kind
             ));
         }
@@ -190,120 +174,16 @@ pub fn render_text(a: &Analysis) -> String {
     out
 }
 
-fn sans(dns: &[String], ips: &[std::net::IpAddr]) -> String {
-    let all: Vec<String> = dns
-        .iter()
-        .map(|d| format!("DNS:{d}"))
-        .chain(ips.iter().map(|i| format!("IP:{i}")))
-        .collect();
-    if all.is_empty() {
-        "none".into()
-    } else {
-        all.join(", ")
-    }
-}
-
 fn certificate(out: &mut String, a: &Analysis, item: &Item) {
-    let Some(ci) = &item.certificate else {
+    let Some(d) = certificate_detail(a, item) else {
         return;
     };
-    let c = &ci.cert;
-    if let Some(role) = &ci.role {
-        field(out, "kubeadm role", role);
+    for (label, value) in &d.rows {
+        field(out, label, value);
     }
-    field(out, "Subject", &c.subject);
-    field(out, "Issuer", &c.issuer);
-    let issuers: Vec<String> = a
-        .links
-        .iter()
-        .filter(|l| l.child == item.id)
-        .map(|l| {
-            format!(
-                "signed by {} (signature verified)",
-                where_is(&a.items[l.issuer])
-            )
-        })
-        .collect();
-    let chain = if !issuers.is_empty() {
-        issuers.join("; ")
-    } else if c.subject_der() == c.issuer_der() {
-        match c.verify_signed_by(c) {
-            Ok(()) => "self-signed (signature verified)".to_string(),
-            Err(e) => format!("self-signed, but the signature does not verify: {e}"),
-        }
-    } else {
-        "issuer not among these files".to_string()
-    };
-    field(out, "Chain", chain);
-    field(
-        out,
-        "Serial",
-        colon_hex(&unhex(&c.serial).unwrap_or_default()),
-    );
-    field(out, "Not before", format_date(c.not_before));
-    let left = if ci.residual_seconds < 0 {
-        format!(
-            "expired {} ago",
-            crate::kubeadm::residual::human(-ci.residual_seconds)
-        )
-    } else if c.not_before > a.now {
-        format!("not valid yet; {} left after that", ci.residual)
-    } else {
-        format!("{} left", ci.residual)
-    };
-    field(
-        out,
-        "Not after",
-        format!("{} ({left})", format_date(c.not_after)),
-    );
-    field(out, "SANs", sans(&c.dns_names, &c.ip_addresses));
-    field(out, "Public key", &c.public_key);
-    field(
-        out,
-        "Signature algorithm",
-        signature_algorithm_name(&c.signature_algorithm),
-    );
-    field(out, "CA", if c.is_ca { "yes" } else { "no" });
-    field(
-        out,
-        "Key usage",
-        if c.key_usage.is_empty() {
-            "none".to_string()
-        } else {
-            c.key_usage.join(", ")
-        },
-    );
-    field(
-        out,
-        "Extended key usage",
-        if c.extended_key_usage.is_empty() {
-            "none".to_string()
-        } else {
-            c.extended_key_usage
-                .iter()
-                .map(|u| u.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    );
-    let keys: Vec<String> = a
-        .key_matches
-        .iter()
-        .filter(|m| m.certificate == item.id)
-        .map(|m| where_is(&a.items[m.key]))
-        .collect();
-    if !keys.is_empty() {
-        field(out, "Private key", keys.join(", "));
-    }
-    field(
-        out,
-        "SHA-256 fingerprint",
-        fingerprint_text(&c.sha256_fingerprint()),
-    );
     out.push_str("  Extensions:\n");
-    for e in &c.extensions() {
-        let crit = if e.critical { " (critical)" } else { "" };
-        out.push_str(&format!("    {}{crit}: {}\n", e.name, e.value));
+    for (name, value) in &d.extensions {
+        out.push_str(&format!("    {name}: {value}\n"));
     }
 }
 

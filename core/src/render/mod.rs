@@ -5,6 +5,7 @@
 //! The top layer: uses the data of `check` and the facts of `kubeadm` and `x509`;
 //! decides nothing.
 
+pub mod certificate_detail;
 pub mod fleet_report;
 pub mod inspect_output;
 pub mod prometheus;

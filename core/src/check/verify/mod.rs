@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use serde::Serialize;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::kubeadm::inventory::{self, Ca, Row};
 use crate::kubeadm::node::{FileContent, NodeFiles};
@@ -24,8 +24,10 @@ mod ca;
 mod kubelet;
 mod kubelet_serving;
 mod leaf;
+mod thresholds;
 
 pub use kubelet_serving::KubeletServing;
+pub use thresholds::{Thresholds, expiration_status};
 
 /// The outcome of one check; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -164,62 +166,6 @@ impl std::fmt::Display for CheckId {
     }
 }
 
-/// The expiry windows: closer than `warn` is a warning, closer than `crit` a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Warning window.
-    pub warn: Duration,
-    /// Critical window.
-    pub crit: Duration,
-}
-
-impl Default for Thresholds {
-    /// 30 days and 7 days.
-    fn default() -> Self {
-        Self {
-            warn: Duration::days(30),
-            crit: Duration::days(7),
-        }
-    }
-}
-
-impl Thresholds {
-    /// The windows of `--warn`/`--crit`, `defaults` for those not given;
-    /// `crit` never exceeds `warn`.
-    pub fn from_flags(warn: Option<Duration>, crit: Option<Duration>, defaults: Self) -> Self {
-        let crit = crit.unwrap_or(defaults.crit);
-        let warn = warn.unwrap_or(defaults.warn).max(crit);
-        Self { warn, crit }
-    }
-}
-
-/// `check-expiration --warn/--crit` (beyond kubeadm): `Fail` when a certificate
-/// expires within `crit` or has expired, `Warn` when one expires within `warn`,
-/// else `Pass`; always `Pass` without either flag (kubeadm's behaviour). With only
-/// `warn`, only an expired certificate fails; with only `crit`, the warning
-/// window is the same. `residual_seconds` are the present certificates' times left.
-pub fn expiration_status(
-    residual_seconds: impl IntoIterator<Item = i64>,
-    warn: Option<Duration>,
-    crit: Option<Duration>,
-) -> Status {
-    if warn.is_none() && crit.is_none() {
-        return Status::Pass;
-    }
-    let crit = crit.unwrap_or(Duration::ZERO).whole_seconds();
-    let warn = warn.map_or(crit, |w| w.whole_seconds().max(crit));
-    let mut status = Status::Pass;
-    for left in residual_seconds {
-        if left <= 0 || left < crit {
-            return Status::Fail;
-        }
-        if left < warn {
-            status = Status::Warn;
-        }
-    }
-    status
-}
-
 /// The status of a certificate's validity at `now` under `th`, with a reason.
 pub fn expiry(cert: &Certificate, now: OffsetDateTime, th: Thresholds) -> (Status, String) {
     let left = cert.residual_seconds(now);
@@ -240,14 +186,7 @@ pub fn expiry(cert: &Certificate, now: OffsetDateTime, th: Thresholds) -> (Statu
         );
     }
     let text = format!("expires on {date}, in {}", residual::human(left));
-    let status = if left < th.crit.whole_seconds() {
-        Status::Fail
-    } else if left < th.warn.whole_seconds() {
-        Status::Warn
-    } else {
-        Status::Pass
-    };
-    (status, text)
+    (th.status(left), text)
 }
 
 /// The kubelet's client certificate file, as the CLI read it.
@@ -412,6 +351,7 @@ mod tests {
     use crate::issue::pki;
     use crate::kubeadm::node::{FileContent, NodePath};
     use crate::test_support::{NOW, ecdsa_example, ecdsa_example_files};
+    use time::Duration;
 
     fn node() -> NodeFiles {
         ecdsa_example_files(NOW, 5)
@@ -479,35 +419,6 @@ nodeRegistration: {{name: cp-1}}
             "{api:?}"
         );
         assert_eq!(find(&v, "etcd-server", "sans").status, Status::Pass);
-    }
-
-    #[test]
-    fn expiration_status_follows_the_flags_given() {
-        let d = Duration::days;
-        let left = [d(40).whole_seconds(), d(20).whole_seconds()];
-        assert_eq!(expiration_status(left, None, None), Status::Pass);
-        assert_eq!(expiration_status(left, Some(d(30)), None), Status::Warn);
-        assert_eq!(expiration_status(left, Some(d(10)), None), Status::Pass);
-        assert_eq!(expiration_status(left, None, Some(d(30))), Status::Fail);
-        assert_eq!(
-            expiration_status(left, Some(d(50)), Some(d(10))),
-            Status::Warn
-        );
-        assert_eq!(expiration_status([0], Some(d(1)), None), Status::Fail);
-        assert_eq!(expiration_status([-5], None, None), Status::Pass);
-    }
-
-    #[test]
-    fn crit_never_exceeds_warn() {
-        let d = Duration::days;
-        let th = Thresholds::from_flags(None, Some(d(60)), Thresholds::default());
-        assert_eq!((th.warn, th.crit), (d(60), d(60)));
-        let th = Thresholds::from_flags(Some(d(10)), None, Thresholds::default());
-        assert_eq!((th.warn, th.crit), (d(10), d(7)));
-        assert_eq!(
-            Thresholds::from_flags(None, None, Thresholds::default()),
-            Thresholds::default()
-        );
     }
 
     fn find<'a>(v: &'a Verification, target: &str, check: &str) -> &'a Check {
