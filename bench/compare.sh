@@ -107,3 +107,46 @@ for alg in RSA-2048 ECDSA-P256; do
     report "3. renew all (11 certificates), $alg (target: RSA no slower than openssl; ECDSA-P256 under 50 ms)" \
         "$work/renew-$alg.json" "kcerts renew all --key-algorithm $alg" "openssl genrsa+req+x509 -req x11 (RSA-2048)"
 done
+
+# 4. The real kubeadm (v1.37.2, built from the Go module proxy by
+#    scripts/kube-binaries.sh, cached) on a node it made itself (RSA-2048, its
+#    init phases; --rootfs chroots it into the node's directory, so the
+#    machine's /etc/kubernetes is never touched): check-expiration --config and
+#    renew all --config, beside kcerts on the same files with the same
+#    configuration. Skipped when Go is not there.
+if kube_bin=$(KCERTS_KUBE_BINARIES=kubeadm bash scripts/kube-binaries.sh); then
+    KUBEADM=$kube_bin/kubeadm
+    kroot=$work/kubeadm-node
+    mkdir -p "$kroot"
+    cat >"$kroot/kubeadm.yaml" <<YAML
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: 192.0.2.11
+nodeRegistration:
+  name: cp-1
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.37.2
+YAML
+    for phase in "certs all" "kubeconfig all"; do
+        # shellcheck disable=SC2086
+        "$KUBEADM" --rootfs "$kroot" init phase $phase --config /kubeadm.yaml >/dev/null
+    done
+    kdirs="--cert-dir $kroot/etc/kubernetes/pki --kubeconfig-dir $kroot/etc/kubernetes"
+    hyperfine -N -w 3 -r "$RUNS" --export-json "$work/kubeadm-check.json" \
+        "$KCERTS check-expiration --config $kroot/kubeadm.yaml $kdirs" \
+        "$KUBEADM --rootfs $kroot certs check-expiration --config /kubeadm.yaml" >/dev/null
+    report "4. check-expiration --config on a kubeadm-made node" "$work/kubeadm-check.json" \
+        "kcerts check-expiration --config" "kubeadm certs check-expiration --config"
+    cp -a "$kroot" "$kroot.orig"
+    hyperfine -w 1 -r "$((RUNS / 3 + 3))" --export-json "$work/kubeadm-renew.json" \
+        --prepare "rm -rf $kroot && cp -a $kroot.orig $kroot" \
+        "$KCERTS renew all --config $kroot/kubeadm.yaml $kdirs" \
+        "$KUBEADM --rootfs $kroot certs renew all --config /kubeadm.yaml" >/dev/null
+    report "5. renew all --config (11 certificates, RSA-2048) on a kubeadm-made node" \
+        "$work/kubeadm-renew.json" "kcerts renew all --config" "kubeadm certs renew all --config"
+else
+    echo "4./5. kubeadm comparisons skipped: scripts/kube-binaries.sh could not build kubeadm"
+fi

@@ -22,6 +22,7 @@ mod inspect_cli;
 mod inspect_summary;
 mod interop;
 mod kubeadm_fidelity;
+mod kubeadm_oracle;
 mod kubeconfig_copies;
 mod kubelet_client;
 mod kubelet_serving;
