@@ -10,6 +10,7 @@ use kcerts_core::inventory::Ca;
 use kcerts_core::node::{NodeFiles, NodePath};
 use time::OffsetDateTime;
 
+use crate::flags::dirs::DirsWithManifests;
 use crate::flags::restart::RestartArgs;
 use crate::flags::value;
 use crate::flags::{DirArgs, OutputFormat};
@@ -53,10 +54,7 @@ kubeadm does not rotate CAs (its docs describe a manual procedure); this is kcer
 #[derive(Debug, clap::Args)]
 struct StatusArgs {
     #[command(flatten)]
-    dirs: DirArgs,
-    /// The static pod manifests directory [default: <kubeconfig-dir>/manifests].
-    #[arg(long, value_name = "DIR")]
-    manifests_dir: Option<PathBuf>,
+    dirs: DirsWithManifests,
     #[command(flatten)]
     kubelet: KubeletDir,
     /// Output format.
@@ -165,8 +163,7 @@ pub fn run(a: Args) -> Result<Code> {
 }
 
 fn status(a: StatusArgs) -> Result<Code> {
-    let mut dirs = a.dirs.dirs();
-    dirs.manifests_dir = a.manifests_dir;
+    let dirs = a.dirs.dirs();
     let files = load(&dirs);
     let kubelet = a.kubelet.client_current();
     let mut rows: Vec<std::result::Result<Status, String>> = Vec::new();

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::flags::value;
 use crate::flags::{DirArgs, OutputFormat};
+use crate::node::cluster_config::{ConfiguredNode, Lines, read_node};
 use crate::report::exit::Code;
 
 /// The output formats of this command.
@@ -61,16 +62,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<Code> {
-    let lines = if a.output == OutputFormat::Text {
-        crate::node::cluster_config::Lines::Stdout
-    } else {
-        crate::node::cluster_config::Lines::Stderr
-    };
-    let cfg = a.config.load("check-expiration", lines)?;
-    let dirs = crate::node::cluster_config::dirs_with(a.dirs.dirs(), cfg.as_ref());
-    let files = crate::node::cluster_config::load_files(&dirs, cfg.as_ref());
+    let lines = Lines::before(a.output);
+    let ConfiguredNode { dirs, files, .. } =
+        read_node(&a.config, &a.dirs, "check-expiration", lines)?;
     let now = value::now_or(a.at);
-    crate::node::guard::require_node(&dirs, &files)?;
     if !crate::node::guard::kubeadm_accepts(&dirs, &files, now) {
         return Ok(Code::Error);
     }

@@ -8,6 +8,7 @@ use kcerts_core::sa_rotation::{self, SaStep};
 use time::OffsetDateTime;
 
 use crate::flags::DirArgs;
+use crate::flags::dirs::DirsWithManifests;
 use crate::flags::restart::RestartArgs;
 use crate::flags::value;
 use crate::node::guard::lock_and_recover;
@@ -44,10 +45,7 @@ The manifests (--manifests-dir, default <kubeconfig-dir>/manifests) are edited l
 #[derive(Debug, clap::Args)]
 struct StatusArgs {
     #[command(flatten)]
-    dirs: DirArgs,
-    /// The static pod manifests directory [default: <kubeconfig-dir>/manifests].
-    #[arg(long, value_name = "DIR")]
-    manifests_dir: Option<PathBuf>,
+    dirs: DirsWithManifests,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -81,8 +79,7 @@ struct RotateArgs {
 pub fn run(a: Args) -> Result<Code> {
     match a.command {
         SaCommand::Status(s) => {
-            let mut dirs = s.dirs.dirs();
-            dirs.manifests_dir = s.manifests_dir;
+            let dirs = s.dirs.dirs();
             let files = dirs.load_paths(&sa_rotation::wanted());
             match sa_rotation::status(&files) {
                 Ok(st) => {

@@ -10,6 +10,7 @@ use crate::flags::value;
 use crate::flags::verify::NodeArgs;
 use crate::flags::{DirArgs, OutputFormat};
 use crate::fsio;
+use crate::node::cluster_config::{ConfiguredNode, Lines, read_node};
 use crate::report::color::{self, ColorChoice};
 use crate::report::exit::Code;
 use crate::report::out;
@@ -72,15 +73,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<Code> {
-    let lines = if a.output == OutputFormat::Text {
-        crate::node::cluster_config::Lines::Stdout
-    } else {
-        crate::node::cluster_config::Lines::Stderr
-    };
-    let cfg = a.config.load("verify", lines)?;
-    let dirs = crate::node::cluster_config::dirs_with(a.dirs.dirs(), cfg.as_ref());
-    let files = crate::node::cluster_config::load_files(&dirs, cfg.as_ref());
-    crate::node::guard::require_node(&dirs, &files)?;
+    let ConfiguredNode { cfg, dirs, files } =
+        read_node(&a.config, &a.dirs, "verify", Lines::before(a.output))?;
     let mut reading = a
         .node
         .verify(&dirs, files, cfg.as_ref(), value::now_or(a.at))?;

@@ -11,6 +11,7 @@ use kcerts_core::cluster_config::{self, ClusterConfig};
 use kube::Api;
 
 use crate::flags::config::ConfigArgs;
+use crate::flags::{DirArgs, OutputFormat};
 use crate::fsio::{self, NodeDirs};
 use crate::report::Hinted;
 use crate::report::out::outln;
@@ -27,6 +28,15 @@ pub enum Lines {
 }
 
 impl Lines {
+    /// Stdout before a text report, stderr before any other format.
+    pub fn before(output: OutputFormat) -> Self {
+        if output == OutputFormat::Text {
+            Lines::Stdout
+        } else {
+            Lines::Stderr
+        }
+    }
+
     fn say(self, line: &str) -> Result<()> {
         match self {
             Lines::Stdout => outln!("{line}")?,
@@ -175,6 +185,31 @@ pub fn dirs_with(dirs: NodeDirs, cfg: Option<&ClusterConfig>) -> NodeDirs {
         }
         _ => dirs,
     }
+}
+
+/// A node as kubeadm reads it before a report.
+pub struct ConfiguredNode {
+    /// The configuration, with --config or --from-cluster.
+    pub cfg: Option<ClusterConfig>,
+    /// The directories, certificatesDir in place of the default --cert-dir.
+    pub dirs: NodeDirs,
+    /// The files, with external etcd as the configuration says.
+    pub files: kcerts_core::NodeFiles,
+}
+
+/// Reads the configuration (`prefix` and `lines` as for [`ConfigArgs::load`]),
+/// then the node's files; fails when there is no node at all.
+pub fn read_node(
+    config: &ConfigArgs,
+    dirs: &DirArgs,
+    prefix: &str,
+    lines: Lines,
+) -> Result<ConfiguredNode> {
+    let cfg = config.load(prefix, lines)?;
+    let dirs = dirs_with(dirs.dirs(), cfg.as_ref());
+    let files = load_files(&dirs, cfg.as_ref());
+    crate::node::guard::require_node(&dirs, &files)?;
+    Ok(ConfiguredNode { cfg, dirs, files })
 }
 
 /// Loads the node's files, with external etcd as the configuration says.
