@@ -1,26 +1,39 @@
 //! Whether a kubelet's serving certificate request (signer
-//! `kubernetes.io/kubelet-serving`) may be approved: the checks that
-//! postfinance/kubelet-csr-approver documents, in kcerts' words. The requester is
-//! a node (`system:node:NAME` in group `system:nodes`); the request's subject is
-//! that node (CN `system:node:NAME`, O exactly `system:nodes`); its usages are
-//! exactly digital signature and server auth, plus key encipherment for an RSA key;
-//! it names at least one DNS name or IP and no email or URI; each DNS name starts
-//! with the node name or matches the `--dns-regex`; each IP falls within the
-//! allowed prefixes; its requested lifetime is within the maximum.
+//! `kubernetes.io/kubelet-serving`) may be approved. The Kubernetes documentation
+//! warns that approving these is safe only when the approver checks that the
+//! requested names and addresses belong to the requesting node; these rules prove
+//! that from the request and from what the cluster says ([`ClusterFacts`], fetched
+//! by the CLI), and refuse what they cannot prove.
 //!
-//! Where kcerts differs: the API server's own validation (`ValidateKubeletServingCSR`)
-//! accepts key encipherment for any key; kcerts only for RSA keys, the only ones it
-//! serves (the kubelet asks it for RSA keys only). kubelet-csr-approver allows one
-//! DNS name and resolves it in DNS; kcerts allows several and resolves nothing.
+//! - The requester is a node (`system:node:NAME` in group `system:nodes`) with a
+//!   Node object; the request holds one extensionRequest, one CN (`system:node:NAME`),
+//!   O exactly `system:nodes`, usages exactly digital signature and server auth (plus
+//!   key encipherment for an RSA key), at least one DNS name or IP and no other kind
+//!   of name (email, URI, otherName...: [`request_shape`]).
+//! - DNS names: the node name or under it, `--dns-regex` as well when given, at most
+//!   `--max-dns-names` besides the node's Hostname address ([`dns_names`]).
+//! - IP addresses: the node's own InternalIP/ExternalIP, within
+//!   `--allowed-ip-prefixes` when given, never a cluster address ([`ip_addresses`]).
+//! - `expirationSeconds` at most `--max-validity`.
+//!
+//! Where kcerts differs from postfinance/kubelet-csr-approver: no DNS resolution
+//! (the Node object is the evidence, not DNS), IPs must be the Node's, and cluster
+//! addresses are refused whatever the prefixes allow. From the API server's own
+//! validation (`ValidateKubeletServingCSR`): key encipherment only for RSA keys,
+//! the only ones the kubelet asks for.
 
-use std::net::IpAddr;
+pub mod cluster;
+mod dns_names;
+mod ip_addresses;
+pub mod refusal;
+mod request_shape;
 
-use thiserror::Error;
 use time::Duration;
 
 use crate::kubeadm::cidr::Cidr;
-use crate::kubeadm::role::{KUBELET_CN_PREFIX, KUBELET_ORG};
-use crate::x509::csr;
+
+pub use cluster::{ClusterFacts, NodeAddress, NodeFacts};
+pub use refusal::Refusal;
 
 /// The signer of kubelet serving certificates.
 pub const KUBELET_SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
@@ -28,10 +41,9 @@ pub const KUBELET_SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
 /// kubelet-csr-approver's default maximum `expirationSeconds`: 367 days.
 pub const DEFAULT_MAX_VALIDITY: Duration = Duration::days(367);
 
-/// The usages allowed, as the certificates API spells them.
-const DIGITAL_SIGNATURE: &str = "digital signature";
-const KEY_ENCIPHERMENT: &str = "key encipherment";
-const SERVER_AUTH: &str = "server auth";
+/// kubelet-csr-approver's default number of DNS names (`--max-dns-names`); here
+/// the node's own Hostname address is not counted.
+pub const DEFAULT_MAX_DNS_NAMES: usize = 1;
 
 /// What the API object says about one request.
 #[derive(Debug, Clone, Copy)]
@@ -51,10 +63,12 @@ pub struct Request<'a> {
 /// The approver's settings.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// DNS names that need not start with the node name (matched whole).
-    pub dns_regex: Option<regex::Regex>,
-    /// IP SANs must fall within one of these.
+    /// DNS names must also match this (anchored), with the expression as given.
+    pub dns_regex: Option<(regex::Regex, String)>,
+    /// IP SANs must also fall within one of these (none: no further limit).
     pub allowed_ip_prefixes: Vec<Cidr>,
+    /// How many DNS names besides the node's Hostname address.
+    pub max_dns_names: usize,
     /// The longest `expirationSeconds` approved.
     pub max_validity: Duration,
 }
@@ -64,171 +78,34 @@ impl Policy {
     pub fn new(
         dns_regex: Option<&str>,
         allowed_ip_prefixes: Vec<Cidr>,
+        max_dns_names: usize,
         max_validity: Duration,
     ) -> Result<Self, regex::Error> {
         let dns_regex = dns_regex
-            .map(|r| regex::Regex::new(&format!("^(?:{r})$")))
+            .map(|r| regex::Regex::new(&format!("^(?:{r})$")).map(|re| (re, r.to_string())))
             .transpose()?;
         Ok(Self {
             dns_regex,
             allowed_ip_prefixes,
+            max_dns_names,
             max_validity,
         })
     }
-
-    /// Every IPv4 and IPv6 address (kubelet-csr-approver's default).
-    pub fn any_ip() -> Vec<Cidr> {
-        ["0.0.0.0/0", "::/0"]
-            .iter()
-            .filter_map(|c| Cidr::parse(c).ok())
-            .collect()
-    }
 }
 
-/// Why a request is not approved.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Refusal {
-    /// The requester is not a node.
-    #[error("the requester {0:?} is not a node (system:node:NAME)")]
-    NotANode(String),
-    /// The requester is not in the nodes' group.
-    #[error("the requester {user:?} is not in group system:nodes (groups: {groups})")]
-    NotInNodesGroup {
-        /// The requester.
-        user: String,
-        /// Its groups, comma-separated.
-        groups: String,
-    },
-    /// `spec.request` is not a CSR with a valid signature.
-    #[error("spec.request is not a valid certificate request: {0}")]
-    BadCsr(String),
-    /// The CN is not the requester.
-    #[error("the request's CN {cn:?} is not its requester {user:?}")]
-    CommonName {
-        /// The CN found.
-        cn: String,
-        /// The requester.
-        user: String,
-    },
-    /// O is not exactly `system:nodes`.
-    #[error("the request's O is {0:?}; it must be exactly [\"system:nodes\"]")]
-    Organization(Vec<String>),
-    /// The usages are not a kubelet server's.
-    #[error(
-        "usages {usages:?} are not exactly digital signature and server auth (plus key \
-         encipherment for an RSA key; this key is {key})"
-    )]
-    Usages {
-        /// The usages requested.
-        usages: Vec<String>,
-        /// The key's kind.
-        key: String,
-    },
-    /// No DNS name and no IP.
-    #[error("the request names neither a DNS name nor an IP address")]
-    NoNames,
-    /// Email addresses requested.
-    #[error("the request names email addresses {0:?}; none are allowed")]
-    Email(Vec<String>),
-    /// URIs requested.
-    #[error("the request names URIs {0:?}; none are allowed")]
-    Uri(Vec<String>),
-    /// A DNS name that is not the node's.
-    #[error("DNS name {name:?} neither starts with the node name {node:?} nor matches --dns-regex")]
-    DnsName {
-        /// The name.
-        name: String,
-        /// The node.
-        node: String,
-    },
-    /// An IP outside the allowed prefixes.
-    #[error("IP address {ip} is not within --allowed-ip-prefixes ({allowed})")]
-    IpAddress {
-        /// The address.
-        ip: IpAddr,
-        /// The prefixes, comma-separated.
-        allowed: String,
-    },
-    /// Too long a lifetime requested.
-    #[error("expirationSeconds {requested} is more than --max-validity ({max} seconds)")]
-    Validity {
-        /// Requested seconds.
-        requested: i64,
-        /// Allowed seconds.
-        max: i64,
-    },
-}
-
-/// Judges one request: the node it is for, or why it is refused.
-pub fn judge(req: &Request<'_>, policy: &Policy) -> Result<String, Refusal> {
-    let node = req
-        .username
-        .strip_prefix(KUBELET_CN_PREFIX)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| Refusal::NotANode(req.username.to_string()))?;
-    if !req.groups.iter().any(|g| g == KUBELET_ORG) {
-        return Err(Refusal::NotInNodesGroup {
-            user: req.username.to_string(),
-            groups: req.groups.join(", "),
-        });
-    }
-    let csr = csr::parse(req.csr_pem).map_err(|e| Refusal::BadCsr(e.to_string()))?;
-    if !csr.signature_valid {
-        return Err(Refusal::BadCsr("its signature does not verify".into()));
-    }
-    let cn = csr.common_name.clone().unwrap_or_default();
-    if cn != req.username {
-        return Err(Refusal::CommonName {
-            cn,
-            user: req.username.to_string(),
-        });
-    }
-    if csr.organizations != [KUBELET_ORG] {
-        return Err(Refusal::Organization(csr.organizations.clone()));
-    }
-    let rsa = csr.public_key.starts_with("RSA ");
-    let mut usages: Vec<&str> = req.usages.iter().map(String::as_str).collect();
-    usages.sort_unstable();
-    usages.dedup();
-    let plain = [DIGITAL_SIGNATURE, SERVER_AUTH];
-    let with_ke = [DIGITAL_SIGNATURE, KEY_ENCIPHERMENT, SERVER_AUTH];
-    if usages != plain && !(rsa && usages == with_ke) {
-        return Err(Refusal::Usages {
-            usages: req.usages.to_vec(),
-            key: csr.public_key.clone(),
-        });
-    }
-    if csr.dns_names.is_empty() && csr.ip_addresses.is_empty() {
-        return Err(Refusal::NoNames);
-    }
-    if !csr.email_addresses.is_empty() {
-        return Err(Refusal::Email(csr.email_addresses.clone()));
-    }
-    if !csr.uris.is_empty() {
-        return Err(Refusal::Uri(csr.uris.clone()));
-    }
-    for name in &csr.dns_names {
-        let by_regex = policy.dns_regex.as_ref().is_some_and(|r| r.is_match(name));
-        if !name.starts_with(node) && !by_regex {
-            return Err(Refusal::DnsName {
-                name: name.clone(),
-                node: node.to_string(),
-            });
-        }
-    }
-    for ip in &csr.ip_addresses {
-        if !policy.allowed_ip_prefixes.iter().any(|c| c.contains(*ip)) {
-            return Err(Refusal::IpAddress {
-                ip: *ip,
-                allowed: policy
-                    .allowed_ip_prefixes
-                    .iter()
-                    .map(Cidr::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
+/// Judges one request against the cluster's facts: the node it is for, or why it
+/// is refused (the first rule broken).
+pub fn judge(
+    req: &Request<'_>,
+    policy: &Policy,
+    cluster: &ClusterFacts,
+) -> Result<String, Refusal> {
+    let (node_name, csr) = request_shape::check(req)?;
+    let node = cluster
+        .node(&node_name)
+        .ok_or_else(|| Refusal::NoNode(node_name.clone()))?;
+    dns_names::check(&csr.dns_names, node, policy)?;
+    ip_addresses::check(&csr.ip_addresses, node, cluster, policy)?;
     if let Some(s) = req.expiration_seconds
         && s > policy.max_validity.whole_seconds()
     {
@@ -237,11 +114,15 @@ pub fn judge(req: &Request<'_>, policy: &Policy) -> Result<String, Refusal> {
             max: policy.max_validity.whole_seconds(),
         });
     }
-    Ok(node.to_string())
+    Ok(node_name)
 }
 
 #[cfg(test)]
+mod crafted;
+
+#[cfg(test)]
 mod tests {
+    use super::cluster::{HOSTNAME, INTERNAL_IP};
     use super::*;
     use crate::issue::csr_builder;
     use crate::x509::keys::{KeyAlgorithm, PrivateKey};
@@ -265,23 +146,241 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn node(name: &str, ip: &str) -> NodeFacts {
+        NodeFacts {
+            name: name.into(),
+            addresses: vec![
+                NodeAddress::new(INTERNAL_IP, ip),
+                NodeAddress::new(HOSTNAME, name),
+            ],
+            pod_cidrs: vec![],
+        }
+    }
+
+    /// kubeadm's defaults: cp-1 advertises the API server on its InternalIP
+    /// 10.0.0.10, services in 10.96.0.0/12 (the kubernetes Service at 10.96.0.1),
+    /// workers 10.0.0.7 and 10.0.0.8.
+    fn cluster() -> ClusterFacts {
+        ClusterFacts {
+            nodes: vec![
+                node("cp-1", "10.0.0.10"),
+                node("worker-1", "10.0.0.7"),
+                node("worker-2", "10.0.0.8"),
+            ],
+            kubernetes_service_ips: vec!["10.96.0.1".parse().unwrap()],
+            service_ranges: vec![],
+            apiserver_addresses: vec!["10.0.0.10".parse().unwrap()],
+        }
+    }
+
+    fn defaults() -> Policy {
+        Policy::new(None, vec![], DEFAULT_MAX_DNS_NAMES, DEFAULT_MAX_VALIDITY).unwrap()
+    }
+
+    const GROUPS: &[&str] = &["system:nodes", "system:authenticated"];
+    const USAGES: &[&str] = &["digital signature", "server auth"];
+
+    /// worker-1's kubelet asking for `pem`, judged with `policy`.
+    fn as_worker1(pem: &str, policy: &Policy) -> Result<String, Refusal> {
+        let (groups, usages) = (strings(GROUPS), strings(USAGES));
+        judge(
+            &Request {
+                username: "system:node:worker-1",
+                groups: &groups,
+                usages: &usages,
+                expiration_seconds: None,
+                csr_pem: pem.as_bytes(),
+            },
+            policy,
+            &cluster(),
+        )
+    }
+
+    fn worker1_csr(dns: &[&str], ips: &[&str]) -> String {
+        csr(
+            "system:node:worker-1",
+            &["system:nodes"],
+            dns,
+            ips,
+            KeyAlgorithm::EcdsaP256,
+        )
+    }
+
+    /// Issue 23's attacks with stolen worker-1 kubelet credentials, under the
+    /// default settings: each refused with its own reason; the kubelet's own
+    /// request (its name, its InternalIP) approved.
+    #[test]
+    fn stolen_kubelet_credentials_get_no_foreign_name_by_default() {
+        let p = defaults();
+        assert_eq!(
+            as_worker1(&worker1_csr(&["worker-1"], &["10.0.0.7"]), &p).as_deref(),
+            Ok("worker-1")
+        );
+        let refused = |dns: &[&str], ips: &[&str]| as_worker1(&worker1_csr(dns, ips), &p);
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(
+            refused(&["worker-1"], &["10.0.0.7", "10.96.0.1"]),
+            Err(Refusal::IpKubernetesService {
+                ip: ip("10.96.0.1")
+            })
+        );
+        assert_eq!(
+            refused(&["worker-1"], &["::ffff:10.96.0.1"]),
+            Err(Refusal::IpKubernetesService {
+                ip: ip("10.96.0.1")
+            })
+        );
+        assert_eq!(
+            refused(&["worker-1"], &["10.0.0.10"]),
+            Err(Refusal::IpApiServer {
+                ip: ip("10.0.0.10")
+            })
+        );
+        assert_eq!(
+            refused(&["worker-1"], &["10.0.0.8"]),
+            Err(Refusal::IpOtherNode {
+                ip: ip("10.0.0.8"),
+                other: "worker-2".into(),
+                kind: "InternalIP".into()
+            })
+        );
+        assert_eq!(
+            refused(&["worker-1"], &["127.0.0.1"]),
+            Err(Refusal::IpNotServing {
+                ip: ip("127.0.0.1"),
+                kind: "loopback"
+            })
+        );
+        assert_eq!(
+            refused(&["worker-1"], &["192.168.5.5"]),
+            Err(Refusal::IpNotTheNodes {
+                ip: ip("192.168.5.5"),
+                node: "worker-1".into(),
+                addresses: "10.0.0.7".into()
+            })
+        );
+        assert_eq!(
+            refused(&["worker-10"], &[]),
+            Err(Refusal::DnsName {
+                name: "worker-10".into(),
+                node: "worker-1".into()
+            })
+        );
+        assert!(matches!(
+            refused(&["worker-1", "worker-1.a", "worker-1.b"], &[]),
+            Err(Refusal::DnsCount { max: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_node_without_a_node_object_is_refused() {
+        let pem = csr(
+            "system:node:worker-9",
+            &["system:nodes"],
+            &["worker-9"],
+            &[],
+            KeyAlgorithm::EcdsaP256,
+        );
+        let (groups, usages) = (strings(GROUPS), strings(USAGES));
+        let req = Request {
+            username: "system:node:worker-9",
+            groups: &groups,
+            usages: &usages,
+            expiration_seconds: None,
+            csr_pem: pem.as_bytes(),
+        };
+        let err = judge(&req, &defaults(), &cluster()).unwrap_err();
+        assert_eq!(err, Refusal::NoNode("worker-9".into()));
+        assert!(err.to_string().contains("has no Node object"), "{err}");
+    }
+
+    /// Shapes a kubelet never writes and readers disagree on: refused before any
+    /// name is compared, each naming what it found.
+    #[test]
+    fn requests_of_shapes_no_kubelet_writes_are_refused() {
+        use crafted::*;
+        let p = defaults();
+        let us = || subject(&[("O", "system:nodes"), ("CN", "system:node:worker-1")]);
+        let names = [dns("worker-1"), ip(&[10, 0, 0, 7])];
+        let one = extension_request(&[&[san(&names)]]);
+        assert_eq!(
+            as_worker1(&csr(us(), std::slice::from_ref(&one)), &p).as_deref(),
+            Ok("worker-1"),
+            "the hand-made layout itself is approved"
+        );
+        let two_cns = subject(&[
+            ("O", "system:nodes"),
+            ("CN", "system:node:worker-1"),
+            ("CN", "system:node:worker-2"),
+        ]);
+        assert_eq!(
+            as_worker1(&csr(two_cns, std::slice::from_ref(&one)), &p),
+            Err(Refusal::CommonNames(strings(&[
+                "system:node:worker-1",
+                "system:node:worker-2"
+            ])))
+        );
+        // A second extensionRequest attribute smuggling the kubernetes Service's IP:
+        // Go's parser (the signer's) reads both.
+        let smuggled = extension_request(&[&[san(&[ip(&[10, 96, 0, 1])])]]);
+        let err = as_worker1(&csr(us(), &[one.clone(), smuggled]), &p).unwrap_err();
+        assert_eq!(err, Refusal::ExtensionRequests(2));
+        assert!(
+            err.to_string()
+                .contains("holds 2 extensionRequest attributes"),
+            "{err}"
+        );
+        let two_values = extension_request(&[&[san(&names)], &[san(&[dns("worker-1.lan")])]]);
+        // Two values in one attribute's SET: x509-parser reads the first only.
+        assert_eq!(
+            as_worker1(&csr(us(), &[two_values]), &p),
+            Err(Refusal::ExtensionRequests(2))
+        );
+        let two_sans = extension_request(&[&[san(&names), san(&[dns("worker-1.lan")])]]);
+        assert_eq!(
+            as_worker1(&csr(us(), &[two_sans]), &p),
+            Err(Refusal::UncheckedName(crate::x509::csr::OddName::Duplicate))
+        );
+        let odd: [(Vec<u8>, &str); 3] = [
+            (
+                other_name("1.3.6.1.4.1.311.20.2.3", "admin@example"),
+                "the request names an otherName of type 1.3.6.1.4.1.311.20.2.3; only DNS names and IP addresses are checked and allowed",
+            ),
+            (
+                registered_id("1.2.3.4"),
+                "the request names a registeredID 1.2.3.4; only DNS names and IP addresses are checked and allowed",
+            ),
+            (
+                ip(&[10, 0, 0, 7, 1]),
+                "the request names an IP address of 5 bytes (neither 4 nor 16); only DNS names and IP addresses are checked and allowed",
+            ),
+        ];
+        for (name, want) in odd {
+            let attr = extension_request(&[&[san(&[dns("worker-1"), name])]]);
+            let err = as_worker1(&csr(us(), &[attr]), &p).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
     #[test]
     fn approves_a_kubelets_request_and_says_why_not_otherwise() {
         let policy = Policy::new(
-            Some(r"[a-z0-9-]+\.nodes\.example"),
+            Some(r"worker-1(\.nodes\.example)?"),
             vec![Cidr::parse("10.0.0.0/8").unwrap()],
+            2,
             Duration::days(30),
         )
         .unwrap();
+        let facts = cluster();
         let pem = csr(
             "system:node:worker-1",
             &["system:nodes"],
-            &["worker-1", "worker-1.lan"],
+            &["worker-1", "worker-1.nodes.example"],
             &["10.0.0.7"],
             KeyAlgorithm::EcdsaP256,
         );
-        let groups = strings(&["system:nodes", "system:authenticated"]);
-        let usages = strings(&["digital signature", "server auth"]);
+        let groups = strings(GROUPS);
+        let usages = strings(USAGES);
         let ok = Request {
             username: "system:node:worker-1",
             groups: &groups,
@@ -289,8 +388,8 @@ mod tests {
             expiration_seconds: Some(86_400),
             csr_pem: pem.as_bytes(),
         };
-        assert_eq!(judge(&ok, &policy).as_deref(), Ok("worker-1"));
-        let refused = |r: Request<'_>| judge(&r, &policy).unwrap_err();
+        assert_eq!(judge(&ok, &policy, &facts).as_deref(), Ok("worker-1"));
+        let refused = |r: Request<'_>| judge(&r, &policy, &facts).unwrap_err();
         assert_eq!(
             refused(Request {
                 username: "alice",
@@ -350,7 +449,7 @@ mod tests {
         let rsa = csr(
             "system:node:worker-1",
             &["system:nodes"],
-            &["w.nodes.example"],
+            &["worker-1.nodes.example"],
             &[],
             KeyAlgorithm::Rsa2048,
         );
@@ -361,16 +460,17 @@ mod tests {
                     csr_pem: rsa.as_bytes(),
                     ..ok
                 },
-                &policy
+                &policy,
+                &facts
             )
             .is_ok(),
-            "RSA with key encipherment; a DNS name by the regex"
+            "RSA with key encipherment"
         );
         let cases: [(&[&str], &[&str], &[&str]); 4] = [
             (&["system:masters"], &["worker-1"], &[]),
             (&["system:nodes"], &[], &[]),
             (&["system:nodes"], &["evil.example"], &[]),
-            (&["system:nodes"], &["worker-1"], &["192.168.0.1"]),
+            (&["system:nodes"], &["worker-1.lan"], &[]),
         ];
         let got: Vec<String> = cases
             .iter()
@@ -385,10 +485,25 @@ mod tests {
             .collect();
         assert!(got[0].contains("must be exactly"), "{got:?}");
         assert!(got[1].contains("neither a DNS name nor an IP"), "{got:?}");
-        assert!(got[2].contains("\"evil.example\""), "{got:?}");
         assert!(
-            got[3].contains("192.168.0.1") && got[3].contains("10.0.0.0/8"),
+            got[2].contains("\"evil.example\" is neither the node name"),
             "{got:?}"
         );
+        assert!(got[3].contains("does not match --dns-regex"), "{got:?}");
+        // Within the prefixes is not enough: the node must own the address.
+        let other = csr(
+            "system:node:worker-1",
+            &["system:nodes"],
+            &["worker-1"],
+            &["10.0.0.99"],
+            KeyAlgorithm::EcdsaP256,
+        );
+        assert!(matches!(
+            refused(Request {
+                csr_pem: other.as_bytes(),
+                ..ok
+            }),
+            Refusal::IpNotTheNodes { .. }
+        ));
     }
 }
