@@ -23,6 +23,9 @@
 //!   Signers in [`Options::auto_approve`] approve on creation, as cert-manager's
 //!   approver would.
 //!
+//! - Nodes, the `kubernetes` Service, EndpointSlice and Endpoints in `default`,
+//!   and ServiceCIDRs given in [`Options::objects`], read-only (get and list), for
+//!   `approve kubelet-serving` ([`objects`]).
 //! - `kubectl get csr` tables: server-side printing with the real printer's columns.
 //!
 //! It speaks HTTP/1.1 only (ALPN `http/1.1`), one thread per connection, and stops
@@ -32,10 +35,11 @@
 //! connection loop), [`routes`] (discovery and the CertificateSigningRequest
 //! endpoints with their validation), [`table`] (server-side printing), [`store`] (the objects, their
 //! resourceVersions and events, and kube-controller-manager's signer), [`watch`]
-//! (chunked watch streams) and [`protobuf`] (the part of Kubernetes' protobuf
+//! (chunked watch streams), [`objects`] (the read-only objects of other kinds) and [`protobuf`] (the part of Kubernetes' protobuf
 //! encoding kubectl sends).
 
 mod http;
+pub mod objects;
 mod protobuf;
 mod routes;
 mod store;
@@ -80,6 +84,10 @@ pub struct Options {
     /// ConfigMaps served read-only at `/api/v1/namespaces/NS/configmaps/NAME`:
     /// (namespace, name, data), e.g. kubeadm's `kubeadm-config` in kube-system.
     pub config_maps: Vec<(String, String, std::collections::BTreeMap<String, String>)>,
+    /// Read-only objects of the kinds [`objects`] serves (Nodes, the `kubernetes`
+    /// Service, EndpointSlice and Endpoints in `default`, ServiceCIDRs), as the
+    /// builders there make them.
+    pub objects: Vec<Value>,
 }
 
 impl Options {
@@ -96,6 +104,7 @@ impl Options {
             watch_cap: None,
             lifetime: Duration::from_secs(180),
             config_maps: Vec::new(),
+            objects: Vec::new(),
         }
     }
 }

@@ -51,7 +51,13 @@ pub(super) fn route(req: &Request, user: &User, shared: &Shared) -> (u16, Value)
                     200,
                     json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
                         {"name": "configmaps", "singularName": "configmap", "namespaced": true,
-                         "kind": "ConfigMap", "shortNames": ["cm"], "verbs": ["get"]}]}),
+                         "kind": "ConfigMap", "shortNames": ["cm"], "verbs": ["get"]},
+                        {"name": "nodes", "singularName": "node", "namespaced": false,
+                         "kind": "Node", "shortNames": ["no"], "verbs": ["get", "list"]},
+                        {"name": "services", "singularName": "service", "namespaced": true,
+                         "kind": "Service", "shortNames": ["svc"], "verbs": ["get", "list"]},
+                        {"name": "endpoints", "singularName": "endpoints", "namespaced": true,
+                         "kind": "Endpoints", "shortNames": ["ep"], "verbs": ["get", "list"]}]}),
                 );
             }
             "/apis/certificates.k8s.io/v1" => return (200, resource_list()),
@@ -65,6 +71,9 @@ pub(super) fn route(req: &Request, user: &User, shared: &Shared) -> (u16, Value)
             _ => {}
         }
         if let Some(found) = config_map(req.path.as_str(), shared) {
+            return found;
+        }
+        if let Some(found) = super::objects::get(req.path.as_str(), &shared.opts.objects) {
             return found;
         }
     }
