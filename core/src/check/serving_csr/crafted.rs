@@ -2,6 +2,7 @@
 //! a well-behaved builder never writes (several CNs, two extensionRequest
 //! attributes, names of other kinds), signed with a real key so only the shape
 //! differs.
+#![cfg(test)]
 
 use crate::issue::rcgen_key::RcgenKey;
 use crate::x509::der_write::{self as der, tag};

@@ -117,7 +117,6 @@ pub fn judge(
     Ok(node_name)
 }
 
-#[cfg(test)]
 mod crafted;
 
 #[cfg(test)]

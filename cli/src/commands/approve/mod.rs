@@ -1,24 +1,29 @@
 //! `kcerts approve kubelet-serving`: approves the kubelets' pending serving
-//! certificate requests that pass the checks of `kcerts_core::serving_csr`, through
-//! the API with the client and authentication of `renew --use-api`. Approval is
-//! the `approval` subresource PUT with an Approved condition, as `kubectl
-//! certificate approve` does; `--deny` adds a Denied condition instead of leaving a
-//! refused request Pending.
+//! certificate requests that pass the checks of `kcerts_core::serving_csr`
+//! against what the cluster says ([`cluster_facts`]). It reaches the API server
+//! with an explicit `--kubeconfig` or a pod's in-cluster configuration, never a
+//! default admin kubeconfig. Approval is the `approval` subresource PUT with an
+//! Approved condition, as `kubectl certificate approve` does; `--deny` adds a
+//! Denied condition instead of leaving a refused request Pending; either way the
+//! refusal's reason is printed (and is the Denied condition's message).
+
+mod cluster_facts;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kcerts_core::api_request::RequestState;
 use kcerts_core::cidr::Cidr;
-use kcerts_core::serving_csr::{self, Policy, Refusal};
+use kcerts_core::serving_csr::{self, ClusterFacts, Policy, Refusal};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 use crate::flags::value;
-use crate::node::csr_api::{api_error, connect, request_state, std_duration};
+use crate::node::csr_api::{api_error, request_state, std_duration};
+use crate::node::kube_client;
 use crate::report::exit::Code;
 use crate::report::out::outln;
 
@@ -37,39 +42,50 @@ enum Command {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Reads the CertificateSigningRequests for signer kubernetes.io/kubelet-serving \
-that are still Pending and approves each one that passes the checks postfinance/\
-kubelet-csr-approver documents: the requester (spec.username, set by the API server) is \
-system:node:NAME in group system:nodes; the request's CN is system:node:NAME and its O exactly \
-system:nodes; its usages are exactly digital signature and server auth, plus key encipherment \
-for an RSA key; it names at least one DNS name or IP and no email or URI; every DNS name starts \
-with NAME or matches --dns-regex; every IP is within --allowed-ip-prefixes; expirationSeconds \
-is at most --max-validity. A request that fails is left Pending with the reason printed, or \
-Denied with --deny. Unlike kubelet-csr-approver, DNS names are not resolved and several are \
-allowed; unlike the API server's own check, key encipherment is refused for non-RSA keys.\n\
+that are still Pending and approves each one it can prove belongs to the requesting node, as \
+the Kubernetes documentation asks of such an approver: the certificate is signed by the cluster \
+CA, which every pod trusts for the API server. It reads every Node, the kubernetes Service and \
+its EndpointSlice (or Endpoints) in default, and the ServiceCIDRs. A request passes when: the \
+requester (spec.username, set by the API server) is system:node:NAME in group system:nodes and \
+has a Node object; the CSR holds one extensionRequest and one CN, system:node:NAME, O exactly \
+system:nodes; usages exactly digital signature and server auth (plus key encipherment for an RSA \
+key); at least one DNS name or IP and no name of another kind (email, URI, otherName...); every \
+DNS name is NAME or starts with NAME. (and matches --dns-regex when given), not NAME.NS.svc, and \
+at most --max-dns-names of them besides the node's Hostname address; every IP is one of the \
+Node's InternalIP/ExternalIP addresses (and within --allowed-ip-prefixes when given) and never \
+loopback, the kubernetes Service's IP, a service range, an API server address, or another \
+node's address or pod range, whatever the Node's status says (IPv4-mapped IPv6 compared as \
+IPv4); expirationSeconds is at most --max-validity. A request that fails is left Pending with \
+the reason printed, or Denied with --deny and the reason as the condition's message. DNS names \
+are not resolved: the Node object is the evidence.\n\
+It reaches the API server with --kubeconfig, or in a pod with the in-cluster configuration \
+(KUBERNETES_SERVICE_HOST and the service account in \
+/var/run/secrets/kubernetes.io/serviceaccount); deploy/kubernetes/kcerts-approver.yaml runs it \
+so with its own least-privilege identity.\n\
 Exit status: 0 nothing left Pending; 1 an error; 2 a request was left Pending (one run only)."
 )]
 pub struct ServingArgs {
-    /// The kubeconfig to reach the API server with (needs approve on the signer
-    /// kubernetes.io/kubelet-serving and update on certificatesigningrequests/approval).
-    #[arg(
-        long,
-        default_value = "/etc/kubernetes/admin.conf",
-        value_name = "FILE"
-    )]
-    kubeconfig: PathBuf,
-    /// DNS names matching this regular expression (whole name) are allowed besides
-    /// those starting with the node name.
+    /// The kubeconfig to reach the API server with (needs what
+    /// deploy/kubernetes/kcerts-approver.yaml grants). Without it, the in-cluster
+    /// configuration of a pod; there is no default file.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// DNS names must also match this regular expression (whole name), besides
+    /// being the node name or under it.
     #[arg(long, value_name = "REGEX")]
     dns_regex: Option<String>,
-    /// IP SANs must fall within one of these prefixes (comma-separated).
+    /// IP SANs, already the node's own addresses, must also fall within one of
+    /// these prefixes (comma-separated).
     #[arg(
         long,
         value_name = "CIDR,...",
         value_delimiter = ',',
-        default_value = "0.0.0.0/0,::/0",
         value_parser = parse_cidr
     )]
     allowed_ip_prefixes: Vec<Cidr>,
+    /// How many DNS names a request may hold besides the node's Hostname address.
+    #[arg(long, default_value_t = serving_csr::DEFAULT_MAX_DNS_NAMES, value_name = "N")]
+    max_dns_names: usize,
     /// The longest expirationSeconds approved (kubelet-csr-approver's default: 367 days).
     #[arg(long, default_value = "8808h", value_parser = value::parse_duration, value_name = "DURATION")]
     max_validity: time::Duration,
@@ -115,6 +131,7 @@ fn kubelet_serving(a: &ServingArgs) -> Result<Code> {
     let policy = Policy::new(
         a.dns_regex.as_deref(),
         a.allowed_ip_prefixes.clone(),
+        a.max_dns_names,
         a.max_validity,
     )
     .map_err(|e| anyhow!("invalid --dns-regex: {e}"))?;
@@ -123,11 +140,11 @@ fn kubelet_serving(a: &ServingArgs) -> Result<Code> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let (api, server) = connect(&a.kubeconfig).await?;
+        let (client, server) = connect(a.kubeconfig.as_deref()).await?;
         let bound = std_duration(a.timeout);
         if !a.watch {
             let mut seen = BTreeSet::new();
-            let t = pass(&api, &server, a, &policy, bound, &mut seen).await?;
+            let t = pass(&client, &server, a, &policy, bound, &mut seen).await?;
             summary(&t, a.dry_run)?;
             return Ok(if t.pending > 0 {
                 Code::Warning
@@ -146,7 +163,7 @@ fn kubelet_serving(a: &ServingArgs) -> Result<Code> {
         let mut seen = BTreeSet::new();
         let mut total = Tally::default();
         loop {
-            let t = pass(&api, &server, a, &policy, bound, &mut seen).await?;
+            let t = pass(&client, &server, a, &policy, bound, &mut seen).await?;
             total.approved += t.approved;
             total.denied += t.denied;
             total.pending = t.pending;
@@ -174,15 +191,30 @@ fn summary(t: &Tally, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
-/// One list of the requests and a decision for each Pending kubelet serving one.
+/// A client for the API server `--kubeconfig` names, else the pod's in-cluster
+/// one, and the server's URL.
+async fn connect(kubeconfig: Option<&Path>) -> Result<(kube::Client, String)> {
+    let config = match kubeconfig {
+        Some(path) => kube_client::config(path).await?,
+        None => kube_client::in_cluster()?,
+    };
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .with_context(|| format!("cannot build a client for {server}"))?;
+    Ok((client, server))
+}
+
+/// One list of the requests and a decision for each Pending kubelet serving one,
+/// against the cluster's facts read once for the pass (only when one waits).
 async fn pass(
-    api: &Api<CertificateSigningRequest>,
+    client: &kube::Client,
     server: &str,
     a: &ServingArgs,
     policy: &Policy,
     bound: Duration,
     seen: &mut BTreeSet<String>,
 ) -> Result<Tally> {
+    let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let list = tokio::time::timeout(bound, api.list(&ListParams::default()))
         .await
         .map_err(|_| anyhow!("the API server {server} did not answer within {bound:?}"))?
@@ -194,11 +226,17 @@ async fn pass(
         })?;
     let mut t = Tally::default();
     let prefix = if a.dry_run { "dry-run" } else { "approve" };
-    for csr in list.items {
+    let waiting: Vec<CertificateSigningRequest> = list
+        .items
+        .into_iter()
+        .filter(|c| c.spec.signer_name == serving_csr::KUBELET_SERVING_SIGNER && is_pending(c))
+        .collect();
+    if waiting.is_empty() {
+        return Ok(t);
+    }
+    let facts: ClusterFacts = cluster_facts::read(client, server, bound).await?;
+    for csr in waiting {
         let spec = &csr.spec;
-        if spec.signer_name != serving_csr::KUBELET_SERVING_SIGNER || !is_pending(&csr) {
-            continue;
-        }
         let name = csr.metadata.name.clone().unwrap_or_default();
         let decision = serving_csr::judge(
             &serving_csr::Request {
@@ -209,6 +247,7 @@ async fn pass(
                 csr_pem: &spec.request.0,
             },
             policy,
+            &facts,
         );
         match decision {
             Ok(node) => {
@@ -219,11 +258,11 @@ async fn pass(
                     let message = format!(
                         "kcerts approve kubelet-serving: the request of node {node} passed its checks"
                     );
-                    set_condition(api, csr, "Approved", "KcertsApprove", &message, bound).await?;
+                    set_condition(&api, csr, "Approved", "KcertsApprove", &message, bound).await?;
                     outln!("[{prefix}] {name}: approved (node {node})")?;
                 }
             }
-            Err(refusal) => refused(api, csr, &name, &refusal, a, bound, seen, &mut t).await?,
+            Err(refusal) => refused(&api, csr, &name, &refusal, a, bound, seen, &mut t).await?,
         }
     }
     Ok(t)
