@@ -14,7 +14,7 @@ use kcerts_core::certificate;
 use kcerts_core::csr;
 use kcerts_core::kubeconfig::Kubeconfig;
 use kcerts_core::leaf::{self, LeafSpec, RenewOptions, SigningCa};
-use kcerts_core::node::{NodeFiles, NodePath};
+use kcerts_core::node::{NodeFiles, NodePath, ReadError};
 use kcerts_core::{KeyAlgorithm, PrivateKey};
 use kcerts_core::{expiration, structured, text};
 use time::OffsetDateTime;
@@ -129,7 +129,7 @@ pub fn report(data: &[u8]) {
             None => NodePath::kubeconfig(name.as_str()),
         };
         if *bytes == UNREADABLE {
-            node.insert_unreadable(path, "permission denied");
+            node.insert_unreadable(path, ReadError::System("permission denied".into()));
         } else {
             node.insert(path, bytes.to_vec());
         }

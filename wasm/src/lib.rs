@@ -162,7 +162,7 @@ fn unpack_archives(files: Vec<JsFile>) -> Vec<JsFile> {
                     name,
                     bytes: None,
                     size: 0,
-                    error: Some(reason),
+                    error: Some(reason.to_string()),
                 },
                 None => continue,
             });

@@ -70,7 +70,7 @@ impl NodeDirs {
             match read_limited(&path) {
                 Ok(Some(bytes)) => files.insert(p, bytes),
                 Ok(None) => {}
-                Err(reason) => files.insert_unreadable(p, reason.to_string()),
+                Err(reason) => files.insert_unreadable(p, reason),
             }
         }
         files
@@ -94,40 +94,14 @@ pub fn unique_dir(base: &Path, prefix: &str, now: time::OffsetDateTime) -> PathB
     dir
 }
 
-/// Why a file cannot be read (the messages follow the file's name: `PATH is a
-/// directory`).
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// A symbolic link to nothing: "missing" for kubeadm, named here so the user
-    /// learns why.
-    #[error("is a symbolic link to a file that does not exist")]
-    DanglingSymlink,
-    /// A directory where a file was expected.
-    #[error("is a directory")]
-    Directory,
-    /// A device, FIFO or socket (a FIFO would block, a device could be endless).
-    #[error("is not a regular file (a device, FIFO or socket)")]
-    NotRegular,
-    /// Larger than kcerts reads for this kind of file.
-    #[error("is {len} bytes, over kcerts' limit of {limit} bytes for {what}")]
-    TooLarge {
-        /// Its size.
-        len: u64,
-        /// The limit.
-        limit: u64,
-        /// The kind of file the limit is for.
-        what: String,
-    },
-    /// It grew over the limit between its size and its reading.
-    #[error("grew over kcerts' limit of {limit} bytes while being read")]
-    Grew {
-        /// The limit.
-        limit: u64,
-    },
-    /// The system refused (permission denied, a symlink loop, an I/O error). Not
-    /// a `source`: the message is the system's, once.
-    #[error("{0}")]
-    Io(std::io::Error),
+/// Why a file cannot be read: the core's type, so a node's unreadable file
+/// carries it into the report (the messages follow the file's name: `PATH is a
+/// directory`). The system's refusals are [`ReadError::System`], its message.
+pub use kcerts_core::node::ReadError;
+
+/// The system's refusal (permission denied, a symlink loop, an I/O error).
+fn system(e: std::io::Error) -> ReadError {
+    ReadError::System(e.to_string())
 }
 
 /// Reads a file of at most [`MAX_FILE_BYTES`]: `Ok(None)` when it does not exist.
@@ -152,7 +126,7 @@ pub fn read_content(path: &Path) -> Option<FileContent> {
     match read_limited(path) {
         Ok(Some(b)) => Some(FileContent::Bytes(b)),
         Ok(None) => None,
-        Err(reason) => Some(FileContent::Unreadable(reason.to_string())),
+        Err(reason) => Some(FileContent::Unreadable(reason)),
     }
 }
 
@@ -173,7 +147,7 @@ pub fn read_up_to(path: &Path, limit: u64, what: &str) -> Result<Option<Vec<u8>>
     use std::io::Read;
     file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
+        .map_err(system)?;
     if bytes.len() as u64 > limit {
         return Err(ReadError::Grew { limit });
     }
@@ -194,7 +168,7 @@ pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>, ReadError> {
                 Err(_) => Ok(None),
             };
         }
-        Err(e) => return Err(ReadError::Io(e)),
+        Err(e) => return Err(system(e)),
     };
     if meta.is_dir() {
         return Err(ReadError::Directory);
@@ -202,7 +176,7 @@ pub fn open_regular(path: &Path) -> Result<Option<(File, u64)>, ReadError> {
     if !meta.is_file() {
         return Err(ReadError::NotRegular);
     }
-    let file = File::open(path).map_err(ReadError::Io)?;
+    let file = File::open(path).map_err(system)?;
     Ok(Some((file, meta.len())))
 }
 

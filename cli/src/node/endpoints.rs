@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kcerts_core::NodeFiles;
 use kcerts_core::live::{Endpoint, ExpectedFile, Observed};
-use kcerts_core::node::{FileContent, NodePath};
+use kcerts_core::node::{FileContent, NodePath, ReadError};
 use kcerts_core::static_pod::{Component, StaticPod};
 use time::OffsetDateTime;
 
@@ -100,8 +100,8 @@ pub fn modified(path: &Path) -> Option<OffsetDateTime> {
 fn read_expected(path: &Path) -> ExpectedFile {
     let content = match fsio::read_limited(path) {
         Ok(Some(b)) => FileContent::Bytes(b),
-        Ok(None) => FileContent::Unreadable("it is missing".into()),
-        Err(e) => FileContent::Unreadable(e.to_string()),
+        Ok(None) => FileContent::Unreadable(ReadError::Missing),
+        Err(e) => FileContent::Unreadable(e),
     };
     ExpectedFile {
         shown: path.display().to_string(),

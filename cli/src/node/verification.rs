@@ -51,7 +51,7 @@ impl NodeArgs {
         match fsio::read_limited(&dirs.path(&kubelet_conf)) {
             Ok(Some(b)) => files.insert(kubelet_conf, b),
             Ok(None) => {}
-            Err(r) => files.insert_unreadable(kubelet_conf, r.to_string()),
+            Err(r) => files.insert_unreadable(kubelet_conf, r),
         }
         let kubelet_serving = self.serving_files();
         let mut v = checks::verify(&checks::Input {

@@ -285,7 +285,7 @@ fn check_one(input: &Input<'_>, o: &Observed) -> Row {
     };
     let on_disk = match content {
         Some(FileContent::Bytes(b)) => certificate::parse_first(&b).map_err(|e| e.to_string()),
-        Some(FileContent::Unreadable(e)) => Err(e),
+        Some(FileContent::Unreadable(e)) => Err(e.to_string()),
         None => Err("it is missing".into()),
     };
     let on_disk = match on_disk {

@@ -69,8 +69,57 @@ pub fn certificate_path(row: &Row) -> NodePath {
 pub enum FileContent {
     /// The file's bytes.
     Bytes(Vec<u8>),
-    /// The file exists but could not be read; the reason.
-    Unreadable(String),
+    /// The file exists but could not be read; why.
+    Unreadable(ReadError),
+}
+
+/// Why a file that exists could not be read, as the reader (the CLI's file
+/// system, a node archive) found it. The messages follow the file's name
+/// (`pki/ca.crt is a directory`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// A symbolic link to nothing: "missing" for kubeadm, named here so the user
+    /// learns why.
+    #[error("is a symbolic link to a file that does not exist")]
+    DanglingSymlink,
+    /// A directory where a file was expected.
+    #[error("is a directory")]
+    Directory,
+    /// A device, FIFO or socket (a FIFO would block, a device could be endless).
+    #[error("is not a regular file (a device, FIFO or socket)")]
+    NotRegular,
+    /// Larger than kcerts reads for this kind of file.
+    #[error("is {len} bytes, over kcerts' limit of {limit} bytes for {what}")]
+    TooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        limit: u64,
+        /// The kind of file the limit is for.
+        what: String,
+    },
+    /// It grew over the limit between its size and its reading.
+    #[error("grew over kcerts' limit of {limit} bytes while being read")]
+    Grew {
+        /// The limit.
+        limit: u64,
+    },
+    /// The system refused (permission denied, a symlink loop, an I/O error):
+    /// the system's message.
+    #[error("{0}")]
+    System(String),
+    /// A link in a node archive to an entry the archive does not hold.
+    #[error("is a link to {target}, which is not in the archive")]
+    LinkOutside {
+        /// The entry the link points to.
+        target: String,
+    },
+    /// Links in a node archive that go on too long (a loop).
+    #[error("is a chain of links too long to follow (a loop?)")]
+    LinkLoop,
+    /// A file that should be there is not (an endpoint's expected certificate).
+    #[error("it is missing")]
+    Missing,
 }
 
 impl fmt::Debug for FileContent {
@@ -121,9 +170,8 @@ impl NodeFiles {
     }
 
     /// Records that a file exists but could not be read.
-    pub fn insert_unreadable(&mut self, path: NodePath, reason: impl Into<String>) {
-        self.files
-            .insert(path, FileContent::Unreadable(reason.into()));
+    pub fn insert_unreadable(&mut self, path: NodePath, reason: ReadError) {
+        self.files.insert(path, FileContent::Unreadable(reason));
     }
 
     /// The file's state: `None` when missing.

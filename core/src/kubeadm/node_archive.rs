@@ -10,7 +10,7 @@
 //! entries. An archive whose entries all sit under one folder holding a node
 //! file (`tar czf cp-1.tgz -C /etc kubernetes`) is read from inside that folder.
 
-use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::node::{NodeFiles, NodePath, ReadError};
 
 use std::collections::BTreeMap;
 
@@ -220,33 +220,29 @@ impl Archive {
     /// The contents of the file at `path`, links followed inside the archive:
     /// `None` when there is no such entry, `Err` with the reason it cannot be
     /// read (`max_file` is the limit [`read`] was given, for the message).
-    pub fn file(&self, path: &str, max_file: u64) -> Option<Result<&[u8], String>> {
+    pub fn file(&self, path: &str, max_file: u64) -> Option<Result<&[u8], ReadError>> {
         let mut name = path;
         for _ in 0..=MAX_LINK_HOPS {
             match self.entries.get(name) {
                 None if name == path => return None,
                 None => {
-                    return Some(Err(format!(
-                        "is a link to {name}, which is not in the archive"
-                    )));
+                    return Some(Err(ReadError::LinkOutside {
+                        target: name.to_string(),
+                    }));
                 }
                 Some(Entry::File(b)) => return Some(Ok(b.as_slice())),
                 Some(Entry::TooLarge(n)) => {
-                    return Some(Err(format!(
-                        "is {n} bytes, over kcerts' limit of {max_file} bytes for a certificate, key or kubeconfig"
-                    )));
+                    return Some(Err(ReadError::TooLarge {
+                        len: *n,
+                        limit: max_file,
+                        what: "a certificate, key or kubeconfig".into(),
+                    }));
                 }
-                Some(Entry::Other) => {
-                    return Some(Err(
-                        "is not a regular file (a device, FIFO or socket)".into()
-                    ));
-                }
+                Some(Entry::Other) => return Some(Err(ReadError::NotRegular)),
                 Some(Entry::Link(t)) => name = t.as_str(),
             }
         }
-        Some(Err(
-            "is a chain of links too long to follow (a loop?)".into()
-        ))
+        Some(Err(ReadError::LinkLoop))
     }
 }
 
@@ -420,7 +416,7 @@ mod tests {
         assert_eq!(a.file(&long[2..], 64), Some(Ok(&b"LONG"[..])));
         assert_eq!(a.file("admin.conf", 64), Some(Ok(&b"CA"[..])));
         assert_eq!(a.file("missing", 64), None);
-        let err = a.file("pki/big.key", 64).unwrap().unwrap_err();
+        let err = a.file("pki/big.key", 64).unwrap().unwrap_err().to_string();
         assert!(err.contains("100 bytes, over kcerts' limit of 64"), "{err}");
     }
 
@@ -520,7 +516,8 @@ mod tests {
         let a = read(&end(t), 64).unwrap();
         assert_eq!(a.file("pki/ca.crt", 64), Some(Ok(&b"CA"[..])));
         assert_eq!(a.file("admin.conf", 64), Some(Ok(&b"CA"[..])));
-        assert!(a.file("a.conf", 64).unwrap().unwrap_err().contains("loop"));
+        assert_eq!(a.file("a.conf", 64), Some(Err(ReadError::LinkLoop)));
+        assert!(ReadError::LinkLoop.to_string().contains("loop"));
         // `tar czf x.tgz -C /etc/kubernetes pki`: pki is not stripped; nor is
         // a folder beside a node file at the top, nor one of two folders.
         for names in [

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use crate::kubeadm::inventory::{self, Ca, Location, Row};
 use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError};
-use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
+use crate::kubeadm::node::{FileContent, NodeFiles, NodePath, ReadError};
 use crate::x509::certificate::{self, Certificate, CertificateError};
 use crate::x509::chain::ChainError;
 use crate::x509::keys::{KeyError, PrivateKey};
@@ -48,7 +48,7 @@ impl Serialize for FileError {
 pub enum FileErrorKind {
     /// The file exists but cannot be read (permissions, a directory, too large).
     #[error("cannot be read: {0}")]
-    Unreadable(String),
+    Unreadable(ReadError),
     /// Not a certificate kcerts can parse.
     #[error(transparent)]
     Certificate(#[from] CertificateError),
