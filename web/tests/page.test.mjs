@@ -172,9 +172,11 @@ test('detail view, CSR download accepted by openssl, renewal with the uploaded C
   const detail = await page.textContent('#detail-body');
   assert.match(detail, /subjectAltName/);
   assert.match(detail, /SHA-256 fingerprint[0-9A-F:]{95}/);
-  assert.match(detail, /SHA-1 fingerprint[0-9A-F:]{59}/);
-  assert.match(detail, /Signed byca — kubernetes\/pki\/ca\.crt/);
+  // The rows `kcerts inspect` prints for it, with its wording.
+  assert.match(detail, /kubeadm roleapiserver/);
+  assert.match(detail, /Chainsigned by kubernetes\/pki\/ca\.crt \(signature verified\)/);
   assert.match(detail, /Private keykubernetes\/pki\/apiserver\.key/);
+  assert.match(detail, /Not afterJan 10, 2027 08:00 UTC \(25d left\)/);
 
   await page.selectOption('#algorithm', 'ECDSA-P256');
   const files = {};
