@@ -46,9 +46,43 @@ pub enum YamlError {
     #[error("{problem} at line {line}")]
     Refused {
         /// What is wrong.
-        problem: String,
+        problem: Refusal,
         /// The 1-based line of the event at fault.
         line: usize,
+    },
+}
+
+/// Why a YAML text that parses is refused (the line is [`YamlError::Refused`]'s).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A second document where one is read.
+    #[error("more than one YAML document")]
+    SecondDocument,
+    /// A collection ends that was never opened.
+    #[error("unbalanced collection end")]
+    UnbalancedEnd,
+    /// An alias to an anchor not defined before it.
+    #[error("an alias to an unknown anchor")]
+    UnknownAlias,
+    /// Aliases copy more nodes than [`Limits::max_alias_nodes`].
+    #[error("aliases expand to more than {0} nodes (a billion-laughs document?)")]
+    AliasExpansion(usize),
+    /// Nested deeper than [`Limits::max_depth`].
+    #[error("nested deeper than {0} levels")]
+    TooDeep(usize),
+    /// A sequence or mapping used as a mapping key.
+    #[error("a mapping key is a collection; kubeconfig keys are text")]
+    CollectionKey,
+    /// A `<<` merge key whose value is not mappings.
+    #[error("a << merge key takes mappings")]
+    MergeNotMapping,
+    /// A scalar tagged `!!int`, `!!bool`, `!!null` or `!!float` that is not one.
+    #[error("{text:?} is not a valid !!{kind}")]
+    BadTag {
+        /// The scalar's text.
+        text: String,
+        /// The tag's kind (`int`).
+        kind: String,
     },
 }
 
@@ -124,12 +158,12 @@ struct Builder {
 }
 
 impl Builder {
-    fn event(&mut self, event: Event<'_>) -> Result<(), String> {
+    fn event(&mut self, event: Event<'_>) -> Result<(), Refusal> {
         match event {
             Event::DocumentStart(..) => {
                 self.documents += 1;
                 if self.documents > 1 && !self.multi {
-                    return Err("more than one YAML document".into());
+                    return Err(Refusal::SecondDocument);
                 }
             }
             Event::DocumentEnd if self.multi => {
@@ -173,21 +207,15 @@ impl Builder {
                         }
                         (Value::Object(entries), anchor)
                     }
-                    None => return Err("unbalanced collection end".into()),
+                    None => return Err(Refusal::UnbalancedEnd),
                 };
                 self.node(value, anchor, None)?;
             }
             Event::Alias(id) => {
-                let (value, size) = self
-                    .anchors
-                    .get(&id)
-                    .ok_or("an alias to an unknown anchor")?;
+                let (value, size) = self.anchors.get(&id).ok_or(Refusal::UnknownAlias)?;
                 self.alias_nodes += size;
                 if self.alias_nodes > self.limits.max_alias_nodes {
-                    return Err(format!(
-                        "aliases expand to more than {} nodes (a billion-laughs document?)",
-                        self.limits.max_alias_nodes
-                    ));
+                    return Err(Refusal::AliasExpansion(self.limits.max_alias_nodes));
                 }
                 let value = value.clone();
                 self.node(value, 0, None)?;
@@ -197,15 +225,12 @@ impl Builder {
         Ok(())
     }
 
-    fn open(&self) -> Result<(), String> {
+    fn open(&self) -> Result<(), Refusal> {
         if self.stack.len() >= self.limits.max_depth {
-            return Err(format!(
-                "nested deeper than {} levels",
-                self.limits.max_depth
-            ));
+            return Err(Refusal::TooDeep(self.limits.max_depth));
         }
         if let Some(Frame::Mapping { key: None, .. }) = self.stack.last() {
-            return Err("a mapping key is a collection; kubeconfig keys are text".into());
+            return Err(Refusal::CollectionKey);
         }
         Ok(())
     }
@@ -217,7 +242,7 @@ impl Builder {
         value: Value,
         anchor: usize,
         key_text: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         if anchor != 0 {
             self.anchors.insert(anchor, (value.clone(), size(&value)));
         }
@@ -231,8 +256,7 @@ impl Builder {
                 ..
             }) => match key.take() {
                 None => {
-                    let text = key_text
-                        .ok_or("a mapping key is a collection; kubeconfig keys are text")?;
+                    let text = key_text.ok_or(Refusal::CollectionKey)?;
                     *key = Some(text);
                 }
                 Some(k) if k == "<<" => match value {
@@ -241,11 +265,11 @@ impl Builder {
                         for item in list {
                             match item {
                                 Value::Object(m) => merged.push(m),
-                                _ => return Err("a << merge key takes mappings".into()),
+                                _ => return Err(Refusal::MergeNotMapping),
                             }
                         }
                     }
-                    _ => return Err("a << merge key takes mappings".into()),
+                    _ => return Err(Refusal::MergeNotMapping),
                 },
                 Some(k) => {
                     entries.insert(k, value);
@@ -268,7 +292,7 @@ fn size(v: &Value) -> usize {
 /// A scalar's value: quoted and block scalars are text; untagged plain scalars
 /// follow the YAML 1.2 core schema; `!!str`, `!!int`, `!!bool`, `!!null` and
 /// `!!float` are honoured; other tags are ignored.
-fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, Refusal> {
     let core = tag.and_then(|t| {
         t.is_yaml_core_schema().then(|| {
             t.suffix()
@@ -284,7 +308,10 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, St
                 ("int", v @ Value::Number(_)) if v.is_i64() || v.is_u64() => Ok(v),
                 ("float", Value::Number(n)) => Ok(Value::Number(n)),
                 ("bool", v @ Value::Bool(_)) | ("null", v @ Value::Null) => Ok(v),
-                _ => Err(format!("{text:?} is not a valid !!{kind}")),
+                _ => Err(Refusal::BadTag {
+                    text: text.to_string(),
+                    kind: kind.to_string(),
+                }),
             };
         }
         _ => {}
@@ -383,8 +410,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn p(text: &str) -> Result<Value, String> {
-        parse(text, Limits::default()).map_err(|e| e.to_string())
+    fn p(text: &str) -> Result<Value, YamlError> {
+        parse(text, Limits::default())
+    }
+
+    /// The message of the error parsing `text`.
+    fn refused(text: &str) -> String {
+        p(text).unwrap_err().to_string()
     }
 
     #[test]
@@ -432,7 +464,7 @@ mod tests {
                 18446744073709551615u64
             ])
         );
-        assert!(p("!!int abc").unwrap_err().contains("!!int"));
+        assert!(refused("!!int abc").contains("!!int"));
         assert!(p("!!bool 1").is_err());
     }
 
@@ -454,7 +486,7 @@ mod tests {
     #[test]
     fn hostile_documents_fail_fast_with_a_reason() {
         let bomb = billion_laughs();
-        assert!(p(&bomb).unwrap_err().contains("aliases expand"));
+        assert!(refused(&bomb).contains("aliases expand"));
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(p(&deep).is_err());
         let deep_block: String = (0..100)
@@ -462,17 +494,58 @@ mod tests {
             .collect();
         assert!(p(&deep_block).is_err());
         let many = "- x\n".repeat(300_000);
-        assert!(p(&many).unwrap_err().contains("events"));
-        assert!(
-            p("a: 1\n---\nb: 2\n")
-                .unwrap_err()
-                .contains("more than one")
-        );
-        assert!(p("? [a]\n: b\n").unwrap_err().contains("keys are text"));
+        assert!(refused(&many).contains("events"));
+        assert!(refused("a: 1\n---\nb: 2\n").contains("more than one"));
+        assert!(refused("? [a]\n: b\n").contains("keys are text"));
         assert!(p("a: *nope\n").is_err());
         assert!(p("a: [1, 2\n").is_err());
         assert_eq!(p("").unwrap(), Value::Null);
         assert_eq!(p("# only a comment\n").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn refusals_are_typed_and_name_the_line() {
+        let cases = [
+            (
+                "a: 1\n---\nb: 2\n",
+                Refusal::SecondDocument,
+                2,
+                "more than one YAML document at line 2",
+            ),
+            (
+                "? [a]\n: b\n",
+                Refusal::CollectionKey,
+                1,
+                "a mapping key is a collection; kubeconfig keys are text at line 1",
+            ),
+            (
+                "a: &x 1\nb:\n  <<: *x\n",
+                Refusal::MergeNotMapping,
+                3,
+                "a << merge key takes mappings at line 3",
+            ),
+            (
+                "x: !!int abc\n",
+                Refusal::BadTag {
+                    text: "abc".into(),
+                    kind: "int".into(),
+                },
+                1,
+                "\"abc\" is not a valid !!int at line 1",
+            ),
+        ];
+        for (text, problem, line, message) in cases {
+            let e = p(text).unwrap_err();
+            assert_eq!(e, YamlError::Refused { problem, line }, "{text:?}");
+            assert_eq!(e.to_string(), message);
+        }
+        assert!(matches!(
+            p(&billion_laughs()),
+            Err(YamlError::Refused {
+                problem: Refusal::AliasExpansion(10_000),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -22,12 +22,38 @@ pub enum EncodingError {
     BadPem {
         /// 1-based position of the block in the file.
         index: usize,
-        /// What the PEM decoder said.
-        reason: String,
+        /// What is wrong with it.
+        reason: PemProblem,
     },
     /// The input is neither PEM nor DER.
     #[error("neither PEM (no -----BEGIN line) nor DER (does not start with an ASN.1 SEQUENCE)")]
     NotPemOrDer,
+}
+
+/// What is wrong with one PEM block.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PemProblem {
+    /// No closing dashes on the BEGIN line.
+    #[error("unterminated BEGIN line")]
+    UnterminatedBegin,
+    /// The label between the dashes is not UTF-8.
+    #[error("the label is not text")]
+    LabelNotText,
+    /// No END line for the label.
+    #[error("no matching -----END {label}----- line")]
+    NoEnd {
+        /// The block's label.
+        label: String,
+    },
+    /// The body is not base64.
+    #[error("invalid base64 ({0})")]
+    Base64(base64::DecodeError),
+    /// A block still open after this many MiB (a stream gives up on it).
+    #[error("longer than {mib} MiB, skipped")]
+    TooLong {
+        /// The limit, in MiB.
+        mib: usize,
+    },
 }
 
 /// Whether the bytes look like PEM text (contain a `-----BEGIN ` marker).
@@ -61,7 +87,7 @@ fn pem_blocks(bytes: &[u8]) -> Result<Vec<Block>, EncodingError> {
     let mut rest = bytes;
     while let Some(start) = find(rest, b"-----BEGIN ") {
         let index = out.len() + 1;
-        let bad = |reason: String| EncodingError::BadPem { index, reason };
+        let bad = |reason: PemProblem| EncodingError::BadPem { index, reason };
         match pem_block_at(&rest[start..]) {
             Scan::Complete { len, block } => {
                 out.push(block.map_err(bad)?);
@@ -78,11 +104,11 @@ pub(crate) enum Scan {
     /// A block spanning the first `len` bytes: decoded, or why it is malformed.
     Complete {
         len: usize,
-        block: Result<Block, String>,
+        block: Result<Block, PemProblem>,
     },
     /// The block does not end within the bytes given (at the end of input: why
     /// it is malformed).
-    Incomplete { reason: String },
+    Incomplete { reason: PemProblem },
 }
 
 /// Reads the PEM block at the start of `bytes`, which begin with `-----BEGIN `.
@@ -90,9 +116,9 @@ pub(crate) enum Scan {
 /// that is not text) spans only the marker, so the caller goes on after it.
 pub(crate) fn pem_block_at(bytes: &[u8]) -> Scan {
     const BEGIN_LEN: usize = b"-----BEGIN ".len();
-    let marker_only = |reason: &str| Scan::Complete {
+    let marker_only = |reason: PemProblem| Scan::Complete {
         len: BEGIN_LEN,
-        block: Err(reason.to_string()),
+        block: Err(reason),
     };
     let after_begin = &bytes[BEGIN_LEN..];
     let line = match memchr::memchr(b'\n', after_begin) {
@@ -101,20 +127,22 @@ pub(crate) fn pem_block_at(bytes: &[u8]) -> Scan {
     };
     let Some(label_end) = find(line, b"-----") else {
         if line.len() < after_begin.len() {
-            return marker_only("unterminated BEGIN line");
+            return marker_only(PemProblem::UnterminatedBegin);
         }
         return Scan::Incomplete {
-            reason: "unterminated BEGIN line".into(),
+            reason: PemProblem::UnterminatedBegin,
         };
     };
     let Ok(label) = std::str::from_utf8(&line[..label_end]) else {
-        return marker_only("the label is not text");
+        return marker_only(PemProblem::LabelNotText);
     };
     let body_and_rest = &after_begin[label_end + 5..];
     let end_marker = format!("-----END {label}-----");
     let Some(body_len) = find(body_and_rest, end_marker.as_bytes()) else {
         return Scan::Incomplete {
-            reason: format!("no matching -----END {label}----- line"),
+            reason: PemProblem::NoEnd {
+                label: label.to_string(),
+            },
         };
     };
     Scan::Complete {
@@ -128,7 +156,7 @@ pub(crate) fn pem_block_at(bytes: &[u8]) -> Scan {
 
 /// Decodes the base64 body of a PEM block, skipping RFC 1421 headers
 /// (`Proc-Type: ...`, `DEK-Info: ...`) like openssl and Go's `pem.Decode`.
-fn decode_body(body: &[u8]) -> Result<Vec<u8>, String> {
+fn decode_body(body: &[u8]) -> Result<Vec<u8>, PemProblem> {
     use base64::Engine;
     let mut b64 = Vec::with_capacity(body.len());
     let mut start = 0;
@@ -149,7 +177,7 @@ fn decode_body(body: &[u8]) -> Result<Vec<u8>, String> {
     }
     base64::engine::general_purpose::STANDARD
         .decode(&b64)
-        .map_err(|e| format!("invalid base64 ({e})"))
+        .map_err(PemProblem::Base64)
 }
 
 pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
