@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 
 use super::identity::Identity;
-use super::servers::{KUBECONFIGS, server_of};
+use super::servers::{KUBECONFIGS, ServerError, server_of};
 use crate::check::expiration::{self, Report};
 use crate::kubeadm::inventory::{self, Ca, Row};
 use crate::kubeadm::node::{NodeFiles, NodePath};
@@ -30,7 +30,7 @@ pub(super) struct Node<'a> {
     /// Every certificate of each CA file, when it parses and holds one.
     bundles: Vec<(Ca, Option<Vec<Certificate>>)>,
     /// The server of each kubeconfig present (`None` when the file is absent).
-    servers: Vec<(&'static str, Option<Result<String, String>>)>,
+    servers: Vec<(&'static str, Option<Result<String, ServerError>>)>,
 }
 
 impl<'a> Node<'a> {
@@ -116,7 +116,7 @@ impl<'a> Node<'a> {
     }
 
     /// The server of the kubeconfig `file`: `None` when the file is absent.
-    pub(super) fn server(&self, file: &str) -> Option<&Result<String, String>> {
+    pub(super) fn server(&self, file: &str) -> Option<&Result<String, ServerError>> {
         self.servers
             .iter()
             .find(|(f, _)| *f == file)

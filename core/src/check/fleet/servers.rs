@@ -8,25 +8,36 @@ use super::{Options, Rows};
 use crate::check::verify::{CheckId, Status};
 use crate::kubeadm::endpoint::Endpoint;
 use crate::kubeadm::inventory;
-use crate::kubeadm::kubeconfig::Kubeconfig;
+use crate::kubeadm::kubeconfig::{Kubeconfig, KubeconfigError};
 use crate::kubeadm::node::{NodeFiles, NodePath};
-use crate::kubeadm::node_loader;
+use crate::kubeadm::node_loader::{self, FileErrorKind};
+
+/// Why a kubeconfig gives no server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum ServerError {
+    /// The file cannot be read.
+    #[error(transparent)]
+    File(Box<FileErrorKind>),
+    /// It is not a kubeconfig kcerts can read, or has no current context.
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigError),
+    /// Its current context's cluster has no `server`.
+    #[error("its cluster has no server")]
+    NoServer,
+}
 
 /// The server of a kubeconfig's current context.
-pub(super) fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, String>> {
+pub(super) fn server_of(files: &NodeFiles, file: &str) -> Option<Result<String, ServerError>> {
     let bytes = match node_loader::read(files, &NodePath::kubeconfig(file)) {
         Ok(Some(b)) => b,
         Ok(None) => return None,
-        Err(e) => return Some(Err(e.kind.to_string())),
+        Err(e) => return Some(Err(ServerError::File(e.kind))),
     };
     Some(
         Kubeconfig::parse(bytes)
             .and_then(|k| k.current())
-            .map_err(|e| e.to_string())
-            .and_then(|c| {
-                c.server
-                    .ok_or_else(|| "its cluster has no server".to_string())
-            }),
+            .map_err(ServerError::from)
+            .and_then(|c| c.server.ok_or(ServerError::NoServer)),
     )
 }
 
@@ -189,7 +200,7 @@ pub(super) fn servers(i: usize, nodes: &[Node<'_>], endpoint: Option<&Endpoint>,
             Some(Err(e)) => {
                 // A kubeconfig of the inventory that does not parse already has a read row.
                 if inventory::row(file).is_none() {
-                    rows.push(Status::Fail, target, CheckId::Read, e.clone());
+                    rows.push(Status::Fail, target, CheckId::Read, e.to_string());
                 }
                 continue;
             }

@@ -6,11 +6,69 @@ use time::OffsetDateTime;
 use crate::check::verify::leaf::{compare_ca_data, usage_check};
 use crate::check::verify::{CheckId, Input, Out, Status, expiry};
 use crate::kubeadm::kubeconfig::{Kubeconfig, Material};
-use crate::kubeadm::node::{FileContent, NodePath};
+use crate::kubeadm::node::{FileContent, NodePath, ReadError};
 use crate::kubeadm::node_loader;
 use crate::kubeadm::role::{KUBELET_CN_PREFIX, KUBELET_ORG};
 use crate::x509::certificate::{self, Certificate, ExtendedKeyUsage};
-use crate::x509::keys::PrivateKey;
+use crate::x509::keys::{KeyError, PrivateKey};
+
+/// Why a kubelet certificate or key file gives no bytes, or no key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum KubeletFileError {
+    /// The file is not there.
+    #[error("{path} is missing")]
+    Missing {
+        /// The file.
+        path: String,
+    },
+    /// The CLI could not read it.
+    #[error("{path} cannot be read: {reason}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: ReadError,
+    },
+    /// It holds no key kcerts can read.
+    #[error("{what}: {error}")]
+    BadKey {
+        /// The file or kubeconfig field (`client-key-data`).
+        what: String,
+        /// What the key parser said.
+        error: KeyError,
+    },
+    /// kubelet.conf embeds the certificate but not its key.
+    #[error("kubelet.conf has no embedded client-key-data")]
+    NoEmbeddedKey,
+    /// No key was read (nor a certificate).
+    #[error("no key")]
+    NoKey,
+}
+
+/// The bytes of a file the CLI read for verify (`c` is `None` when it is absent).
+pub(super) fn file_bytes<'a>(
+    path: &str,
+    c: &'a Option<FileContent>,
+) -> Result<&'a [u8], KubeletFileError> {
+    match c {
+        Some(FileContent::Bytes(b)) => Ok(b),
+        Some(FileContent::Unreadable(r)) => Err(KubeletFileError::Unreadable {
+            path: path.to_string(),
+            reason: r.clone(),
+        }),
+        None => Err(KubeletFileError::Missing {
+            path: path.to_string(),
+        }),
+    }
+}
+
+/// The public bits of the key in `bytes` (`what` names them for the error).
+fn key_bits(what: &str, bytes: &[u8]) -> Result<Vec<u8>, KubeletFileError> {
+    PrivateKey::public_key_bits_of(bytes).map_err(|error| KubeletFileError::BadKey {
+        what: what.to_string(),
+        error,
+    })
+}
 
 /// What kubelet.conf says about the kubelet's client certificate.
 enum KubeletSource {
@@ -30,7 +88,7 @@ pub(super) struct KubeletState {
     /// The certificate in use, if it loaded.
     pub(super) cert: Option<Certificate>,
     /// Its key's public bits, or why not.
-    key: Result<Vec<u8>, String>,
+    key: Result<Vec<u8>, KubeletFileError>,
     /// Why the certificate did not load.
     error: Option<String>,
 }
@@ -40,7 +98,7 @@ pub(super) fn load_kubelet(input: &Input<'_>) -> KubeletState {
         source: KubeletSource::NoConf,
         ca_data: None,
         cert: None,
-        key: Err("no key".into()),
+        key: Err(KubeletFileError::NoKey),
         error: None,
     };
     let conf = match node_loader::read(input.files, &NodePath::kubeconfig("kubelet.conf")) {
@@ -93,25 +151,19 @@ pub(super) fn load_kubelet(input: &Input<'_>) -> KubeletState {
                 Err(e) => st.error = Some(format!("kubelet.conf client-certificate-data: {e}")),
             }
             st.key = match key {
-                Some(k) => {
-                    PrivateKey::public_key_bits_of(&k).map_err(|e| format!("client-key-data: {e}"))
-                }
-                None => Err("kubelet.conf has no embedded client-key-data".into()),
+                Some(k) => key_bits("client-key-data", &k),
+                None => Err(KubeletFileError::NoEmbeddedKey),
             };
         }
-        (_, _, Some(client)) => match &client.content {
-            None => st.error = Some(format!("{} is missing", client.path)),
-            Some(FileContent::Unreadable(r)) => {
-                st.error = Some(format!("{} cannot be read: {r}", client.path))
-            }
-            Some(FileContent::Bytes(b)) => {
+        (_, _, Some(client)) => match file_bytes(&client.path, &client.content) {
+            Err(e) => st.error = Some(e.to_string()),
+            Ok(b) => {
                 match certificate::parse_first(b) {
                     Ok(c) => st.cert = Some(c),
                     Err(e) => st.error = Some(format!("{}: {e}", client.path)),
                 }
                 // The kubelet keeps certificate and key in the one file.
-                st.key =
-                    PrivateKey::public_key_bits_of(b).map_err(|e| format!("{}: {e}", client.path));
+                st.key = key_bits(&client.path, b);
             }
         },
         _ => st.error = Some("no kubelet client certificate was read".into()),
@@ -222,7 +274,7 @@ pub(super) fn kubelet_checks(
             CheckId::Key,
             "the key beside it is not this certificate's",
         ),
-        Err(e) => out.push(Status::Fail, T, CheckId::Key, e.clone()),
+        Err(e) => out.push(Status::Fail, T, CheckId::Key, e.to_string()),
     }
     let (s, r) = usage_check(cert, vec![ExtendedKeyUsage::ClientAuth]);
     out.push(s, T, CheckId::Usage, r);

@@ -4,7 +4,7 @@
 //! bootstrapped one, whether the kubelet renews it in time.
 
 use crate::check::kubelet_serving::{self, Signer};
-use crate::check::verify::kubelet::rotating;
+use crate::check::verify::kubelet::{file_bytes, rotating};
 use crate::check::verify::leaf::usage_check;
 use crate::check::verify::{CheckId, Input, Out, Status, expiry};
 use crate::kubeadm::node::FileContent;
@@ -24,14 +24,6 @@ pub struct KubeletServing {
     pub key: Option<(String, Option<FileContent>)>,
 }
 
-fn bytes<'a>(path: &str, c: &'a Option<FileContent>) -> Result<&'a [u8], String> {
-    match c {
-        Some(FileContent::Bytes(b)) => Ok(b),
-        Some(FileContent::Unreadable(r)) => Err(format!("{path} cannot be read: {r}")),
-        None => Err(format!("{path} is missing")),
-    }
-}
-
 pub(super) fn serving_checks(
     input: &Input<'_>,
     node_name: Option<&str>,
@@ -41,7 +33,7 @@ pub(super) fn serving_checks(
     let Some(s) = &input.kubelet_serving else {
         return;
     };
-    let cert = match (&s.content, bytes(&s.path, &s.content)) {
+    let cert = match (&s.content, file_bytes(&s.path, &s.content)) {
         (None, _) => {
             let dir = s.path.rsplit_once('/').map_or(".", |(d, _)| d);
             out.push(
@@ -57,7 +49,7 @@ pub(super) fn serving_checks(
             return;
         }
         (_, Err(e)) => {
-            out.push(Status::Fail, T, CheckId::Read, e);
+            out.push(Status::Fail, T, CheckId::Read, e.to_string());
             return;
         }
         (_, Ok(b)) => b,
@@ -65,7 +57,7 @@ pub(super) fn serving_checks(
     // A pair file is its own key; kubelet.crt has kubelet.key beside it.
     let key = match &s.key {
         None => Ok(cert),
-        Some((p, c)) => bytes(p, c),
+        Some((p, c)) => file_bytes(p, c),
     };
     let r = match kubelet_serving::report(cert, key.as_ref().ok().copied(), ca, input.now) {
         Ok(r) => r,
@@ -97,7 +89,7 @@ pub(super) fn serving_checks(
             CheckId::Key,
             "the key beside it is not this certificate's",
         ),
-        (None, Err(e)) => out.push(Status::Fail, T, CheckId::Key, e),
+        (None, Err(e)) => out.push(Status::Fail, T, CheckId::Key, e.to_string()),
         (None, Ok(_)) => {}
     }
     let (mut status, mut reason) = usage_check(&r.cert, vec![ExtendedKeyUsage::ServerAuth]);
