@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use kcerts_core::endpoint::Endpoint as HostPort;
 use kcerts_core::live::Endpoint;
 
 /// `--endpoint NAME=HOST:PORT` and `--manifests-dir`, shared by `verify --live`
@@ -27,13 +28,42 @@ fn parse_endpoint(s: &str) -> Result<(Endpoint, String), String> {
         .ok_or_else(|| format!("invalid endpoint {s:?}: use NAME=HOST:PORT"))?;
     let e = Endpoint::from_name(name)
         .ok_or_else(|| format!("unknown endpoint {name:?}: use one of {}", names.join(", ")))?;
-    let port_ok = addr
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-    if !port_ok {
-        return Err(format!(
-            "invalid address {addr:?} for {name}: use HOST:PORT"
-        ));
-    }
+    HostPort::parse_host_port(addr).map_err(|err| format!("{err} (for {name})"))?;
     Ok((e, addr.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_name_and_host_port_with_ipv6_in_brackets() {
+        assert_eq!(
+            parse_endpoint("apiserver=[::1]:6443"),
+            Ok((Endpoint::Apiserver, "[::1]:6443".to_string()))
+        );
+        assert_eq!(
+            parse_endpoint("etcd-server=10.0.0.1:2379"),
+            Ok((Endpoint::EtcdServer, "10.0.0.1:2379".to_string()))
+        );
+        assert_eq!(
+            parse_endpoint("apiserver=::1:6443").unwrap_err(),
+            "invalid address \"::1:6443\": an IPv6 address goes in brackets: write [::1]:6443 \
+             (for apiserver)"
+        );
+        assert_eq!(
+            parse_endpoint("apiserver=lb").unwrap_err(),
+            "invalid address \"lb\": no port: use HOST:PORT (for apiserver)"
+        );
+        assert!(
+            parse_endpoint("nothing=lb:1")
+                .unwrap_err()
+                .contains("unknown endpoint")
+        );
+        assert!(
+            parse_endpoint("lb:1")
+                .unwrap_err()
+                .contains("NAME=HOST:PORT")
+        );
+    }
 }

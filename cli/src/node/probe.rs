@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kcerts_core::endpoint::Endpoint;
 use kcerts_core::live::Probe;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -206,6 +207,14 @@ fn connect(address: &str, deadline: Instant) -> Result<TcpStream, ProbeError> {
     Err(last)
 }
 
+/// The TLS server name of `address` (`host:port`, `[v6]:port`): its host,
+/// else `localhost` (the probe reads whatever chain is served).
+fn server_name(address: &str) -> ServerName<'static> {
+    Endpoint::parse(address)
+        .and_then(|e| ServerName::try_from(e.host).ok())
+        .unwrap_or_else(|| ServerName::try_from("localhost").expect("a valid DNS name"))
+}
+
 fn connect_and_ask(
     address: &str,
     client: Option<&ClientCert>,
@@ -214,13 +223,7 @@ fn connect_and_ask(
     recorder: &Arc<Recorder>,
 ) -> Result<Option<(u16, String)>, ProbeError> {
     let tcp = connect(address, deadline)?;
-    let host = address
-        .rsplit_once(':')
-        .map_or(address, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let name = ServerName::try_from(host.to_string())
-        .unwrap_or_else(|_| ServerName::try_from("localhost").expect("a valid DNS name"));
+    let name = server_name(address);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -395,6 +398,21 @@ impl ServerCertVerifier for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_name_is_the_address_host() {
+        let ip = |s: &str| ServerName::IpAddress(s.parse::<std::net::IpAddr>().unwrap().into());
+        assert_eq!(server_name("[::1]:6443"), ip("::1"));
+        assert_eq!(server_name("127.0.0.1:2379"), ip("127.0.0.1"));
+        assert_eq!(
+            server_name("LB.example:6443"),
+            ServerName::try_from("lb.example").unwrap()
+        );
+        assert_eq!(
+            server_name("[::1:6443"),
+            ServerName::try_from("localhost").unwrap()
+        );
+    }
 
     #[test]
     fn answers_plain_and_chunked() {

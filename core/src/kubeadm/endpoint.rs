@@ -38,6 +38,39 @@ impl Endpoint {
         })
     }
 
+    /// Parses `host:port` or `[v6]:port` as Go's `net.SplitHostPort` does
+    /// (the form of `--endpoint NAME=HOST:PORT`): the port is required, and an
+    /// IPv6 host must be in brackets (`::1:6443` is refused, naming `[::1]:6443`).
+    pub fn parse_host_port(text: &str) -> Result<Self, HostPortError> {
+        let bad = |problem| HostPortError {
+            address: text.to_string(),
+            problem,
+        };
+        if !text.starts_with('[') && text.matches(':').count() > 1 {
+            // `::1:6443` is `[::1]:6443` when what is before the last colon is
+            // an IPv6 address; otherwise the port is missing (`fd00::1`).
+            let hint = match text.rsplit_once(':') {
+                Some((host, port)) if host.parse::<std::net::Ipv6Addr>().is_ok() => {
+                    format!("[{host}]:{port}")
+                }
+                _ => format!("[{text}]:PORT"),
+            };
+            return Err(bad(HostPortProblem::UnbracketedIpv6 { hint }));
+        }
+        let (host, port) = split_host_port(text).ok_or(bad(HostPortProblem::Brackets))?;
+        let port = port.ok_or(bad(HostPortProblem::NoPort))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| bad(HostPortProblem::BadPort(port.to_string())))?;
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad(HostPortProblem::BadHost));
+        }
+        Ok(Self {
+            host: host.to_ascii_lowercase(),
+            port: Some(port),
+        })
+    }
+
     /// The host as an IP address, when it is one.
     pub fn ip(&self) -> Option<IpAddr> {
         self.host.parse().ok()
@@ -77,6 +110,39 @@ impl std::fmt::Display for Endpoint {
             None => f.write_str(&host),
         }
     }
+}
+
+/// A `host:port` that [`Endpoint::parse_host_port`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid address {address:?}: {problem}")]
+pub struct HostPortError {
+    /// The text given.
+    pub address: String,
+    /// What is wrong with it.
+    pub problem: HostPortProblem,
+}
+
+/// What is wrong with a `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostPortProblem {
+    /// An IPv6 address with a port but no brackets (`::1:6443`).
+    #[error("an IPv6 address goes in brackets: write {hint}")]
+    UnbracketedIpv6 {
+        /// The address written with brackets (`[::1]:6443`).
+        hint: String,
+    },
+    /// A bracket left open, or text after the closing one that is not `:port`.
+    #[error("unbalanced brackets: use HOST:PORT or [IPV6]:PORT")]
+    Brackets,
+    /// No `:port`.
+    #[error("no port: use HOST:PORT")]
+    NoPort,
+    /// The port is not a number from 0 to 65535.
+    #[error("port {0:?} is not a number from 0 to 65535")]
+    BadPort(String),
+    /// The host is empty or holds spaces or control characters.
+    #[error("no host name or address: use HOST:PORT")]
+    BadHost,
 }
 
 /// The `host:port` part of a URL (`https://user@host:port/path?q` is
@@ -167,6 +233,36 @@ mod tests {
                 .unwrap()
                 .matches(&e("10.0.0.1:6443").unwrap())
         );
+    }
+
+    #[test]
+    fn host_port_needs_a_port_and_brackets_around_ipv6() {
+        let ok = |s: &str| Endpoint::parse_host_port(s).unwrap().to_string();
+        assert_eq!(ok("127.0.0.1:6443"), "127.0.0.1:6443");
+        assert_eq!(ok("LB.example:443"), "lb.example:443");
+        assert_eq!(ok("[::1]:6443"), "[::1]:6443");
+        assert_eq!(ok("[fd00::1]:2379"), "[fd00::1]:2379");
+        let err = |s: &str| Endpoint::parse_host_port(s).unwrap_err();
+        assert_eq!(
+            err("::1:6443").to_string(),
+            "invalid address \"::1:6443\": an IPv6 address goes in brackets: write [::1]:6443"
+        );
+        assert_eq!(
+            err("fd00::1").problem,
+            HostPortProblem::UnbracketedIpv6 {
+                hint: "[fd00::1]:PORT".into()
+            }
+        );
+        assert_eq!(err("lb").problem, HostPortProblem::NoPort);
+        assert_eq!(err("[::1]").problem, HostPortProblem::NoPort);
+        assert_eq!(err("lb:x").problem, HostPortProblem::BadPort("x".into()));
+        assert_eq!(
+            err("lb:70000").problem,
+            HostPortProblem::BadPort("70000".into())
+        );
+        assert_eq!(err(":6443").problem, HostPortProblem::BadHost);
+        assert_eq!(err("[::1:6443").problem, HostPortProblem::Brackets);
+        assert_eq!(err("[::1]x").problem, HostPortProblem::Brackets);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kcerts_core::cidr::Cidr;
+use kcerts_core::endpoint::Endpoint;
 use kcerts_core::serving_csr::{ClusterFacts, NodeAddress, NodeFacts};
 use kube::api::{Api, ListParams};
 
@@ -171,13 +172,7 @@ async fn service_ranges(client: &kube::Client, server: &str, bound: Duration) ->
 /// The host of the server URL when it is an IP (`https://10.0.0.10:6443/`,
 /// `https://[fd00::10]:6443`).
 fn server_ip(server: &str) -> Option<IpAddr> {
-    let rest = server.split_once("://").map_or(server, |(_, r)| r);
-    let authority = rest.split('/').next()?;
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    host.parse().ok()
+    Endpoint::parse(server)?.ip()
 }
 
 #[cfg(test)]
