@@ -170,11 +170,7 @@ pub fn run(a: Args) -> Result<Code> {
     let now = value::now_or(a.at);
     let opts = Options {
         endpoint: a.control_plane_endpoint.clone(),
-        thresholds: verify::Thresholds::from_flags(
-            a.thresholds.warn,
-            a.thresholds.crit,
-            verify::Thresholds::default(),
-        ),
+        thresholds: a.thresholds.rule(),
     };
     let report = fleet::check(&loaded, &opts, now)?;
     match a.output {

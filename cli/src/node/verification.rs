@@ -66,11 +66,7 @@ impl NodeArgs {
                 .clone()
                 .or_else(|| cfg.and_then(|c| c.node_name.clone())),
             service_ip,
-            thresholds: checks::Thresholds::from_flags(
-                self.thresholds.warn,
-                self.thresholds.crit,
-                checks::Thresholds::default(),
-            ),
+            thresholds: self.thresholds.rule(),
             now,
             config: cfg,
         });

@@ -153,3 +153,57 @@ fn inspect_bad_and_missing_files_exit_1_and_show_the_rest() {
         assert_snapshot!("inspect_bad", stdout(&o));
     });
 }
+
+#[test]
+fn inspect_takes_warn_and_crit_like_verify() {
+    let n = NodeDir::new(24);
+    let root = n.root();
+    // apiserver.crt has 365 days left at AT.
+    let findings = |extra: &[&str]| {
+        let mut args = vec!["inspect", "--at", AT, "pki/apiserver.crt"];
+        args.extend_from_slice(extra);
+        let o = kcerts_in(root, &args);
+        assert_ok(&o, &args.join(" "));
+        let text = stdout(&o);
+        text.lines()
+            .filter(|l| l.contains("expires in"))
+            .map(str::trim)
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        findings(&[]),
+        Vec::<String>::new(),
+        "365d left: no finding by default"
+    );
+    let warned = findings(&["--warn", "400d"]);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].starts_with("warning"), "{warned:?}");
+    assert!(
+        warned[0].contains("expires in 365d (on Mar 01, 2027 12:00 UTC)"),
+        "{warned:?}"
+    );
+    // --crit alone: the warning window widens to it, as in verify.
+    let critical = findings(&["--crit", "400d"]);
+    assert_eq!(critical.len(), 1, "{critical:?}");
+    assert!(critical[0].starts_with("critical"), "{critical:?}");
+    // The JSON form carries the same finding; the exit status stays 0.
+    let o = kcerts_in(
+        root,
+        &[
+            "inspect",
+            "--at",
+            AT,
+            "-o",
+            "json",
+            "--crit",
+            "366d",
+            "pki/apiserver.crt",
+        ],
+    );
+    assert_ok(&o, "inspect -o json --crit 366d");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(json["warnings"][0]["severity"], "critical", "{json}");
+    let o = kcerts_in(root, &["inspect", "--warn", "soon", "pki/apiserver.crt"]);
+    assert_eq!(code(&o), 2, "a bad duration is a usage error");
+}

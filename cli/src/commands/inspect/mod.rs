@@ -10,6 +10,7 @@ use kcerts_core::{inspect, inspect_output};
 use time::OffsetDateTime;
 
 use crate::flags::OutputFormat;
+use crate::flags::thresholds::Thresholds;
 use crate::flags::value;
 use crate::fsio;
 use crate::report::color::{self, ColorChoice};
@@ -32,6 +33,8 @@ time left (kubeadm's RESIDUAL TIME form) and, in JSON, not-before and the SHA-25
 Memory stays at about one certificate whatever the file size, so bundles of 100,000 \
 certificates are fine; -o json then prints JSON Lines (one object per certificate or error). \
 Other PEM blocks (keys, CSRs) are skipped and counted, never printed.\n\
+--warn/--crit set when a certificate's expiry is a warning or critical (the rule of verify and \
+check-expiration); they change the findings, not the exit status, and --summary ignores them.\n\
 Exit status: 0, or 1 when a file cannot be read or understood (the others are still shown)."
 )]
 pub struct Args {
@@ -44,6 +47,8 @@ pub struct Args {
     /// Evaluate validity as of this RFC 3339 time instead of now.
     #[arg(long, value_name = "TIME", value_parser = value::parse_time)]
     at: Option<OffsetDateTime>,
+    #[command(flatten)]
+    thresholds: Thresholds,
     /// Stream each file and print one record per certificate (see below).
     #[arg(long)]
     summary: bool,
@@ -83,7 +88,7 @@ pub fn run(a: Args) -> Result<Code> {
         .iter()
         .map(|(name, bytes)| InputFile { name, bytes })
         .collect();
-    let analysis = inspect::inspect(&inputs, value::now_or(a.at));
+    let analysis = inspect::inspect_with(&inputs, value::now_or(a.at), a.thresholds.rule());
     let out = match a.output {
         OutputFormat::Json => inspect_output::to_json(&analysis),
         // Text: FORMATS accepts only text and json.
