@@ -6,8 +6,13 @@
 //! `#[cfg(test)]`) may use any layer.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+#[path = "../../core/tests/common/layer_rules.rs"]
+mod layer_rules;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use layer_rules::{cycles, ident, rust_files, top_level_items};
 
 /// Each layer and the layers it may use, from the top.
 const LAYERS: [(&str, &[&str]); 5] = [
@@ -19,18 +24,7 @@ const LAYERS: [(&str, &[&str]); 5] = [
 ];
 
 fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
+    layer_rules::src(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// One source file: its path under `src/` and its text.
@@ -68,38 +62,6 @@ fn module_path(rel: &str) -> Vec<String> {
         parts.pop();
     }
     parts
-}
-
-/// The leading identifier of `s`.
-fn ident(s: &str) -> &str {
-    let end = s
-        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .unwrap_or(s.len());
-    &s[..end]
-}
-
-/// The comma-separated items of a `{...}` group (its opening brace already
-/// consumed), nested groups kept whole.
-fn top_level_items(group: &str) -> Vec<&str> {
-    let mut items = Vec::new();
-    let (mut depth, mut start) = (0usize, 0usize);
-    for (i, c) in group.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth == 0 => {
-                items.push(&group[start..i]);
-                return items;
-            }
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(&group[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(&group[start..]);
-    items
 }
 
 /// Adds the `layer::module` each path of `rest` names below `prefix` (at most
@@ -231,36 +193,7 @@ fn no_import_cycle_inside_a_layer() {
                 .filter(|r| *r != from),
         );
     }
-    // Depth-first search; a back edge is a cycle.
-    fn visit(
-        u: &str,
-        g: &BTreeMap<String, BTreeSet<String>>,
-        state: &mut BTreeMap<String, u8>,
-        path: &mut Vec<String>,
-        found: &mut Vec<String>,
-    ) {
-        state.insert(u.to_string(), 1);
-        path.push(u.to_string());
-        for v in g.get(u).into_iter().flatten() {
-            match state.get(v.as_str()) {
-                Some(1) => {
-                    let start = path.iter().position(|p| p == v).unwrap();
-                    found.push(format!("{} -> {v}", path[start..].join(" -> ")));
-                }
-                Some(_) => {}
-                None => visit(v, g, state, path, found),
-            }
-        }
-        path.pop();
-        state.insert(u.to_string(), 2);
-    }
-    let mut state = BTreeMap::new();
-    let mut found = Vec::new();
-    for u in g.keys() {
-        if !state.contains_key(u.as_str()) {
-            visit(u, &g, &mut state, &mut Vec::new(), &mut found);
-        }
-    }
+    let found = cycles(&g);
     assert!(found.is_empty(), "import cycles: {found:#?}");
 }
 
@@ -352,41 +285,10 @@ fn the_checker_refuses_backward_sideways_and_root_imports() {
     assert_eq!(violations(&fine), Vec::<String>::new());
 }
 
-/// Each module of a layer (a file, or a folder with its `mod.rs`) named in
-/// backquotes in that layer's row of docs/architecture.md's CLI table, `name` or
-/// `name/`.
+/// Each module of a layer named in its row of docs/architecture.md's CLI table.
 #[test]
 fn architecture_md_names_every_module_in_its_layer_row() {
-    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/architecture.md");
-    let doc = std::fs::read_to_string(&doc_path).unwrap();
-    let row = |layer: &str| {
-        doc.lines()
-            .find(|l| l.starts_with(&format!("| `{layer}/` |")))
-            .unwrap_or_else(|| panic!("docs/architecture.md has no row for the CLI's {layer}/"))
-    };
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
-    let mut missing = Vec::new();
-    for f in files {
-        let rel = f.strip_prefix(src()).unwrap();
-        let parts: Vec<String> = rel
-            .with_extension("")
-            .iter()
-            .map(|s| s.to_string_lossy().into_owned())
-            .collect();
-        let (layer, name) = match parts.as_slice() {
-            [layer, .., folder, last] if last == "mod" => (layer, folder),
-            [layer, .., last] if parts.len() > 1 => (layer, last),
-            _ => continue, // main.rs
-        };
-        if name == "mod" {
-            continue; // the layer's own mod.rs
-        }
-        let r = row(layer);
-        if !r.contains(&format!("`{name}`")) && !r.contains(&format!("`{name}/`")) {
-            missing.push(rel.display().to_string());
-        }
-    }
+    let missing = layer_rules::modules_missing_from_architecture_md(env!("CARGO_MANIFEST_DIR"));
     assert!(
         missing.is_empty(),
         "docs/architecture.md does not name these modules in their layer's row: {missing:#?}"
