@@ -35,7 +35,7 @@ use std::sync::{Mutex, OnceLock};
 use kcerts_tests::*;
 
 /// The Kubernetes release of the oracle (tests/kube/v1.37/go.mod).
-const KUBE_VERSION: &str = "v1.37.2";
+use kcerts_tests::kube_bin::KUBE_VERSION;
 /// The older kubeadm (tests/kube/v1.34/go.mod), for outputs that changed.
 const OLD_KUBE_VERSION: &str = "v1.34.4";
 
@@ -45,24 +45,7 @@ const OLD_KUBE_VERSION: &str = "v1.34.4";
 /// The directory of the binaries scripts/kube-binaries.sh built, or `None`
 /// (with the reason printed) when kubeadm is not there.
 fn kube_bin() -> Option<PathBuf> {
-    let dir = std::env::var_os("KCERTS_KUBE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/kcerts/kube")
-                .join(KUBE_VERSION)
-        });
-    if dir.join("kubeadm").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: the real kubeadm is not built ({} does not exist); run \
-             scripts/kube-binaries.sh (KCERTS_KUBE_BINARIES=kubeadm for this module) or set \
-             KCERTS_KUBE_BIN to its output directory",
-            dir.join("kubeadm").display()
-        );
-        None
-    }
+    kcerts_tests::kube_bin::kube_bin(&["kubeadm"])
 }
 
 // ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ mod approve;
 mod ca_rotation;
 mod closed_pipe;
 mod cluster_config;
+mod control_plane;
 mod crash_safety;
 mod csr_only;
 mod deploy;
