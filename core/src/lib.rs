@@ -61,7 +61,7 @@ pub use render::{
     verify_output,
 };
 pub use x509::{
-    certificate, chain, csr, encoding, extensions, hex, keys, pem_stream, signature_check,
+    certificate, chain, csr, encoding, extensions, hex, keys, pem_stream, signature_check, strength,
 };
 
 pub use kubeadm::node::NodeFiles;

@@ -35,6 +35,11 @@ pub struct Leaf<'a> {
     pub csr: Option<&'a Path>,
     /// Where the certificate goes, instead of `work/NAME.crt`.
     pub out: Option<&'a Path>,
+    /// A new RSA key of this many bits instead of ECDSA P-256 (`rsa:1024` for a weak one).
+    pub rsa_bits: Option<u32>,
+    /// The digest openssl signs the request and the certificate with (`sha1`,
+    /// `md5`), instead of its default.
+    pub digest: Option<&'a str>,
 }
 
 impl<'a> Leaf<'a> {
@@ -50,6 +55,8 @@ impl<'a> Leaf<'a> {
             key: None,
             csr: None,
             out: None,
+            rsa_bits: None,
+            digest: None,
         }
     }
 
@@ -129,13 +136,18 @@ impl Ca {
                 let key = leaf.key.map_or(key, Path::to_path_buf);
                 let mut args = vec!["req", "-new", "-subj", leaf.subj];
                 let (k, c) = (display(&key), display(&csr));
+                let rsa = leaf.rsa_bits.map(|b| format!("rsa:{b}"));
                 if leaf.key.is_some() {
                     args.extend(["-key", &k]);
+                } else if let Some(rsa) = &rsa {
+                    args.extend(["-newkey", rsa, "-nodes", "-keyout", &k]);
                 } else {
                     args.extend(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
                     args.extend(["-nodes", "-keyout", &k]);
                 }
                 args.extend(["-out", &c]);
+                let req_digest = leaf.digest.map(|d| format!("-{d}"));
+                args.extend(req_digest.as_deref());
                 let what = format!("openssl req {}", leaf.name);
                 assert_ok(&run("openssl", args), &what);
                 (csr, Some(key))
@@ -161,6 +173,8 @@ impl Ca {
         if leaf.csr.is_some() {
             args.extend(["-copy_extensions", "copy"]);
         }
+        let digest = leaf.digest.map(|d| format!("-{d}"));
+        args.extend(digest.as_deref());
         args.extend(["-extfile", &ext_arg, "-out", &out_arg]);
         let what = format!("openssl x509 -req {}", leaf.name);
         assert_ok(&run("openssl", args), &what);

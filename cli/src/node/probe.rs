@@ -65,6 +65,11 @@ impl ClientCert {
         };
         (!chain.is_empty()).then_some(Self { chain, key })
     }
+
+    /// The chain and the key, for a TLS server's own certificate (`serve`).
+    pub fn into_parts(self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (self.chain, self.key)
+    }
 }
 
 /// What one probe saw.

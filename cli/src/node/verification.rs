@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use kcerts_core::cluster_config::ClusterConfig;
 use kcerts_core::live::Row as LiveRow;
-use kcerts_core::node::{NodeFiles, NodePath};
+use kcerts_core::node::{FileContent, NodeFiles, NodePath};
 use kcerts_core::verify::{self as checks, KubeletClient, KubeletServing, Verification};
 use time::OffsetDateTime;
 
@@ -22,6 +22,22 @@ pub struct NodeReading {
     pub files: NodeFiles,
     pub verification: Verification,
     pub live: Vec<LiveRow>,
+}
+
+/// The node's files without opening a private key: each `*.key` that exists (a
+/// stat, not a read) is recorded as not read, so `serve` works where the keys
+/// cannot be read at all, and a reading never holds a key in memory.
+pub fn load_without_keys(dirs: &fsio::NodeDirs) -> NodeFiles {
+    let (keys, others): (Vec<NodePath>, Vec<NodePath>) =
+        NodeFiles::wanted().into_iter().partition(NodeFiles::is_key);
+    let mut files = dirs.load_paths(&others);
+    for k in keys {
+        if std::fs::symlink_metadata(dirs.path(&k)).is_ok() {
+            files.insert_unreadable(k, fsio::ReadError::NotRead);
+        }
+    }
+    files.keys_not_read = true;
+    files
 }
 
 impl NodeArgs {
@@ -53,7 +69,7 @@ impl NodeArgs {
             Ok(None) => {}
             Err(r) => files.insert_unreadable(kubelet_conf, r),
         }
-        let kubelet_serving = self.serving_files();
+        let kubelet_serving = self.serving_files(files.keys_not_read);
         let mut v = checks::verify(&checks::Input {
             files: &files,
             kubelet_client: Some(KubeletClient {
@@ -107,7 +123,7 @@ impl NodeArgs {
 
     /// The serving certificate: --kubelet-serving-cert, else the kubelet's bootstrapped
     /// pair beside the client certificate, else its self-signed kubelet.crt.
-    fn serving_files(&self) -> KubeletServing {
+    fn serving_files(&self, keys_not_read: bool) -> KubeletServing {
         use kcerts_core::kubelet_selfsigned::{CERT_FILE, KEY_FILE, SERVER_CURRENT};
         let dir = self
             .kubelet_client_cert
@@ -118,7 +134,12 @@ impl NodeArgs {
             let is_pair = cert.file_name().is_some_and(|n| n != CERT_FILE);
             let key = (!is_pair).then(|| {
                 let k = cert.with_file_name(KEY_FILE);
-                (k.display().to_string(), fsio::read_content(&k))
+                let content = if keys_not_read {
+                    Some(FileContent::Unreadable(fsio::ReadError::NotRead))
+                } else {
+                    fsio::read_content(&k)
+                };
+                (k.display().to_string(), content)
             });
             KubeletServing {
                 path: cert.display().to_string(),

@@ -11,6 +11,7 @@ use x509_parser::prelude::{FromDer, X509CertificationRequest};
 use crate::issue::leaf::{self, RenewError, SigningCa};
 use crate::x509::certificate::{Certificate, ExtendedKeyUsage};
 use crate::x509::csr;
+use crate::x509::strength::{self, Weakness};
 
 /// The built-in signer for client certificates the API server trusts; it signs
 /// with the cluster CA (`--cluster-signing-cert-file`, kubeadm's `ca.crt`).
@@ -26,6 +27,9 @@ pub enum ApiSignError {
     /// The self-signature does not verify.
     #[error("the request's signature does not verify")]
     BadSignature,
+    /// Weak cryptography ([`strength`]): a SHA-1 or MD5 signature, a small RSA key.
+    #[error("the request is refused: {0}")]
+    Weak(Weakness),
     /// The key type is not supported.
     #[error("unsupported public key algorithm {0}")]
     KeyAlgorithm(String),
@@ -70,6 +74,12 @@ pub fn sign_with_usages<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<Certificate, ApiSignError> {
     let req = csr::parse(csr_pem)?;
+    if let Some(w) = strength::weaknesses(&req.signature_algorithm, &req.public_key)
+        .into_iter()
+        .next()
+    {
+        return Err(ApiSignError::Weak(w));
+    }
     if !req.signature_valid {
         return Err(ApiSignError::BadSignature);
     }

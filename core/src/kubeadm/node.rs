@@ -120,6 +120,10 @@ pub enum ReadError {
     /// A file that should be there is not (an endpoint's expected certificate).
     #[error("it is missing")]
     Missing,
+    /// A private key the reader chose not to read ([`NodeFiles::keys_not_read`]):
+    /// it exists, and no check needs its bytes.
+    #[error("was not read (private keys are read only for the key checks)")]
+    NotRead,
 }
 
 impl fmt::Debug for FileContent {
@@ -140,6 +144,11 @@ pub struct NodeFiles {
     /// External etcd as the cluster configuration says (`etcd.external`);
     /// `None`: inferred from the files (no etcd CA and no etcd certificate).
     pub external_etcd: Option<bool>,
+    /// The private keys were deliberately not read (`kcerts serve` without
+    /// `--check-keys`): each key file that exists is [`ReadError::NotRead`], a CA
+    /// whose key exists is not external, and no check parses a key, the ones
+    /// embedded in kubeconfigs and in the kubelet's pair file included.
+    pub keys_not_read: bool,
 }
 
 impl NodeFiles {
@@ -162,6 +171,11 @@ impl NodeFiles {
         out.push(NodePath::cert("sa.key"));
         out.push(NodePath::cert("sa.pub"));
         out
+    }
+
+    /// Whether `path` is a private key file (`*.key`: the CAs', the leaves', `sa.key`).
+    pub fn is_key(path: &NodePath) -> bool {
+        path.dir == Dir::Cert && path.rel.ends_with(".key")
     }
 
     /// Adds a file's bytes.

@@ -173,6 +173,11 @@ pub fn load_ca(files: &NodeFiles, ca: Ca, errors: &mut Vec<FileError>) -> CaStat
         return state;
     }
     let key_path = NodePath::cert(ca.key_file());
+    if let Some(FileContent::Unreadable(ReadError::NotRead)) = files.get(&key_path) {
+        // Present, so not external; whether it matches is not asked.
+        state.cert = Some(cert);
+        return state;
+    }
     match read(files, &key_path) {
         Ok(Some(bytes)) => match PrivateKey::public_key_bits_of(bytes) {
             Ok(bits) if bits == cert.public_key_bits() => {}

@@ -71,6 +71,9 @@ pub struct Csr {
     pub public_key: String,
     /// Whether the self-signature verifies with the embedded public key.
     pub signature_valid: bool,
+    /// The self-signature's algorithm OID.
+    #[serde(skip)]
+    pub signature_algorithm: String,
     /// The subjectPublicKey bits (compare with a key's `public_key_bits`).
     #[serde(skip)]
     pub public_key_bits: Vec<u8>,
@@ -285,6 +288,7 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, CsrError> {
         odd_names: names.odd,
         public_key: crate::x509::certificate::describe_spki(&info.subject_pki),
         signature_valid,
+        signature_algorithm: req.signature_algorithm.algorithm.to_id_string(),
         public_key_bits: info.subject_pki.subject_public_key.data.to_vec(),
         der: block.der.clone(),
     })

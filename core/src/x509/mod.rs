@@ -13,3 +13,4 @@ pub mod hex;
 pub mod keys;
 pub mod pem_stream;
 pub mod signature_check;
+pub mod strength;

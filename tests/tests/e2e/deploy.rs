@@ -601,11 +601,14 @@ fn manifests_pass_the_kubernetes_1_32_schemas() {
     };
     let o = validate(&file);
     assert_ok(&o, "kubernetes-validate");
-    let out = format!("{}{}", stdout(&o), stderr(&o));
+    let o2 = validate(&repo().join("deploy/kubernetes/kcerts-networkpolicy.yaml"));
+    assert_ok(&o2, "kubernetes-validate kcerts-networkpolicy.yaml");
+    let out = format!("{}{}{}{}", stdout(&o), stderr(&o), stdout(&o2), stderr(&o2));
     for kind in [
         "serviceaccount/kcerts",
         "daemonset/kcerts",
         "service/kcerts",
+        "networkpolicy/kcerts",
     ] {
         assert!(
             out.contains(&format!("passed for resource {kind}")),
@@ -623,8 +626,7 @@ fn manifests_pass_the_kubernetes_1_32_schemas() {
     .unwrap();
     assert!(!validate(&bad).status.success());
 
-    // What the DaemonSet promises: control-plane nodes only, read-only mounts of
-    // both directories, no privileges.
+    // What the DaemonSet promises: control-plane nodes only, no privileges.
     for needle in [
         "node-role.kubernetes.io/control-plane: \"\"",
         "key: node-role.kubernetes.io/control-plane",
@@ -632,14 +634,129 @@ fn manifests_pass_the_kubernetes_1_32_schemas() {
         "allowPrivilegeEscalation: false",
         "drop: [\"ALL\"]",
         "automountServiceAccountToken: false",
-        "path: /etc/kubernetes\n",
-        "path: /var/lib/kubelet/pki\n",
         "- serve\n",
     ] {
         assert!(text.contains(needle), "{needle}");
     }
-    assert_eq!(text.matches("readOnly: true").count(), 2);
     assert!(!text.contains("hostNetwork") && !text.contains("privileged: true"));
+}
+
+/// The documents of a YAML file, as JSON (PyYAML, which kubernetes-validate brings).
+fn yaml_documents(path: &Path) -> Vec<Value> {
+    pip_module("kubernetes_validate", "kubernetes-validate");
+    let o = run(
+        "python3",
+        [
+            "-c",
+            "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+            &path.display().to_string(),
+        ],
+    );
+    assert_ok(&o, "PyYAML");
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn the_daemonset_mounts_only_pki_and_the_named_kubeconfigs_read_only() {
+    let docs = yaml_documents(&repo().join("deploy/kubernetes/kcerts-daemonset.yaml"));
+    let ds = docs
+        .iter()
+        .find(|d| d["kind"] == "DaemonSet")
+        .expect("a DaemonSet");
+    let pod = &ds["spec"]["template"]["spec"];
+    // volume name -> (host path, hostPath type)
+    let volumes: BTreeMap<String, (String, String)> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let h = &v["hostPath"];
+            assert!(h.is_object(), "only hostPath volumes: {v}");
+            (
+                v["name"].as_str().unwrap().to_string(),
+                (
+                    h["path"].as_str().unwrap().to_string(),
+                    h["type"].as_str().unwrap_or_default().to_string(),
+                ),
+            )
+        })
+        .collect();
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let mut mounted: Vec<(String, String)> = Vec::new();
+    for m in containers[0]["volumeMounts"].as_array().unwrap() {
+        assert_eq!(m["readOnly"], true, "read-only: {m}");
+        assert!(m.get("subPath").is_none(), "{m}");
+        let (host, kind) = &volumes[m["name"].as_str().unwrap()];
+        // At the node's own paths (kubelet-client-current.pem is an absolute symlink).
+        assert_eq!(m["mountPath"].as_str().unwrap(), host, "{m}");
+        mounted.push((host.clone(), kind.clone()));
+    }
+    mounted.sort();
+    let want: Vec<(String, String)> = [
+        ("/etc/kubernetes/admin.conf", "File"),
+        ("/etc/kubernetes/controller-manager.conf", "File"),
+        ("/etc/kubernetes/kubelet.conf", "File"),
+        ("/etc/kubernetes/pki", "Directory"),
+        ("/etc/kubernetes/scheduler.conf", "File"),
+        ("/var/lib/kubelet/pki", "Directory"),
+    ]
+    .iter()
+    .map(|(p, k)| (p.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(mounted, want);
+    // Never /etc/kubernetes itself, its tmp/ (backups hold keys), super-admin.conf
+    // or the manifests.
+    for (p, _) in &mounted {
+        assert!(p != "/etc/kubernetes" && !p.contains("tmp") && !p.contains("super-admin"));
+        assert!(!p.contains("manifests"));
+    }
+    // kcerts serve is told to read no key: no --check-keys.
+    let args: Vec<&str> = containers[0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.contains(&"serve") && !args.contains(&"--check-keys"),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--listen=0.0.0.0:9793"), "{args:?}");
+}
+
+#[test]
+fn the_network_policy_admits_only_the_monitoring_namespace_on_the_metrics_port() {
+    let docs = yaml_documents(&repo().join("deploy/kubernetes/kcerts-networkpolicy.yaml"));
+    assert_eq!(docs.len(), 1);
+    let np = &docs[0];
+    assert_eq!(np["kind"], "NetworkPolicy");
+    assert_eq!(np["metadata"]["namespace"], "kube-system");
+    let ds = yaml_documents(&repo().join("deploy/kubernetes/kcerts-daemonset.yaml"));
+    let ds = ds.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+    // It selects the DaemonSet's pods.
+    assert_eq!(
+        np["spec"]["podSelector"]["matchLabels"],
+        ds["spec"]["template"]["metadata"]["labels"]
+    );
+    let types = &np["spec"]["policyTypes"];
+    assert!(types.as_array().unwrap().contains(&Value::from("Ingress")));
+    let ingress = np["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 1, "one rule");
+    let from = ingress[0]["from"].as_array().unwrap();
+    assert_eq!(from.len(), 1);
+    assert_eq!(
+        from[0],
+        json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}),
+        "the monitoring namespace only, no podSelector or ipBlock beside it"
+    );
+    assert_eq!(
+        ingress[0]["ports"],
+        json!([{"protocol": "TCP", "port": 9793}])
+    );
+    // No egress at all.
+    assert!(types.as_array().unwrap().contains(&Value::from("Egress")));
+    assert_eq!(np["spec"]["egress"], json!([]));
 }
 
 #[test]
@@ -651,6 +768,7 @@ fn kubectl_applies_the_manifests_in_a_client_dry_run() {
         ("v1", "serviceaccounts", "ServiceAccount"),
         ("v1", "services", "Service"),
         ("apps/v1", "daemonsets", "DaemonSet"),
+        ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
         (
             "monitoring.coreos.com/v1",
             "servicemonitors",
@@ -684,12 +802,14 @@ fn kubectl_applies_the_manifests_in_a_client_dry_run() {
     let deploy = repo().join("deploy/kubernetes");
     let o = apply(&[
         deploy.join("kcerts-daemonset.yaml"),
+        deploy.join("kcerts-networkpolicy.yaml"),
         deploy.join("kcerts-prometheusrule.yaml"),
     ]);
     assert_ok(&o, "kubectl apply --dry-run=client");
     assert_eq!(
         stdout(&o),
         "serviceaccount/kcerts\ndaemonset.apps/kcerts\nservice/kcerts\n\
+         networkpolicy.networking.k8s.io/kcerts\n\
          servicemonitor.monitoring.coreos.com/kcerts\nprometheusrule.monitoring.coreos.com/kcerts\n"
     );
     // A kind the server does not know is refused: the pass above means something.

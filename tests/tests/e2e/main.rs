@@ -40,3 +40,4 @@ mod sign_cli;
 mod snapshots;
 mod use_api;
 mod verify_cli;
+mod weak_crypto;

@@ -1,9 +1,14 @@
 //! `kcerts serve`: scraped over HTTP and parsed with Python's prometheus_client;
 //! reading once per interval whatever the scrape rate, SIGHUP, SIGTERM, bad files.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
+use kcerts_tests::openssl_issue::{Ca, Leaf};
 use kcerts_tests::*;
 
 use kcerts_tests::prometheus::parse_with_prometheus_client;
@@ -193,4 +198,326 @@ fn serve_refuses_bad_flags() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = kcerts(["serve", "--listen", "nowhere"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// A CA for the scrapes, kcerts' serving certificate for 127.0.0.1 and a client
+/// certificate (Prometheus's), all made by openssl under `dir`; and a client
+/// certificate from another CA.
+struct ScrapePki {
+    ca: PathBuf,
+    server: (PathBuf, PathBuf),
+    client: (PathBuf, PathBuf),
+    stranger: (PathBuf, PathBuf),
+}
+
+fn scrape_pki(dir: &Path) -> ScrapePki {
+    let ca = Ca::self_signed(dir, "scrape-ca", "/CN=scrape-ca", 30);
+    let pair = |ca: &Ca, name: &str, subj: &str, ext: &str| {
+        let i = ca.issue(&Leaf::new(dir, name, subj, ext));
+        (i.cert, i.key.unwrap())
+    };
+    let server = pair(
+        &ca,
+        "server",
+        "/CN=kcerts-serve",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    );
+    let client = pair(
+        &ca,
+        "prometheus",
+        "/CN=prometheus",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    let other = Ca::self_signed(dir, "other-ca", "/CN=other-ca", 30);
+    let stranger = pair(
+        &other,
+        "stranger",
+        "/CN=prometheus",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    ScrapePki {
+        ca: ca.cert,
+        server,
+        client,
+        stranger,
+    }
+}
+
+/// `curl https://ADDR/metrics` trusting `ca`, with a client certificate when
+/// given: curl's exit code and what it printed (the body, then the status code).
+fn curl(addr: &str, ca: &Path, client: Option<&(PathBuf, PathBuf)>) -> (i32, String) {
+    let p = |x: &Path| x.display().to_string();
+    let mut args = vec![
+        "-sS".to_string(),
+        "--max-time".into(),
+        "10".into(),
+        "--cacert".into(),
+        p(ca),
+        "-w".into(),
+        "\n%{http_code}".into(),
+    ];
+    if let Some((cert, key)) = client {
+        args.extend(["--cert".into(), p(cert), "--key".into(), p(key)]);
+    }
+    args.push(format!("https://{addr}/metrics"));
+    let o = run("curl", &args);
+    (
+        o.status.code().unwrap_or(-1),
+        format!("{}{}", stdout(&o), stderr(&o)),
+    )
+}
+
+fn tls_args(root: &Path, pki: &ScrapePki, client_ca: bool) -> Vec<String> {
+    let p = |x: &Path| x.display().to_string();
+    let mut a = serve_args(root, "1h");
+    a.extend([
+        "--tls-cert-file".into(),
+        p(&pki.server.0),
+        "--tls-private-key-file".into(),
+        p(&pki.server.1),
+    ]);
+    if client_ca {
+        a.extend(["--client-ca-file".into(), p(&pki.ca)]);
+    }
+    a
+}
+
+#[test]
+fn serve_over_tls_refuses_scrapes_without_a_client_certificate_of_its_ca() {
+    let dir = tempdir();
+    let root = dir.path().join("node");
+    write_node_aged(&root, time::Duration::days(1), 67);
+    let work = dir.path().join("scrape");
+    std::fs::create_dir(&work).unwrap();
+    let pki = scrape_pki(&work);
+
+    let mut s = Server::start(&kcerts_bin(), &tls_args(&root, &pki, true));
+    s.wait_for_log(
+        "HTTPS, client certificates required",
+        Duration::from_secs(5),
+    );
+    // No client certificate: the handshake is refused, nothing is served.
+    let (code, out) = curl(&s.addr, &pki.ca, None);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("x509_cert_not_after"), "{out}");
+    s.wait_for_log("TLS handshake with 127.0.0.1:", Duration::from_secs(10));
+    // A certificate from another CA: refused too.
+    let (code, out) = curl(&s.addr, &pki.ca, Some(&pki.stranger));
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("x509_cert_not_after"), "{out}");
+    // Plain HTTP on the TLS port: no metrics either.
+    let mut t = TcpStream::connect(&s.addr).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        t,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let _ = t.read_to_end(&mut got);
+    assert!(!String::from_utf8_lossy(&got).contains("x509_cert"));
+    // Prometheus's certificate: served.
+    let (code, out) = curl(&s.addr, &pki.ca, Some(&pki.client));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("\n200"), "{out}");
+    assert!(
+        out.contains("x509_cert_not_after{name=\"apiserver\""),
+        "{out}"
+    );
+    s.drain_log();
+    assert!(
+        s.lines.iter().any(|l| l.contains("refused")),
+        "{:?}",
+        s.lines
+    );
+
+    // Without --client-ca-file: HTTPS that anyone may scrape.
+    let s = Server::start(&kcerts_bin(), &tls_args(&root, &pki, false));
+    let (code, out) = curl(&s.addr, &pki.ca, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("\n200"), "{out}");
+}
+
+#[test]
+fn serve_refuses_tls_files_that_do_not_load() {
+    let dir = tempdir();
+    let root = dir.path().join("node");
+    write_node_aged(&root, time::Duration::days(1), 68);
+    let work = dir.path().join("scrape");
+    std::fs::create_dir(&work).unwrap();
+    let pki = scrape_pki(&work);
+    let p = |x: &Path| x.display().to_string();
+    // The key of another certificate.
+    let mut a = serve_args(&root, "1h");
+    a.extend([
+        "--tls-cert-file".into(),
+        p(&pki.server.0),
+        "--tls-private-key-file".into(),
+        p(&pki.client.1),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ]);
+    let o = kcerts(["serve".to_string()].into_iter().chain(a));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--tls-cert-file"), "{}", stderr(&o));
+    // A client CA file without a certificate.
+    let empty = work.join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let mut a = tls_args(&root, &pki, false);
+    a.extend([
+        "--client-ca-file".into(),
+        p(&empty),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ]);
+    let o = kcerts(["serve".to_string()].into_iter().chain(a));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--client-ca-file") && stderr(&o).contains("empty.pem"),
+        "{}",
+        stderr(&o)
+    );
+    // --client-ca-file alone (no TLS): a usage error.
+    let o = kcerts(["serve", "--client-ca-file", &p(&pki.ca)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn serve_holds_at_most_max_connections_open() {
+    let dir = tempdir();
+    let root = dir.path();
+    write_node_aged(root, time::Duration::days(1), 69);
+    let mut a = serve_args(root, "1h");
+    a.extend(["--max-connections".into(), "2".into()]);
+    let s = Server::start(&kcerts_bin(), &a);
+    // Two idle connections take both slots (each may stay up to the 10 s header
+    // timeout)...
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so a third one's request waits: no answer within 2 s.
+    let mut third = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        third,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let waited = third.read(&mut buf);
+    assert!(
+        matches!(&waited, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "the third connection was served while two were open: {waited:?}"
+    );
+    // One closes: the third is answered.
+    drop(idle);
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    third.read_to_end(&mut got).unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.ends_with("ok\n"), "{got}");
+}
+
+#[test]
+fn serve_reads_no_private_key_unless_asked_and_works_where_none_can_be_read() {
+    let dir = tempdir();
+    let root = dir.path();
+    write_node_aged(root, time::Duration::days(1), 70);
+    // A backup directory with a key in it, as kubeadm and kcerts leave them.
+    let backup = root.join("tmp/kcerts-backup-1");
+    std::fs::create_dir_all(&backup).unwrap();
+    std::fs::copy(root.join("pki/ca.key"), backup.join("ca.key")).unwrap();
+    // Every key and tmp/ mode 000, and the server run as root without any
+    // capability, as the DaemonSet runs it: it cannot open them.
+    let mut keys = 0;
+    for d in [root.join("pki"), root.join("pki/etcd")] {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "key") {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
+                keys += 1;
+            }
+        }
+    }
+    assert_eq!(keys, 11, "the 11 keys of a kubeadm node, sa.key included");
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let no_caps = |extra: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--inh-caps=-all", "--bounding-set=-all"])
+            .arg(kcerts_bin())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(serve_args(root, "1h"))
+            .args(extra);
+        Server::spawn(cmd)
+    };
+    // Sanity: without capabilities the keys really are unreadable.
+    let o = run(
+        "setpriv",
+        [
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "cat",
+            &root.join("pki/ca.key").display().to_string(),
+        ],
+    );
+    assert!(
+        !o.status.success(),
+        "the key is readable: the test proves nothing"
+    );
+
+    let s = no_caps(&[]);
+    let (code, text) = s.get("/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(sample(&text, "x509_read_errors"), Some(0.0), "{text}");
+    assert!(!text.contains("x509_cert_error{"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("x509_cert_not_after{"))
+            .count(),
+        14,
+        "{text}"
+    );
+    // No key row and no pair row; every other check passes as before.
+    assert!(!text.contains("check=\"key\""), "{text}");
+    assert!(!text.contains("check=\"pair\""), "{text}");
+    assert!(
+        text.contains(
+            "kcerts_verify_check{target=\"apiserver\",check=\"chain\",result=\"pass\"} 0"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("result=\"fail\"} 2"), "{text}");
+    drop(s);
+
+    // --check-keys reads them, so here each key row fails naming why.
+    let s = no_caps(&["--check-keys"]);
+    let (_, text) = s.get("/metrics");
+    assert!(
+        text.contains("kcerts_verify_check{target=\"apiserver\",check=\"key\",result=\"fail\"} 2"),
+        "{text}"
+    );
+    drop(s);
+    // And where the keys can be read, --check-keys checks them.
+    for d in [root.join("pki"), root.join("pki/etcd")] {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "key") {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+        }
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let s = no_caps(&["--check-keys"]);
+    let (_, text) = s.get("/metrics");
+    assert!(
+        text.contains("kcerts_verify_check{target=\"apiserver\",check=\"key\",result=\"pass\"} 0"),
+        "{text}"
+    );
+    assert!(text.contains("check=\"pair\""), "{text}");
 }

@@ -9,6 +9,7 @@ use super::model::{Item, Link, NodeView, Severity};
 use crate::check::verify::{Status, Thresholds};
 use crate::kubeadm::node_loader::FileErrorKind;
 use crate::kubeadm::residual;
+use crate::x509::strength::{self, Weakness};
 
 /// A finding about one item. Serialised as `{item, severity, message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +92,24 @@ pub enum WarningKind {
         /// The CA's name.
         ca: &'static str,
     },
+    /// Weak cryptography ([`strength`]): a SHA-1 or MD5 signature, a small RSA key.
+    #[error(transparent)]
+    Weak(Weakness),
+}
+
+/// A warning for each weakness of each certificate ([`strength`], the rule
+/// verify's `crypto` rows follow).
+pub(super) fn weak_crypto(items: &[Item], warnings: &mut Vec<Warning>) {
+    for item in items {
+        let Some(c) = &item.certificate else { continue };
+        for w in strength::weaknesses(&c.cert.signature_algorithm, &c.cert.public_key) {
+            warnings.push(Warning {
+                item: item.id,
+                severity: Severity::Warning,
+                kind: WarningKind::Weak(w),
+            });
+        }
+    }
 }
 
 /// Each certificate's expiry under `thresholds`: critical when expired or

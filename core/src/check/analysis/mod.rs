@@ -82,6 +82,7 @@ pub fn analyze_with_progress(
     }
     findings::expiry(&items, thresholds, &mut warnings);
     findings::ca_expires_first(&items, &links, &mut warnings);
+    findings::weak_crypto(&items, &mut warnings);
     findings::node_files(&items, &nodes, &mut warnings);
     warnings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.item.cmp(&b.item)));
     Analysis {

@@ -195,6 +195,59 @@ mod tests {
         )
     }
 
+    /// worker-1's kubelet request (DNS:worker-1, IP:10.0.0.7) as openssl 3.0 wrote
+    /// it with `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha1
+    /// -subj /O=system:nodes/CN=system:node:worker-1 -addext
+    /// subjectAltName=DNS:worker-1,IP:10.0.0.7`: signed with ECDSA-SHA1.
+    const OPENSSL_SHA1_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIIBHDCBxAIBADA2MRUwEwYDVQQKDAxzeXN0ZW06bm9kZXMxHTAbBgNVBAMMFHN5
+c3RlbTpub2RlOndvcmtlci0xMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEXRP0
+9uPR/H8SCdAZdbmok3WH6yJJFhMm3ZgwutCoRvnB/ZNgFYP0FeS7AgTtiYqFBaZ+
+NTjAxl+KVIDaLyRCXKAsMCoGCSqGSIb3DQEJDjEdMBswGQYDVR0RBBIwEIIId29y
+a2VyLTGHBAoAAAcwCQYHKoZIzj0EAQNIADBFAiALyDg0ihQE5UJ52LQjzxEiR2tA
+yr3DQdzrt9j6YkGVqQIhAK+6RTnuqOzL5QCY64g2la1uCr/QOLE3v3fvy3BOFQiN
+-----END CERTIFICATE REQUEST-----
+";
+
+    /// The same with `-newkey rsa:1024` (signed with SHA-256).
+    const OPENSSL_RSA_1024_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIIBojCCAQsCAQAwNjEVMBMGA1UECgwMc3lzdGVtOm5vZGVzMR0wGwYDVQQDDBRz
+eXN0ZW06bm9kZTp3b3JrZXItMTCBnzANBgkqhkiG9w0BAQEFAAOBjQAwgYkCgYEA
+vY3rW0HzFWmP7BO4UTLxLfX1tvuSfUkbECRYzc4edsbfnUzsaBEWNqTH0KmvfPsZ
+hAYnULPGCM0oRsSFZQbDf/euo/0dZqW9vCSerwV+V3rimeVY6HZ0olUMh8oC9Z1e
+YyF96DzyRDO6B4fQW3I5Ed7ruCw05TvsyWMLH4Q4bUMCAwEAAaAsMCoGCSqGSIb3
+DQEJDjEdMBswGQYDVR0RBBIwEIIId29ya2VyLTGHBAoAAAcwDQYJKoZIhvcNAQEL
+BQADgYEAG1WUed6LQe6ji2fnRAv93S95hrkI9Ow/UmWB2QoGlgKmLMDhkFvbCFif
+HR7eqp+R6HEZ4JK55JghJFA0Xq5NtBQ/3eJ9nshwg1fQRMZEN3g7Eoscl93Xbc27
+fRbwQW1SvQ9T/1EO/2WriALi0zl0/N3BRps6G7Qbr/e6kYgbOyU=
+-----END CERTIFICATE REQUEST-----
+";
+
+    #[test]
+    fn sha1_and_rsa_1024_requests_are_refused_as_weak() {
+        use crate::x509::strength::Weakness;
+        let e = as_worker1(OPENSSL_SHA1_CSR, &defaults()).unwrap_err();
+        assert_eq!(
+            e,
+            Refusal::Weak(Weakness::Signature {
+                algorithm: "ECDSA-SHA1",
+                hash: "SHA-1"
+            })
+        );
+        assert!(
+            e.to_string()
+                .starts_with("the request is weak: signed with ECDSA-SHA1: SHA-1 collisions"),
+            "{e}"
+        );
+        let e = as_worker1(OPENSSL_RSA_1024_CSR, &defaults()).unwrap_err();
+        assert_eq!(e, Refusal::Weak(Weakness::SmallRsaKey { bits: 1024 }));
+        // The same names on a P-256 key with SHA-256: approved.
+        assert_eq!(
+            as_worker1(&worker1_csr(&["worker-1"], &["10.0.0.7"]), &defaults()),
+            Ok("worker-1".into())
+        );
+    }
+
     fn worker1_csr(dns: &[&str], ips: &[&str]) -> String {
         csr(
             "system:node:worker-1",

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use thiserror::Error;
 
 use crate::x509::csr::OddName;
+use crate::x509::strength::Weakness;
 
 /// Why a request is not approved.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -25,6 +26,10 @@ pub enum Refusal {
     /// `spec.request` is not a CSR with a valid signature.
     #[error("spec.request is not a valid certificate request: {0}")]
     BadCsr(String),
+    /// Weak cryptography ([`crate::x509::strength`]): a SHA-1 or MD5 signature, an
+    /// RSA key under 2048 bits.
+    #[error("the request is weak: {0}")]
+    Weak(Weakness),
     /// More than one extensionRequest attribute or value: the Kubernetes signer
     /// reads the names of every one.
     #[error(

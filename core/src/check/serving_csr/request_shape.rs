@@ -8,6 +8,7 @@
 use crate::check::serving_csr::{Refusal, Request};
 use crate::kubeadm::role::{KUBELET_CN_PREFIX, KUBELET_ORG};
 use crate::x509::csr::{self, Csr};
+use crate::x509::strength;
 
 /// The usages allowed, as the certificates API spells them.
 const DIGITAL_SIGNATURE: &str = "digital signature";
@@ -28,6 +29,12 @@ pub(super) fn check(req: &Request<'_>) -> Result<(String, Csr), Refusal> {
         });
     }
     let csr = csr::parse(req.csr_pem).map_err(|e| Refusal::BadCsr(e.to_string()))?;
+    if let Some(w) = strength::weaknesses(&csr.signature_algorithm, &csr.public_key)
+        .into_iter()
+        .next()
+    {
+        return Err(Refusal::Weak(w));
+    }
     if !csr.signature_valid {
         return Err(Refusal::BadCsr("its signature does not verify".into()));
     }

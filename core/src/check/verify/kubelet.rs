@@ -151,6 +151,8 @@ pub(super) fn load_kubelet(input: &Input<'_>) -> KubeletState {
                 Err(e) => st.error = Some(format!("kubelet.conf client-certificate-data: {e}")),
             }
             st.key = match key {
+                // Keys not read: the key row is left out, so this is never shown.
+                _ if input.files.keys_not_read => Err(KubeletFileError::NoEmbeddedKey),
                 Some(k) => key_bits("client-key-data", &k),
                 None => Err(KubeletFileError::NoEmbeddedKey),
             };
@@ -163,7 +165,9 @@ pub(super) fn load_kubelet(input: &Input<'_>) -> KubeletState {
                     Err(e) => st.error = Some(format!("{}: {e}", client.path)),
                 }
                 // The kubelet keeps certificate and key in the one file.
-                st.key = key_bits(&client.path, b);
+                if !input.files.keys_not_read {
+                    st.key = key_bits(&client.path, b);
+                }
             }
         },
         _ => st.error = Some("no kubelet client certificate was read".into()),
@@ -239,6 +243,7 @@ pub(super) fn kubelet_checks(
     };
     let (s, r) = expiry(cert, input.now, input.thresholds);
     out.push(s, T, CheckId::Expiry, r);
+    out.weak_crypto(cert, T);
     match ca {
         Some(ca) => match cert.verify_signed_by(ca) {
             Ok(()) => out.push(
@@ -262,6 +267,8 @@ pub(super) fn kubelet_checks(
         ),
     }
     match &st.key {
+        // Keys not read: no key row.
+        _ if input.files.keys_not_read => {}
         Ok(b) if *b == cert.public_key_bits() => out.push(
             Status::Pass,
             T,

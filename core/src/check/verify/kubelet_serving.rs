@@ -54,12 +54,15 @@ pub(super) fn serving_checks(
         }
         (_, Ok(b)) => b,
     };
-    // A pair file is its own key; kubelet.crt has kubelet.key beside it.
+    // A pair file is its own key; kubelet.crt has kubelet.key beside it. With the
+    // keys not read, neither is parsed and there is no key row.
     let key = match &s.key {
-        None => Ok(cert),
-        Some((p, c)) => file_bytes(p, c),
+        _ if input.files.keys_not_read => Ok(None),
+        None => Ok(Some(cert)),
+        Some((p, c)) => file_bytes(p, c).map(Some),
     };
-    let r = match kubelet_serving::report(cert, key.as_ref().ok().copied(), ca, input.now) {
+    let r = match kubelet_serving::report(cert, key.as_ref().ok().copied().flatten(), ca, input.now)
+    {
         Ok(r) => r,
         Err(e) => {
             out.push(Status::Fail, T, CheckId::Read, format!("{}: {e}", s.path));
@@ -71,6 +74,7 @@ pub(super) fn serving_checks(
         reason.push_str("; make a new one: kcerts kubelet serving --renew");
     }
     out.push(status, T, CheckId::Expiry, reason);
+    out.weak_crypto(&r.cert, T);
     let status = match r.signer {
         Signer::Other(_) => Status::Warn,
         _ => Status::Pass,

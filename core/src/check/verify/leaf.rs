@@ -68,6 +68,7 @@ pub(super) fn check_leaves(
         let cert = &leaf.cert;
         let (s, r) = expiry(cert, now, th);
         out.push(s, name, CheckId::Expiry, r);
+        out.weak_crypto(cert, name);
         match ca_cert(cas, row.ca) {
             // kubeadm accepts intermediates after the leaf (TryLoadCertChainFromDisk).
             Some(ca) if !leaf.intermediates.is_empty() => {
@@ -115,8 +116,10 @@ pub(super) fn check_leaves(
                 format!("cannot check: pki/{} did not load", row.ca.cert_file()),
             ),
         }
-        let (s, r) = key_check(files, row, cert);
-        out.push(s, name, CheckId::Key, r);
+        if !files.keys_not_read {
+            let (s, r) = key_check(files, row, cert);
+            out.push(s, name, CheckId::Key, r);
+        }
         let (s, r) = usage_check(cert, row.usage.extended_key_usages());
         out.push(s, name, CheckId::Usage, r);
         match role::check_subject(

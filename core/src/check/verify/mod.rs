@@ -19,6 +19,7 @@ use crate::kubeadm::node_loader;
 use crate::kubeadm::residual::{self, format_date};
 use crate::kubeadm::role::KUBELET_CN_PREFIX;
 use crate::x509::certificate::Certificate;
+use crate::x509::strength;
 
 mod ca;
 mod kubelet;
@@ -124,6 +125,9 @@ pub enum CheckId {
     Live,
     /// A copy of admin.conf holds admin.conf's current credentials (`verify --kubeconfig-copy`).
     KubeconfigCopy,
+    /// Weak cryptography: a SHA-1 or MD5 signature, an RSA key under 2048 bits
+    /// (a warn row only when found).
+    Crypto,
 }
 
 impl CheckId {
@@ -156,6 +160,7 @@ impl CheckId {
             CheckId::DistinctNodes => "distinct-nodes",
             CheckId::Live => "live",
             CheckId::KubeconfigCopy => "kubeconfig-copy",
+            CheckId::Crypto => "crypto",
         }
     }
 }
@@ -268,6 +273,13 @@ impl Out {
             check,
             reason: reason.into(),
         });
+    }
+
+    /// A warn row for each weakness of `cert` ([`strength`]); none when it has none.
+    pub(super) fn weak_crypto(&mut self, cert: &Certificate, target: &str) {
+        for w in strength::weaknesses(&cert.signature_algorithm, &cert.public_key) {
+            self.push(Status::Warn, target, CheckId::Crypto, w.to_string());
+        }
     }
 }
 
