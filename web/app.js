@@ -113,16 +113,26 @@
 
   // --- rendering ----------------------------------------------------------------
   function render(r) {
+    reportGen++;
     renderNodes(r.nodes);
     renderFleet(r.fleet);
-    renderWarnings(r);
-    renderTimeline(r);
     state.columns = r.columns;
     state.selected = null;
     renderHead();
     renderRows(r.page, true);
+    renderWarnings(r);
     renderOther(r);
+    const gen = reportGen;
+    if (r.timeline.length <= FIRST) renderTimeline(r);
+    else later(() => { if (gen === reportGen) renderTimeline(r); });
     $('#detail').hidden = true;
+  }
+
+  // A list of `items` made by `make`, then a `… and N more` line (`tail`).
+  function renderList(ul, items, make, tail) {
+    const gen = reportGen;
+    ul.replaceChildren();
+    fill(ul, items, make, FIRST, () => gen === reportGen, () => { if (tail) ul.append(tail); });
   }
 
   function renderNodes(nodes) {
@@ -167,10 +177,9 @@
   }
 
   function renderWarnings(r) {
-    const ul = $('#warnings');
-    ul.replaceChildren(...r.warnings.map((w) => el('li', { class: w.severity === 'critical' ? 'crit' : 'warn' },
-      el('strong', {}, w.severity === 'critical' ? 'critical: ' : 'warning: '), w.text)),
-    more(r.warnings.length, r.warningCount, 'warnings') || []);
+    renderList($('#warnings'), r.warnings, (w) => el('li', { class: w.severity === 'critical' ? 'crit' : 'warn' },
+      el('strong', {}, w.severity === 'critical' ? 'critical: ' : 'warning: '), w.text),
+    more(r.warnings.length, r.warningCount, 'warnings'));
     $('#warnings-section').hidden = r.warningCount === 0;
   }
 
@@ -245,21 +254,81 @@
     }));
   }
 
+  // A large report is not laid out in one go (hundreds of table rows, list
+  // items and timeline bars froze the page for most of a second): what shows
+  // first (up to FIRST rows of the table and of each list, a small timeline) is
+  // rendered at once, the table's columns are then fixed at the widths those
+  // rows gave them, and the rest follows one task a frame: SLICE more rows or
+  // list items, or a large timeline. bench/web-perf.mjs measures the pauses.
+  const FIRST = 25, SLICE = 25;
+  const tasks = [];
+  let pumping = false;
+  // Bumped by each new report, and by each new first page of the table: the
+  // tasks of an older one are dropped.
+  let reportGen = 0, rowsGen = 0;
+
+  function pump() {
+    const task = tasks.shift();
+    if (!task) { pumping = false; return; }
+    task();
+    requestAnimationFrame(pump);
+  }
+
+  function later(task) {
+    tasks.push(task);
+    if (!pumping) { pumping = true; requestAnimationFrame(pump); }
+  }
+
+  // Appends `items` to `parent`, each made by `make`: the first `now` at once,
+  // the others SLICE a frame while `current()` holds; `done` after the last.
+  function fill(parent, items, make, now, current, done) {
+    parent.append(...items.slice(0, now).map(make));
+    for (let at = now; at < items.length; at += SLICE) {
+      const slice = items.slice(at, at + SLICE);
+      later(() => { if (current()) parent.append(...slice.map(make)); });
+    }
+    if (done) later(() => { if (current()) done(); });
+  }
+
+  // Fixes each column at the width the rows shown gave it, or (`false`) lets the
+  // table lay itself out from its content again.
+  function fixWidths(fixed) {
+    const table = $('#certs');
+    const ths = [...table.querySelectorAll('thead th')];
+    if (!fixed) {
+      table.classList.remove('fixed');
+      for (const th of ths) th.style.width = '';
+      return;
+    }
+    const widths = ths.map((th) => th.getBoundingClientRect().width);
+    ths.forEach((th, n) => { th.style.width = `${widths[n]}px`; });
+    table.classList.add('fixed');
+  }
+
+  function rowElement(r) {
+    return el('tr', { tabindex: '0', 'data-id': String(r.id),
+      onclick: () => showDetail(r.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); showDetail(r.id); } } },
+    r.cells.map((v, n) => {
+      const key = state.columns[n][0];
+      return el('td', { class: `col-${key}${key === 'residual' && r.cls ? ` ${r.cls}` : ''}` }, v);
+    }));
+  }
+
   // Shows a page of rows: the first page replaces the table, later ones append.
   function renderRows(page, first) {
-    const frag = document.createDocumentFragment();
-    for (const r of page.rows) {
-      frag.append(el('tr', { tabindex: '0', 'data-id': String(r.id),
-        onclick: () => showDetail(r.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); showDetail(r.id); } } },
-      r.cells.map((v, n) => {
-        const key = state.columns[n][0];
-        return el('td', { class: `col-${key}${key === 'residual' && r.cls ? ` ${r.cls}` : ''}` }, v);
-      })));
+    const body = $('#certs tbody');
+    if (first) {
+      rowsGen++;
+      fixWidths(false);
+      $('#certs-section').hidden = page.total === 0;
+      body.replaceChildren();
+      state.shown = 0;
     }
-    if (first) { $('#certs tbody').replaceChildren(frag); state.shown = 0; } else $('#certs tbody').append(frag);
+    const gen = rowsGen;
+    fill(body, page.rows, rowElement, first ? FIRST : 0, () => gen === rowsGen);
+    if (first && page.rows.length > FIRST) fixWidths(true);
     state.total = page.total;
     state.shown = Math.min(page.total, state.shown + page.rows.length);
-    $('#certs-section').hidden = page.total === 0;
     $('#certs-more').hidden = page.total <= PAGE;
     $('#certs-shown').textContent = `Showing ${state.shown} of ${page.total} certificates (sorted as a whole).`;
     $('#show-more').hidden = state.shown >= page.total;
@@ -281,7 +350,7 @@
 
   function renderOther(r) {
     $('#other-section').hidden = r.otherCount === 0;
-    $('#other').replaceChildren(...r.others.map((o) => {
+    renderList($('#other'), r.others, (o) => {
       let text;
       if (o.kind === 'error') text = el('span', { class: 'crit' }, `error: ${o.error}`);
       else if (o.kind === 'privateKey') text = `private key, ${o.key}` + (o.matches ? ` — matches ${o.matches}` : ' — no uploaded certificate matches it');
@@ -289,7 +358,7 @@
       else if (o.kind === 'csr') text = `certificate request for ${o.subject}${o.signatureValid ? '' : ' (bad signature!)'}`;
       else if (o.kind === 'fileReference') text = `refers to the file ${o.reference} (not embedded; upload it separately)`;
       return el('li', { 'data-kind': o.kind }, el('code', {}, o.where), ': ', text);
-    }), more(r.others.length, r.otherCount, 'items') || []);
+    }, more(r.others.length, r.otherCount, 'items'));
   }
 
   async function showDetail(id) {
@@ -348,6 +417,8 @@
     });
     dz.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('#file-input').click(); } });
     $('#show-more').addEventListener('click', showMore);
+    // Widths fixed for one window do not suit another: lay the table out again.
+    window.addEventListener('resize', () => fixWidths(false));
     $('#make-csr').addEventListener('click', action('makeCsr', (r) => {
       download(`${r.name}.csr`, r.csrPem);
       download(`${r.name}.key`, r.keyPem);

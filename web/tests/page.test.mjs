@@ -255,7 +255,8 @@ test('a 1,201-certificate bundle: the whole table sorted, shown 500 rows at a ti
   const { page, context, errors } = await openPage();
   await page.setInputFiles('#file-input', bundle);
   await page.waitForSelector('#certs-section:not([hidden])');
-  assert.equal(await page.locator('#certs tbody tr').count(), 500);
+  // The rows after the first 40 are added a slice per frame.
+  await rowsShown(page, 500);
   assert.equal(await page.textContent('#certs-shown'), 'Showing 500 of 1201 certificates (sorted as a whole).');
   await page.click('#show-more');
   await rowsShown(page, 1000);
@@ -270,7 +271,7 @@ test('a 1,201-certificate bundle: the whole table sorted, shown 500 rows at a ti
   // Sorting starts again at the first page, from the whole set.
   await page.click('#certs th button[data-key="notAfter"]');
   await sortedBy(page, 'notAfter', 'descending');
-  assert.equal(await page.locator('#certs tbody tr').count(), 500);
+  await rowsShown(page, 500);
   const desc = await page.locator('#certs tbody tr td:nth-child(6)').allTextContents();
   assert.deepEqual(desc, [...notAfter].reverse().slice(0, 500));
   // The detail pane fetches a row's extensions on demand (row 1 is the CA).
@@ -334,22 +335,41 @@ test('the one-file page works alone from an empty directory (file://)', async ()
   await context.close();
 });
 
-test('an RSA node: a new key defaults to RSA-2048, ticks are readable, the table fits 1280 px', async () => {
+test('an RSA node: a new key defaults to RSA-2048, ticks are readable, the table fits 1400 px and breaks no word', async () => {
   const rsaDir = join(work, 'rsa-node');
   kcerts('generate-pki', '--out', rsaDir, '--node-name', 'cp-rsa', '--advertise-address', '192.168.10.21',
     '--key-algorithm', 'RSA-2048', '--at', T0);
-  const { page, context, errors } = await openPage();
+  const { page, context, errors } = await openPage(baseUrl, { viewport: { width: 1400, height: 900 } });
   await page.setInputFiles('#folder-input', rsaDir);
   await page.waitForSelector('#certs-section:not([hidden])');
 
-  // The certificate table: no sideways scrolling at 1280 px, the usages column in view.
+  // The certificate table: the window's width, no sideways scrolling at 1400 px,
+  // the usages column in view, and no word broken across two lines: a line may
+  // end at a space or after a hyphen or slash (kube-|apiserver), never inside a
+  // word ("CN=kubernetes", "sha256WithRSAEncryption" stay whole).
   const fit = await page.evaluate(() => {
     const wrap = document.querySelector('.table-wrap');
     const usages = document.querySelector('#certs th.col-usages').getBoundingClientRect();
-    return { over: wrap.scrollWidth - wrap.clientWidth, right: usages.right, width: window.innerWidth, shown: usages.width };
+    const broken = [];
+    for (const td of document.querySelectorAll('#certs td')) {
+      const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        for (const m of n.textContent.matchAll(/[^\s\/-]+[\/-]?/g)) {
+          const range = document.createRange();
+          range.setStart(n, m.index);
+          range.setEnd(n, m.index + m[0].length);
+          if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) broken.push(m[0]);
+        }
+      }
+    }
+    return { over: wrap.scrollWidth - wrap.clientWidth, right: usages.right, width: window.innerWidth, shown: usages.width,
+      table: document.querySelector('#certs').getBoundingClientRect().width, broken };
   });
   assert.ok(fit.over <= 0, `the table is ${fit.over}px wider than its box`);
   assert.ok(fit.right <= fit.width && fit.shown > 40, JSON.stringify(fit));
+  assert.ok(fit.table > 1300, `the table is ${fit.table}px wide in a 1400 px window`);
+  assert.deepEqual(fit.broken, [], 'words broken across lines');
+  assert.match(await page.locator('#certs tbody tr', { hasText: 'kubernetes.default.svc' }).textContent(), /sha256WithRSAEncryption/);
   assert.match(await page.locator('#certs tbody tr', { hasText: 'kubernetes.default.svc' }).textContent(), /serverAuth/);
 
   // Timeline: several tick labels, none overlapping another or the now label.
