@@ -521,3 +521,184 @@ fn serve_reads_no_private_key_unless_asked_and_works_where_none_can_be_read() {
     );
     assert!(text.contains("check=\"pair\""), "{text}");
 }
+
+#[test]
+fn serve_fails_healthz_when_a_mounted_kubeconfig_was_replaced_on_the_node() {
+    // The DaemonSet's view of a node: the kubeconfigs as single-file bind mounts
+    // in another directory (the pod's), in a private mount namespace.
+    let dir = tempdir();
+    let root = dir.path().join("node");
+    write_node_aged(&root, time::Duration::days(1), 71);
+    let view = dir.path().join("view");
+    std::fs::create_dir(&view).unwrap();
+    let confs: Vec<&str> = [
+        "admin.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "kubelet.conf",
+    ]
+    .into_iter()
+    .filter(|f| root.join(f).exists())
+    .collect();
+    assert!(confs.contains(&"admin.conf"), "{confs:?}");
+    let mut script = String::new();
+    for f in &confs {
+        std::fs::write(view.join(f), "").unwrap();
+        script.push_str(&format!(
+            "mount --bind '{}' '{}' && ",
+            root.join(f).display(),
+            view.join(f).display()
+        ));
+    }
+    script.push_str(&format!(
+        "exec '{}' serve --listen 127.0.0.1:0 --cert-dir '{}' --kubeconfig-dir '{}' \
+         --kubelet-client-cert '{}' --interval 1h",
+        kcerts_bin().display(),
+        root.join("pki").display(),
+        view.display(),
+        root.join("kubelet/kubelet-client-current.pem").display()
+    ));
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    let mut s = Server::spawn(cmd);
+    assert_eq!(s.get("/healthz"), (200, "ok\n".into()));
+    let serial = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("x509_cert_not_after{name=\"admin.conf\""))
+            .and_then(|l| l.split("serial_number=\"").nth(1))
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no admin.conf in\n{t}"))
+            .to_string()
+    };
+    let before = serial(&s.get("/metrics").1);
+
+    // admin.conf replaced on the node by a rename, as kcerts renew writes it.
+    let other = tempdir();
+    write_node_aged(other.path(), time::Duration::days(1), 72);
+    let staged = root.join("admin.conf.kcerts-new");
+    std::fs::copy(other.path().join("admin.conf"), &staged).unwrap();
+    std::fs::rename(&staged, root.join("admin.conf")).unwrap();
+    s.signal("HUP");
+    s.wait_reads(2.0);
+    // The mount still shows the old file: the metrics cannot see the new one...
+    assert_eq!(serial(&s.get("/metrics").1), before);
+    // ...so /healthz says so, and the liveness probe restarts the container.
+    let (code, body) = s.get("/healthz");
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains(&format!(
+            "{} was replaced on the node",
+            view.join("admin.conf").display()
+        )),
+        "{body}"
+    );
+    s.wait_for_log("was replaced on the node", Duration::from_secs(10));
+    assert_eq!(s.get("/metrics").0, 200, "the metrics are still served");
+}
+
+/// A free port on 127.0.0.1 (bound, then released for the program to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn prometheus_scrapes_over_mutual_tls_only_with_its_client_certificate() {
+    let dir = tempdir();
+    let root = dir.path().join("node");
+    write_node_aged(&root, time::Duration::days(1), 73);
+    let work = dir.path().join("scrape");
+    std::fs::create_dir(&work).unwrap();
+    let pki = scrape_pki(&work);
+    let s = Server::start(&kcerts_bin(), &tls_args(&root, &pki, true));
+
+    // Debian's Prometheus with two jobs on the one target: with the client
+    // certificate in tls_config, and without one.
+    let p = |x: &Path| x.display().to_string();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
+         - job_name: with-cert\n  scheme: https\n  tls_config:\n    ca_file: {ca}\n    \
+         cert_file: {cert}\n    key_file: {key}\n  static_configs:\n  - targets: ['{addr}']\n\
+         - job_name: without-cert\n  scheme: https\n  tls_config:\n    ca_file: {ca}\n  \
+         static_configs:\n  - targets: ['{addr}']\n",
+        ca = p(&pki.ca),
+        cert = p(&pki.client.0),
+        key = p(&pki.client.1),
+        addr = s.addr
+    );
+    let config_file = dir.path().join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut prom = KillOnDrop(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", p(&config_file)))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                p(&dir.path().join("tsdb"))
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian's package) runs"),
+    );
+    // `up` per job, once both have been scraped (at most 60 s).
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    let up = loop {
+        assert!(
+            std::time::Instant::now() < end,
+            "Prometheus did not scrape both jobs within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(prom.0.try_wait().unwrap().is_none(), "prometheus exited");
+        let Ok(mut t) = TcpStream::connect(&web) else {
+            continue;
+        };
+        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let q = "/api/v1/query?query=up";
+        if write!(
+            t,
+            "GET {q} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .is_err()
+        {
+            continue;
+        }
+        let mut raw = String::new();
+        let _ = t.read_to_string(&mut raw);
+        let Some((_, body)) = raw.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+            continue;
+        };
+        let results = v["data"]["result"].as_array().cloned().unwrap_or_default();
+        if results.len() == 2 {
+            break results
+                .iter()
+                .map(|r| {
+                    (
+                        r["metric"]["job"].as_str().unwrap_or_default().to_string(),
+                        r["value"][1].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect::<std::collections::BTreeMap<_, _>>();
+        }
+    };
+    assert_eq!(up["with-cert"], "1", "{up:?}");
+    assert_eq!(up["without-cert"], "0", "{up:?}");
+    let _ = prom.0.kill();
+}
+
+/// A child process killed when dropped (a failed assertion included).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
