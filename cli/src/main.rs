@@ -26,8 +26,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{
-    approve, ca, check_expiration, completions, fleet, generate_csr, generate_pki, inspect,
-    kubelet, recover, renew, restart, restore, sa, serve, sign, verify,
+    approve, backups, ca, check_expiration, completions, fleet, generate_csr, generate_pki,
+    inspect, kubelet, recover, renew, restart, restore, sa, serve, sign, verify,
 };
 
 /// Check and renew the certificates of a kubeadm cluster (a kubeadm-compatible
@@ -52,6 +52,8 @@ enum Command {
     GeneratePki(generate_pki::Args),
     /// Put back the files a renewal replaced, from its backup directory.
     Restore(restore::Args),
+    /// The backups kcerts keeps (they hold private keys): `backups list`, `backups prune --keep N`.
+    Backups(backups::Args),
     /// Restart static-pod components (etcd, apiserver, controller-manager, scheduler) one at a
     /// time, each checked: it must come back serving the certificate on disk.
     Restart(restart::Args),
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::GenerateCsr(a) => generate_csr::run(a),
         Command::GeneratePki(a) => generate_pki::run(a),
         Command::Restore(a) => restore::run(a),
+        Command::Backups(a) => backups::run(a),
         Command::Restart(a) => restart::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),

@@ -53,8 +53,8 @@ pub use kubeadm::{
     yaml,
 };
 pub use plan::{
-    api_request, ca_rotation, expiring, generate_csr, kubelet_client, kubelet_serving_renewal,
-    renewal, sa_rotation,
+    api_request, backup_set, ca_rotation, expiring, generate_csr, journal, kubelet_client,
+    kubelet_serving_renewal, renewal, sa_rotation,
 };
 pub use render::{
     certificate_detail, fleet_report, inspect_output, prometheus, structured, tabwriter, text,

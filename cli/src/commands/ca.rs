@@ -231,7 +231,11 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     let phase_name = format!("{:?}", a.phase).to_lowercase();
     let _lock = a
         .apply
-        .then(|| lock_and_recover(&dirs, "rotate", "run"))
+        .then(|| {
+            let mut roots = fsio::txn::manifest_roots(&dirs);
+            roots.push(a.kubelet.kubelet_pki_dir.clone());
+            lock_and_recover(&dirs, &roots, "rotate", "run")
+        })
         .transpose()?;
     let files = load(&dirs);
     let external = match (&a.new_ca_cert, &a.new_ca_key) {

@@ -105,7 +105,12 @@ fn client(a: ClientArgs) -> Result<()> {
     let _lock = if a.dry_run {
         None
     } else {
-        Some(lock_and_recover(&dirs, "kubelet", "run")?)
+        Some(lock_and_recover(
+            &dirs,
+            std::slice::from_ref(&a.kubelet_pki_dir),
+            "kubelet",
+            "run",
+        )?)
     };
     let files = KubeletFiles::load(&dirs, &a.kubelet_pki_dir)?;
     let (cert, key, ca_key);
@@ -243,7 +248,12 @@ fn serving(a: ServingArgs) -> Result<()> {
     let pki = std::path::absolute(&a.kubelet_pki_dir)
         .with_context(|| format!("cannot resolve {}", a.kubelet_pki_dir.display()))?;
     let _lock = if a.renew && !a.dry_run {
-        Some(lock_and_recover(&dirs, "kubelet", "run")?)
+        Some(lock_and_recover(
+            &dirs,
+            std::slice::from_ref(&pki),
+            "kubelet",
+            "run",
+        )?)
     } else {
         None
     };

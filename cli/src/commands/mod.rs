@@ -3,6 +3,7 @@
 //! two commands share lives in `node/` (operations) or `flags/` (arguments).
 
 pub mod approve;
+pub mod backups;
 pub mod ca;
 pub mod check_expiration;
 pub mod completions;

@@ -100,7 +100,12 @@ pub fn run(a: Args) -> Result<Code> {
     let _lock = if a.dry_run {
         None
     } else {
-        Some(lock_and_recover(&dirs, "recover", "run")?)
+        Some(lock_and_recover(
+            &dirs,
+            std::slice::from_ref(&a.kubelet_pki_dir),
+            "recover",
+            "run",
+        )?)
     };
     let files = dirs.load();
 

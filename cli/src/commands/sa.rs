@@ -115,7 +115,14 @@ fn rotate(a: RotateArgs) -> Result<Code> {
     };
     let _lock = a
         .apply
-        .then(|| lock_and_recover(&dirs, "rotate", "run"))
+        .then(|| {
+            lock_and_recover(
+                &dirs,
+                &crate::fsio::txn::manifest_roots(&dirs),
+                "rotate",
+                "run",
+            )
+        })
         .transpose()?;
     let files = dirs.load_paths(&sa_rotation::wanted());
     let plan = match sa_rotation::plan_step(&files, step, &mut kcerts_core::system_rng()) {

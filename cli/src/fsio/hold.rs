@@ -67,7 +67,10 @@ pub fn hold(dirs: &NodeDirs, manifest: &Path) -> Result<Held> {
         );
     }
     let holding = holding_dir(dirs);
-    super::create_backup_dir(&holding)?;
+    if let Some(tmp) = holding.parent() {
+        fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    }
+    super::trust::ensure_private_dir(&holding)?;
     let name = manifest
         .file_name()
         .with_context(|| format!("{} has no file name", manifest.display()))?;
@@ -85,8 +88,15 @@ pub fn hold(dirs: &NodeDirs, manifest: &Path) -> Result<Held> {
     let tmp = journal.with_extension("tmp");
     {
         use std::io::Write;
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // A new file, never one found there (a link planted at that name).
+        let _ = fs::remove_file(&tmp);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(line.as_bytes())
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -154,16 +164,26 @@ pub enum Recovered {
 /// Puts back a manifest an interrupted restart left in the holding directory.
 pub fn recover(dirs: &NodeDirs) -> Result<Option<Recovered>> {
     let journal = journal_path(dirs);
-    let text = match fs::read_to_string(&journal) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", journal.display())),
+    let Some(text) = super::trust::read_private(&journal, "the restart journal")? else {
+        return Ok(None);
     };
     let (manifest, held) = text
         .trim_end_matches('\n')
         .split_once('\t')
         .map(|(m, h)| (PathBuf::from(m), PathBuf::from(h)))
         .with_context(|| format!("{} is malformed: {text:?}", journal.display()))?;
+    // The journal moves a manifest back only from the holding directory.
+    let real = |d: &Path| fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf());
+    if held.parent().map(real) != Some(real(&holding_dir(dirs))) {
+        bail!(
+            "{} names {} as held, outside {}: kcerts holds manifests only there; remove {} \
+             and check the manifests by hand",
+            journal.display(),
+            held.display(),
+            holding_dir(dirs).display(),
+            journal.display()
+        );
+    }
     let done = match (manifest.exists(), held.exists()) {
         (false, true) => {
             fs::rename(&held, &manifest).with_context(|| {

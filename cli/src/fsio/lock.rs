@@ -34,8 +34,27 @@ pub fn lock_node(dirs: &NodeDirs) -> Result<NodeLock> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        // A symbolic link planted at the lock's name is not followed (ELOOP):
+        // root would otherwise create or lock whatever file it points at.
+        .custom_flags(super::trust::no_follow())
         .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        .map_err(|e| {
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                Hinted {
+                    message: format!(
+                        "the lock file {} is a symbolic link; kcerts does not follow it",
+                        path.display()
+                    ),
+                    hint: "remove the link (kcerts makes the lock file itself) and check who \
+                           can write that directory"
+                        .into(),
+                }
+                .into()
+            } else {
+                anyhow::Error::new(e)
+                    .context(format!("cannot open the lock file {}", path.display()))
+            }
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(NodeLock { _file: file }),
         Err(TryLockError::WouldBlock) => Err(Hinted {

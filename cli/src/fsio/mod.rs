@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -12,6 +12,7 @@ pub mod archive;
 pub mod fault;
 pub mod hold;
 pub mod lock;
+pub mod trust;
 pub mod txn;
 
 /// Files larger than this are refused instead of read (no kubeadm file comes close).
@@ -79,19 +80,24 @@ impl NodeDirs {
 
 /// A directory under `base` that does not exist yet: `<prefix>-<UTC time>`, with
 /// `-2`, `-3`... added when one of that second exists already.
+/// (The name is the core's, `backup_set::dir_name`, so `kcerts backups` reads it.)
 pub fn unique_dir(base: &Path, prefix: &str, now: time::OffsetDateTime) -> PathBuf {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
-    let stamp = now
-        .to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default();
-    let mut dir = base.join(format!("{prefix}-{stamp}"));
+    use kcerts_core::backup_set::dir_name;
     let mut n = 1;
-    while dir.exists() {
+    let mut dir = base.join(dir_name(prefix, now, n));
+    while fs::symlink_metadata(&dir).is_ok() {
         n += 1;
-        dir = base.join(format!("{prefix}-{stamp}-{n}"));
+        dir = base.join(dir_name(prefix, now, n));
     }
     dir
+}
+
+/// Gives an open file to `uid:gid` when the running user may: root may give
+/// any owner, another user keeps its files (the kernel would refuse).
+pub fn set_owner(file: &File, uid: u32, gid: u32) {
+    if trust::euid() == 0 {
+        let _ = std::os::unix::fs::fchown(file, Some(uid), Some(gid));
+    }
 }
 
 /// Why a file cannot be read: the core's type, so a node's unreadable file
@@ -213,9 +219,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
             .with_context(|| format!("cannot sync {}", tmp.display()))?;
         if let Some(m) = &existing {
             // Keep the owner; only root can give files away, and only root needs to.
-            let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
+            set_owner(&f, m.uid(), m.gid());
         }
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+        f.set_permissions(fs::Permissions::from_mode(mode))
             .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
         fs::rename(&tmp, path)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
@@ -230,17 +236,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
     result
 }
 
-/// Creates a backup directory readable by its owner only (backups hold keys).
+/// Creates a backup directory readable by its owner only (backups hold keys),
+/// exclusively: a directory that exists already (someone else's) is an error,
+/// never reused.
 pub fn create_backup_dir(backup_dir: &Path) -> Result<()> {
-    fs::create_dir_all(backup_dir).with_context(|| {
-        format!(
-            "cannot create the backup directory {}",
-            backup_dir.display()
-        )
-    })?;
-    fs::set_permissions(backup_dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot restrict {}", backup_dir.display()))?;
-    Ok(())
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(backup_dir)
+        .with_context(|| {
+            format!(
+                "cannot create the backup directory {} (kcerts makes a new one for each run \
+                 and never reuses one that exists)",
+                backup_dir.display()
+            )
+        })
 }
 
 /// Writes a new file, refusing to replace an existing one.

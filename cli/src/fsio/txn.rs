@@ -32,17 +32,16 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use kcerts_core::journal::{self, Entry, FileMeta, Old};
 use kcerts_core::node::{NodeFiles, NodePath};
 use kcerts_core::renewal::FileWrite;
 use time::OffsetDateTime;
 
-use super::{NodeDirs, fault};
+use super::{NodeDirs, fault, trust};
 use crate::report::Hinted;
 
 /// The journal of a renewal, in its backup directory.
 pub const MANIFEST: &str = "kcerts-manifest.tsv";
-const MANIFEST_HEADER: &str =
-    "# kcerts renewal journal v1: old-state mode uid gid backup-path target";
 const PENDING: &str = "kcerts-renew-pending";
 const STAGED_SUFFIX: &str = ".kcerts-new";
 
@@ -69,106 +68,9 @@ pub struct Op {
     pub content: Content,
 }
 
-/// The owner of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Owner {
-    uid: u32,
-    gid: u32,
-}
-
-/// A regular file's mode and owner before the transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileMeta {
-    /// Permission bits (`0o7777` at most).
-    mode: u32,
-    owner: Owner,
-}
-
-impl FileMeta {
-    fn of(meta: &fs::Metadata) -> Self {
-        Self {
-            mode: meta.mode() & 0o7777,
-            owner: Owner {
-                uid: meta.uid(),
-                gid: meta.gid(),
-            },
-        }
-    }
-}
-
-/// What was at a path before the transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Old {
-    /// Nothing: putting it back removes the new file.
-    Absent,
-    /// A regular file (its copy is in the backup).
-    File(FileMeta),
-    /// A symbolic link (kept in the backup as a link).
-    Link,
-}
-
-impl Old {
-    fn file(self) -> Option<FileMeta> {
-        match self {
-            Old::File(meta) => Some(meta),
-            _ => None,
-        }
-    }
-}
-
-/// One journal line: a file the renewal replaces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    /// What the path held before.
-    old: Old,
-    /// The copy's path inside the backup directory (`pki/apiserver.key`).
-    rel: String,
-    /// The real path written (symbolic links inside the node resolved).
-    target: PathBuf,
-}
-
-impl Entry {
-    fn line(&self) -> String {
-        let (state, mode, uid, gid) = match self.old {
-            Old::File(m) => (
-                "present",
-                format!("{:o}", m.mode),
-                m.owner.uid.to_string(),
-                m.owner.gid.to_string(),
-            ),
-            Old::Absent => ("absent", "-".into(), "-".into(), "-".into()),
-            Old::Link => ("link", "-".into(), "-".into(), "-".into()),
-        };
-        format!(
-            "{state}\t{mode}\t{uid}\t{gid}\t{}\t{}",
-            self.rel,
-            self.target.display()
-        )
-    }
-
-    fn parse(line: &str) -> Option<Self> {
-        let f: Vec<&str> = line.splitn(6, '\t').collect();
-        let [state, mode, uid, gid, rel, target] = f.as_slice() else {
-            return None;
-        };
-        let old = match *state {
-            "present" => Old::File(FileMeta {
-                mode: u32::from_str_radix(mode, 8).ok()?,
-                owner: Owner {
-                    uid: uid.parse().ok()?,
-                    gid: gid.parse().ok()?,
-                },
-            }),
-            "absent" => Old::Absent,
-            "link" => Old::Link,
-            _ => return None,
-        };
-        Some(Self {
-            old,
-            rel: (*rel).to_string(),
-            target: PathBuf::from(target),
-        })
-    }
+/// A file's mode (masked to the permission bits) and owner, from its metadata.
+fn meta_of(meta: &fs::Metadata) -> FileMeta {
+    FileMeta::new(meta.mode(), meta.uid(), meta.gid())
 }
 
 /// The node's directories, canonical: every write must land inside one of them.
@@ -192,12 +94,27 @@ impl Roots {
         Self { roots, shown }
     }
 
+    /// The node's directories and `extra` (from the command line: the kubelet's
+    /// directory, `--manifests-dir`, the directories of admin.conf's copies).
+    pub fn with(dirs: &NodeDirs, extra: &[PathBuf]) -> Self {
+        let mut roots = Self::new(dirs);
+        for r in extra {
+            roots.add(r);
+        }
+        roots
+    }
+
     /// Allows writes under `dir` too (the kubelet's directory).
     pub fn add(&mut self, dir: &Path) {
         if let Ok(real) = fs::canonicalize(dir) {
             self.shown.push_str(&format!(" and {}", dir.display()));
             self.roots.push(real);
         }
+    }
+
+    /// The real paths of the roots.
+    pub fn real(&self) -> &[PathBuf] {
+        &self.roots
     }
 
     /// The real path of a symbolic link to be replaced: its directory resolved,
@@ -267,14 +184,44 @@ pub fn pending_path(dirs: &NodeDirs) -> PathBuf {
     dirs.kubeconfig_dir.join("tmp").join(PENDING)
 }
 
-/// The backup directory of an unfinished renewal, if one was interrupted.
+/// The backup directory an unfinished renewal's marker names, if one was
+/// interrupted (unchecked: to show it; [`recover`] checks it before use).
 pub fn pending(dirs: &NodeDirs) -> Option<PathBuf> {
     let text = fs::read_to_string(pending_path(dirs)).ok()?;
     Some(PathBuf::from(text.trim_end_matches('\n')))
 }
 
-/// The `#root` journal lines: extra directories the transaction writes into.
-const ROOT_PREFIX: &str = "#root\t";
+/// The backup the pending marker names, checked: the marker is a regular file of
+/// this user's that no one else can write, and names a directory inside
+/// `<kubeconfig-dir>/tmp` (the core's rule). `Ok(None)` without a marker.
+fn trusted_pending(dirs: &NodeDirs) -> Result<Option<PathBuf>> {
+    let marker = pending_path(dirs);
+    let Some(text) = trust::read_private(&marker, "the pending-renewal marker")? else {
+        return Ok(None);
+    };
+    let backup = PathBuf::from(text.trim_end_matches('\n'));
+    let tmp = dirs.kubeconfig_dir.join("tmp");
+    let tmp_real = fs::canonicalize(&tmp).unwrap_or(tmp);
+    if journal::pending_backup_allowed(&backup, &tmp_real) {
+        return Ok(Some(backup));
+    }
+    Err(Hinted {
+        message: format!(
+            "the pending-renewal marker {} names {}, outside {}: kcerts recovers by itself \
+             only from its backups there",
+            marker.display(),
+            backup.display(),
+            tmp_real.display()
+        ),
+        hint: format!(
+            "if you made that backup (renew --backup-dir), run `kcerts restore --backup-dir \
+             {}` yourself; else remove {}",
+            backup.display(),
+            marker.display()
+        ),
+    }
+    .into())
+}
 
 fn staged_path(target: &Path) -> PathBuf {
     let name = target
@@ -292,8 +239,8 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Writes `bytes` to a new file (replacing a stale one), fsyncs it, and sets its
-/// owner (when given: only root can give files away) and mode.
-fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Result<()> {
+/// owner (when given) and mode, masked to 0777, on the open handle.
+fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<FileMeta>) -> Result<()> {
     let _ = fs::remove_file(path);
     let result = (|| -> Result<()> {
         let mut f = OpenOptions::new()
@@ -306,9 +253,9 @@ fn write_synced(path: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> R
             .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write {}", path.display()))?;
         if let Some(o) = owner {
-            let _ = std::os::unix::fs::chown(path, Some(o.uid), Some(o.gid));
+            super::set_owner(&f, o.uid, o.gid);
         }
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        f.set_permissions(fs::Permissions::from_mode(mode & journal::MODE_MASK))
             .with_context(|| format!("cannot set the mode of {}", path.display()))
     })();
     if result.is_err() {
@@ -332,7 +279,7 @@ fn replace_link(target: &Path, dest: &Path) -> Result<()> {
 }
 
 /// Replaces `target` with `bytes` atomically (staged file, then rename).
-fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<Owner>) -> Result<()> {
+fn replace(target: &Path, bytes: &[u8], mode: u32, owner: Option<FileMeta>) -> Result<()> {
     let staged = staged_path(target);
     write_synced(&staged, bytes, mode, owner)?;
     rename_staged(&staged, target)
@@ -403,6 +350,15 @@ pub fn manifest_roots(dirs: &NodeDirs) -> Vec<PathBuf> {
     dirs.manifests_dir.iter().cloned().collect()
 }
 
+/// The directories of files named on the command line (admin.conf's copies),
+/// as extra roots.
+pub fn parent_dirs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter_map(|p| fs::canonicalize(p).ok()?.parent().map(Path::to_path_buf))
+        .collect()
+}
+
 /// Applies any writes (files and symbolic links, in the node's directories or
 /// in `extra_roots`): backup and journal, staging, renames (see the module doc).
 /// Returns how many existing files were backed up.
@@ -422,7 +378,7 @@ pub fn apply_ops(
     // 3. Stage every new file; the node is unchanged until all are on disk.
     let staged = stage(&targets, &entries, &marker)?;
     // 4. Commit: one rename per file.
-    commit(dirs, &targets, &staged, &backup_dir, &marker)?;
+    commit(dirs, extra_roots, &targets, &staged, &backup_dir, &marker)?;
     // 5. Done.
     clear_marker(&marker)?;
     Ok(entries.iter().filter(|e| e.old != Old::Absent).count())
@@ -441,13 +397,10 @@ fn resolve_targets<'a>(
     extra_roots: &[PathBuf],
     ops: &'a [Op],
 ) -> Result<Vec<Target<'a>>> {
-    let mut roots = Roots::new(dirs);
-    for r in extra_roots {
-        roots.add(r);
-    }
+    let roots = Roots::with(dirs, extra_roots);
     let mut targets = Vec::new();
     for op in ops {
-        if op.rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        if !journal::safe_backup_path(&op.rel) {
             bail!("unsafe backup path {:?}", op.rel);
         }
         let path = match op.content {
@@ -459,8 +412,12 @@ fn resolve_targets<'a>(
     Ok(targets)
 }
 
-/// Creates the backup directory (0700) and returns its canonical path.
+/// Creates the backup directory (0700, exclusively: never one that exists) in a
+/// base only this user can write, and returns its canonical path.
 fn create_backup(backup_dir: &Path) -> Result<PathBuf> {
+    if let Some(base) = backup_dir.parent() {
+        trust::prepare_backup_base(base)?;
+    }
     super::create_backup_dir(backup_dir)?;
     fs::canonicalize(backup_dir).with_context(|| format!("cannot resolve {}", backup_dir.display()))
 }
@@ -487,7 +444,7 @@ fn back_up(targets: &[Target<'_>], backup_dir: &Path) -> Result<Vec<Entry>> {
                 let bytes = fs::read(target)
                     .with_context(|| format!("cannot read {}", target.display()))?;
                 create_parent(&dst)?;
-                let old = FileMeta::of(&meta);
+                let old = meta_of(&meta);
                 write_synced(&dst, &bytes, old.mode, None)?;
                 Old::File(old)
             }
@@ -514,14 +471,7 @@ fn create_parent(path: &Path) -> Result<()> {
 /// Writes the journal, `kcerts-manifest.tsv`, and makes the backup durable.
 fn write_journal(extra_roots: &[PathBuf], entries: &[Entry], backup_dir: &Path) -> Result<()> {
     fault::step(&"write the journal")?;
-    let mut manifest = format!("{MANIFEST_HEADER}\n");
-    for r in extra_roots {
-        manifest.push_str(&format!("{ROOT_PREFIX}{}\n", r.display()));
-    }
-    for e in entries {
-        manifest.push_str(&e.line());
-        manifest.push('\n');
-    }
+    let manifest = journal::render(extra_roots, entries);
     write_synced(&backup_dir.join(MANIFEST), manifest.as_bytes(), 0o600, None)?;
     sync_dir(backup_dir);
     if let Some(parent) = backup_dir.parent() {
@@ -565,7 +515,7 @@ fn stage(targets: &[Target<'_>], entries: &[Entry], marker: &Path) -> Result<Vec
                         (false, Some(old)) => old.mode,
                         (false, None) => 0o644,
                     };
-                    write_synced(&path, bytes, mode, e.old.file().map(|old| old.owner))
+                    write_synced(&path, bytes, mode, e.old.file())
                         .with_context(|| format!("cannot stage the new {}", target.display()))?;
                 }
                 Content::Symlink(dest) => make_link(&path, dest)?,
@@ -589,6 +539,7 @@ fn stage(targets: &[Target<'_>], entries: &[Entry], marker: &Path) -> Result<Vec
 /// failed rename or removal puts every file back from the backup.
 fn commit(
     dirs: &NodeDirs,
+    extra_roots: &[PathBuf],
     targets: &[Target<'_>],
     staged: &[Option<PathBuf>],
     backup_dir: &Path,
@@ -619,7 +570,7 @@ fn commit(
     let Err(e) = renames else {
         return Ok(());
     };
-    Err(match restore_from(dirs, backup_dir) {
+    Err(match restore_from(dirs, extra_roots, backup_dir) {
         Ok(_) => {
             let _ = fs::remove_file(marker);
             e.context("every file was put back from the backup; no file was changed")
@@ -662,39 +613,55 @@ enum Saved {
 /// every kubeadm file found in it (backups of older kcerts versions). Staged
 /// files of an interrupted renewal are removed. Idempotent: safe to run again
 /// after a crash.
-pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>> {
-    let mut roots = Roots::new(dirs);
-    let entries = match fs::read_to_string(backup_dir.join(MANIFEST)) {
-        Ok(text) => text
-            .lines()
-            .inspect(|l| {
-                if let Some(r) = l.strip_prefix(ROOT_PREFIX) {
-                    roots.add(Path::new(r));
+///
+/// The backup is hostile until checked ([`trust`]): the directory and its
+/// journal must be this user's and writable by no one else, and every path the
+/// journal names must lie inside the node's directories or `extra_roots` (from
+/// the command line; the journal's `#root` lines never add one).
+pub fn restore_from(
+    dirs: &NodeDirs,
+    extra_roots: &[PathBuf],
+    backup_dir: &Path,
+) -> Result<Vec<Restored>> {
+    let roots = Roots::with(dirs, extra_roots);
+    trust::check_backup_dir(backup_dir)?;
+    let manifest = backup_dir.join(MANIFEST);
+    let entries = match trust::read_private(&manifest, "the journal")? {
+        Some(text) => {
+            let refused = |e: journal::JournalError| -> anyhow::Error {
+                Hinted {
+                    message: format!("{}: {e}", manifest.display()),
+                    hint: match e {
+                        journal::JournalError::OutsideRoots { .. } => {
+                            "if you made this backup, name that directory on the command \
+                             line: `kcerts restore --backup-dir DIR --allow-dir <directory>` \
+                             (or --manifests-dir, --kubelet-pki-dir)"
+                                .into()
+                        }
+                        _ => "this journal was not written by kcerts; restore from another \
+                              backup"
+                            .into(),
+                    },
                 }
-            })
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .map(|l| {
-                Entry::parse(l).with_context(|| {
-                    format!(
-                        "{}: malformed line {l:?}",
-                        backup_dir.join(MANIFEST).display()
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>>>()?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !backup_dir.is_dir() {
-                bail!("{} is not a directory", backup_dir.display());
-            }
+                .into()
+            };
+            let parsed = journal::parse(&text).map_err(refused)?;
+            parsed.check_roots(roots.real()).map_err(refused)?;
+            parsed.entries.into_iter().map(|(_, e)| e).collect()
+        }
+        None => {
             let mut found = Vec::new();
             for p in NodeFiles::wanted() {
                 let rel = p.to_string();
-                if let Ok(meta) = fs::metadata(backup_dir.join(&rel)) {
+                if let Ok(meta) = fs::symlink_metadata(backup_dir.join(&rel))
+                    && meta.is_file()
+                {
                     let target = dirs.path(&p);
                     // The owner of the file in place (a backup copy may belong to root).
-                    let mut old = FileMeta::of(&meta);
+                    let mut old = meta_of(&meta);
                     if let Ok(now) = fs::metadata(&target) {
-                        old.owner = FileMeta::of(&now).owner;
+                        let now = meta_of(&now);
+                        (old.uid, old.gid) = (now.uid, now.gid);
                     }
                     found.push(Entry {
                         old: Old::File(old),
@@ -711,45 +678,29 @@ pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>>
             }
             found
         }
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read {}", backup_dir.join(MANIFEST).display()));
-        }
     };
     // Check everything before changing anything.
     let mut todo = Vec::new();
     for e in entries {
-        if e.rel.split('/').any(|c| c == ".." || c.is_empty()) {
-            bail!(
-                "{}: unsafe path {:?}",
-                backup_dir.join(MANIFEST).display(),
-                e.rel
-            );
-        }
         let copy = backup_dir.join(&e.rel);
-        let (target, saved) =
-            match e.old {
-                Old::File(..) => (
-                    roots.resolve(&e.target)?,
-                    Saved::Bytes(fs::read(&copy).with_context(|| {
-                        format!("cannot read the backup copy {}", copy.display())
-                    })?),
-                ),
-                Old::Link => (
+        let (target, saved) = match e.old {
+            Old::File(..) => (roots.resolve(&e.target)?, Saved::Bytes(read_copy(&copy)?)),
+            Old::Link => {
+                (
                     roots.resolve_link(&e.target)?,
                     Saved::Link(fs::read_link(&copy).with_context(|| {
                         format!("cannot read the backup link {}", copy.display())
                     })?),
-                ),
-                // A link made by the transaction is removed itself, not what it points at.
-                Old::Absent
-                    if fs::symlink_metadata(&e.target)
-                        .is_ok_and(|m| m.file_type().is_symlink()) =>
-                {
-                    (roots.resolve_link(&e.target)?, Saved::Nothing)
-                }
-                Old::Absent => (roots.resolve(&e.target)?, Saved::Nothing),
-            };
+                )
+            }
+            // A link made by the transaction is removed itself, not what it points at.
+            Old::Absent
+                if fs::symlink_metadata(&e.target).is_ok_and(|m| m.file_type().is_symlink()) =>
+            {
+                (roots.resolve_link(&e.target)?, Saved::Nothing)
+            }
+            Old::Absent => (roots.resolve(&e.target)?, Saved::Nothing),
+        };
         todo.push((e, target, saved));
     }
     let mut done = Vec::new();
@@ -758,7 +709,7 @@ pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>>
         match (e.old, saved) {
             (Old::File(old), Saved::Bytes(bytes)) => {
                 fault::step(&format_args!("restore {}", target.display()))?;
-                replace(&target, &bytes, old.mode, Some(old.owner))?;
+                replace(&target, &bytes, old.mode, Some(old))?;
                 done.push(Restored::Restored(target));
             }
             (_, Saved::Link(dest)) => {
@@ -782,13 +733,28 @@ pub fn restore_from(dirs: &NodeDirs, backup_dir: &Path) -> Result<Vec<Restored>>
     Ok(done)
 }
 
+/// A backup copy of a regular file, read without following a symbolic link.
+fn read_copy(copy: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(trust::no_follow())
+        .open(copy)
+        .and_then(|f| f.take(super::MAX_FILE_BYTES).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read the backup copy {}", copy.display()))?;
+    Ok(bytes)
+}
+
 /// Finishes an interrupted renewal by putting the old files back (see the
-/// module doc). Returns the backup used and how many files it restored.
-pub fn recover(dirs: &NodeDirs) -> Result<Option<(PathBuf, usize)>> {
-    let Some(backup_dir) = pending(dirs) else {
+/// module doc), allowing writes in the node's directories and `extra_roots`
+/// (the running command's). Returns the backup used and how many files it
+/// restored.
+pub fn recover(dirs: &NodeDirs, extra_roots: &[PathBuf]) -> Result<Option<(PathBuf, usize)>> {
+    let Some(backup_dir) = trusted_pending(dirs)? else {
         return Ok(None);
     };
-    let done = restore_from(dirs, &backup_dir).with_context(|| {
+    let done = restore_from(dirs, extra_roots, &backup_dir).with_context(|| {
         format!(
             "a previous renewal was interrupted and its backup {} cannot be restored",
             backup_dir.display()
@@ -816,32 +782,6 @@ pub fn clear_pending(dirs: &NodeDirs, backup_dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn journal_lines_round_trip() {
-        let present = Entry {
-            old: Old::File(FileMeta {
-                mode: 0o600,
-                owner: Owner { uid: 0, gid: 998 },
-            }),
-            rel: "pki/etcd/server.key".into(),
-            target: PathBuf::from("/etc/kubernetes/pki/etcd/server.key"),
-        };
-        let link = Entry {
-            old: Old::Link,
-            rel: "kubelet/kubelet-client-current.pem".into(),
-            target: PathBuf::from("/var/lib/kubelet/pki/kubelet-client-current.pem"),
-        };
-        let absent = Entry {
-            old: Old::Absent,
-            rel: "pki/a b.key".into(),
-            target: PathBuf::from("/srv/with space/a b.key"),
-        };
-        for e in [present, link, absent] {
-            assert_eq!(Entry::parse(&e.line()), Some(e.clone()));
-        }
-        assert_eq!(Entry::parse("bogus"), None);
-    }
 
     #[test]
     fn staged_files_are_hidden_siblings() {

@@ -3,6 +3,8 @@
 //! kcerts_core::kubeadm_refusal?), and the node lock taken with the recovery of
 //! an interrupted run.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use kcerts_core::{NodeFiles, kubeadm_refusal, node_loader};
 use time::OffsetDateTime;
@@ -47,10 +49,17 @@ pub fn kubeadm_accepts(dirs: &NodeDirs, files: &NodeFiles, now: OffsetDateTime) 
 
 /// Takes the node lock (one run that changes files at a time per node), then
 /// puts back the files of a run that was interrupted, saying so as `[TAG] a
-/// previous RUN was interrupted: put back N files from DIR`.
-pub fn lock_and_recover(dirs: &NodeDirs, tag: &str, run: &str) -> Result<NodeLock> {
+/// previous RUN was interrupted: put back N files from DIR`. The recovery
+/// writes only in the node's directories and `extra_roots` (the directories the
+/// running command names: the kubelet's, `--manifests-dir`...).
+pub fn lock_and_recover(
+    dirs: &NodeDirs,
+    extra_roots: &[PathBuf],
+    tag: &str,
+    run: &str,
+) -> Result<NodeLock> {
     let lock = lock_node(dirs)?;
-    if let Some((backup, n)) = crate::fsio::txn::recover(dirs)? {
+    if let Some((backup, n)) = crate::fsio::txn::recover(dirs, extra_roots)? {
         outln!(
             "[{tag}] a previous {run} was interrupted: put back {n} files from {}",
             backup.display()

@@ -6,9 +6,11 @@
 //! `issue`; never `check` or `render`.
 
 pub mod api_request;
+pub mod backup_set;
 pub mod ca_rotation;
 pub mod expiring;
 pub mod generate_csr;
+pub mod journal;
 pub mod kubelet_client;
 pub mod kubelet_serving_renewal;
 pub mod renewal;

@@ -87,9 +87,10 @@ fn a_failed_commit_leaves_link_and_kubelet_conf_as_they_were() {
         .unwrap_or_else(|| panic!("{}", stdout(&trace)))
         .to_string();
     let restored = kcerts(
-        ["restore", "--backup-dir", &backup]
+        ["restore", "--backup-dir", &backup, "--kubelet-pki-dir"]
             .into_iter()
             .map(String::from)
+            .chain([kl.display().to_string()])
             .chain(dir_args(&root)),
     );
     assert_ok(&restored, "restore");

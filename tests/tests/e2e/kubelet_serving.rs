@@ -178,9 +178,10 @@ fn renews_an_expired_self_signed_serving_certificate() {
 
     // `kcerts restore` puts the old pair back.
     let restored = kcerts(
-        ["restore", "--backup-dir", &backup]
+        ["restore", "--backup-dir", &backup, "--kubelet-pki-dir"]
             .into_iter()
             .map(String::from)
+            .chain([kl.display().to_string()])
             .chain(dir_args(&root)),
     );
     assert_ok(&restored, "restore");

@@ -22,6 +22,7 @@ mod image;
 mod inspect_cli;
 mod inspect_summary;
 mod interop;
+mod journal_attacks;
 mod kubeadm_fidelity;
 mod kubeadm_oracle;
 mod kubeconfig_copies;

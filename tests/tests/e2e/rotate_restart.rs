@@ -281,12 +281,22 @@ fn manifests_dir_keeps_the_manifests_outside_the_kubeconfig_dir() {
         "{}",
         stdout(&status)
     );
-    // restore without --manifests-dir: the journal names the directory.
+    // restore needs --manifests-dir: the journal's `#root` line naming the
+    // directory is checked against the command line, never trusted.
     let backup = backup_dir_in(&out);
     let mut args: Vec<String> = ["restore", "--backup-dir", &backup]
         .map(String::from)
         .to_vec();
     args.extend(dir_args(&root));
+    let refused = kcerts(&args);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("line 2: ") && stderr(&refused).contains("--manifests-dir"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_ne!(std::fs::read_to_string(&kcm).unwrap(), before);
+    args.extend(["--manifests-dir".into(), pods.display().to_string()]);
     assert_ok(&kcerts(args), "restore");
     assert_eq!(std::fs::read_to_string(&kcm).unwrap(), before);
 }

@@ -168,7 +168,9 @@ pub fn run(a: Args) -> Result<Code> {
         }
         None
     } else {
-        Some(lock_and_recover(&dirs, "renew", "renewal")?)
+        let mut roots = fsio::txn::manifest_roots(&dirs);
+        roots.extend(fsio::txn::parent_dirs(&a.update_kubeconfig));
+        Some(lock_and_recover(&dirs, &roots, "renew", "renewal")?)
     };
     let files = crate::node::cluster_config::load_files(&dirs, cfg.as_ref());
     crate::node::guard::require_node(&dirs, &files)?;
