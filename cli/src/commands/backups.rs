@@ -88,7 +88,7 @@ fn list(w: &Where) -> Result<Code> {
     let base = w.base();
     let backups = scan(&base)?;
     let pending = pending_index(w, &backups);
-    let mut table = String::from("BACKUP\tTAKEN\tCOMMAND\tFILES\tBYTES\tPRIVATE KEYS\t\n");
+    let mut table = String::from("BACKUP\tTAKEN\tCOMMAND\tFILES\tBYTES\tPRIVATE KEYS\n");
     for (i, b) in backups.iter().enumerate() {
         let keys = match b.keys {
             0 => "none".to_string(),
@@ -100,9 +100,12 @@ fn list(w: &Where) -> Result<Code> {
             ""
         };
         table.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{keys}{note}\t\n",
-            b.path.display(),
-            backup_set::stamp(b.name.taken),
+            "{}\t{}\t{}\t{}\t{}\t{keys}{note}\n",
+            b.path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            taken(b),
             b.name.command,
             b.files,
             b.bytes
@@ -112,6 +115,7 @@ fn list(w: &Where) -> Result<Code> {
         outln!("no kcerts backups in {}", base.display())?;
         return Ok(Code::Ok);
     }
+    outln!("backups in {}:", base.display())?;
     print(kcerts_core::tabwriter::format(&table, 0, 2))?;
     let keys: usize = backups.iter().map(|b| b.keys).sum();
     let bytes: u64 = backups.iter().map(|b| b.bytes).sum();
@@ -146,7 +150,7 @@ fn prune(p: &PruneArgs) -> Result<Code> {
             "{} ({}, {}, {} files, {} with private keys)",
             b.path.display(),
             b.name.command,
-            backup_set::stamp(b.name.taken),
+            taken(b),
             b.files,
             b.keys
         );
@@ -172,6 +176,14 @@ fn prune(p: &PruneArgs) -> Result<Code> {
         backups.len() - gone.len()
     )?;
     Ok(Code::Ok)
+}
+
+/// When a backup was taken, as RFC 3339 (UTC).
+fn taken(b: &Backup) -> String {
+    b.name
+        .taken
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The backup an interrupted renewal names, if it is one of `backups`.
@@ -211,7 +223,7 @@ fn scan(base: &Path) -> Result<Vec<Backup>> {
         count(&b.path.clone(), &mut b)?;
         out.push(b);
     }
-    out.sort_by(|a, b| (a.name.taken, a.name.seq).cmp(&(b.name.taken, b.name.seq)));
+    out.sort_by_key(|b| (b.name.taken, b.name.seq));
     Ok(out)
 }
 

@@ -102,8 +102,16 @@ fn check_ancestors(dir: &Path, what: &str) -> Result<()> {
 /// A backup directory read back (by `restore` or a recovery): owned by this
 /// user, writable by no one else, not a symbolic link, in a safe place.
 pub fn check_backup_dir(dir: &Path) -> Result<()> {
-    let meta = fs::symlink_metadata(dir)
-        .with_context(|| format!("cannot read the backup directory {}", dir.display()))?;
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("the backup directory {} does not exist", dir.display())
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the backup directory {}", dir.display()));
+        }
+    };
     if let Some(why) = flaw(&meta, Kind::Dir) {
         return Err(refuse(
             dir,

@@ -371,3 +371,84 @@ fn an_interrupted_renewal_is_still_recovered_by_the_next_one() {
         stdout(&out)
     );
 }
+
+fn backups(root: &Path, args: &[&str]) -> Output {
+    Command::new(kcerts_bin())
+        .arg("backups")
+        .args(args)
+        .args(dir_args(root))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn backups_are_listed_with_their_keys_and_pruned_to_the_newest() {
+    let n = NodeDir::new(89);
+    let root = n.root();
+    let mut made = Vec::new();
+    for day in 1..=3 {
+        let out = renew(root, AT + Duration::days(day), &[]);
+        assert_ok(&out, "renew");
+        made.push(PathBuf::from(backup_dir_in(&stdout(&out))));
+    }
+    let list = backups(root, &["list"]);
+    assert_ok(&list, "backups list");
+    let text = stdout(&list);
+    for b in &made {
+        let name = b.file_name().unwrap().to_string_lossy().into_owned();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{text}"));
+        // 18 files: 7 key pairs and 4 kubeconfigs, 11 of them holding a key.
+        assert!(row.contains(" renew ") && row.contains(" 18 "), "{row}");
+        assert!(row.ends_with("11 (secret)"), "{row}");
+    }
+    assert!(text.contains("3 backups, "), "{text}");
+
+    // An interrupted prune left one renamed aside; the pending marker names the oldest.
+    let aside = root.join("tmp/.kcerts-pruning-kcerts-renew-2000-01-01T00-00-00Z");
+    std::fs::create_dir_all(aside.join("pki")).unwrap();
+    std::fs::write(aside.join("pki/ca.key"), b"x").unwrap();
+    let marker = root.join("tmp/kcerts-renew-pending");
+    std::fs::write(&marker, format!("{}\n", made[0].display())).unwrap();
+    set_mode(&marker, 0o600);
+
+    let dry = backups(root, &["prune", "--keep", "1", "--dry-run"]);
+    assert_ok(&dry, "prune --dry-run");
+    assert!(
+        stdout(&dry).contains(&format!(
+            "[dry-run] would remove {} (renew,",
+            made[1].display()
+        )),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(
+        made.iter().all(|b| b.exists()) && aside.exists(),
+        "a dry run removed something"
+    );
+
+    let out = backups(root, &["prune", "--keep", "1"]);
+    assert_ok(&out, "prune");
+    let text = stdout(&out);
+    assert!(text.contains("[prune] finished removing"), "{text}");
+    assert!(
+        text.contains("an interrupted renewal needs it")
+            && text.ends_with("[prune] removed 1 of 3 backups, kept the newest 2\n"),
+        "{text}"
+    );
+    assert!(!aside.exists());
+    assert!(made[0].exists(), "the pending renewal's backup was removed");
+    assert!(!made[1].exists());
+    assert!(made[2].exists(), "the newest backup was removed");
+
+    // A backup base another user can write is not pruned as root.
+    set_mode(&root.join("tmp"), 0o777);
+    assert_refused(
+        &backups(root, &["prune", "--keep", "1"]),
+        &["is writable by its group or by others (mode 0777)"],
+    );
+    set_mode(&root.join("tmp"), 0o755);
+    assert!(made[0].exists() && made[2].exists());
+}
