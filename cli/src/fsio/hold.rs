@@ -217,3 +217,100 @@ pub fn recover(dirs: &NodeDirs) -> Result<Option<Recovered>> {
     sync_parent(&journal);
     Ok(Some(done))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    use super::*;
+
+    fn node() -> (tempfile_dir::Dir, NodeDirs, PathBuf) {
+        let dir = tempfile_dir::Dir::new("hold");
+        let root = dir.path().to_path_buf();
+        let manifests = root.join("manifests");
+        fs::create_dir_all(&manifests).unwrap();
+        fs::create_dir_all(root.join("tmp")).unwrap();
+        let manifest = manifests.join("kube-apiserver.yaml");
+        fs::write(&manifest, b"kind: Pod\n").unwrap();
+        (dir, NodeDirs::new(root.join("pki"), root), manifest)
+    }
+
+    /// A small self-removing directory (the CLI has no tempfile dependency).
+    mod tempfile_dir {
+        use std::path::{Path, PathBuf};
+
+        pub struct Dir(PathBuf);
+
+        impl Dir {
+            pub fn new(name: &str) -> Self {
+                let p = std::env::temp_dir().join(format!(
+                    "kcerts-{name}-{}-{:?}",
+                    std::process::id(),
+                    std::thread::current().id()
+                ));
+                let _ = std::fs::remove_dir_all(&p);
+                std::fs::create_dir_all(&p).unwrap();
+                Self(p)
+            }
+
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_link_planted_at_the_journal_s_temporary_name_is_not_followed() {
+        let (dir, dirs, manifest) = node();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"untouched").unwrap();
+        symlink(&victim, journal_path(&dirs).with_extension("tmp")).unwrap();
+        let held = hold(&dirs, &manifest).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(
+            fs::metadata(&held.journal).unwrap().mode() & 0o777,
+            0o600,
+            "the journal is a new private file"
+        );
+        put_back(&held).unwrap();
+        assert!(manifest.exists());
+    }
+
+    #[test]
+    fn a_holding_directory_someone_else_can_write_is_refused() {
+        let (_dir, dirs, manifest) = node();
+        let holding = holding_dir(&dirs);
+        fs::create_dir(&holding).unwrap();
+        fs::set_permissions(&holding, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = hold(&dirs, &manifest).unwrap_err().to_string();
+        assert!(
+            err.contains("is writable by its group or by others (mode 0777)"),
+            "{err}"
+        );
+        assert!(manifest.exists(), "the manifest was moved");
+        assert!(!journal_path(&dirs).exists());
+    }
+
+    #[test]
+    fn recovery_moves_back_only_from_the_holding_directory() {
+        let (dir, dirs, manifest) = node();
+        fs::remove_file(&manifest).unwrap();
+        let elsewhere = dir.path().join("planted.yaml");
+        fs::write(&elsewhere, b"kind: Pod\nhostPID: true\n").unwrap();
+        fs::write(
+            journal_path(&dirs),
+            format!("{}\t{}\n", manifest.display(), elsewhere.display()),
+        )
+        .unwrap();
+        fs::set_permissions(journal_path(&dirs), fs::Permissions::from_mode(0o600)).unwrap();
+        let err = recover(&dirs).unwrap_err().to_string();
+        assert!(err.contains("outside"), "{err}");
+        assert!(!manifest.exists() && elsewhere.exists());
+    }
+}

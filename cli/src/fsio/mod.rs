@@ -301,4 +301,21 @@ mod tests {
         );
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn a_backup_directory_is_created_private_and_never_reused() {
+        let base = std::env::temp_dir().join(format!("kcerts-backup-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        let dir = base.join("kcerts-renew-x");
+        create_backup_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o700);
+        // Exists already (someone else's, or an earlier run's): refused, not reused.
+        let err = create_backup_dir(&dir).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("never reuses one that exists"),
+            "{err:#}"
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -82,15 +82,15 @@ fn check_ancestors(dir: &Path, what: &str) -> Result<()> {
         let meta = fs::metadata(a).with_context(|| format!("cannot read {}", a.display()))?;
         let mode = meta.mode() & 0o7777;
         let why = if meta.uid() != 0 && meta.uid() != me {
-            format!("is owned by uid {}, another user", meta.uid())
+            format!("which is owned by uid {}, another user", meta.uid())
         } else if mode & 0o022 != 0 && mode & 0o1000 == 0 {
-            format!("is writable by others without the sticky bit (mode {mode:04o})")
+            format!("which is writable by others without the sticky bit (mode {mode:04o})")
         } else {
             continue;
         };
         return Err(refuse(
             a,
-            &format!("{what} {} lies in", dir.display()),
+            &format!("{what} {} is inside", dir.display()),
             &why,
             "keep backups in a directory only root can write (the default, \
              <kubeconfig-dir>/tmp), or fix the owner and mode of that directory",

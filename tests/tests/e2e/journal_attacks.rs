@@ -288,6 +288,25 @@ fn a_backup_dir_another_user_can_write_is_refused() {
         before
     );
 
+    // Ours, but inside a directory another user owns (who could swap it).
+    let their_parent = shared.path().join("their-parent");
+    std::fs::create_dir(&their_parent).unwrap();
+    set_mode(&their_parent, 0o755);
+    std::os::unix::fs::chown(&their_parent, Some(NOBODY), Some(NOBODY)).unwrap();
+    let inside = their_parent.join("ours");
+    std::fs::create_dir(&inside).unwrap();
+    set_mode(&inside, 0o700);
+    let out = renew(root, AT, &["--backup-dir", inside.to_str().unwrap()]);
+    assert_refused(
+        &out,
+        &[&format!(
+            "the backup directory {} is inside {} which is owned by uid 65534, another user",
+            inside.display(),
+            their_parent.display()
+        )],
+    );
+    assert_eq!(std::fs::read_dir(&inside).unwrap().count(), 0);
+
     // A directory only root can write is used; the backup inside is 0700.
     let out = renew(root, AT, &["--backup-dir", ours.to_str().unwrap()]);
     assert_ok(&out, "renew into a private --backup-dir");
