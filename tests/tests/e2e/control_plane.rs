@@ -13,6 +13,8 @@
 //! Skipped, with a message, only when the programs are not built
 //! (scripts/kube-binaries.sh; scripts/test.sh builds them).
 
+use std::time::{Duration, Instant};
+
 use kcerts_tests::real_cluster::RealCluster;
 use kcerts_tests::*;
 
@@ -133,4 +135,208 @@ fn three_nodes_come_up_with_three_etcd_members() {
         stdout(&out)
     );
     eprintln!("bring-up (three nodes): {:.1}s", c.bring_up.as_secs_f64());
+}
+
+/// Waits (at most `limit`) until `pred` holds of the live rows of node `i`;
+/// the rows last seen either way.
+fn wait_rows(
+    c: &RealCluster,
+    i: usize,
+    limit: Duration,
+    pred: impl Fn(&[(String, String)]) -> bool,
+) -> (bool, Vec<(String, String, String)>, Duration) {
+    let start = Instant::now();
+    loop {
+        let rows = live_rows(c, i);
+        if pred(&statuses(&rows)) {
+            return (true, rows, start.elapsed());
+        }
+        if start.elapsed() >= limit {
+            return (false, rows, start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn status_of<'a>(s: &'a [(String, String)], component: &str) -> &'a str {
+    s.iter()
+        .find(|(c, _)| c == component)
+        .map_or("missing", |(_, st)| st)
+}
+
+/// The API server's count of requests made with a client certificate that
+/// expires within 2 h and within 6 h (`apiserver_client_certificate_expiration_seconds`
+/// buckets `le="7200"`, `le="21600"`): which client presents a certificate
+/// renewed with a short `--validity`.
+fn short_lived_requests(c: &RealCluster) -> (u64, u64) {
+    let out = c.kubectl(0, &["get", "--raw", "/metrics"]);
+    assert_ok(&out, "kubectl get --raw /metrics");
+    let text = stdout(&out);
+    let bucket = |le: &str| -> u64 {
+        let key = format!("apiserver_client_certificate_expiration_seconds_bucket{{le=\"{le}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    };
+    (bucket("7200"), bucket("21600"))
+}
+
+/// Waits (at most `limit`) until `pred` holds of [`short_lived_requests`].
+fn wait_requests(
+    c: &RealCluster,
+    limit: Duration,
+    pred: impl Fn((u64, u64)) -> bool,
+) -> (u64, u64) {
+    let start = Instant::now();
+    loop {
+        let seen = short_lived_requests(c);
+        if pred(seen) || start.elapsed() >= limit {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+const PODS: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+#[test]
+fn renew_then_restart_with_the_real_programs() {
+    let Some(c) = RealCluster::single() else {
+        return;
+    };
+    let node = &c.nodes[0];
+    // The controller-manager's and scheduler's start second is in their
+    // self-signed certificate: renew in a later second.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (before_2h, before_6h) = short_lived_requests(&c);
+    assert_eq!(
+        (before_2h, before_6h),
+        (0, 0),
+        "no client has a short-lived certificate yet"
+    );
+
+    // renew all, then the two kubeconfigs again with validities that tell
+    // their clients apart in the API server's metrics: 1 h and 5 h.
+    let out = c.kcerts(0, &["renew", "all"]);
+    assert_ok(&out, "renew all");
+    assert!(
+        stdout(&out).contains("You must restart"),
+        "{}",
+        stdout(&out)
+    );
+    for (conf, validity) in [("controller-manager.conf", "1h"), ("scheduler.conf", "5h")] {
+        let out = c.kcerts(0, &["renew", conf, "--validity", validity]);
+        assert_ok(&out, &format!("renew {conf} --validity {validity}"));
+    }
+
+    // verify --live tells the truth per component: etcd (client and peer) and
+    // the API server serve the renewed files by themselves (no restart); the
+    // controller-manager and scheduler still hold their old client certificates.
+    let (ok, rows, took) = wait_rows(&c, 0, Duration::from_secs(90), |s| {
+        ["apiserver", "etcd-server", "etcd-peer"]
+            .iter()
+            .all(|e| status_of(s, e) == "pass")
+    });
+    assert!(
+        ok,
+        "etcd and the API server did not serve the renewed files: {rows:#?}"
+    );
+    eprintln!(
+        "after renew all: etcd and the API server served the renewed files within {took:.1?}"
+    );
+    let s = statuses(&rows);
+    assert_eq!(status_of(&s, "controller-manager"), "fail", "{rows:#?}");
+    assert_eq!(status_of(&s, "scheduler"), "fail", "{rows:#?}");
+    for p in PODS {
+        assert_eq!(
+            node.kubelet.start_count(p),
+            1,
+            "{p} was restarted: {:?}",
+            node.kubelet.events()
+        );
+    }
+    // ... and they do: 20 s on, no request came with either renewed kubeconfig.
+    std::thread::sleep(Duration::from_secs(20));
+    assert_eq!(
+        short_lived_requests(&c),
+        (0, 0),
+        "the controller-manager or scheduler used its renewed certificate without a restart"
+    );
+
+    // restart all: the real processes stop and start, one at a time.
+    let started = Instant::now();
+    let out = c.kcerts(
+        0,
+        &["restart", "all", "--stop-wait", "60s", "--wait", "180s"],
+    );
+    assert_ok(&out, "restart all");
+    let restart_all = started.elapsed();
+    let summary = stdout(&out).lines().last().unwrap_or_default().to_string();
+    eprintln!("restart all: {summary}");
+    // etcd and the API server once more each; the controller-manager and
+    // scheduler at least once more: they may exit by themselves (leader
+    // election lost) while the API server is down, and the kubelet starts them.
+    for p in PODS {
+        let n = node.kubelet.start_count(p);
+        let ok = if p == "etcd" || p == "kube-apiserver" {
+            n == 2
+        } else {
+            n >= 2
+        };
+        assert!(ok, "{p} started {n} times: {:?}", node.kubelet.events());
+    }
+    let (ok, rows, _) = wait_rows(&c, 0, Duration::from_secs(60), |s| {
+        s.iter().all(|(_, st)| st == "pass")
+    });
+    assert!(ok, "verify --live after restart all: {rows:#?}");
+    // The renewed admin.conf works, and both restarted clients now present
+    // their renewed certificates.
+    let out = c.kubectl(0, &["get", "namespace", "default", "-o", "name"]);
+    assert_ok(&out, "kubectl with the renewed admin.conf");
+    let (kcm, upto_6h) = wait_requests(&c, Duration::from_secs(60), |(a, b)| a > 0 && b > a);
+    assert!(
+        kcm > 0,
+        "no request with the controller-manager's renewed certificate"
+    );
+    assert!(
+        upto_6h > kcm,
+        "no request with the scheduler's renewed certificate"
+    );
+
+    // renew all --restart in one command.
+    std::thread::sleep(Duration::from_millis(1100));
+    let started = Instant::now();
+    let out = c.kcerts(
+        0,
+        &[
+            "renew",
+            "all",
+            "--restart",
+            "--stop-wait",
+            "60s",
+            "--wait",
+            "180s",
+        ],
+    );
+    assert_ok(&out, "renew all --restart");
+    let took = started.elapsed();
+    assert!(
+        !stdout(&out).contains("You must restart"),
+        "{}",
+        stdout(&out)
+    );
+    let summary = stdout(&out).lines().last().unwrap_or_default().to_string();
+    eprintln!("renew all --restart: {summary} ({took:.1?} with the renewal)");
+    let (ok, rows, _) = wait_rows(&c, 0, Duration::from_secs(60), |s| {
+        s.iter().all(|(_, st)| st == "pass")
+    });
+    assert!(ok, "verify --live after renew all --restart: {rows:#?}");
+    let out = c.kubectl(0, &["get", "namespace", "default", "-o", "name"]);
+    assert_ok(&out, "kubectl with the admin.conf renewed again");
+    eprintln!("restart all took {restart_all:.1?}");
 }
