@@ -8,6 +8,7 @@ mod ca_rotation;
 mod closed_pipe;
 mod cluster_config;
 mod control_plane;
+mod control_plane_rotation;
 mod crash_safety;
 mod csr_only;
 mod deploy;
