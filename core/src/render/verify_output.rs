@@ -36,7 +36,9 @@ pub fn render_text(v: &Verification) -> String {
 /// new series every run.
 pub fn to_prometheus(v: &Verification) -> String {
     let mut out = String::from(
-        "# HELP kcerts_verify_check Result of one kcerts verify check: 0 pass, 1 warn, 2 fail.\n\
+        "# HELP kcerts_verify_check Result of one kcerts verify check: 0 pass, 1 warn, 2 fail. \
+         The key and pair checks read the private keys (kcerts serve runs them only with \
+         --check-keys).\n\
          # TYPE kcerts_verify_check gauge\n",
     );
     for c in &v.checks {

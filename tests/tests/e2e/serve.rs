@@ -424,6 +424,21 @@ fn serve_holds_at_most_max_connections_open() {
     assert!(got.ends_with("ok\n"), "{got}");
 }
 
+/// Sets the mode of every `*.key` in the node's `pki/` and `pki/etcd/`; how many.
+fn chmod_keys(root: &Path, mode: u32) -> usize {
+    let mut keys = 0;
+    for d in [root.join("pki"), root.join("pki/etcd")] {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "key") {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+                keys += 1;
+            }
+        }
+    }
+    keys
+}
+
 #[test]
 fn serve_reads_no_private_key_unless_asked_and_works_where_none_can_be_read() {
     let dir = tempdir();
@@ -435,16 +450,7 @@ fn serve_reads_no_private_key_unless_asked_and_works_where_none_can_be_read() {
     std::fs::copy(root.join("pki/ca.key"), backup.join("ca.key")).unwrap();
     // Every key and tmp/ mode 000, and the server run as root without any
     // capability, as the DaemonSet runs it: it cannot open them.
-    let mut keys = 0;
-    for d in [root.join("pki"), root.join("pki/etcd")] {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "key") {
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
-                keys += 1;
-            }
-        }
-    }
+    let keys = chmod_keys(root, 0o000);
     assert_eq!(keys, 11, "the 11 keys of a kubeadm node, sa.key included");
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o000)).unwrap();
     let no_caps = |extra: &[&str]| {
@@ -504,14 +510,7 @@ fn serve_reads_no_private_key_unless_asked_and_works_where_none_can_be_read() {
     );
     drop(s);
     // And where the keys can be read, --check-keys checks them.
-    for d in [root.join("pki"), root.join("pki/etcd")] {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "key") {
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-            }
-        }
-    }
+    chmod_keys(root, 0o600);
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o700)).unwrap();
     let s = no_caps(&["--check-keys"]);
     let (_, text) = s.get("/metrics");
