@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use kcerts_core::KeyAlgorithm;
 use kcerts_core::cluster_config::ClusterConfig;
 use kcerts_core::generate_csr::{self, Inputs};
-use kcerts_core::pki::PkiOptions;
+use kcerts_core::pki::{self, PkiOptions};
 
 use crate::flags::DirArgs;
 use crate::flags::value;
@@ -66,6 +66,8 @@ pub fn run(a: Args) -> Result<Code> {
             .key_algorithm
             .or(cfg.encryption_algorithm)
             .unwrap_or(KeyAlgorithm::Rsa2048),
+        bind_port: cfg.bind_port.unwrap_or(pki::DEFAULT_BIND_PORT),
+        kubernetes_version: cfg.kubernetes_version,
         ..PkiOptions::example()
     };
     let mut rng = kcerts_core::system_rng();
@@ -160,7 +162,10 @@ fn refuse_existing(dirs: &NodeDirs, plan: &generate_csr::Plan) -> bool {
                 conf.display()
             );
             refused = true;
-        } else if r.writes[1..].iter().any(|w| exists(&w.path)) {
+        } else if r.writes[1..].iter().any(|w| exists(&w.path))
+            // kubeadm's CSROrKeyExist also refuses a <name>.conf.key it never writes.
+            || exists(&kcerts_core::node::NodePath::kubeconfig(format!("{}.key", r.name)))
+        {
             eprintln!("error: file already exists: csr: {}", conf.display());
             refused = true;
         }

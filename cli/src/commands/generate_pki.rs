@@ -66,6 +66,8 @@ pub fn run(a: Args) -> Result<Code> {
         key_algorithm: a.key_algorithm,
         validity: a.validity,
         external_etcd: a.external_etcd,
+        bind_port: pki::DEFAULT_BIND_PORT,
+        kubernetes_version: None,
     };
     let dirs = fsio::NodeDirs::new(a.out.join("pki"), a.out.clone());
     let node = pki::generate(&opts, value::now_or(a.at), &mut kcerts_core::system_rng())?;

@@ -19,28 +19,28 @@ use crate::report::out::outln;
 /// How long `--from-cluster` waits for the API server, connection included.
 pub const FROM_CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where kubeadm's progress lines go: stdout before a text report, stderr
-/// before JSON, YAML or Prometheus output so that stays parseable.
+/// Where kubeadm's progress lines go: stdout before a text report; nowhere
+/// before JSON, YAML or Prometheus output, as kubeadm's printer for `-o json|yaml`
+/// drops them (its Printf prints nothing), so that output stays parseable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lines {
     Stdout,
-    Stderr,
+    Quiet,
 }
 
 impl Lines {
-    /// Stdout before a text report, stderr before any other format.
+    /// Stdout before a text report, nothing before any other format.
     pub fn before(output: OutputFormat) -> Self {
         if output == OutputFormat::Text {
             Lines::Stdout
         } else {
-            Lines::Stderr
+            Lines::Quiet
         }
     }
 
     fn say(self, line: &str) -> Result<()> {
-        match self {
-            Lines::Stdout => outln!("{line}")?,
-            Lines::Stderr => eprintln!("{line}"),
+        if self == Lines::Stdout {
+            outln!("{line}")?;
         }
         Ok(())
     }
@@ -121,7 +121,7 @@ fn from_cluster(kubeconfig: &Path, prefix: &str, lines: Lines) -> Result<Option<
         "[{prefix}] Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"..."
     ))?;
     lines.say(&format!(
-        "[{prefix}] Use 'kubeadm init phase upload-config --config your-config-file' to re-upload it."
+        "[{prefix}] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it."
     ))?;
     let fetched = runtime.block_on(async {
         match tokio::time::timeout(FROM_CLUSTER_TIMEOUT, fetch(client)).await {
@@ -135,10 +135,15 @@ fn from_cluster(kubeconfig: &Path, prefix: &str, lines: Lines) -> Result<Option<
     match fetched {
         Ok(cfg) => {
             lines.say("")?;
-            Ok(Some(cfg))
+            // kubeadm's getInternalCfg: --cert-dir (default /etc/kubernetes/pki)
+            // wins over the ConfigMap's certificatesDir.
+            Ok(Some(ClusterConfig {
+                certificates_dir: None,
+                ..cfg
+            }))
         }
-        Err(e) => {
-            eprintln!("warning: --from-cluster: {e:#}");
+        Err(_) => {
+            // kubeadm says only this (the reason shows with its --v=5).
             lines.say(&format!(
                 "[{prefix}] Error reading configuration from the Cluster. Falling back to default configuration"
             ))?;
@@ -174,7 +179,8 @@ async fn fetch(client: kube::Client) -> Result<ClusterConfig> {
 }
 
 /// The node's directories with the configuration's certificatesDir in place of
-/// the default --cert-dir (an explicit other --cert-dir wins).
+/// the default --cert-dir (an explicit other --cert-dir wins). A configuration
+/// read from the cluster has none: there --cert-dir wins, as in kubeadm.
 pub fn dirs_with(dirs: NodeDirs, cfg: Option<&ClusterConfig>) -> NodeDirs {
     match cfg.and_then(|c| c.certificates_dir.as_deref()) {
         Some(dir) if dirs.cert_dir == Path::new(cluster_config::DEFAULT_CERTIFICATES_DIR) => {

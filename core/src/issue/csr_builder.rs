@@ -18,10 +18,11 @@ pub enum CsrBuildError {
     Build(String),
 }
 
-/// Builds a PEM CSR carrying CN, O and SANs of `spec` (no usages, as kubeadm), signed by `key`.
+/// Builds a PEM CSR carrying CN, O and SANs of `spec` (no usages, as kubeadm;
+/// the SANs in kubeadm's order), signed by `key`.
 pub fn build(spec: &LeafSpec, key: &PrivateKey) -> Result<String, CsrBuildError> {
-    let der =
-        go_layout::sign_request(spec, key).map_err(|e| CsrBuildError::Build(e.to_string()))?;
+    let der = go_layout::sign_request(&spec.clone().in_kubeadm_order(), key)
+        .map_err(|e| CsrBuildError::Build(e.to_string()))?;
     Ok(encoding::to_pem("CERTIFICATE REQUEST", &der))
 }
 

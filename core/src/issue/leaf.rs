@@ -43,7 +43,14 @@ pub fn issue<R: CryptoRng + ?Sized>(
         return Err(RenewError::BadValidity);
     }
     let key = PrivateKey::generate(opts.key_algorithm, rng)?;
-    issue_for_key(spec, ca, key, opts.validity, now, rng)
+    issue_for_key(
+        &spec.clone().in_kubeadm_order(),
+        ca,
+        key,
+        opts.validity,
+        now,
+        rng,
+    )
 }
 
 /// Issues a leaf for `spec` and an existing `key`, signed by `ca`, valid for `validity`

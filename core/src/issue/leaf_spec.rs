@@ -138,21 +138,29 @@ impl LeafSpec {
     /// What renewal keeps of `old`: CN, O, DNS SANs deduplicated and sorted, IP
     /// SANs deduplicated in order, extended key usages.
     pub fn from_existing(old: &Certificate) -> Self {
-        let mut dns_names = old.dns_names.clone();
-        dns_names.sort();
-        dns_names.dedup();
-        let mut ip_addresses: Vec<IpAddr> = Vec::new();
-        for ip in &old.ip_addresses {
-            if !ip_addresses.contains(ip) {
-                ip_addresses.push(*ip);
-            }
-        }
         Self {
             common_name: old.common_name.clone().unwrap_or_default(),
             organizations: old.organizations.clone(),
-            dns_names,
-            ip_addresses,
+            dns_names: old.dns_names.clone(),
+            ip_addresses: old.ip_addresses.clone(),
             extended_key_usage: old.extended_key_usage.clone(),
         }
+        .in_kubeadm_order()
+    }
+
+    /// The SANs as kubeadm writes them into every certificate and CSR it makes
+    /// (pkiutil.RemoveDuplicateAltNames in NewSignedCert and NewCSR): DNS names
+    /// sorted and deduplicated, IP addresses deduplicated in their order.
+    pub fn in_kubeadm_order(mut self) -> Self {
+        self.dns_names.sort();
+        self.dns_names.dedup();
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for ip in &self.ip_addresses {
+            if !ips.contains(ip) {
+                ips.push(*ip);
+            }
+        }
+        self.ip_addresses = ips;
+        self
     }
 }

@@ -12,6 +12,7 @@ use crate::issue::leaf::{self, LeafSpec, RenewError, RenewOptions, SigningCa};
 use crate::kubeadm::inventory::{Ca, Usage};
 use crate::kubeadm::kubeconfig::Kubeconfig;
 use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::version::{self, KubernetesVersion};
 use crate::x509::certificate::ExtendedKeyUsage;
 use crate::x509::encoding;
 use crate::x509::keys::{KeyAlgorithm, PrivateKey};
@@ -37,6 +38,12 @@ pub struct PkiOptions {
     pub validity: time::Duration,
     /// Leave out etcd (external etcd).
     pub external_etcd: bool,
+    /// The API server's port on this node (`localAPIEndpoint.bindPort`): the
+    /// local kubeconfigs' port, and the endpoint's when it has none.
+    pub bind_port: u16,
+    /// The cluster's Kubernetes release, when known: what kubeadm writes
+    /// differs by release (apiserver-kubelet-client's O).
+    pub kubernetes_version: Option<KubernetesVersion>,
 }
 
 impl PkiOptions {
@@ -52,9 +59,14 @@ impl PkiOptions {
             key_algorithm: KeyAlgorithm::Rsa2048,
             validity: leaf::DEFAULT_VALIDITY,
             external_etcd: false,
+            bind_port: DEFAULT_BIND_PORT,
+            kubernetes_version: None,
         }
     }
 }
+
+/// kubeadm's default `localAPIEndpoint.bindPort`.
+pub const DEFAULT_BIND_PORT: u16 = 6443;
 
 /// Why a PKI could not be generated.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -276,11 +288,11 @@ fn generate_inner<R: CryptoRng + ?Sized>(
 }
 
 /// The control-plane endpoint: the one given, else the advertise address on
-/// kubeadm's port (`[fd00::10]:6443` for an IPv6 address, as kubeadm joins it).
+/// the bind port (`[fd00::10]:6443` for an IPv6 address, as kubeadm joins it).
 fn control_plane_endpoint(opts: &PkiOptions) -> String {
     opts.control_plane_endpoint
         .clone()
-        .unwrap_or_else(|| join_host_port(&opts.advertise_address.to_string(), 6443))
+        .unwrap_or_else(|| join_host_port(&opts.advertise_address.to_string(), opts.bind_port))
 }
 
 /// The leaf certificates kubeadm makes for a node, in kubeadm's order
@@ -310,7 +322,7 @@ pub fn leaf_specs(opts: &PkiOptions) -> Vec<(&'static str, Ca, LeafSpec)> {
             Ca::Ca,
             leaf(
                 "kube-apiserver-kubelet-client",
-                Some("kubeadm:cluster-admins"),
+                version::apiserver_kubelet_client_organization(opts.kubernetes_version),
                 Usage::Client,
             ),
         ),
@@ -356,9 +368,10 @@ pub fn kubeconfig_specs(opts: &PkiOptions) -> Vec<KubeconfigSpec> {
     let endpoint = control_plane_endpoint(opts);
     let local = format!(
         "https://{}",
-        join_host_port(&opts.advertise_address.to_string(), 6443)
+        join_host_port(&opts.advertise_address.to_string(), opts.bind_port)
     );
-    let public = format!("https://{}", with_default_port(&endpoint, 6443));
+    // kubeadm's GetControlPlaneEndpoint: an endpoint without a port takes the bind port.
+    let public = format!("https://{}", with_default_port(&endpoint, opts.bind_port));
     let spec = |file, client_name: String, organization, server: &String| KubeconfigSpec {
         file,
         client_name,

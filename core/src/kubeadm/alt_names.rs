@@ -199,7 +199,7 @@ pub struct ApiServerInputs<'a> {
 }
 
 /// kubeadm's GetAPIServerAltNames: the node name and the `kubernetes` service
-/// names, the service IP(s) and the advertise address, the control-plane
+/// names, the first service subnet's service IP and the advertise address, the control-plane
 /// endpoint's host, then `apiServer.certSANs`. Returns the names with the
 /// certSANs entries kubeadm would skip (with a warning).
 pub fn apiserver(inputs: &ApiServerInputs<'_>) -> (AltNames, Vec<SanError>) {
@@ -215,10 +215,14 @@ pub fn apiserver(inputs: &ApiServerInputs<'_>) -> (AltNames, Vec<SanError>) {
     ] {
         names.add(San::Dns(d));
     }
-    for cidr in inputs.service_subnet.split(',').map(str::trim).take(2) {
-        if let Some(ip) = first_service_ip(cidr) {
-            names.add(San::Ip(ip));
-        }
+    // kubeadm's GetAPIServerVirtualIP: the first subnet's only (dual-stack too).
+    if let Some(ip) = inputs
+        .service_subnet
+        .split(',')
+        .next()
+        .and_then(|c| first_service_ip(c.trim()))
+    {
+        names.add(San::Ip(ip));
     }
     if let Some(ip) = inputs.advertise_address {
         names.add(San::Ip(ip));
@@ -307,7 +311,8 @@ mod tests {
             dns_domain: "example.org",
             ..Default::default()
         });
-        assert!(api.ips.contains(&"fd00::1".parse().unwrap()));
+        // Only the first subnet's IP, as kubeadm (GetAPIServerVirtualIP).
+        assert_eq!(api.ips, ["10.96.0.1".parse::<IpAddr>().unwrap()]);
         assert!(
             api.dns
                 .contains(&"kubernetes.default.svc.example.org".to_string())

@@ -14,6 +14,7 @@ use time::Duration;
 
 use crate::kubeadm::alt_names::{self, AltNames, SanError};
 use crate::kubeadm::duration;
+use crate::kubeadm::version::KubernetesVersion;
 use crate::kubeadm::yaml::{self, YamlError};
 use crate::x509::keys::KeyAlgorithm;
 
@@ -75,6 +76,9 @@ pub struct ClusterConfig {
     pub advertise_address: Option<IpAddr>,
     /// `localAPIEndpoint.bindPort`.
     pub bind_port: Option<u16>,
+    /// `kubernetesVersion`, when it names a release (a label such as `stable`
+    /// is resolved online by kubeadm: `None`).
+    pub kubernetes_version: Option<KubernetesVersion>,
 }
 
 /// Why a configuration was refused.
@@ -264,6 +268,9 @@ fn read_cluster(
         ));
     }
     cfg.cluster_name = doc.string("clusterName")?;
+    cfg.kubernetes_version = doc
+        .string("kubernetesVersion")?
+        .and_then(|v| KubernetesVersion::parse(&v));
     Ok(())
 }
 
@@ -336,7 +343,7 @@ impl Doc<'_> {
     fn duration(&self, path: &str) -> Result<Option<Duration>, ConfigError> {
         match self.string(path)? {
             None => Ok(None),
-            Some(s) => match duration::parse(&s) {
+            Some(s) => match duration::parse_go(&s) {
                 Ok(d) if d > Duration::ZERO => Ok(Some(d)),
                 _ => Err(self.bad(path, &s, "is not a positive duration such as 8760h0m0s")),
             },
@@ -363,7 +370,7 @@ impl ClusterConfig {
     }
 
     /// kubeadm's warnings (ValidateCertValidity) for validity periods above its
-    /// defaults, without klog's prefix.
+    /// defaults, and for a leaf validity above the CA validity, without klog's prefix.
     pub fn validity_warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(d) = self.certificate_validity
@@ -384,6 +391,16 @@ impl ClusterConfig {
                  default for CA certificate expiration: {}",
                 duration::format_go(d),
                 duration::format_go(DEFAULT_CA_CERTIFICATE_VALIDITY)
+            ));
+        }
+        if let (Some(leaf), Some(ca)) = (self.certificate_validity, self.ca_certificate_validity)
+            && leaf > ca
+        {
+            out.push(format!(
+                "WARNING: certificateValidityPeriod: the value {} is more than the \
+                 caCertificateValidityPeriod: {}",
+                duration::format_go(leaf),
+                duration::format_go(ca)
             ));
         }
         out
@@ -494,6 +511,10 @@ cgroupDriver: systemd
         assert_eq!(c.node_name.as_deref(), Some("node"));
         assert_eq!(c.advertise_address, Some("1.2.3.4".parse().unwrap()));
         assert_eq!(c.bind_port, Some(6443));
+        assert_eq!(
+            c.kubernetes_version,
+            crate::kubeadm::version::KubernetesVersion::parse("v1.31.0")
+        );
         assert!(!c.external_etcd);
         assert_eq!(c.etcd_server_sans, ["etcd.example.com"]);
         assert_eq!(
@@ -560,6 +581,12 @@ networking:
             "ClusterConfiguration encryptionAlgorithm: \"DSA\" is not one of ECDSA-P256, \
              ECDSA-P384, RSA-2048, RSA-3072, RSA-4096"
         );
+        // Go's time.ParseDuration, as kubeadm: no days; fractions and ms are fine.
+        assert!(bad("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: 30d\n")
+            .contains("certificateValidityPeriod: \"30d\""));
+        let ok = parse("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: 1.5h\ncaCertificateValidityPeriod: 90000000ms\n").unwrap();
+        assert_eq!(ok.certificate_validity, Some(Duration::minutes(90)));
+        assert_eq!(ok.ca_certificate_validity, Some(Duration::seconds(90_000)));
         assert!(bad("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: soon\n")
             .contains("certificateValidityPeriod: \"soon\""));
         assert!(bad("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnet: 10.96.0.0\n")
@@ -578,6 +605,22 @@ networking:
         assert!(bad("x: 1\n").contains("document 1"));
         assert!(bad("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n")
             .contains("more than once"));
+    }
+
+    #[test]
+    fn leaf_validity_above_the_ca_validity_is_warned_about() {
+        let c = parse(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+             certificateValidityPeriod: 4000h\ncaCertificateValidityPeriod: 2000h30m\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.validity_warnings(),
+            [
+                "WARNING: certificateValidityPeriod: the value 4000h0m0s is more than the \
+              caCertificateValidityPeriod: 2000h30m0s"
+            ]
+        );
     }
 
     #[test]

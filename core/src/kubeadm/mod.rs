@@ -24,4 +24,5 @@ pub mod residual;
 pub mod role;
 pub mod sa_phase;
 pub mod static_pod;
+pub mod version;
 pub mod yaml;

@@ -16,7 +16,7 @@ pub enum CommonName {
 }
 
 /// The subject kubeadm gives a role: a common name and the accepted organization
-/// sets (the first is what kubeadm 1.29+ writes; later ones are older kubeadms').
+/// sets (the first is what the newest kubeadm writes; later ones are older kubeadms').
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubjectRule {
     /// The common name.
@@ -40,9 +40,12 @@ pub fn subject_rule(row: &Row) -> SubjectRule {
         "super-admin.conf" => exact("kubernetes-super-admin", &[MASTERS]),
         "apiserver" => exact("kube-apiserver", &[NONE]),
         "apiserver-etcd-client" => exact("kube-apiserver-etcd-client", &[NONE, MASTERS]),
-        "apiserver-kubelet-client" => {
-            exact("kube-apiserver-kubelet-client", &[CLUSTER_ADMINS, MASTERS])
-        }
+        // v1.36.1+ writes the CN alone (kubeadm::version), 1.29 to 1.36.0
+        // kubeadm:cluster-admins, older ones system:masters.
+        "apiserver-kubelet-client" => exact(
+            "kube-apiserver-kubelet-client",
+            &[NONE, CLUSTER_ADMINS, MASTERS],
+        ),
         "controller-manager.conf" => exact("system:kube-controller-manager", &[NONE]),
         "etcd-healthcheck-client" => exact("kube-etcd-healthcheck-client", &[NONE, MASTERS]),
         "front-proxy-client" => exact("front-proxy-client", &[NONE]),
@@ -188,6 +191,25 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "O is none; kubeadm's admin.conf has O kubeadm:cluster-admins or system:masters"
+        );
+    }
+
+    #[test]
+    fn apiserver_kubelet_client_of_every_kubeadm_release() {
+        // v1.37 (CN only), v1.29 to v1.36.0, older.
+        let r = row("apiserver-kubelet-client").unwrap();
+        let cn = Some("kube-apiserver-kubelet-client");
+        for orgs in [&[][..], &["kubeadm:cluster-admins"], &["system:masters"]] {
+            assert!(
+                check_subject(r, cn, &s(orgs), &[], None).is_ok(),
+                "{orgs:?}"
+            );
+        }
+        let e = check_subject(r, cn, &s(&["x"]), &[], None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "O is x; kubeadm's apiserver-kubelet-client has O none or kubeadm:cluster-admins or \
+             system:masters"
         );
     }
 

@@ -177,7 +177,8 @@ impl Options {
         })
     }
 
-    /// What the renewed `row` says: `old`'s names plus the SANs to add to it.
+    /// What the renewed `row` says: `old`'s names plus the SANs to add to it,
+    /// in kubeadm's order (DNS names sorted).
     pub fn spec_for(&self, row: &Row, old: &Certificate) -> LeafSpec {
         let mut spec = LeafSpec::from_existing(old);
         for (_, names) in self.add_sans.iter().filter(|(r, _)| *r == row.name) {
@@ -192,7 +193,7 @@ impl Options {
                 }
             }
         }
-        spec
+        spec.in_kubeadm_order()
     }
 
     /// The SANs `row`'s renewal adds to `old` (empty when none).
@@ -251,6 +252,55 @@ fn load_signing_ca(files: &NodeFiles, ca: Ca) -> CaLoad {
         Ok(s) => CaLoad::Ready(Box::new(s)),
         Err(e) => CaLoad::Broken(RowError::new(&key_path, RowErrorKind::SigningCa(e))),
     }
+}
+
+/// kubeadm's warning (CheckCertificatePeriodValidity, when it loads a CA to
+/// sign with) for each CA that signs one of `rows`, holds its key and is not
+/// valid at `now`, in the order the rows first use them: renewal goes on, as
+/// kubeadm's does, and the new certificates chain to a CA that is out of its
+/// validity. Without klog's header.
+pub fn ca_bounds_warnings(files: &NodeFiles, rows: &[&Row], now: OffsetDateTime) -> Vec<String> {
+    let mut seen: Vec<Ca> = Vec::new();
+    let mut out = Vec::new();
+    for row in rows {
+        if seen.contains(&row.ca) {
+            continue;
+        }
+        seen.push(row.ca);
+        let state = node_loader::load_ca(files, row.ca, &mut Vec::new());
+        let Some(cert) = state.cert.filter(|_| !state.external) else {
+            continue;
+        };
+        let problem = if now < cert.not_before {
+            "the certificate is not valid yet"
+        } else if now > cert.not_after {
+            "the certificate has expired"
+        } else {
+            continue;
+        };
+        out.push(format!(
+            "WARNING: could not validate bounds for certificate {}: {problem}: NotBefore: {}, \
+             NotAfter: {}",
+            row.ca.base(),
+            go_time(cert.not_before),
+            go_time(cert.not_after)
+        ));
+    }
+    out
+}
+
+/// A UTC time as Go's `time.Time.String()` prints it: `2026-12-06 20:48:10 +0000 UTC`.
+fn go_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Plans the renewal of `rows` with new keys, as of `now`.
@@ -457,9 +507,50 @@ mod tests {
         assert!(cert.dns_names.contains(&"api.example.com".to_string()));
         assert!(cert.ip_addresses.contains(&"203.0.113.7".parse().unwrap()));
         assert_eq!(cert.dns_names.iter().filter(|d| *d == "cp-1").count(), 1);
+        // kubeadm's RemoveDuplicateAltNames: the added names sorted in.
+        assert!(
+            cert.dns_names.windows(2).all(|w| w[0] < w[1]),
+            "{:?}",
+            cert.dns_names
+        );
         let Outcome::Renewed { cert: etcd, .. } = &plans[1].outcome else {
             panic!("{:?}", plans[1].outcome);
         };
         assert!(!etcd.ip_addresses.contains(&"203.0.113.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_ca_out_of_its_validity_is_warned_about_as_kubeadm() {
+        let files = ecdsa_example_files(NOW, 5);
+        let rows: Vec<_> = ["apiserver", "admin.conf", "etcd-server"]
+            .iter()
+            .map(|n| inventory::row(n).unwrap())
+            .collect();
+        assert!(ca_bounds_warnings(&files, &rows, NOW + time::Duration::days(1)).is_empty());
+        let ca = node_loader::load_ca(&files, Ca::Ca, &mut Vec::new())
+            .cert
+            .unwrap();
+        let late = ca.not_after + time::Duration::seconds(1);
+        let w = ca_bounds_warnings(&files, &rows, late);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(
+            w[0],
+            format!(
+                "WARNING: could not validate bounds for certificate ca: the certificate has \
+                 expired: NotBefore: {}, NotAfter: {}",
+                go_time(ca.not_before),
+                go_time(ca.not_after)
+            )
+        );
+        assert!(w[1].starts_with("WARNING: could not validate bounds for certificate etcd/ca: "));
+        let early = ca.not_before - time::Duration::seconds(1);
+        assert!(
+            ca_bounds_warnings(&files, &rows[..1], early)[0]
+                .contains("ca: the certificate is not valid yet: NotBefore: ")
+        );
+        assert_eq!(
+            go_time(time::macros::datetime!(2026-12-06 20:48:10 UTC)),
+            "2026-12-06 20:48:10 +0000 UTC"
+        );
     }
 }

@@ -61,9 +61,9 @@ fn add_san_to_the_apiserver_and_etcd_certificates() {
         first,
         "[dry-run] apiserver SANs: DNS:node-a, DNS:kubernetes, DNS:kubernetes.default, \
          DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, IP:10.96.0.1, \
-         IP:10.0.0.10 -> DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, \
-         DNS:kubernetes.default.svc.cluster.local, DNS:node-a, DNS:api.example.com, IP:10.96.0.1, \
-         IP:10.0.0.10, IP:203.0.113.7 (added: DNS:api.example.com, IP:203.0.113.7)"
+         IP:10.0.0.10 -> DNS:api.example.com, DNS:kubernetes, DNS:kubernetes.default, \
+         DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, DNS:node-a, \
+         IP:10.96.0.1, IP:10.0.0.10, IP:203.0.113.7 (added: DNS:api.example.com, IP:203.0.113.7)"
     );
     assert_eq!(
         openssl_sans(&api),
@@ -80,8 +80,8 @@ fn add_san_to_the_apiserver_and_etcd_certificates() {
     assert!(stdout(&out).contains("(added: DNS:api.example.com, IP:203.0.113.7)"));
     assert_eq!(
         openssl_sans(&api),
-        "DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, \
-         DNS:kubernetes.default.svc.cluster.local, DNS:node-a, DNS:api.example.com, \
+        "DNS:api.example.com, DNS:kubernetes, DNS:kubernetes.default, \
+         DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, DNS:node-a, \
          IP Address:10.96.0.1, IP Address:10.0.0.10, IP Address:203.0.113.7"
     );
     let scratch = tempdir();
@@ -227,9 +227,9 @@ etcd:
     assert!(text.contains("(added: IP:10.0.0.200)\n"), "{text}");
     assert_eq!(
         openssl_sans(&root.join("pki/apiserver.crt")),
-        "DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, \
-         DNS:kubernetes.default.svc.cluster.local, DNS:node-a, DNS:lb.example.com, \
-         DNS:*.apps.example.com, IP Address:10.96.0.1, IP Address:10.0.0.10, \
+        "DNS:*.apps.example.com, DNS:kubernetes, DNS:kubernetes.default, \
+         DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, \
+         DNS:lb.example.com, DNS:node-a, IP Address:10.96.0.1, IP Address:10.0.0.10, \
          IP Address:198.51.100.9"
     );
     let scratch = tempdir();

@@ -114,7 +114,9 @@ fn keys_and_csrs_as_kubeadm_writes_them() {
         let text = std::fs::read_to_string(&key).unwrap();
         assert!(text.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{c}");
     }
-    // Subjects and SANs as kubeadm's init makes them from this configuration.
+    // Subjects and SANs as kubeadm's init makes them from this configuration (DNS
+    // names sorted, as its RemoveDuplicateAltNames; no kubernetesVersion: the
+    // apiserver-kubelet-client O that works on every release, kubeadm::version).
     let show = |c: &str| {
         openssl(&[
             "req",
@@ -131,9 +133,9 @@ fn keys_and_csrs_as_kubeadm_writes_them() {
     assert!(api.contains("subject=CN=kube-apiserver\n"), "{api}");
     assert!(
         api.contains(
-            "DNS:node-a, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, \
-             DNS:kubernetes.default.svc.cluster.local, DNS:lb.example.com, IP Address:10.96.0.1, \
-             IP Address:10.0.0.10, IP Address:203.0.113.7"
+            "DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, \
+             DNS:kubernetes.default.svc.cluster.local, DNS:lb.example.com, DNS:node-a, \
+             IP Address:10.96.0.1, IP Address:10.0.0.10, IP Address:203.0.113.7"
         ),
         "{api}"
     );
@@ -141,7 +143,7 @@ fn keys_and_csrs_as_kubeadm_writes_them() {
     assert!(etcd.contains("subject=CN=node-a\n"), "{etcd}");
     assert!(
         etcd.contains(
-            "DNS:node-a, DNS:localhost, DNS:etcd.example.com, IP Address:10.0.0.10, \
+            "DNS:etcd.example.com, DNS:localhost, DNS:node-a, IP Address:10.0.0.10, \
              IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"
         ),
         "{etcd}"
@@ -230,6 +232,8 @@ fn refuses_to_overwrite_and_writes_nothing() {
     std::fs::write(root.join("pki/etcd/peer.key"), "old").unwrap();
     std::fs::write(root.join("scheduler.conf"), "old").unwrap();
     std::fs::write(root.join("admin.conf.csr"), "old").unwrap();
+    // kubeadm's CSROrKeyExist refuses a <name>.conf.key too, though it writes none.
+    std::fs::write(root.join("kubelet.conf.key"), "old").unwrap();
     let out = generate(&root, &cfg);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout(&out), "");
@@ -239,6 +243,7 @@ fn refuses_to_overwrite_and_writes_nothing() {
             "error: file already exists: key or CSR {pki}/etcd/peer\n\
              error: file already exists: csr: {root}/admin.conf\n\
              error: file already exists: kube config: {root}/scheduler.conf\n\
+             error: file already exists: csr: {root}/kubelet.conf\n\
              error: no file was written; move the existing files away or choose other directories\n",
             pki = root.join("pki").display(),
             root = root.display()
@@ -259,7 +264,12 @@ fn refuses_to_overwrite_and_writes_nothing() {
     left.sort();
     assert_eq!(
         left,
-        ["admin.conf.csr", "pki/etcd/peer.key", "scheduler.conf"]
+        [
+            "admin.conf.csr",
+            "kubelet.conf.key",
+            "pki/etcd/peer.key",
+            "scheduler.conf"
+        ]
     );
     assert_eq!(
         std::fs::read_to_string(root.join("scheduler.conf")).unwrap(),

@@ -230,6 +230,9 @@ pub fn run(a: Args) -> Result<Code> {
         let csr_dir = a.csr_dir.clone().unwrap_or_default();
         return write_csrs(&dirs, &files, &rows, &opts, &csr_dir, a.dry_run, &mut rng);
     }
+    for w in renewal::ca_bounds_warnings(&files, &rows, now) {
+        eprintln!("{w}");
+    }
     let plans = renewal::plan(&files, &rows, &opts, now, &mut rng);
     let failures: Vec<_> = plans
         .iter()
