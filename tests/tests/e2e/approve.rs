@@ -80,20 +80,20 @@ fn with_worker_and(tune: impl FnOnce(&mut Options)) -> (Cluster, PathBuf, PathBu
 }
 
 /// One CertificateSigningRequest to create.
-struct Req<'a> {
-    name: &'a str,
+pub(super) struct Req<'a> {
+    pub(super) name: &'a str,
     /// The CSR subject.
-    subj: &'a str,
+    pub(super) subj: &'a str,
     /// `subjectAltName=...`, or none.
-    san: Option<&'a str>,
+    pub(super) san: Option<&'a str>,
     /// An RSA key of this many bits instead of ECDSA P-256.
-    rsa: Option<u32>,
-    usages: &'a [&'a str],
-    expiration_seconds: Option<u32>,
-    signer: &'a str,
+    pub(super) rsa: Option<u32>,
+    pub(super) usages: &'a [&'a str],
+    pub(super) expiration_seconds: Option<u32>,
+    pub(super) signer: &'a str,
 }
 
-const SERVING: &str = "kubernetes.io/kubelet-serving";
+pub(super) const SERVING: &str = "kubernetes.io/kubelet-serving";
 const USAGES: &[&str] = &["digital signature", "server auth"];
 
 impl Default for Req<'_> {
@@ -111,7 +111,7 @@ impl Default for Req<'_> {
 }
 
 /// The manifest `kubectl create -f` reads: a CSR made by openssl, base64 in spec.request.
-fn manifest(work: &Path, r: &Req<'_>) -> PathBuf {
+pub(super) fn manifest(work: &Path, r: &Req<'_>) -> PathBuf {
     let key = work.join(format!("{}.key", r.name));
     let csr = work.join(format!("{}.csr", r.name));
     let p = |x: &Path| x.display().to_string();
@@ -754,7 +754,7 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 /// worker-1's own names in the first, `smuggled` in the second, laid out from two
 /// openssl requests with the same key and signed again by openssl. Go's parser
 /// (the signer's) reads the names of both.
-fn two_extension_requests(work: &Path, name: &str, smuggled: &str) -> PathBuf {
+pub(super) fn two_extension_requests(work: &Path, name: &str, smuggled: &str) -> PathBuf {
     let first = Req {
         name,
         ..Req::default()
