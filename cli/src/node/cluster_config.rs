@@ -218,11 +218,46 @@ pub fn read_node(
     Ok(ConfiguredNode { cfg, dirs, files })
 }
 
-/// Loads the node's files, with external etcd as the configuration says.
+/// Loads the node's files, with external etcd as the configuration says, or,
+/// without one, as the static pod manifests show it (said on stderr when they
+/// decide it: kubeadm would have read the cluster's configuration).
 pub fn load_files(dirs: &NodeDirs, cfg: Option<&ClusterConfig>) -> kcerts_core::NodeFiles {
     let mut files = dirs.load();
     if let Some(c) = cfg {
         files.external_etcd = Some(c.external_etcd);
+    } else if let Some(external) = external_etcd_from_manifests(dirs) {
+        let inferred = kcerts_core::node_loader::is_external_etcd(&files);
+        if external != inferred {
+            eprintln!(
+                "note: no kubeadm configuration was read (--config, --from-cluster); the static \
+                 pod manifests in {} say etcd is {}",
+                dirs.manifests().display(),
+                if external {
+                    "external (no etcd.yaml, kube-apiserver --etcd-servers on another host): its \
+                     certificates and CA are left out"
+                } else {
+                    "local (etcd.yaml): its certificates are expected"
+                }
+            );
+        }
+        files.external_etcd = Some(external);
     }
     files
+}
+
+/// [`static_pod::external_etcd`] on the node's manifests; an unreadable or
+/// unparsable kube-apiserver manifest tells nothing.
+fn external_etcd_from_manifests(dirs: &NodeDirs) -> Option<bool> {
+    use kcerts_core::static_pod::{self, StaticPod};
+    let dir = dirs.manifests();
+    let etcd = std::fs::symlink_metadata(dir.join("etcd.yaml")).is_ok();
+    let apiserver = fsio::read_up_to(
+        &dir.join("kube-apiserver.yaml"),
+        fsio::MAX_FILE_BYTES,
+        "a static pod manifest",
+    )
+    .ok()
+    .flatten()
+    .and_then(|b| StaticPod::parse(&b).ok());
+    static_pod::external_etcd(apiserver.as_ref(), etcd)
 }

@@ -247,6 +247,34 @@ impl StaticPod {
     }
 }
 
+/// External etcd as a node's static pod manifests show it, when no kubeadm
+/// configuration was read (issue 22 item 2): kubeadm's stacked etcd runs from
+/// `etcd.yaml` and the API server reaches it on loopback
+/// (`--etcd-servers=https://127.0.0.1:2379`). `Some(true)` when there is no
+/// `etcd.yaml` and every `--etcd-servers` URL of the kube-apiserver manifest
+/// names another host; `Some(false)` when `etcd.yaml` is there; `None` when
+/// the manifests do not tell (no kube-apiserver manifest, or a loopback etcd
+/// without `etcd.yaml`, as while a restart holds it away): the files decide.
+pub fn external_etcd(apiserver: Option<&StaticPod>, etcd_manifest: bool) -> Option<bool> {
+    if etcd_manifest {
+        return Some(false);
+    }
+    let servers: Vec<&str> = apiserver?
+        .flag("etcd-servers")?
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    let loopback = |url: &str| {
+        let host = endpoint::host(endpoint::authority(url));
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    (!servers.is_empty() && !servers.iter().any(|u| loopback(u))).then_some(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +394,24 @@ spec:
             ])
             .is_empty()
         );
+    }
+
+    #[test]
+    fn external_etcd_from_the_manifests() {
+        let api = |servers: &str| StaticPod {
+            name: "kube-apiserver".into(),
+            command: vec!["kube-apiserver".into(), format!("--etcd-servers={servers}")],
+        };
+        let ext = api("https://192.0.2.21:2379,https://192.0.2.22:2379");
+        assert_eq!(external_etcd(Some(&ext), false), Some(true));
+        assert_eq!(external_etcd(Some(&ext), true), Some(false));
+        for local in [
+            "https://127.0.0.1:2379",
+            "https://[::1]:2379",
+            "https://localhost:2379",
+        ] {
+            assert_eq!(external_etcd(Some(&api(local)), false), None, "{local}");
+        }
+        assert_eq!(external_etcd(None, false), None);
     }
 }
