@@ -109,6 +109,11 @@ const MATRIX: &[Case] = &[
         "validity-short",
         "certificateValidityPeriod: 48h\ncaCertificateValidityPeriod: 4380h\n",
     ),
+    // Item 9: Go's time.ParseDuration (fractions); 30d is refused (below).
+    case(
+        "validity-go",
+        "certificateValidityPeriod: 8759.5h\ncaCertificateValidityPeriod: 87599.5h\n",
+    ),
     Case {
         setup: Setup::ExternalEtcd,
         ..case("external-etcd", EXTERNAL_ETCD)
@@ -469,8 +474,7 @@ struct Finding {
 /// "W1206 20:48:10.362162 29281 validation.go:79] WARNING: ...", kcerts'
 /// has no klog header; 18: renew's lines: kubeadm prints one "certificate ...
 /// renewed" line per row and "Done renewing certificates. You must restart
-/// ...", kcerts its backup line and its own; 19: kcerts verify fails kubeadm
-/// v1.37's apiserver-kubelet-client, which has no O (v1.37 dropped it)).
+/// ...", kcerts its backup line and its own).
 /// The first entry that matches counts, so a configuration's own entries
 /// come before the `*` ones.
 const KNOWN: &[(&str, &str, &str)] = &[
@@ -481,83 +485,49 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "external-etcd",
         "check-expiration -o text cluster unreachable / --from-cluster",
-        "12, 13, 14",
+        "14",
     ),
     (
         "external-etcd",
         "check-expiration -o json cluster unreachable / --from-cluster",
-        "7, 13, 14",
+        "14",
     ),
     (
         "external-etcd",
         "check-expiration -o yaml cluster unreachable / --from-cluster",
-        "7, 13, 14",
+        "14",
     ),
+    // Item 1, kept: offline, kubeadm refuses the external-etcd node without
+    // its configuration; kcerts reads external etcd from the manifests (2).
     (
         "external-etcd",
         "check-expiration -o text cluster unreachable / no flag",
-        "2, 14",
+        "1, 2",
     ),
     (
         "external-etcd",
         "check-expiration -o json cluster unreachable / no flag",
-        "14",
+        "1, 2",
     ),
     (
         "external-etcd",
         "check-expiration -o yaml cluster unreachable / no flag",
-        "14",
-    ),
-    (
-        "*",
-        "check-expiration -o text cluster unreachable / --from-cluster",
-        "12, 13",
-    ),
-    (
-        "*",
-        "check-expiration -o json cluster unreachable / --from-cluster",
-        "7",
-    ),
-    (
-        "*",
-        "check-expiration -o yaml cluster unreachable / --from-cluster",
-        "7",
+        "1, 2",
     ),
     (
         "*",
         "check-expiration -o text cluster unreachable / no flag",
         "2",
     ),
-    // generate-csr
-    ("*", "generate-csr pki/apiserver-kubelet-client.csr", "16"),
-    ("dual-stack", "generate-csr pki/apiserver.csr", "3"),
-    ("ipv6", "generate-csr pki/apiserver.csr", "4"),
-    ("ipv6", "generate-csr admin.conf", "4"),
-    ("ipv6", "generate-csr kubelet.conf", "4"),
-    ("ipv6", "generate-csr super-admin.conf", "4"),
-    ("bind-port", "generate-csr admin.conf", "5"),
-    ("bind-port", "generate-csr controller-manager.conf", "5"),
-    ("bind-port", "generate-csr kubelet.conf", "5"),
-    ("bind-port", "generate-csr scheduler.conf", "5"),
-    ("bind-port", "generate-csr super-admin.conf", "5"),
-    ("endpoint-port", "generate-csr pki/apiserver.csr", "10"),
-    ("cert-sans", "generate-csr pki/apiserver.csr", "10"),
-    ("cert-sans", "generate-csr pki/etcd/server.csr", "10"),
     // renewal (kept on purpose: without a configuration kcerts keeps each key's
     // type and size, kubeadm falls back to RSA-2048; see `kcerts renew --help`)
     ("ecdsa-p256", "renewed (no config) *", "kept: key type"),
     ("ecdsa-p384", "renewed (no config) *", "kept: key type"),
     ("rsa-3072", "renewed (no config) *", "kept: key size"),
     ("rsa-4096", "renewed (no config) *", "kept: key size"),
-    ("external-etcd", "renew all no config: refusal", "2, 14"),
-    (
-        "dual-stack",
-        "kubeadm renew -> kcerts verify --config",
-        "3, 19",
-    ),
+    ("external-etcd", "renew all no config: refusal", "1, 2"),
     ("*", "renew all --config: stdout", "18"),
     ("*", "renew all no config: stdout", "2, 18"),
-    ("*", "kubeadm renew -> kcerts verify *", "19"),
     // broken PKIs
     ("missing CA certificate", "*", "14"),
     ("missing leaf under an external CA", "*", "14"),
@@ -668,6 +638,73 @@ fn check_expiration_is_kubeadms_on_every_configuration() {
         .flat_map(|c| check_expiration_findings(&bin, c.name))
         .collect();
     judge("check-expiration", &findings);
+}
+
+/// `kcerts verify --config` on a node kubeadm made: no `fail` row, exit 0 or 2
+/// (the warnings are the kubelet's: kubeadm's kubelet.conf embeds its client
+/// certificate, and no kubelet ran). Expiry is not what is checked
+/// (validity-short lasts 48h): thresholds of 2h and 1h.
+fn verify_finding(node: &Node, case: &str) -> Finding {
+    let out = node.kcerts(&[
+        "verify",
+        "--warn",
+        "2h",
+        "--crit",
+        "1h",
+        "--config",
+        &node.path("/kubeadm.yaml"),
+    ]);
+    let failed: Vec<_> = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with("fail"))
+        .map(str::to_string)
+        .collect();
+    Finding {
+        case: case.into(),
+        check: "kcerts verify --config".into(),
+        diff: (!matches!(out.status.code(), Some(0 | 2)) || !failed.is_empty()).then(|| {
+            format!(
+                "exit {:?}: {failed:?} {}",
+                out.status.code(),
+                stderr(&out).trim()
+            )
+        }),
+    }
+}
+
+/// verify on every node kubeadm v1.37 made (difference 19: it failed kubeadm
+/// v1.37's apiserver-kubelet-client, which has no O).
+#[test]
+fn verify_passes_every_node_kubeadm_made() {
+    let Some(bin) = kube_bin() else { return };
+    let findings: Vec<Finding> = MATRIX
+        .iter()
+        .map(|c| verify_finding(pristine(&bin, c.name), c.name))
+        .collect();
+    judge("verify", &findings);
+}
+
+/// Item 9: a validity in days (`30d`) is no Go duration: kubeadm refuses the
+/// configuration, and so does kcerts (exit 1 both; the words differ, 15).
+#[test]
+fn durations_in_days_are_refused_as_kubeadm_refuses_them() {
+    let Some(bin) = kube_bin() else { return };
+    let c = Case {
+        cluster: "certificateValidityPeriod: 30d\n",
+        ..matrix_case("rsa-2048")
+    };
+    let node = Node::copy_of(pristine(&bin, "rsa-2048"));
+    std::fs::write(node.root.join("days.yaml"), config_yaml(&c, KUBE_VERSION)).unwrap();
+    let k = node.kubeadm(&["certs", "check-expiration", "--config", "/days.yaml"]);
+    let out = node.kcerts(&["check-expiration", "--config", &node.path("/days.yaml")]);
+    assert_eq!(k.status.code(), Some(1), "kubeadm: {}", stderr(&k));
+    assert_eq!(out.status.code(), Some(1), "kcerts: {}", stderr(&out));
+    assert!(stderr(&k).contains("30d"), "{}", stderr(&k));
+    assert!(
+        stderr(&out).contains("certificateValidityPeriod: \"30d\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1000,10 +1037,11 @@ fn renewal_findings(bin: &Path, case: &str, with_config: bool) -> Vec<Finding> {
     v
 }
 
+/// Renewal both ways on every configuration, with and without the
+/// configuration: each tool reads and renews the other's result, and the
+/// renewed files are the same field by field (only serial, key, signature and
+/// dates differ).
 #[test]
-#[ignore = "the renewal matrix's differences are not tabulated in KNOWN yet (first seen: \
-            external etcd without a configuration, where kubeadm renews admin.conf and \
-            apiserver, then refuses); run with --ignored --nocapture for its table"]
 fn renewal_both_ways_gives_kubeadms_certificates_on_every_configuration() {
     let Some(bin) = kube_bin() else { return };
     let findings: Vec<Finding> = MATRIX
@@ -1024,7 +1062,11 @@ fn renewal_both_ways_gives_kubeadms_certificates_on_every_configuration() {
 /// same files, each CSR and kubeconfig the same field by field, and the same
 /// lines (kubeadm's order is random, so sorted).
 fn generate_csr_findings(bin: &Path, c: &Case) -> Vec<Finding> {
-    let node = Node::empty(bin, c);
+    generate_csr_on(&Node::empty(bin, c), c.name)
+}
+
+/// generate-csr by the node's kubeadm and by kcerts, on its configuration.
+fn generate_csr_on(node: &Node, name: &str) -> Vec<Finding> {
     for d in ["kubeadm/pki", "kcerts/pki"] {
         std::fs::create_dir_all(node.root.join(d)).unwrap();
     }
@@ -1038,7 +1080,7 @@ fn generate_csr_findings(bin: &Path, c: &Case) -> Vec<Finding> {
         "--kubeconfig-dir",
         "/kubeadm",
     ]);
-    assert_ok(&k, &format!("{}: kubeadm certs generate-csr", c.name));
+    assert_ok(&k, &format!("{}: kubeadm certs generate-csr", name));
     let cfg = node.path("/kubeadm.yaml");
     let out = kcerts([
         "generate-csr",
@@ -1058,7 +1100,7 @@ fn generate_csr_findings(bin: &Path, c: &Case) -> Vec<Finding> {
     let cs = sorted(node.unroot(&stdout(&out)).replace("/kcerts", "/kubeadm"));
     let mut v = vec![
         Finding {
-            case: c.name.into(),
+            case: name.into(),
             check: "generate-csr --config: exit".into(),
             diff: (k.status.code() != out.status.code()).then(|| {
                 format!(
@@ -1070,14 +1112,14 @@ fn generate_csr_findings(bin: &Path, c: &Case) -> Vec<Finding> {
             }),
         },
         Finding {
-            case: c.name.into(),
+            case: name.into(),
             check: "generate-csr --config: lines".into(),
             diff: (ks != cs).then(|| first_difference(&ks, &cs)),
         },
     ];
     if out.status.success() {
         v.extend(compare_trees(
-            c.name,
+            name,
             "generate-csr",
             &node.root.join("kubeadm"),
             &node.root.join("kcerts"),
@@ -1231,6 +1273,8 @@ fn check_expiration_is_kubeadm_v1_34s_on_its_own_nodes() {
             });
             continue;
         }
+        let fresh = Node::empty_with(old.clone(), &config_yaml(&c, OLD_KUBE_VERSION));
+        let mut csr = generate_csr_on(&fresh, name);
         node.init(&c);
         for variant in 0..EXPIRATION_VARIANTS.len() {
             for form in ["text", "json", "yaml"] {
@@ -1239,15 +1283,23 @@ fn check_expiration_is_kubeadm_v1_34s_on_its_own_nodes() {
                 findings.push(f);
             }
         }
+        // kubernetesVersion v1.34.4: kcerts writes v1.34's subjects
+        // (apiserver-kubelet-client with O=kubeadm:cluster-admins), and verify
+        // passes what v1.34 wrote.
+        for f in &mut csr {
+            f.case = format!("{name} (v1.34)");
+        }
+        findings.extend(csr);
+        findings.push(verify_finding(&node, &format!("{name} (v1.34)")));
     }
     judge("kubeadm v1.34.4", &findings);
 }
 
 // ---------------------------------------------------------------------------
 // The known differences, one test each, asserting kubeadm's behaviour: ignored
-// until kcerts is fixed (then un-ignore) or the difference is kept on purpose
-// (then documented in the README's "Differences from kubeadm" and this test
-// turned into one that shows the kept behaviour).
+// until kcerts is fixed (then un-ignored: they guard the fix) or the difference
+// is kept on purpose (then documented in docs/kubeadm.md's "Differences from
+// kubeadm" and this test turned into one that shows the kept behaviour).
 
 /// Asserts the named checks were compared and are the same as kubeadm's.
 fn assert_same(findings: Vec<Finding>, checks: &[&str]) {
@@ -1293,18 +1345,18 @@ fn difference_2_without_config_the_fallback_lines_as_kubeadm() {
     assert_eq!(node.unroot(&stdout(&c)), stdout(&k));
 }
 
+/// Difference 3, fixed: dual-stack serviceSubnet: only the first subnet's service IP
+/// goes into the apiserver SANs, as kubeadm's GetAPIServerVirtualIP.
 #[test]
-#[ignore = "difference 3: dual-stack serviceSubnet: kubeadm puts the first subnet's service IP \
-            alone in the apiserver SANs, kcerts one per subnet"]
 fn difference_3_dual_stack_service_ip_as_kubeadm() {
     let Some(bin) = kube_bin() else { return };
     let findings = generate_csr_findings(&bin, &matrix_case("dual-stack"));
     assert_same(findings, &["generate-csr pki/apiserver.csr"]);
 }
 
+/// Difference 4, fixed: an IPv6 advertise address without controlPlaneEndpoint is
+/// bracketed (`https://[2001:db8::11]:6443`), no bogus `IP:...:6443` SAN.
 #[test]
-#[ignore = "difference 4: IPv6 advertise address without controlPlaneEndpoint: kcerts adds a \
-            SAN 2001:db8::11:6443 and writes server https://[2001:db8::11:6443]:6443"]
 fn difference_4_ipv6_advertise_address_as_kubeadm() {
     let Some(bin) = kube_bin() else { return };
     let findings = generate_csr_findings(&bin, &matrix_case("ipv6"));
@@ -1319,9 +1371,8 @@ fn difference_4_ipv6_advertise_address_as_kubeadm() {
     );
 }
 
+/// Difference 5, fixed: localAPIEndpoint.bindPort 7443 is the kubeconfigs' port.
 #[test]
-#[ignore = "difference 5: localAPIEndpoint.bindPort 7443: kubeadm's kubeconfigs name \
-            https://192.0.2.11:7443, kcerts' :6443"]
 fn difference_5_bind_port_as_kubeadm() {
     let Some(bin) = kube_bin() else { return };
     let findings = generate_csr_findings(&bin, &matrix_case("bind-port"));
@@ -1337,9 +1388,8 @@ fn difference_5_bind_port_as_kubeadm() {
     );
 }
 
+/// Difference 7, fixed: -o json|yaml prints no configuration lines at all, as kubeadm.
 #[test]
-#[ignore = "difference 7: -o json|yaml: kubeadm prints no configuration lines at all; kcerts \
-            prints them on stderr"]
 fn difference_7_json_and_yaml_without_configuration_lines() {
     let Some(bin) = kube_bin() else { return };
     for form in ["json", "yaml"] {
@@ -1354,9 +1404,9 @@ fn difference_7_json_and_yaml_without_configuration_lines() {
     }
 }
 
+/// Difference 10, fixed: DNS SANs sorted and deduplicated as kubeadm's
+/// RemoveDuplicateAltNames (certSANs, the endpoint's host, etcd's serverCertSANs).
 #[test]
-#[ignore = "difference 10: kubeadm sorts the DNS SANs (and dedups) of apiserver and etcd \
-            certificates (RemoveDuplicateAltNames); kcerts keeps its own order"]
 fn difference_10_dns_sans_sorted_as_kubeadm() {
     let Some(bin) = kube_bin() else { return };
     assert_same(
@@ -1372,20 +1422,17 @@ fn difference_10_dns_sans_sorted_as_kubeadm() {
     );
 }
 
+/// Difference 12, fixed: the fallback's second line names `upload-config kubeadm`.
 #[test]
-#[ignore = "difference 12: kubeadm's second fallback line says 'kubeadm init phase \
-            upload-config kubeadm --config your-config-file' (v1.34 and v1.37); kcerts leaves \
-            out `kubeadm`"]
 fn difference_12_upload_config_line_as_kubeadm() {
     let Some(bin) = kube_bin() else { return };
     let (k, c, _) = expiration_outputs(&bin, "rsa-2048", 1, "text");
     assert_eq!(stdout(&c), stdout(&k));
 }
 
+/// Difference 13, fixed: a cluster that refuses: only kubeadm's fallback lines, no
+/// warning of kcerts' own on stderr.
 #[test]
-#[ignore = "difference 13: --from-cluster with a cluster that refuses: kcerts adds \
-            'warning: --from-cluster: failed to get config map kubeadm-config: ...' on stderr; \
-            kubeadm prints only its fallback lines"]
 fn difference_13_no_extra_warning_when_the_cluster_refuses() {
     let Some(bin) = kube_bin() else { return };
     let (k, c, _) = expiration_outputs(&bin, "rsa-2048", 1, "text");
@@ -1426,9 +1473,9 @@ fn difference_15_garbage_files_in_kubeadms_words() {
     }
 }
 
+/// Difference 16, fixed: with kubernetesVersion v1.37.2, apiserver-kubelet-client's
+/// CSR has the CN alone, as kubeadm v1.37 (kubeadm::version).
 #[test]
-#[ignore = "difference 16: kubeadm v1.37 makes apiserver-kubelet-client with CN only (v1.34: \
-            O=kubeadm:cluster-admins too); kcerts generate-csr writes v1.34's subject"]
 fn difference_16_apiserver_kubelet_client_subject_as_kubeadm_v1_37() {
     let Some(bin) = kube_bin() else { return };
     assert_same(
