@@ -291,16 +291,7 @@ pub fn ca_bounds_warnings(files: &NodeFiles, rows: &[&Row], now: OffsetDateTime)
 
 /// A UTC time as Go's `time.Time.String()` prints it: `2026-12-06 20:48:10 +0000 UTC`.
 fn go_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::x509::chain::utc_with(t, " ", " +0000 UTC")
 }
 
 /// Plans the renewal of `rows` with new keys, as of `now`.

@@ -87,9 +87,16 @@ pub fn verify(
 
 /// Go's `time.RFC3339` in UTC: whole seconds, `Z`.
 fn rfc3339(t: OffsetDateTime) -> String {
+    utc_with(t, "T", "Z")
+}
+
+/// A time in UTC to whole seconds as Go prints it: the date, `separator`, the
+/// time, then `zone` (`T` and `Z` for RFC 3339; ` ` and ` +0000 UTC` for
+/// `time.Time.String()`).
+pub(crate) fn utc_with(t: OffsetDateTime, separator: &str, zone: &str) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        "{:04}-{:02}-{:02}{separator}{:02}:{:02}:{:02}{zone}",
         t.year(),
         u8::from(t.month()),
         t.day(),
