@@ -25,8 +25,9 @@
 #![deny(missing_docs)]
 #![deny(clippy::disallowed_methods)]
 
-// The layers, bottom up: x509, kubeadm, issue, plan, check, render. Each layer's
-// mod.rs says which layers it may use; none uses a layer above it.
+// The layers, bottom up: x509, kubeadm, issue, plan, check, render, agent. Each
+// layer's mod.rs says which layers it may use; none uses a layer above it.
+mod agent;
 mod check;
 mod issue;
 mod kubeadm;
@@ -39,6 +40,7 @@ mod test_support;
 
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
+pub use agent::{jitter, lease_claim, node_event, protocol, renewal_due, restart_safety};
 pub use check::{
     analysis, clock, expiration, fleet, inspect, kubeadm_refusal, kubeconfig_copy, kubelet_serving,
     live, serving_csr, summary, verify,

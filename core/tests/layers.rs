@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 
 use layer_rules::{cycles, ident, rust_files, top_level_items};
 
-const LAYERS: [(&str, &[&str]); 6] = [
+const LAYERS: [(&str, &[&str]); 7] = [
     ("x509", &[]),
     ("kubeadm", &["x509"]),
     ("issue", &["x509", "kubeadm"]),
     ("plan", &["x509", "kubeadm", "issue"]),
     ("check", &["x509", "kubeadm"]),
     ("render", &["x509", "kubeadm", "check"]),
+    ("agent", &["x509", "kubeadm", "check"]),
 ];
 
 fn src() -> PathBuf {
