@@ -51,8 +51,8 @@ pub use issue::{
 };
 pub use kubeadm::{
     admin_copy, alt_names, ca_phase, cidr, cluster_config, duration, endpoint, inventory,
-    kubeconfig, manifest, node, node_archive, node_loader, residual, role, sa_phase, static_pod,
-    version, yaml,
+    kubeconfig, manifest, node, node_archive, node_loader, reload, residual, role, sa_phase,
+    static_pod, version, yaml,
 };
 pub use plan::{
     api_request, backup_set, ca_rotation, expiring, generate_csr, journal, kubelet_client,

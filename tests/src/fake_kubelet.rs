@@ -8,7 +8,11 @@
 //!   changed restarts it. Hidden files are ignored, as the kubelet does.
 //! - A pod of a known component (by `metadata.name`) is one TLS listener per
 //!   address its command line names, with the certificate and key that command
-//!   line names, read when the pod starts (as the real processes do):
+//!   line names. Where the real program reads its serving pair again by itself
+//!   (docs/reload.md: etcd's client and peer pairs, the API server's), the fake
+//!   reads it at each TLS handshake; everything else (client CAs, the
+//!   controller-manager's and scheduler's files) is read when the pod starts,
+//!   and a pod whose files cannot be read does not start:
 //!   kube-apiserver `--advertise-address`/`--secure-port` with
 //!   `--tls-cert-file`/`--tls-private-key-file` (client certificates from
 //!   `--client-ca-file` optional; a client certificate it does not accept fails
@@ -330,6 +334,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 need(pod, "key-file")?,
                 client_ca,
                 true,
+                PairRead::AtHandshake,
             )?;
             for hp in urls(pod, "listen-client-urls") {
                 out.push(Listener {
@@ -348,6 +353,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 need(pod, "peer-key-file")?,
                 peer_ca,
                 true,
+                PairRead::AtHandshake,
             )?;
             for hp in urls(pod, "listen-peer-urls") {
                 out.push(Listener {
@@ -374,6 +380,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 need(pod, "tls-private-key-file")?,
                 pod.flag("client-ca-file"),
                 false,
+                PairRead::AtHandshake,
             )?;
             let host = pod.flag("advertise-address").unwrap_or("127.0.0.1");
             let port = pod.flag("secure-port").unwrap_or("6443");
@@ -387,7 +394,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
         }
         "kube-controller-manager" | "kube-scheduler" => {
             let tls = match (pod.flag("tls-cert-file"), pod.flag("tls-private-key-file")) {
-                (Some(c), Some(k)) => server_config(c, k, None, false)?,
+                (Some(c), Some(k)) => server_config(c, k, None, false, PairRead::AtStart)?,
                 _ => self_signed_config("localhost")?,
             };
             let default_port = if pod.name == "kube-scheduler" {
@@ -546,19 +553,68 @@ fn key_der(pem: &[u8]) -> Result<rustls::pki_types::PrivateKeyDer<'static>, Stri
     })
 }
 
+/// When a listener reads its certificate and key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PairRead {
+    /// Once, when the pod starts.
+    AtStart,
+    /// At each TLS handshake (and once at start: a pod without them does not start).
+    AtHandshake,
+}
+
+fn read_file(f: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))
+}
+
+/// A certificate chain and its key from two PEM files.
+fn read_pair(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    String,
+> {
+    let certs: Vec<CertificateDer<'static>> = certificate::parse_all(&read_file(cert_file)?)
+        .map_err(|e| format!("{}: {e}", cert_file.display()))?
+        .into_iter()
+        .map(|c| CertificateDer::from(c.der))
+        .collect();
+    let key = key_der(&read_file(key_file)?)?;
+    Ok((certs, key))
+}
+
+/// Reads the serving pair from its files at each handshake, as etcd and the
+/// API server do; a pair that cannot be read fails that handshake.
+#[derive(Debug)]
+struct PairAtHandshake {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::ResolvesServerCert for PairAtHandshake {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let (certs, key) = read_pair(&self.cert, &self.key).ok()?;
+        rustls::sign::CertifiedKey::from_der(certs, key, &self.provider)
+            .ok()
+            .map(Arc::new)
+    }
+}
+
 fn server_config(
     cert_file: &str,
     key_file: &str,
     client_ca_file: Option<&str>,
     require_client: bool,
+    read: PairRead,
 ) -> Result<Arc<rustls::ServerConfig>, String> {
-    let read = |f: &str| std::fs::read(f).map_err(|e| format!("cannot read {f}: {e}"));
-    let certs: Vec<CertificateDer<'static>> = certificate::parse_all(&read(cert_file)?)
-        .map_err(|e| format!("{cert_file}: {e}"))?
-        .into_iter()
-        .map(|c| CertificateDer::from(c.der))
-        .collect();
-    let key = key_der(&read(key_file)?)?;
+    let (certs, key) = read_pair(Path::new(cert_file), Path::new(key_file))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -566,14 +622,16 @@ fn server_config(
     let builder = match client_ca_file {
         Some(f) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in certificate::parse_all(&read(f)?).map_err(|e| format!("{f}: {e}"))? {
+            for c in certificate::parse_all(&read_file(Path::new(f))?)
+                .map_err(|e| format!("{f}: {e}"))?
+            {
                 roots
                     .add(CertificateDer::from(c.der))
                     .map_err(|e| e.to_string())?;
             }
             let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
-                provider,
+                provider.clone(),
             );
             let v = if require_client {
                 v
@@ -584,9 +642,20 @@ fn server_config(
         }
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("{cert_file} and {key_file}: {e}"))?;
+    let mut config = match read {
+        PairRead::AtStart => builder
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("{cert_file} and {key_file}: {e}"))?,
+        PairRead::AtHandshake => {
+            rustls::sign::CertifiedKey::from_der(certs, key, &provider)
+                .map_err(|e| format!("{cert_file} and {key_file}: {e}"))?;
+            builder.with_cert_resolver(Arc::new(PairAtHandshake {
+                cert: cert_file.into(),
+                key: key_file.into(),
+                provider,
+            }))
+        }
+    };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -639,6 +708,7 @@ fn self_signed_config(host: &str) -> Result<Arc<rustls::ServerConfig>, String> {
         &k.display().to_string(),
         None,
         false,
+        PairRead::AtStart,
     )
 }
 
@@ -657,6 +727,7 @@ fn kubelet_serving(addr: SocketAddr, dir: &Path) -> Result<Pod, String> {
         &k.display().to_string(),
         None,
         false,
+        PairRead::AtStart,
     )?;
     let (stop, threads) = serve_all(vec![Listener {
         addr,

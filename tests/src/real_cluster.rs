@@ -252,6 +252,13 @@ impl RealCluster {
             .unwrap()
     }
 
+    /// [`RealCluster::kcerts`], its stdout appended to `log` as a real run's output.
+    pub fn kcerts_logged(&self, log: &RunLog, i: usize, args: &[&str]) -> Output {
+        let out = self.kcerts(i, args);
+        log.add(&self.nodes[i], args, &out);
+        out
+    }
+
     /// `kubectl --kubeconfig ADMIN.CONF ARGS` of node `i`, in the namespace.
     pub fn kubectl(&self, i: usize, args: &[&str]) -> Output {
         self.kubectl_as(&self.nodes[i].admin_conf(), args)
@@ -426,5 +433,68 @@ fn copy_cas(from: &Path, to: &Path) {
         let dst = to.join("etc/kubernetes/pki").join(f);
         std::fs::copy(&src, &dst)
             .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+    }
+}
+
+/// kcerts' own output in a real-program test, kept for the docs: the README's
+/// "After renewal", "When it already expired" and "Rotating a CA" excerpts are
+/// taken from these files (`target/real-runs/NAME.txt`, written anew by each
+/// run, the node's directory shown as `/etc/kubernetes`).
+pub struct RunLog {
+    path: PathBuf,
+}
+
+impl RunLog {
+    /// `target/real-runs/NAME.txt`, emptied, headed by the date of the run.
+    pub fn new(name: &str) -> Self {
+        // The test binary is target/debug/deps/e2e-HASH.
+        let target = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.ancestors().nth(3).map(Path::to_path_buf))
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = target.join("real-runs");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{name}.txt"));
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        let _ = std::fs::write(
+            &path,
+            format!("# {name}: real run of {now} (kube {KUBE_VERSION})\n"),
+        );
+        Self { path }
+    }
+
+    /// Appends `$ kcerts ARGS`, then the command's stdout (and its exit code
+    /// when not 0), with `node`'s directories shown as `/etc/kubernetes` and
+    /// `/var/lib/...`.
+    pub fn add(&self, node: &RealNode, args: &[&str], out: &Output) {
+        let mut text = stdout(out);
+        if !out.status.success() {
+            text.push_str(&format!("(exit {})\n", out.status.code().unwrap_or(-1)));
+        }
+        self.add_stdout(node, args, &text);
+    }
+
+    /// [`RunLog::add`] for a command whose stdout the caller already has.
+    pub fn add_stdout(&self, node: &RealNode, args: &[&str], stdout: &str) {
+        let text = format!("$ kcerts {}\n{stdout}", args.join(" "));
+        let text = text
+            .replace(&node.etc().display().to_string(), "/etc/kubernetes")
+            .replace(&node.root.display().to_string(), "");
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.path) {
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+
+    /// Where the log is.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }

@@ -174,11 +174,12 @@ pub fn observe(
     })
 }
 
-/// When the kubeconfigs the controller-manager and scheduler load were last written.
+/// When the files the controller-manager and scheduler hold until a restart
+/// (their kubeconfigs) were last written.
 pub fn written(dirs: &NodeDirs) -> Vec<(NodePath, OffsetDateTime)> {
     Endpoint::ALL
         .into_iter()
-        .filter_map(|e| e.kubeconfig())
+        .flat_map(|e| e.held_files())
         .filter_map(|p| modified(&dirs.path(&p)).map(|t| (p, t)))
         .collect()
 }

@@ -10,7 +10,8 @@
 //! error naming the component and what kcerts saw last.
 //!
 //! [`restart`] is the internal API: components, endpoints, directories, waits
-//! and a [`Progress`] sink in; what each restart saw out.
+//! and a [`Progress`] sink in; what each restart saw out. [`wait_served`] checks
+//! a component left running (it reads its renewed files again by itself).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -291,6 +292,39 @@ fn restart_one(
         component: c,
         took: started.elapsed(),
     })
+}
+
+/// For a component left running because it reads its renewed files again by
+/// itself (`kcerts_core::reload`): waits, bounded by `waits.start`, until it
+/// serves the certificate now on disk and its health path answers ok.
+/// `Ok` with the step's line, `Err` with what was seen last.
+pub fn wait_served(req: &Request<'_>, c: Component) -> Result<String, String> {
+    let endpoint = Endpoint::of(c);
+    let address = req.endpoints.address(endpoint).to_string();
+    let client = endpoints::client_cert(endpoint, req.dirs);
+    let expected = expected_leaf(req.dirs, endpoint);
+    let t = Instant::now();
+    loop {
+        let seen = probe::probe(
+            &address,
+            client.as_ref(),
+            Some(c.health_path()),
+            probe::TIMEOUT.min(req.waits.start.max(Duration::from_secs(1))),
+        );
+        match judge(c, &seen, expected.as_ref()) {
+            Ok(line) => {
+                return Ok(format!(
+                    "[restart] {}: {line} after {:.1}s, without a restart",
+                    c.pod_name(),
+                    t.elapsed().as_secs_f64()
+                ));
+            }
+            Err(last) if t.elapsed() >= req.waits.start => {
+                return Err(format!("{} on {address}: {last}", c.pod_name()));
+            }
+            Err(_) => std::thread::sleep(req.waits.poll),
+        }
+    }
 }
 
 /// Whether a probe shows the component back: the expected leaf served and the

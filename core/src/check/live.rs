@@ -10,8 +10,9 @@
 //!   they make a self-signed one when they start, named `localhost@<unix time>`
 //!   (client-go's `GenerateSelfSignedCertKey`). That time is when the process
 //!   started; a process started before its kubeconfig was last written still uses
-//!   the old client certificate. With `--tls-cert-file` in the manifest, the file
-//!   it names is compared instead.
+//!   the old client certificate (the files it holds are `reload::held_after_renewal`'s,
+//!   the rule `renew --restart` follows). With `--tls-cert-file` in the manifest,
+//!   the file it names is compared instead.
 //! - kubelet: its serving certificate file (`/var/lib/kubelet/pki/kubelet.crt` or
 //!   `kubelet-server-current.pem`) when the CLI found one.
 //! - an endpoint that does not answer is a warning: kcerts cannot tell.
@@ -24,6 +25,7 @@ use crate::kubeadm::endpoint::join_host_port;
 use crate::kubeadm::inventory::Ca;
 use crate::kubeadm::node::{FileContent, NodeFiles, NodePath};
 use crate::kubeadm::node_loader;
+use crate::kubeadm::reload;
 use crate::kubeadm::residual::{format_date, format_instant};
 use crate::kubeadm::static_pod::{Component, StaticPod};
 use crate::x509::certificate::{self, Certificate};
@@ -105,12 +107,17 @@ impl Endpoint {
         }
     }
 
-    /// The kubeconfig whose client certificate the process loads at start.
-    pub fn kubeconfig(self) -> Option<NodePath> {
+    /// The renewable files the process behind a self-signed endpoint holds
+    /// from its start until it restarts (`reload::held_after_renewal`: the
+    /// controller-manager's and scheduler's kubeconfigs, whose client
+    /// certificates they keep in memory).
+    pub fn held_files(self) -> Vec<NodePath> {
         match self {
-            Endpoint::ControllerManager => Some(NodePath::kubeconfig("controller-manager.conf")),
-            Endpoint::Scheduler => Some(NodePath::kubeconfig("scheduler.conf")),
-            _ => None,
+            Endpoint::ControllerManager | Endpoint::Scheduler => self
+                .component()
+                .map(reload::held_after_renewal)
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
     }
 
@@ -379,12 +386,14 @@ fn self_signed(input: &Input<'_>, o: &Observed, leaf: &Certificate, mut row: Row
         );
         return row;
     };
-    let conf = o.endpoint.kubeconfig();
-    let written = conf
-        .as_ref()
-        .and_then(|p| input.written.iter().find(|(w, _)| w == p))
-        .map(|(_, t)| *t);
-    let (Some(conf), Some(written)) = (conf, written) else {
+    // The held file written last.
+    let held = o.endpoint.held_files();
+    let last = input
+        .written
+        .iter()
+        .filter(|(w, _)| held.contains(w))
+        .max_by_key(|(_, t)| *t);
+    let Some((conf, written)) = last.cloned() else {
         row.status = Status::Pass;
         row.reason = format!("started {}", format_instant(started));
         return row;

@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod node;
 pub mod node_archive;
 pub mod node_loader;
+pub mod reload;
 pub mod residual;
 pub mod role;
 pub mod sa_phase;

@@ -8,14 +8,19 @@
 //!    etcd (client and peer), the API server, the controller-manager and the
 //!    scheduler.
 //! 2. Renew and restart: what `verify --live` says after `renew all` per
-//!    component, `restart all`, then `renew all --restart` in one command.
+//!    component, `restart all`, then `renew all --restart` in one command,
+//!    which restarts only the controller-manager and the scheduler (etcd and
+//!    the API server read their renewed files again by themselves: same PIDs),
+//!    and `renew etcd-server etcd-peer --restart`, which restarts nothing.
+//!    kcerts' output is kept in target/real-runs/control_plane_renew.txt (the
+//!    README's excerpts come from there).
 //!
 //! Skipped, with a message, only when the programs are not built
 //! (scripts/kube-binaries.sh; scripts/test.sh builds them).
 
 use std::time::{Duration, Instant};
 
-use kcerts_tests::real_cluster::RealCluster;
+use kcerts_tests::real_cluster::{RealCluster, RunLog};
 use kcerts_tests::*;
 
 /// The `live` rows of `verify --live` on node `i`: (component, status, message).
@@ -210,6 +215,7 @@ fn renew_then_restart_with_the_real_programs() {
         return;
     };
     let node = &c.nodes[0];
+    let log = RunLog::new("control_plane_renew");
     // The controller-manager's and scheduler's start second is in their
     // self-signed certificate: renew in a later second.
     std::thread::sleep(Duration::from_millis(1100));
@@ -222,7 +228,7 @@ fn renew_then_restart_with_the_real_programs() {
 
     // renew all, then the two kubeconfigs again with validities that tell
     // their clients apart in the API server's metrics: 1 h and 5 h.
-    let out = c.kcerts(0, &["renew", "all"]);
+    let out = c.kcerts_logged(&log, 0, &["renew", "all"]);
     assert_ok(&out, "renew all");
     assert!(
         stdout(&out).contains("You must restart"),
@@ -249,6 +255,7 @@ fn renew_then_restart_with_the_real_programs() {
     eprintln!(
         "after renew all: etcd and the API server served the renewed files within {took:.1?}"
     );
+    c.kcerts_logged(&log, 0, &["verify", "--live"]);
     let s = statuses(&rows);
     assert_eq!(status_of(&s, "controller-manager"), "fail", "{rows:#?}");
     assert_eq!(status_of(&s, "scheduler"), "fail", "{rows:#?}");
@@ -270,7 +277,8 @@ fn renew_then_restart_with_the_real_programs() {
 
     // restart all: the real processes stop and start, one at a time.
     let started = Instant::now();
-    let out = c.kcerts(
+    let out = c.kcerts_logged(
+        &log,
         0,
         &["restart", "all", "--stop-wait", "60s", "--wait", "180s"],
     );
@@ -308,10 +316,19 @@ fn renew_then_restart_with_the_real_programs() {
         "no request with the scheduler's renewed certificate"
     );
 
-    // renew all --restart in one command.
+    // renew all --restart in one command: only the controller-manager and the
+    // scheduler hold renewed files; etcd and the API server keep running (same
+    // process) and are checked to serve the renewed files.
     std::thread::sleep(Duration::from_millis(1100));
+    let pids = |p: &str| node.kubelet.pid(p);
+    let (etcd_pid, api_pid) = (pids("etcd"), pids("kube-apiserver"));
+    assert!(etcd_pid.is_some() && api_pid.is_some());
+    let starts = |p: &str| node.kubelet.start_count(p);
+    let (etcd_starts, api_starts) = (starts("etcd"), starts("kube-apiserver"));
+    let (kcm_starts, sched_starts) = (starts("kube-controller-manager"), starts("kube-scheduler"));
     let started = Instant::now();
-    let out = c.kcerts(
+    let out = c.kcerts_logged(
+        &log,
         0,
         &[
             "renew",
@@ -325,18 +342,118 @@ fn renew_then_restart_with_the_real_programs() {
     );
     assert_ok(&out, "renew all --restart");
     let took = started.elapsed();
+    let text = stdout(&out);
+    assert!(!text.contains("You must restart"), "{text}");
     assert!(
-        !stdout(&out).contains("You must restart"),
-        "{}",
-        stdout(&out)
+        text.contains("[restart] not restarted: etcd reads pki/etcd/server.crt and pki/etcd/peer.crt again by itself"),
+        "{text}"
     );
-    let summary = stdout(&out).lines().last().unwrap_or_default().to_string();
+    assert!(
+        text.contains(
+            "[restart] not restarted: kube-apiserver reads again by itself: pki/apiserver.crt"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("[restart] etcd: serves pki/etcd/server.crt, /health ok after"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[restart] kube-apiserver: serves pki/apiserver.crt, /livez ok after"),
+        "{text}"
+    );
+    let summary = text.lines().last().unwrap_or_default().to_string();
+    assert!(
+        summary.starts_with("[restart] restarted kube-controller-manager (")
+            && summary.contains("kube-scheduler (")
+            && !summary.contains("etcd")
+            && !summary.contains("kube-apiserver"),
+        "{text}"
+    );
     eprintln!("renew all --restart: {summary} ({took:.1?} with the renewal)");
+    assert_eq!(
+        pids("etcd"),
+        etcd_pid,
+        "etcd restarted: {:?}",
+        node.kubelet.events()
+    );
+    assert_eq!(
+        pids("kube-apiserver"),
+        api_pid,
+        "the API server restarted: {:?}",
+        node.kubelet.events()
+    );
+    assert_eq!(
+        (starts("etcd"), starts("kube-apiserver")),
+        (etcd_starts, api_starts)
+    );
+    assert!(starts("kube-controller-manager") > kcm_starts);
+    assert!(starts("kube-scheduler") > sched_starts);
     let (ok, rows, _) = wait_rows(&c, 0, Duration::from_secs(60), |s| {
         s.iter().all(|(_, st)| st == "pass")
     });
     assert!(ok, "verify --live after renew all --restart: {rows:#?}");
+    c.kcerts_logged(&log, 0, &["verify", "--live"]);
     let out = c.kubectl(0, &["get", "namespace", "default", "-o", "name"]);
     assert_ok(&out, "kubectl with the admin.conf renewed again");
+    // The renewed apiserver-etcd-client is used on new connections; the open
+    // one keeps working: etcd answers through the API server.
+    let out = c.kubectl(
+        0,
+        &["create", "configmap", "after-renewal", "-n", "default"],
+    );
+    assert_ok(&out, "a write through the API server to etcd");
+
+    // etcd's own pairs on a one-member etcd: nothing restarts (a restart would
+    // be an outage), and etcd serves them at once.
+    let before = node.kubelet.starts().len();
+    let started = Instant::now();
+    let out = c.kcerts_logged(
+        &log,
+        0,
+        &[
+            "renew",
+            "etcd-server",
+            "etcd-peer",
+            "--restart",
+            "--stop-wait",
+            "60s",
+            "--wait",
+            "180s",
+        ],
+    );
+    assert_ok(&out, "renew etcd-server etcd-peer --restart");
+    let text = stdout(&out);
+    assert!(text.contains("[restart] nothing to restart"), "{text}");
+    assert!(
+        text.contains("[restart] etcd: serves pki/etcd/server.crt, /health ok after"),
+        "{text}"
+    );
+    eprintln!(
+        "renew etcd-server etcd-peer --restart: {:.1?}, etcd not restarted",
+        started.elapsed()
+    );
+    assert_eq!(
+        pids("etcd"),
+        etcd_pid,
+        "etcd restarted: {:?}",
+        node.kubelet.events()
+    );
+    assert_eq!(
+        node.kubelet.starts().len(),
+        before,
+        "{:?}",
+        node.kubelet.events()
+    );
+    let (ok, rows, _) = wait_rows(&c, 0, Duration::from_secs(60), |s| {
+        s.iter().all(|(_, st)| st == "pass")
+    });
+    assert!(
+        ok,
+        "verify --live after renew etcd-server etcd-peer --restart: {rows:#?}"
+    );
+    let out = c.etcdctl(0, &["endpoint", "health"]);
+    assert_ok(&out, "etcdctl with the renewed etcd-server");
     eprintln!("restart all took {restart_all:.1?}");
+    eprintln!("kcerts' output: {}", log.path().display());
 }

@@ -14,7 +14,7 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use kcerts_core::certificate;
-use kcerts_tests::real_cluster::{READY_LIMIT, RealCluster};
+use kcerts_tests::real_cluster::{READY_LIMIT, RealCluster, RunLog};
 use kcerts_tests::*;
 use time::{Duration, OffsetDateTime};
 
@@ -107,8 +107,15 @@ fn recover_brings_back_a_node_whose_certificates_all_expired() {
 
     let kubelet_pki = node.root.join("var/lib/kubelet/pki");
     std::fs::create_dir_all(&kubelet_pki).unwrap();
+    // kcerts' output, kept for the README (target/real-runs).
+    let log = RunLog::new("control_plane_recover");
+    let out = c.kcerts_logged(&log, 0, &["check-expiration"]);
+    // Every leaf expired: kubeadm's `<invalid>` residual time, and not a success.
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("<invalid>"), "{}", stdout(&out));
     let started = Instant::now();
-    let out = c.kcerts(
+    let out = c.kcerts_logged(
+        &log,
         0,
         &[
             "recover",

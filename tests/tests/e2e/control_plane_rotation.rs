@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kcerts_tests::real_cluster::{READY_LIMIT, RealCluster};
+use kcerts_tests::real_cluster::{READY_LIMIT, RealCluster, RunLog};
 use kcerts_tests::*;
 
 /// The service account whose tokens the tests make.
@@ -212,26 +212,34 @@ fn kubelet_dir(n: &kcerts_tests::real_cluster::RealNode) -> String {
     n.root.join("var/lib/kubelet/pki").display().to_string()
 }
 
-/// Rotates `ca` (its cert file under pki/) through every phase on every node.
-fn rotate_ca(c: &RealCluster, logs: &mut LogWatch, ca: &str, cert: &str, before: &str) -> Duration {
+/// Rotates `ca` (its cert file under pki/) through every phase on every node;
+/// kcerts' output on the first node goes to `run` when given.
+fn rotate_ca(
+    c: &RealCluster,
+    logs: &mut LogWatch,
+    (ca, cert): (&str, &str),
+    before: &str,
+    run: Option<&RunLog>,
+) -> Duration {
     let start = Instant::now();
     let rotate = |i: usize, phase: &str| {
         let kdir = kubelet_dir(&c.nodes[i]);
-        kcerts_ok(
-            c,
-            i,
-            &[
-                "ca",
-                "rotate",
-                phase,
-                "--ca",
-                ca,
-                "--apply",
-                "--restart",
-                "--kubelet-pki-dir",
-                &kdir,
-            ],
-        )
+        let args = [
+            "ca",
+            "rotate",
+            phase,
+            "--ca",
+            ca,
+            "--apply",
+            "--restart",
+            "--kubelet-pki-dir",
+            &kdir,
+        ];
+        let out = kcerts_ok(c, i, &args);
+        if let (Some(run), 0) = (run, i) {
+            run.add_stdout(&c.nodes[i], &args, &out);
+        }
+        out
     };
     rotate(0, "prepare");
     copy_from_first(c, &[&new_file(cert, "crt"), &new_file(cert, "key")]);
@@ -271,13 +279,20 @@ fn ca_rotation_of_every_ca_keeps_three_real_nodes_working() {
         "before the rotation",
     );
     let mut times = Vec::new();
+    let run = RunLog::new("control_plane_rotation");
     for (ca, cert) in [
         ("ca", "ca.crt"),
         ("etcd-ca", "etcd/ca.crt"),
         ("front-proxy-ca", "front-proxy-ca.crt"),
     ] {
         let old = std::fs::read(c.nodes[0].pki().join(cert)).unwrap();
-        let took = rotate_ca(&c, &mut logs, ca, cert, &before);
+        let took = rotate_ca(
+            &c,
+            &mut logs,
+            (ca, cert),
+            &before,
+            (ca == "ca").then_some(&run),
+        );
         // The CA changed on every node, and to the same one.
         let new = std::fs::read(c.nodes[0].pki().join(cert)).unwrap();
         assert_ne!(old, new, "{ca}");

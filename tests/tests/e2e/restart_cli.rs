@@ -1,5 +1,5 @@
 //! `kcerts restart` and `renew --restart` against the fake kubelet: order, what
-//! changed, a component that never comes back, SIGKILL at every step of a
+//! holds a renewed file (etcd and the API server read theirs again by themselves), a component that never comes back, SIGKILL at every step of a
 //! restart then recovery, the dry-run plan, progress on a real terminal.
 
 use std::process::Command;
@@ -24,7 +24,7 @@ fn with_waits<'a>(args: &[&'a str]) -> Vec<&'a str> {
 }
 
 #[test]
-fn renew_all_restart_restarts_the_four_in_order_and_verify_live_passes() {
+fn renew_all_restart_restarts_only_what_holds_an_old_file_and_verify_live_passes() {
     let node = LiveNode::start(71);
     let before = node.kubelet.log().len();
     std::thread::sleep(Duration::from_millis(1100));
@@ -32,32 +32,52 @@ fn renew_all_restart_restarts_the_four_in_order_and_verify_live_passes() {
     assert_ok(&o, "renew all --restart");
     let out = stdout(&o);
     assert!(!out.contains("You must restart"), "{out}");
-    assert!(out.contains("[restart] restarted etcd ("), "{out}");
+    // etcd and the API server read their renewed files again by themselves:
+    // left running, each named with why, and checked to serve the new files.
+    assert!(
+        out.contains(
+            "[restart] not restarted: etcd reads pki/etcd/server.crt and pki/etcd/peer.crt again \
+             by itself (at each new TLS connection)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("[restart] not restarted: kube-apiserver reads again by itself: pki/apiserver.crt (within a second)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[restart] etcd: serves pki/etcd/server.crt, /health ok after"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[restart] kube-apiserver: serves pki/apiserver.crt, /livez ok after"),
+        "{out}"
+    );
+    assert!(out.contains("s, without a restart"), "{out}");
+    // The controller-manager and scheduler hold their kubeconfigs: restarted, in order.
     assert_eq!(
         events(&node, before),
         [
-            "stopped etcd",
-            "started etcd",
-            "stopped kube-apiserver",
-            "started kube-apiserver",
             "stopped kube-controller-manager",
             "started kube-controller-manager",
             "stopped kube-scheduler",
             "started kube-scheduler",
         ]
     );
-    for p in PODS {
+    for p in ["kube-controller-manager", "kube-scheduler"] {
         assert!(
             out.contains(&format!("[restart] {p}: moved the manifest back")),
             "{out}"
         );
     }
+    for p in ["etcd", "kube-apiserver"] {
+        assert!(!out.contains(&format!("[restart] {p}: moved")), "{out}");
+    }
+    assert!(out.contains("[restart] kube-scheduler: /healthz ok after"));
     assert!(
-        out.contains("[restart] etcd: serves pki/etcd/server.crt, /health ok after"),
+        out.contains("[restart] restarted kube-controller-manager ("),
         "{out}"
     );
-    assert!(out.contains("[restart] kube-apiserver: serves pki/apiserver.crt, /livez ok after"));
-    assert!(out.contains("[restart] kube-scheduler: /healthz ok after"));
     all_pass(&node).unwrap();
     assert!(!node.root().join("tmp/kcerts-restart-pending").exists());
     assert!(
@@ -71,15 +91,42 @@ fn renew_all_restart_restarts_the_four_in_order_and_verify_live_passes() {
 }
 
 #[test]
-fn renew_restart_restarts_exactly_the_components_whose_files_changed() {
+fn renew_restart_restarts_exactly_the_components_that_hold_a_renewed_file() {
     let node = LiveNode::start(72);
+    // The API server reads apiserver-etcd-client for each new connection to
+    // etcd, and etcd checks a client certificate only at the handshake: no restart.
     let before = node.kubelet.log().len();
     let o = node.renew(&with_waits(&["apiserver-etcd-client", "--restart"]));
     assert_ok(&o, "renew apiserver-etcd-client --restart");
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "[restart] not restarted: kube-apiserver reads pki/apiserver-etcd-client.crt again by \
+             itself (for each new connection to etcd; the open one keeps working)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("[restart] nothing to restart"), "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(events(&node, before).is_empty(), "{out}");
+    // etcd's two pairs on the one-member etcd: no restart, no outage.
+    let o = node.renew(&with_waits(&["etcd-server", "etcd-peer", "--restart"]));
+    assert_ok(&o, "renew etcd-server etcd-peer --restart");
+    assert!(
+        stdout(&o).contains("[restart] etcd: serves pki/etcd/server.crt, /health ok after"),
+        "{}",
+        stdout(&o)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(events(&node, before).is_empty(), "{}", stdout(&o));
+    // A kubeconfig the scheduler holds: the scheduler alone restarts.
+    let o = node.renew(&with_waits(&["scheduler.conf", "--restart"]));
+    assert_ok(&o, "renew scheduler.conf --restart");
     assert_eq!(
         events(&node, before),
-        ["stopped kube-apiserver", "started kube-apiserver"]
+        ["stopped kube-scheduler", "started kube-scheduler"]
     );
+    all_pass(&node).unwrap();
     let before = node.kubelet.log().len();
     let o = node.renew(&with_waits(&[
         "admin.conf",
@@ -92,16 +139,22 @@ fn renew_restart_restarts_exactly_the_components_whose_files_changed() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(events(&node, before).is_empty());
 
-    let o = node.renew(&["scheduler.conf", "--restart", "--dry-run"]);
+    let o = node.renew(&["scheduler.conf", "apiserver", "--restart", "--dry-run"]);
     assert_ok(&o, "renew --restart --dry-run");
     let out = stdout(&o);
     let plan: Vec<&str> = out
         .lines()
-        .filter(|l| l.starts_with("[dry-run] would restart"))
+        .filter(|l| l.starts_with("[dry-run] would"))
+        .filter(|l| !l.starts_with("[dry-run] would renew"))
         .collect();
-    assert_eq!(plan.len(), 1, "{}", stdout(&o));
+    assert_eq!(plan.len(), 2, "{}", stdout(&o));
+    assert_eq!(
+        plan[0],
+        "[dry-run] would not restart: kube-apiserver reads pki/apiserver.crt again by itself \
+         (within a second)"
+    );
     assert!(
-        plan[0].starts_with(
+        plan[1].starts_with(
             "[dry-run] would restart kube-scheduler: move manifests/kube-scheduler.yaml"
         )
     );

@@ -44,7 +44,9 @@ Beyond kubeadm: every certificate is prepared and checked in memory before anyth
 written, and nothing is written if any requested row fails; a timestamped backup of every \
 file to be replaced is made first; each file is replaced atomically (temp file, fsync, \
 rename) keeping its owner and mode, keys 0600; --dry-run writes nothing; --restart \
-restarts the components that load the renewed files and checks they serve them; \
+restarts the components that hold a renewed file until restarted (the controller-manager and \
+scheduler kubeconfigs), leaves etcd and the API server running (they read their renewed files \
+again by themselves, docs/reload.md), and checks that each serves the files on disk; \
 --update-kubeconfig also rewrites copies of admin.conf (~/.kube/config)."
 )]
 pub struct Args {
@@ -101,8 +103,9 @@ pub struct Args {
     /// How long --use-api waits for approval and issuance.
     #[arg(long, default_value = "5m", value_parser = value::parse_duration, requires = "use_api")]
     timeout: time::Duration,
-    /// After writing, restart the components whose certificates or kubeconfigs changed, the
-    /// way `kcerts restart` does, instead of printing kubeadm's "You must restart..." message.
+    /// After writing, restart the components that hold a renewed file until restarted, the
+    /// way `kcerts restart` does (etcd and the API server read theirs again by themselves),
+    /// instead of printing kubeadm's "You must restart..." message.
     #[arg(long, conflicts_with = "csr_only")]
     restart: bool,
     #[command(flatten)]
@@ -268,8 +271,11 @@ pub fn run(a: Args) -> Result<Code> {
             outln!("[dry-run] would update {}", op.target.display())?;
         }
         if let Some(r) = &restart {
-            let changed = changed_components(&plans);
-            for l in crate::node::restart::plan_lines(&r.request(&changed, &dirs)) {
+            let plan = restart_plan(&plans);
+            for n in &plan.not_restarted {
+                outln!("[dry-run] would not restart: {}", n.reason())?;
+            }
+            for l in crate::node::restart::plan_lines(&r.request(&plan.restart, &dirs)) {
                 outln!("{l}")?;
             }
         }
@@ -308,14 +314,49 @@ impl<'a> Restart<'a> {
     }
 }
 
-/// The components that load a renewed file, in restart order.
-fn changed_components(plans: &[RowPlan]) -> Vec<kcerts_core::static_pod::Component> {
-    kcerts_core::static_pod::to_restart(
+/// What `--restart` does after these renewals: restart the components that
+/// hold a renewed file until they restart, leave those that read every renewed
+/// file again by themselves (`kcerts_core::reload`).
+fn restart_plan(plans: &[RowPlan]) -> kcerts_core::reload::RenewalRestart {
+    kcerts_core::reload::after_renewal(
         plans
             .iter()
             .filter(|p| matches!(p.outcome, Outcome::Renewed { .. }))
             .map(|p| p.row.name),
     )
+}
+
+/// `--restart` after writing: the components left running are checked to
+/// serve the renewed files (one that does not within `--wait` is restarted
+/// after all), then the others are restarted.
+fn restart_after_renewal(r: &Restart<'_>, plans: &[RowPlan], dirs: &NodeDirs) -> Result<()> {
+    let plan = restart_plan(plans);
+    if plan.restart.is_empty() && plan.not_restarted.is_empty() {
+        outln!("[restart] no component loads the renewed files: nothing to restart")?;
+        return Ok(());
+    }
+    outln!()?;
+    let mut restart = plan.restart.clone();
+    for n in &plan.not_restarted {
+        outln!("[restart] not restarted: {}", n.reason())?;
+        match crate::node::restart::wait_served(&r.request(&[], dirs), n.component) {
+            Ok(line) => outln!("{line}")?,
+            Err(last) => {
+                outln!(
+                    "[restart] {} does not serve the renewed files after {:?} ({last}): \
+                     restarting it",
+                    n.component.pod_name(),
+                    r.waits.start
+                )?;
+                restart.push(n.component);
+            }
+        }
+    }
+    if restart.is_empty() {
+        outln!("[restart] nothing to restart")?;
+        return Ok(());
+    }
+    crate::node::restart::run_restart(&r.request(&restart, dirs))
 }
 
 /// The SANs to add per row, from --add-san and --sans-from-config.
@@ -483,13 +524,7 @@ fn write_renewed(
         outln!("{l}")?;
     }
     if let Some(r) = restart {
-        let changed = changed_components(plans);
-        if changed.is_empty() {
-            outln!("[restart] no component loads the renewed files: nothing to restart")?;
-            return Ok(Code::Ok);
-        }
-        outln!()?;
-        crate::node::restart::run_restart(&r.request(&changed, dirs))
+        restart_after_renewal(r, plans, dirs)
             .context("the certificates were renewed, but restarting failed")?;
         return Ok(Code::Ok);
     }
