@@ -32,3 +32,20 @@ pub fn pip_module(module: &str, package: &str) {
     let _ = pip(&[]) || pip(&["--break-system-packages"]);
     assert!(has(), "cannot install {package} with pip");
 }
+
+/// `python3 -m kubernetes_validate --kubernetes-version 1.32.0 --strict PATH`
+/// (kubernetes-validate installed from PyPI when missing).
+pub fn kubernetes_validate(path: &std::path::Path) -> std::process::Output {
+    pip_module("kubernetes_validate", "kubernetes-validate");
+    crate::run(
+        "python3",
+        [
+            "-m",
+            "kubernetes_validate",
+            "--kubernetes-version",
+            "1.32.0",
+            "--strict",
+            &path.display().to_string(),
+        ],
+    )
+}

@@ -173,18 +173,9 @@ fn create(c: &Cluster, file: &Path, creds: Option<&PathBuf>) {
 
 /// `NAME=CONDITION-TYPES|MESSAGE` per request, as kubectl reads them.
 fn conditions(c: &Cluster) -> std::collections::BTreeMap<String, String> {
-    let out = c.kubectl(&[
-        "get",
-        "csr",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[*].type}|{.status.conditions[*].message}{\"\\n\"}{end}",
-    ]);
+    let out = c.kubectl(&["get", "csr", "-o", kubectl::CSR_CONDITIONS_JSONPATH]);
     assert_ok(&out, "kubectl get csr");
-    stdout(&out)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect()
+    kubectl::csr_conditions(&stdout(&out))
 }
 
 fn approve(c: &Cluster, extra: &[&str]) -> std::process::Output {
@@ -539,10 +530,7 @@ fn approves_what_passes_and_says_why_the_rest_does_not() {
         "jsonpath={.status.certificate}",
     ]);
     assert_ok(&issued, "kubectl get the issued certificate");
-    use base64::Engine;
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(stdout(&issued).trim())
-        .unwrap();
+    let pem = kubectl::issued_certificate(&stdout(&issued));
     let kl = work.join("kubelet-pki");
     std::fs::create_dir_all(&kl).unwrap();
     let mut pair = pem.clone();
@@ -1127,29 +1115,9 @@ fn stolen_kubelet_credentials_get_no_foreign_name_by_default() {
         "jsonpath={.status.certificate}",
     ]);
     assert_ok(&issued, "kubectl get the issued certificate");
-    use base64::Engine;
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(stdout(&issued).trim())
-        .unwrap();
-    let cert = work.join("kubelet.crt");
-    std::fs::write(&cert, pem).unwrap();
-    let t = run(
-        "openssl",
-        [
-            "x509",
-            "-in",
-            cert.to_str().unwrap(),
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-    );
-    assert_ok(&t, "openssl x509 -ext subjectAltName");
-    assert!(
-        stdout(&t).contains("DNS:worker-1, IP Address:10.0.0.7"),
-        "{}",
-        stdout(&t)
-    );
+    let pem = kubectl::issued_certificate(&stdout(&issued));
+    let san = kubectl::openssl_san(&pem, &work);
+    assert!(san.contains("DNS:worker-1, IP Address:10.0.0.7"), "{san}");
 }
 
 /// Without --kubeconfig and outside a pod, the approver names both ways to reach
@@ -1504,21 +1472,8 @@ fn shipped_rules() -> Vec<Rule> {
 /// on control-plane nodes, unprivileged.
 #[test]
 fn the_shipped_approver_deployment_and_rbac_validate_and_grant_only_what_it_needs() {
-    kcerts_tests::pip::pip_module("kubernetes_validate", "kubernetes-validate");
     let file = approver_manifest();
-    let validate = |path: &Path| {
-        run(
-            "python3",
-            [
-                "-m",
-                "kubernetes_validate",
-                "--kubernetes-version",
-                "1.32.0",
-                "--strict",
-                &path.display().to_string(),
-            ],
-        )
-    };
+    let validate = kcerts_tests::pip::kubernetes_validate;
     let o = validate(&file);
     assert_ok(&o, "kubernetes-validate");
     let out = format!("{}{}", stdout(&o), stderr(&o));

@@ -294,21 +294,9 @@ fn approver_kubeconfig(c: &RealCluster, work: &Path) -> PathBuf {
 
 /// `NAME=CONDITION-TYPES|MESSAGES` per request.
 fn csr_conditions(c: &RealCluster) -> BTreeMap<String, String> {
-    let out = c.kubectl(
-        0,
-        &[
-            "get",
-            "csr",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[*].type}|{.status.conditions[*].message}{\"\\n\"}{end}",
-        ],
-    );
+    let out = c.kubectl(0, &["get", "csr", "-o", kubectl::CSR_CONDITIONS_JSONPATH]);
     assert_ok(&out, "kubectl get csr");
-    stdout(&out)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect()
+    kubectl::csr_conditions(&stdout(&out))
 }
 
 #[test]
@@ -677,10 +665,7 @@ fn approve_kubelet_serving_as_the_shipped_service_account_refuses_every_attack()
         );
         assert_ok(&out, "kubectl get the issued certificate");
         if !stdout(&out).trim().is_empty() {
-            use base64::Engine;
-            break base64::engine::general_purpose::STANDARD
-                .decode(stdout(&out).trim())
-                .unwrap();
+            break kubectl::issued_certificate(&stdout(&out));
         }
         assert!(
             start.elapsed() < Duration::from_secs(120),
@@ -693,25 +678,8 @@ fn approve_kubelet_serving_as_the_shipped_service_account_refuses_every_attack()
     let ca =
         certificate::parse_first(&std::fs::read(c.nodes[0].pki().join("ca.crt")).unwrap()).unwrap();
     cert.verify_signed_by(&ca).unwrap();
-    let crt = work.join("kubelet.crt");
-    std::fs::write(&crt, &pem).unwrap();
-    let t = run(
-        "openssl",
-        [
-            "x509",
-            "-in",
-            crt.to_str().unwrap(),
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-    );
-    assert_ok(&t, "openssl x509 -ext subjectAltName");
-    assert!(
-        stdout(&t).contains("DNS:worker-1, IP Address:10.0.0.7"),
-        "{}",
-        stdout(&t)
-    );
+    let san = kubectl::openssl_san(&pem, work);
+    assert!(san.contains("DNS:worker-1, IP Address:10.0.0.7"), "{san}");
 
     // The shipped RBAC is the limit: the approver's identity cannot approve a
     // client certificate request (the API server refuses), nor read Secrets.

@@ -597,21 +597,8 @@ fn dashboard_and_rules_query_only_metrics_kcerts_exports() {
 
 #[test]
 fn manifests_pass_the_kubernetes_1_32_schemas() {
-    pip_module("kubernetes_validate", "kubernetes-validate");
     let file = repo().join("deploy/kubernetes/kcerts-daemonset.yaml");
-    let validate = |path: &Path| {
-        run(
-            "python3",
-            [
-                "-m",
-                "kubernetes_validate",
-                "--kubernetes-version",
-                "1.32.0",
-                "--strict",
-                &path.display().to_string(),
-            ],
-        )
-    };
+    let validate = kcerts_tests::pip::kubernetes_validate;
     let o = validate(&file);
     assert_ok(&o, "kubernetes-validate");
     let o2 = validate(&repo().join("deploy/kubernetes/kcerts-networkpolicy.yaml"));
