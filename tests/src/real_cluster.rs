@@ -445,14 +445,19 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// `target/real-runs/NAME.txt`, emptied, headed by the date of the run.
-    pub fn new(name: &str) -> Self {
+    /// Where the logs are: `target/real-runs`.
+    pub fn dir() -> PathBuf {
         // The test binary is target/debug/deps/e2e-HASH.
-        let target = std::env::current_exe()
+        std::env::current_exe()
             .ok()
             .and_then(|p| p.ancestors().nth(3).map(Path::to_path_buf))
-            .unwrap_or_else(std::env::temp_dir);
-        let dir = target.join("real-runs");
+            .unwrap_or_else(std::env::temp_dir)
+            .join("real-runs")
+    }
+
+    /// `target/real-runs/NAME.txt`, emptied, headed by the date of the run.
+    pub fn new(name: &str) -> Self {
+        let dir = Self::dir();
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(format!("{name}.txt"));
         let now = time::OffsetDateTime::now_utc()

@@ -69,6 +69,9 @@ struct Directive {
     fixture: Option<String>,
     cwd: Option<String>,
     illustrative: Option<String>,
+    /// `real-run: NAME`: output of a test against the real programs, kept in
+    /// `target/real-runs/NAME.txt` (`real_cluster::RunLog`).
+    real_run: Option<String>,
     setup: Vec<String>,
 }
 
@@ -87,6 +90,8 @@ fn parse_directive(text: &str) -> Result<Directive, String> {
             return Err("`illustrative:` needs a reason (why it cannot run here)".into());
         }
         d.illustrative = Some(reason.to_string());
+    } else if let Some(name) = opts.strip_prefix("real-run:") {
+        d.real_run = Some(name.trim().to_string());
     } else {
         for word in opts.split_whitespace() {
             match word.split_once('=') {
@@ -508,12 +513,96 @@ fn bless(b: &Block, steps: &[Step], outputs: &[String]) {
     std::fs::write(&b.file, lines.join("\n") + "\n").unwrap();
 }
 
+/// A line with every word holding a digit (times, serials, sizes) and every
+/// month name as `#`: what two real runs print alike.
+fn mask_run_line(line: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.chars().any(|c| c.is_ascii_digit()) || MONTHS.contains(&word.as_str()) {
+            out.push('#');
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in line.trim_end().chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// A `real-run: NAME` block against `target/real-runs/NAME.txt`: a test
+/// against the real programs must write it (`RunLog::new("NAME")`), each `$
+/// kcerts` line's words must be those of a command it ran (which may have
+/// had more flags), and each other line but `...` must be a line of its
+/// output, times, serials and other numbers aside. Without the file (the
+/// real-program tests did not run here) the block is not compared.
+fn compare_real_run(name: &str, body: &[String]) -> Result<(), String> {
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let writer = format!("RunLog::new(\"{name}\")");
+    let written = std::fs::read_dir(&e2e)
+        .unwrap()
+        .flatten()
+        .any(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(&writer)));
+    if !written {
+        return Err(format!("no test in tests/e2e writes the real run {name:?}"));
+    }
+    let path = kcerts_tests::real_cluster::RunLog::dir().join(format!("{name}.txt"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        println!(
+            "docs: {} not there (the real-program tests did not run): not compared",
+            path.display()
+        );
+        return Ok(());
+    };
+    let commands: Vec<Vec<&str>> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("$ "))
+        .map(|c| c.split_whitespace().collect())
+        .collect();
+    let lines: std::collections::BTreeSet<String> = text.lines().map(mask_run_line).collect();
+    let mut missing = Vec::new();
+    for l in body {
+        let l = l.trim_end();
+        if l == "..." {
+            continue;
+        }
+        if let Some(cmd) = l.strip_prefix("$ ") {
+            let words: Vec<&str> = cmd.split_whitespace().collect();
+            if !commands.iter().any(|c| words.iter().all(|w| c.contains(w))) {
+                missing.push(format!("command not run: {l}"));
+            }
+        } else if !lines.contains(&mask_run_line(l)) {
+            missing.push(format!("not printed: {l}"));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "differs from the real run in {}:\n{}",
+            path.display(),
+            missing.join("\n")
+        ))
+    }
+}
+
 #[test]
 fn every_command_shown_in_the_docs_prints_what_the_docs_say() {
     let bless_mode = std::env::var_os("KCERTS_DOCS_BLESS").is_some();
     let mut cli = Cli::default();
     let mut failures = Vec::new();
-    let (mut run, mut commands, mut illustrative, mut sh) = (0, 0, 0, 0);
+    let (mut run, mut commands, mut illustrative, mut sh, mut real) = (0, 0, 0, 0, 0);
     for file in doc_files() {
         // Blessing changes line counts: go from the last block up.
         let mut all = blocks(&file);
@@ -548,6 +637,13 @@ fn every_command_shown_in_the_docs_prints_what_the_docs_say() {
             let d = d.unwrap_or_default();
             if d.illustrative.is_some() {
                 illustrative += 1;
+                continue;
+            }
+            if let Some(name) = &d.real_run {
+                real += 1;
+                if let Err(e) = compare_real_run(name, &b.body) {
+                    failures.push(format!("{}: {e}", b.at()));
+                }
                 continue;
             }
             let steps = match steps(&b.body) {
@@ -587,13 +683,37 @@ fn every_command_shown_in_the_docs_prints_what_the_docs_say() {
     }
     println!(
         "docs: {run} blocks run ({commands} commands compared), {illustrative} illustrative, \
-         {sh} sh blocks checked"
+         {real} from real runs, {sh} sh blocks checked"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(run > 0, "no docs block was run");
     assert!(
         illustrative * 3 <= run,
         "{illustrative} illustrative blocks against {run} run: illustrative blocks must be rare"
+    );
+}
+
+#[test]
+fn real_run_lines_compare_without_times_serials_and_months() {
+    let m = mask_run_line;
+    assert_eq!(
+        m("[restart] etcd: serves pki/etcd/server.crt, /health ok after 0.0s, without a restart"),
+        m(
+            "[restart] etcd: serves pki/etcd/server.crt, /health ok after 12.5s, without a restart  "
+        )
+    );
+    assert_eq!(
+        m(
+            "pass    apiserver    live   serves pki/apiserver.crt (serial 2f925963d95014ab, expires Dec 07, 2027 02:20 UTC)"
+        ),
+        m(
+            "pass    apiserver    live   serves pki/apiserver.crt (serial 0e563386306fa4f9, expires Jan 17, 2028 11:02 UTC)"
+        )
+    );
+    assert_ne!(m("pass    apiserver"), m("fail    apiserver"));
+    assert_ne!(
+        m("[restart] restarted kube-scheduler (0.8s)"),
+        m("[restart] restarted etcd (0.8s)")
     );
 }
 
