@@ -61,6 +61,10 @@ pub struct Options {
     pub serving: Option<(SocketAddr, PathBuf)>,
     /// It stops by itself after this long.
     pub lifetime: Duration,
+    /// etcd and the API server read their serving pairs only when they start,
+    /// as a program that does not read them again would (to test what kcerts
+    /// does when a component does not behave as docs/reload.md says).
+    pub pairs_at_start: bool,
 }
 
 impl Options {
@@ -71,6 +75,7 @@ impl Options {
             period: Duration::from_millis(200),
             serving: None,
             lifetime: Duration::from_secs(300),
+            pairs_at_start: false,
         }
     }
 }
@@ -257,7 +262,12 @@ fn sync_once(shared: &Arc<Shared>, pods: &mut BTreeMap<String, Pod>) {
             }
             continue;
         }
-        match start_pod(&manifest) {
+        let pairs = if shared.opts.pairs_at_start {
+            PairRead::AtStart
+        } else {
+            PairRead::AtHandshake
+        };
+        match start_pod(&manifest, pairs) {
             Ok((stop, threads)) => {
                 pods.insert(
                     name.clone(),
@@ -322,7 +332,8 @@ const ETCD_HEALTH: &[&str] = &["/health", "/readyz", "/livez"];
 const K8S_VERSION: &str = "{\"major\":\"1\",\"minor\":\"32\",\"gitVersion\":\"v1.32.0\",\"gitCommit\":\"fake-kubelet\",\"gitTreeState\":\"clean\",\"buildDate\":\"2024-12-11T17:59:15Z\",\"goVersion\":\"go1.23.3\",\"compiler\":\"gc\",\"platform\":\"linux/amd64\"}";
 const ETCD_OK: &str = "{\"health\":\"true\",\"reason\":\"\"}";
 
-fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
+/// The listeners of `pod`; etcd's and the API server's serving pairs read as `pairs` says.
+fn listeners(pod: &StaticPod, pairs: PairRead) -> Result<Vec<Listener>, String> {
     let mut out = Vec::new();
     match pod.name.as_str() {
         "etcd" => {
@@ -334,7 +345,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 need(pod, "key-file")?,
                 client_ca,
                 true,
-                PairRead::AtHandshake,
+                pairs,
             )?;
             for hp in urls(pod, "listen-client-urls") {
                 out.push(Listener {
@@ -353,7 +364,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 need(pod, "peer-key-file")?,
                 peer_ca,
                 true,
-                PairRead::AtHandshake,
+                pairs,
             )?;
             for hp in urls(pod, "listen-peer-urls") {
                 out.push(Listener {
@@ -380,7 +391,7 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
                 need(pod, "tls-private-key-file")?,
                 pod.flag("client-ca-file"),
                 false,
-                PairRead::AtHandshake,
+                pairs,
             )?;
             let host = pod.flag("advertise-address").unwrap_or("127.0.0.1");
             let port = pod.flag("secure-port").unwrap_or("6443");
@@ -419,8 +430,8 @@ fn listeners(pod: &StaticPod) -> Result<Vec<Listener>, String> {
 
 type Started = (Arc<AtomicBool>, Vec<JoinHandle<()>>);
 
-fn start_pod(pod: &StaticPod) -> Result<Started, String> {
-    let ls = listeners(pod)?;
+fn start_pod(pod: &StaticPod, pairs: PairRead) -> Result<Started, String> {
+    let ls = listeners(pod, pairs)?;
     serve_all(ls)
 }
 

@@ -33,6 +33,11 @@ impl LiveNode {
     /// A seeded node issued now (ECDSA), its manifests, and the fake kubelet
     /// running all four pods.
     pub fn start(seed: u64) -> Self {
+        Self::start_with(seed, |_| {})
+    }
+
+    /// [`LiveNode::start`] with the fake kubelet's options changed by `tune`.
+    pub fn start_with(seed: u64, tune: impl FnOnce(&mut fake_kubelet::Options)) -> Self {
         let dir = tempdir();
         let root = dir.path();
         let now = time::OffsetDateTime::now_utc();
@@ -46,6 +51,7 @@ impl LiveNode {
             format!("127.0.0.1:{}", ports.kubelet).parse().unwrap(),
             root.join("kubelet"),
         ));
+        tune(&mut opts);
         let kubelet = FakeKubelet::start(opts);
         assert!(
             kubelet.wait_running(&PODS, Duration::from_secs(20)),

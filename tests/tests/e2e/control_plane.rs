@@ -209,6 +209,13 @@ const PODS: [&str; 4] = [
     "kube-scheduler",
 ];
 
+/// `ARGS --stop-wait 60s --wait 180s`: a loaded machine's bounds for each restart.
+fn with_waits<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    v.extend(["--stop-wait", "60s", "--wait", "180s"]);
+    v
+}
+
 #[test]
 fn renew_then_restart_with_the_real_programs() {
     let Some(c) = RealCluster::single() else {
@@ -277,11 +284,7 @@ fn renew_then_restart_with_the_real_programs() {
 
     // restart all: the real processes stop and start, one at a time.
     let started = Instant::now();
-    let out = c.kcerts_logged(
-        &log,
-        0,
-        &["restart", "all", "--stop-wait", "60s", "--wait", "180s"],
-    );
+    let out = c.kcerts_logged(&log, 0, &with_waits(&["restart", "all"]));
     assert_ok(&out, "restart all");
     let restart_all = started.elapsed();
     let summary = stdout(&out).lines().last().unwrap_or_default().to_string();
@@ -327,19 +330,7 @@ fn renew_then_restart_with_the_real_programs() {
     let (etcd_starts, api_starts) = (starts("etcd"), starts("kube-apiserver"));
     let (kcm_starts, sched_starts) = (starts("kube-controller-manager"), starts("kube-scheduler"));
     let started = Instant::now();
-    let out = c.kcerts_logged(
-        &log,
-        0,
-        &[
-            "renew",
-            "all",
-            "--restart",
-            "--stop-wait",
-            "60s",
-            "--wait",
-            "180s",
-        ],
-    );
+    let out = c.kcerts_logged(&log, 0, &with_waits(&["renew", "all", "--restart"]));
     assert_ok(&out, "renew all --restart");
     let took = started.elapsed();
     let text = stdout(&out);
@@ -411,16 +402,7 @@ fn renew_then_restart_with_the_real_programs() {
     let out = c.kcerts_logged(
         &log,
         0,
-        &[
-            "renew",
-            "etcd-server",
-            "etcd-peer",
-            "--restart",
-            "--stop-wait",
-            "60s",
-            "--wait",
-            "180s",
-        ],
+        &with_waits(&["renew", "etcd-server", "etcd-peer", "--restart"]),
     );
     assert_ok(&out, "renew etcd-server etcd-peer --restart");
     let text = stdout(&out);

@@ -160,6 +160,45 @@ fn renew_restart_restarts_exactly_the_components_that_hold_a_renewed_file() {
     );
 }
 
+/// A component that should read its renewed file again but does not (here
+/// etcd of a fake kubelet reading pairs only at start): `renew --restart` sees
+/// it still serving the old certificate within --wait and restarts it after all.
+#[test]
+fn renew_restart_restarts_a_component_that_does_not_serve_its_renewed_file() {
+    let node = LiveNode::start_with(73, |o| o.pairs_at_start = true);
+    let before = node.kubelet.log().len();
+    let o = node.renew(&[
+        "etcd-server",
+        "--restart",
+        "--stop-wait",
+        "10s",
+        "--wait",
+        "2s",
+    ]);
+    assert_ok(&o, "renew etcd-server --restart");
+    let out = stdout(&o);
+    assert!(
+        out.contains("[restart] not restarted: etcd reads pki/etcd/server.crt again by itself"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "[restart] etcd does not serve the renewed files after 2s (etcd on 127.0.0.1:"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("it serves another certificate than pki/etcd/server.crt): restarting it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[restart] etcd: serves pki/etcd/server.crt, /health ok after"),
+        "{out}"
+    );
+    assert_eq!(events(&node, before), ["stopped etcd", "started etcd"]);
+    all_pass(&node).unwrap();
+}
+
 #[test]
 fn restart_dry_run_prints_the_plan_in_order_and_changes_nothing() {
     let node = LiveNode::start(73);
