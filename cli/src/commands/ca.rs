@@ -6,18 +6,22 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use kcerts_core::ca_rotation::{self, Phase, PrepareOptions, Status, Step, StepPlan};
+use kcerts_core::fleet::order;
 use kcerts_core::inventory::Ca;
 use kcerts_core::node::{NodeFiles, NodePath};
 use time::OffsetDateTime;
 
 use crate::flags::dirs::DirsWithManifests;
+use crate::flags::order::OrderArgs;
 use crate::flags::restart::RestartArgs;
 use crate::flags::value;
 use crate::flags::{DirArgs, OutputFormat};
 use crate::fsio::{self, NodeDirs};
 use crate::node::guard::lock_and_recover;
 use crate::node::kubelet::KubeletFiles;
-use crate::node::rotation::{KubeletReissue, PhaseRun, carry_out, print_next, restart_after};
+use crate::node::rotation::{
+    KubeletReissue, PhaseRun, carry_out, print_next, prove_order, restart_after,
+};
 use crate::report::exit::Code;
 use crate::report::out::outln;
 
@@ -42,7 +46,8 @@ prepare  a new CA beside the old one (<ca>.new.crt/.key); copy both to the other
 trust    every trust point holds old + new (ca.crt becomes a bundle, old first; kubeconfigs'\n           \
 certificate-authority-data too; kube-controller-manager signs from ca-signing.crt)\n  \
 reissue  the new key signs; every leaf of the CA is re-signed by it (refused while any\n           \
-trust point lacks the new CA)\n  \
+trust point lacks the new CA, and unless --fleet copies of every control-plane node\n           \
+show that each trusts the new CA, or --force)\n  \
 finish   only the new CA is trusted; the old key and the .new copies stay in the backup\n\n\
 The phase is read from the files (`kcerts ca status`), so every phase can be re-run.\n\
 Each phase backs up and journals what it changes (`kcerts restore --backup-dir DIR` goes back).\n\
@@ -118,6 +123,8 @@ struct RotateArgs {
     kubelet: KubeletDir,
     #[command(flatten)]
     restart: RestartArgs,
+    #[command(flatten)]
+    order: OrderArgs,
     /// Act as if now were this RFC 3339 time (tests).
     #[arg(long, value_name = "TIME", value_parser = value::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
@@ -276,6 +283,17 @@ fn rotate(a: RotateArgs) -> Result<Code> {
             return Ok(Code::Error);
         }
     };
+    if step == Step::Reissue
+        && !plan.writes.is_empty()
+        && !prove_order(
+            &a.order,
+            &ca_rotation::apply_in_memory(&files, &plan),
+            order::Rotated::Ca(ca),
+            now,
+        )?
+    {
+        return Ok(Code::Error);
+    }
     let what = format!("{phase_name} of the {} CA", ca.name());
     let prefix = format!("kcerts-ca-{}-{phase_name}", ca.name());
     let kubelet = if step == Step::Reissue && ca == Ca::Ca {

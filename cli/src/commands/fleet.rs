@@ -1,9 +1,7 @@
 //! `kcerts fleet`: reads each node (a directory or a tar archive) and prints the
 //! core's cross-node report.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Result, bail};
+use anyhow::Result;
 use kcerts_core::fleet::{self, Options};
 use kcerts_core::node::{NodeFiles, NodePath};
 use kcerts_core::{fleet_report, verify};
@@ -11,8 +9,7 @@ use time::OffsetDateTime;
 
 use crate::flags::OutputFormat;
 use crate::flags::value;
-use crate::fsio::{self, archive};
-use crate::report::Hinted;
+use crate::node::fleet_input::{Node, parse_node};
 use crate::report::color::{self, ColorChoice};
 use crate::report::exit::Code;
 use crate::report::out;
@@ -81,73 +78,6 @@ pub struct Args {
     color: ColorChoice,
 }
 
-/// A node as given on the command line.
-struct Node {
-    name: String,
-    path: PathBuf,
-    is_dir: bool,
-}
-
-/// `NAME=PATH`, or PATH named after its file or directory.
-fn parse_node(arg: &str) -> Result<Node> {
-    let (name, path) = match arg.split_once('=') {
-        Some((n, p)) if !n.contains('/') && !n.is_empty() => (Some(n.to_string()), p),
-        _ => (None, arg),
-    };
-    let path = PathBuf::from(path);
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) => bail!("node {arg}: {}: {e}", path.display()),
-    };
-    let name = match name {
-        Some(n) => n,
-        None => default_name(&path, meta.is_dir())?,
-    };
-    if !fleet::valid_name(&name) {
-        return Err(Hinted {
-            message: format!("invalid node name {name:?} (from {arg})"),
-            hint: "name the node with NAME=PATH, e.g. cp-1=./cp-1.tgz".into(),
-        }
-        .into());
-    }
-    Ok(Node {
-        name,
-        path,
-        is_dir: meta.is_dir(),
-    })
-}
-
-fn default_name(path: &Path, is_dir: bool) -> Result<String> {
-    let full = if is_dir {
-        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-    } else {
-        path.to_path_buf()
-    };
-    let file = full
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name = if is_dir {
-        file
-    } else {
-        [".tar.gz", ".tgz", ".tar"]
-            .iter()
-            .find_map(|ext| file.strip_suffix(ext))
-            .unwrap_or(&file)
-            .to_string()
-    };
-    Ok(name)
-}
-
-fn load(node: &Node) -> Result<NodeFiles> {
-    if node.is_dir {
-        let dirs = fsio::NodeDirs::new(node.path.join("pki"), node.path.clone());
-        Ok(dirs.load_paths(&fleet::wanted()))
-    } else {
-        Ok(archive::load(&node.path)?)
-    }
-}
-
 /// Where a node's file is, for the metrics' `filepath` and error lines.
 fn display_path(node: &Node, p: &NodePath) -> String {
     if node.is_dir {
@@ -165,7 +95,7 @@ pub fn run(a: Args) -> Result<Code> {
         .collect::<Result<_>>()?;
     let mut loaded = Vec::with_capacity(nodes.len());
     for node in &nodes {
-        loaded.push((node.name.clone(), load(node)?));
+        loaded.push((node.name.clone(), node.load()?));
     }
     let now = value::now_or(a.at);
     let opts = Options {

@@ -4,15 +4,21 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use kcerts_core::sa_rotation::{self, SaStep};
+use kcerts_core::duration;
+use kcerts_core::fleet::order;
+use kcerts_core::node::{FileContent, NodeFiles, NodePath};
+use kcerts_core::sa_rotation::{self, OldTokens, SaStep};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::flags::DirArgs;
 use crate::flags::dirs::DirsWithManifests;
+use crate::flags::order::OrderArgs;
 use crate::flags::restart::RestartArgs;
 use crate::flags::value;
+use crate::fsio::NodeDirs;
 use crate::node::guard::lock_and_recover;
-use crate::node::rotation::{PhaseRun, carry_out, print_next, restart_after};
+use crate::node::rotation::{PhaseRun, carry_out, print_next, prove_order, restart_after};
 use crate::report::exit::Code;
 use crate::report::out::outln;
 
@@ -35,8 +41,13 @@ enum SaCommand {
 const ROTATE_HELP: &str = "Phases, in order, each run on every control-plane node before the next:\n  \
 prepare  a new key pair beside the old one (sa.new.key/sa.new.pub); copy both to the other nodes\n  \
 trust    kube-apiserver also accepts tokens signed by the new key (a second --service-account-key-file)\n  \
-switch   kube-apiserver and kube-controller-manager sign with the new key; old tokens still accepted\n  \
-finish   the new pair becomes sa.key/sa.pub; tokens signed by the old key are refused\n\n\
+switch   kube-apiserver and kube-controller-manager sign with the new key; old tokens still accepted\n           \
+(refused unless --fleet copies of every control-plane node show that each apiserver accepts\n           \
+the new key, or --force)\n  \
+finish   the new pair becomes sa.key/sa.pub; tokens signed by the old key are refused (refused\n           \
+until they can no longer be valid: the longest token lifetime kube-apiserver's flags allow,\n           \
+counted from this node's switch; unbounded without --service-account-max-token-expiration;\n           \
+--force finishes anyway)\n\n\
 The issue asked for prepare|trust|finish; `switch` is separate because on several control-plane\n\
 nodes every apiserver must accept the new key before any signs with it, and the old key must be\n\
 accepted until the tokens it signed are replaced (bound tokens: within an hour by default).\n\
@@ -71,6 +82,8 @@ struct RotateArgs {
     backup_dir: Option<PathBuf>,
     #[command(flatten)]
     restart: RestartArgs,
+    #[command(flatten)]
+    order: OrderArgs,
     /// Act as if now were this RFC 3339 time (tests).
     #[arg(long, value_name = "TIME", value_parser = value::parse_time, hide = true)]
     at: Option<OffsetDateTime>,
@@ -133,8 +146,25 @@ fn rotate(a: RotateArgs) -> Result<Code> {
             return Ok(Code::Error);
         }
     };
-    let what = format!("{name} of the service-account key");
     let now = value::now_or(a.at);
+    if step == SaStep::Switch
+        && !plan.writes.is_empty()
+        && !prove_order(
+            &a.order,
+            &kcerts_core::ca_rotation::apply_in_memory(&files, &plan),
+            order::Rotated::ServiceAccountKey,
+            now,
+        )?
+    {
+        return Ok(Code::Error);
+    }
+    if step == SaStep::Finish
+        && !plan.writes.is_empty()
+        && !old_tokens_expired(&dirs, &files, a.order.force, now)?
+    {
+        return Ok(Code::Error);
+    }
+    let what = format!("{name} of the service-account key");
     let prefix = format!("kcerts-sa-{name}");
     let run = PhaseRun {
         apply: a.apply,
@@ -153,4 +183,84 @@ fn rotate(a: RotateArgs) -> Result<Code> {
         print_next(&dirs, &plan, restarted, false)?;
     }
     Ok(Code::Ok)
+}
+
+/// When this node's `switch` happened: the last change of the two manifests it
+/// edits (a later edit only makes the wait longer).
+fn switched_at(dirs: &NodeDirs) -> Option<OffsetDateTime> {
+    [
+        sa_rotation::APISERVER_MANIFEST,
+        sa_rotation::CONTROLLER_MANAGER_MANIFEST,
+    ]
+    .iter()
+    .filter_map(|m| std::fs::metadata(dirs.path(&NodePath::kubeconfig(*m))).ok())
+    .filter_map(|meta| meta.modified().ok())
+    .map(OffsetDateTime::from)
+    .max()
+}
+
+/// Before `finish` stops accepting the old key: whether every token it signed
+/// has expired (the core's [`sa_rotation::old_tokens`], counted from this node's
+/// switch). Prints why on stderr when not; `--force` goes on and says so.
+fn old_tokens_expired(
+    dirs: &NodeDirs,
+    files: &NodeFiles,
+    force: bool,
+    now: OffsetDateTime,
+) -> Result<bool> {
+    let api = match files.get(&NodePath::kubeconfig(sa_rotation::APISERVER_MANIFEST)) {
+        Some(FileContent::Bytes(b)) => b.as_slice(),
+        _ => &[],
+    };
+    let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let refusal = match switched_at(dirs) {
+        None => format!(
+            "cannot tell when this node switched: {} cannot be read",
+            dirs.path(&NodePath::kubeconfig(sa_rotation::APISERVER_MANIFEST))
+                .display()
+        ),
+        Some(switched) => match sa_rotation::old_tokens(api, switched) {
+            OldTokens::Until {
+                until,
+                lifetime,
+                why,
+                ..
+            } if until <= now => {
+                outln!(
+                    "[tokens] every token signed by the old key has expired: the longest lifetime is {} ({why}), counted from this node's switch ({}, when its manifests last changed)",
+                    duration::format_go(lifetime),
+                    rfc(switched)
+                )?;
+                return Ok(true);
+            }
+            OldTokens::Until {
+                until,
+                lifetime,
+                why,
+                ..
+            } => format!(
+                "tokens signed by the old key may be valid until {} ({} left): the longest lifetime is {} ({why}), counted from this node's switch ({}, when its manifests last changed)",
+                rfc(until),
+                duration::format_go(until - now),
+                duration::format_go(lifetime),
+                rfc(switched)
+            ),
+            OldTokens::Unbounded(why) => {
+                format!("cannot know when the tokens signed by the old key stop being valid: {why}")
+            }
+        },
+    };
+    let note = format!(
+        "pods' own tokens are replaced by the kubelet within {} of the last switch; a token made with `kubectl create token` or copied out of a pod stays valid until it expires, and legacy Secret tokens (type kubernetes.io/service-account-token) never expire: every one signed by the old key is refused after `finish`",
+        duration::format_go(sa_rotation::KUBELET_REFRESH)
+    );
+    if force {
+        eprintln!("warning: --force: {refusal}");
+        eprintln!("warning: --force: {note}; `finish` runs anyway");
+        return Ok(true);
+    }
+    eprintln!("error: `finish` refused: {refusal}");
+    eprintln!("error: {note}");
+    eprintln!("error: wait, or pass --force to finish now; no file was changed");
+    Ok(false)
 }

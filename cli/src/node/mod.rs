@@ -7,6 +7,7 @@
 pub mod cluster_config;
 pub mod csr_api;
 pub mod endpoints;
+pub mod fleet_input;
 pub mod guard;
 pub mod kube_client;
 pub mod kubelet;

@@ -1,16 +1,21 @@
 //! Running one phase of a CA or service-account key rotation on this node
 //! (`ca rotate`, `sa rotate`): print the plan, apply it through the journaled
-//! transaction, restart what loads the changed files, print the next steps.
+//! transaction, restart what loads the changed files, print the next steps;
+//! before `reissue` and `switch`, the proof that every node trusts the new CA
+//! or key (`--fleet`, `--force`).
 
 use anyhow::{Context, Result};
 use kcerts_core::ca_rotation::StepPlan;
-use kcerts_core::node::NodePath;
+use kcerts_core::fleet::order;
+use kcerts_core::node::{NodeFiles, NodePath};
 use kcerts_core::static_pod::{self, Component};
 use time::OffsetDateTime;
 
+use crate::flags::order::OrderArgs;
 use crate::flags::restart::RestartArgs;
 use crate::fsio::{self, NodeDirs};
 use crate::node::endpoints::Endpoints;
+use crate::node::fleet_input;
 use crate::node::kubelet::KubeletFiles;
 use crate::node::restart::{self, Request};
 use crate::report::out::outln;
@@ -217,4 +222,74 @@ fn print_plan(dirs: &NodeDirs, plan: &StepPlan, verb: &str) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Before `reissue` (a CA) or `switch` (the sa key) changes anything: whether
+/// every control-plane node trusts the new CA or key, by the core's rule
+/// ([`order::check`]) on the `--fleet` copies with this node's files as the
+/// phase leaves them (`planned`). Prints what was proven (stdout) or why not
+/// (stderr); returns whether the phase may go on (`--force` always may, and
+/// says so on stderr).
+pub fn prove_order(
+    args: &OrderArgs,
+    planned: &NodeFiles,
+    rotated: order::Rotated,
+    now: OffsetDateTime,
+) -> Result<bool> {
+    let (step, what) = match rotated {
+        order::Rotated::Ca(ca) => ("reissue", format!("the new {} CA", ca.name())),
+        order::Rotated::ServiceAccountKey => ("switch", "the new service-account key".into()),
+    };
+    if args.fleet.is_empty() {
+        if args.force {
+            eprintln!(
+                "warning: --force: `{step}` runs without proof that every control-plane node trusts {what}"
+            );
+            return Ok(true);
+        }
+        eprintln!(
+            "error: `{step}` refused: nothing proves that every control-plane node trusts {what} yet \
+             (a node that does not would reject what this node signs from now on)"
+        );
+        eprintln!(
+            "error: pass --fleet with a copy of each control-plane node's /etc/kubernetes (a directory, or \
+             `tar czf NODE.tgz -C /etc/kubernetes .` made there) taken after `trust` ran on it, \
+             or --force to run it anyway; no file was changed"
+        );
+        return Ok(false);
+    }
+    let copies = fleet_input::load_all(&args.fleet)?;
+    match order::check(&copies, planned, rotated, now) {
+        Ok(proven) => {
+            let names: Vec<String> = proven
+                .nodes
+                .iter()
+                .map(|n| {
+                    if Some(n) == proven.this_node.as_ref() || n == order::THIS_NODE {
+                        format!("{n} (this node, after `{step}`)")
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect();
+            outln!(
+                "[order] every node given trusts {what}: {} ({} nodes, from the --fleet copies)",
+                names.join(", "),
+                proven.nodes.len()
+            )?;
+            Ok(true)
+        }
+        Err(refusal) if args.force => {
+            eprintln!("warning: --force: {refusal}");
+            eprintln!("warning: --force: `{step}` runs anyway");
+            Ok(true)
+        }
+        Err(refusal) => {
+            eprintln!("error: {refusal}");
+            eprintln!(
+                "error: run `trust` on those nodes and take their copies again, or pass --force to run it anyway; no file was changed"
+            );
+            Ok(false)
+        }
+    }
 }

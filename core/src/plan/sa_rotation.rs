@@ -22,6 +22,7 @@
 //! Uses `x509` (keys), `kubeadm` (files, manifests, phases) and `issue` (PEM of a public key).
 
 use rand_core::CryptoRng;
+use time::{Duration, OffsetDateTime};
 
 use crate::issue::pki;
 use crate::kubeadm::manifest;
@@ -234,6 +235,83 @@ pub fn plan_step<R: CryptoRng + ?Sized>(
     Ok(plan)
 }
 
+/// kube-apiserver's flag capping the lifetime of the tokens it issues.
+pub const MAX_EXPIRATION_FLAG: &str = "service-account-max-token-expiration";
+/// kube-apiserver's flag (default true) that extends the tokens the kubelet
+/// mounts in pods to [`EXTENDED_LIFETIME`].
+pub const EXTEND_FLAG: &str = "service-account-extend-token-expiration";
+/// What an extended pod token lasts: kube-apiserver's
+/// `serviceaccount.ExpirationExtensionSeconds` (24 * 365 hours), whatever
+/// `--service-account-max-token-expiration` says.
+pub const EXTENDED_LIFETIME: Duration = Duration::hours(24 * 365);
+/// The lifetime the kubelet asks for a pod's token (`WarnOnlyBoundTokenExpirationSeconds`,
+/// 1h7s): only requests of exactly this lifetime are extended.
+const KUBELET_REQUEST: Duration = Duration::seconds(3607);
+/// The kubelet replaces a mounted token at 80% of its lifetime or after 24 hours.
+pub const KUBELET_REFRESH: Duration = Duration::hours(24);
+
+/// How long tokens signed by the old key may stay valid after this node's
+/// apiserver stopped signing with it (the `switch`), from its manifest flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OldTokens {
+    /// Every token signed before `switched` has expired at `until`.
+    Until {
+        /// When the switch happened.
+        switched: OffsetDateTime,
+        /// The longest lifetime a token gets.
+        lifetime: Duration,
+        /// `switched + lifetime`.
+        until: OffsetDateTime,
+        /// Which flags decide the lifetime.
+        why: String,
+    },
+    /// Nothing bounds a token's lifetime: why.
+    Unbounded(String),
+}
+
+/// The longest lifetime kube-apiserver gives a token, from its manifest:
+/// `--service-account-max-token-expiration` caps every TokenRequest (unset: no
+/// cap, any lifetime may be asked for), except that with
+/// `--service-account-extend-token-expiration` (default true) the tokens the
+/// kubelet asks for pods (1h7s) are issued for [`EXTENDED_LIFETIME`] (a cap
+/// below 1h7s shortens those requests first, so none is extended).
+pub fn old_tokens(apiserver_manifest: &[u8], switched: OffsetDateTime) -> OldTokens {
+    let max = manifest::flag_values(apiserver_manifest, MAX_EXPIRATION_FLAG);
+    let extend = manifest::flag_values(apiserver_manifest, EXTEND_FLAG)
+        .last()
+        .is_none_or(|v| v != "false");
+    let Some(raw) = max.last() else {
+        return OldTokens::Unbounded(format!(
+            "kube-apiserver has no --{MAX_EXPIRATION_FLAG}, so a TokenRequest (`kubectl create token --duration`) may ask for any lifetime"
+        ));
+    };
+    let max = match crate::kubeadm::duration::parse_go(raw) {
+        Ok(d) if d > Duration::ZERO => d,
+        Ok(_) => {
+            return OldTokens::Unbounded(format!(
+                "--{MAX_EXPIRATION_FLAG}={raw} sets no cap, so a TokenRequest may ask for any lifetime"
+            ));
+        }
+        Err(e) => return OldTokens::Unbounded(format!("--{MAX_EXPIRATION_FLAG}: {e}")),
+    };
+    let (lifetime, why) = if extend && max >= KUBELET_REQUEST {
+        (
+            max.max(EXTENDED_LIFETIME),
+            format!(
+                "--{MAX_EXPIRATION_FLAG}={raw}, and --{EXTEND_FLAG} (default true) issues the tokens the kubelet mounts in pods for 1 year"
+            ),
+        )
+    } else {
+        (max, format!("--{MAX_EXPIRATION_FLAG}={raw}"))
+    };
+    OldTokens::Until {
+        switched,
+        lifetime,
+        until: switched + lifetime,
+        why,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +426,71 @@ mod tests {
                 n3.get(&NodePath::cert("sa.new.key"))
             );
         }
+    }
+    fn with_flags(flags: &[&str]) -> Vec<u8> {
+        let extra: String = flags.iter().map(|f| format!("    - --{f}\n")).collect();
+        API.replace(
+            "    - --service-account-issuer",
+            &format!("{extra}    - --service-account-issuer"),
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn old_tokens_last_as_long_as_the_apiserver_lets_a_token_live() {
+        use time::macros::datetime;
+        let t = datetime!(2026-03-01 12:00 UTC);
+        // kubeadm's default: no cap at all.
+        let OldTokens::Unbounded(why) = old_tokens(API.as_bytes(), t) else {
+            panic!("bounded without a cap")
+        };
+        assert!(
+            why.contains("no --service-account-max-token-expiration"),
+            "{why}"
+        );
+        // A cap with extension (the default) still lets the kubelet's pod tokens live a year.
+        let OldTokens::Until { until, why, .. } =
+            old_tokens(&with_flags(&["service-account-max-token-expiration=2h"]), t)
+        else {
+            panic!("unbounded")
+        };
+        assert_eq!(until, datetime!(2027-03-01 12:00 UTC));
+        assert!(why.contains("1 year"), "{why}");
+        let OldTokens::Until {
+            until, lifetime, ..
+        } = old_tokens(
+            &with_flags(&[
+                "service-account-max-token-expiration=2h",
+                "service-account-extend-token-expiration=false",
+            ]),
+            t,
+        )
+        else {
+            panic!("unbounded")
+        };
+        assert_eq!(
+            (lifetime, until),
+            (Duration::hours(2), datetime!(2026-03-01 14:00 UTC))
+        );
+        // A cap under the kubelet's 1h7s request shortens it first: no extension.
+        let OldTokens::Until { lifetime, .. } = old_tokens(
+            &with_flags(&["service-account-max-token-expiration=30m"]),
+            t,
+        ) else {
+            panic!("unbounded")
+        };
+        assert_eq!(lifetime, Duration::minutes(30));
+        // A cap of 10 years with extension: the cap is the longer.
+        let OldTokens::Until { lifetime, .. } = old_tokens(
+            &with_flags(&["service-account-max-token-expiration=87600h"]),
+            t,
+        ) else {
+            panic!("unbounded")
+        };
+        assert_eq!(lifetime, Duration::hours(87600));
+        assert!(matches!(
+            old_tokens(&with_flags(&["service-account-max-token-expiration=soon"]), t),
+            OldTokens::Unbounded(w) if w.contains("soon")
+        ));
     }
 }

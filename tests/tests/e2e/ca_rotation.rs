@@ -61,8 +61,21 @@ fn ca_cmd(root: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// What a phase needs beyond its own flags (issue 23 item 4): `reissue` and
+/// `switch` the proof that every control-plane node trusts the new CA or key (here
+/// the one node's own directory, `--fleet`), sa `finish` `--force` (kubeadm's
+/// apiserver sets no token lifetime cap, so nothing bounds the old tokens).
+fn proof(cmd: &str, phase: &str, root: &Path) -> Vec<String> {
+    match (cmd, phase) {
+        (_, "reissue" | "switch") => vec!["--fleet".into(), root.display().to_string()],
+        ("sa", "finish") => vec!["--force".into()],
+        _ => Vec::new(),
+    }
+}
+
 fn rotate(root: &Path, phase: &str, ca: &str) -> String {
     let out = ca_cmd(root, &["rotate", phase, "--ca", ca, "--apply"])
+        .args(proof("ca", phase, root))
         .output()
         .unwrap();
     assert_ok(&out, &format!("ca rotate {phase} --ca {ca}"));
@@ -626,9 +639,14 @@ fn public_key(path: &Path) -> String {
 }
 
 fn sa(root: &Path, args: &[&str]) -> String {
+    let phase = match args {
+        ["rotate", phase, ..] => phase,
+        _ => "",
+    };
     let out = Command::new(kcerts_bin())
         .arg("sa")
         .args(args)
+        .args(proof("sa", phase, root))
         .args(dir_args(root))
         .output()
         .unwrap();
@@ -759,6 +777,99 @@ fn the_service_account_key_rotates_in_four_phases() {
         assert_eq!(sa_phase(root), after);
         check_sa_phase(root, after, &keys);
     }
+}
+
+/// Issue 23: `sa rotate finish` waits until no token signed by the old key can
+/// still be valid: kube-apiserver's manifest caps token lifetimes at 2h (and does
+/// not extend pod tokens to a year), counted from this node's `switch` (its
+/// manifests' last change). An hour after the switch it is refused, naming the
+/// time left and --force, and nothing changes; two hours after, it runs. Without
+/// a cap (kubeadm's manifest) it cannot know and refuses, saying why.
+#[test]
+fn sa_finish_waits_for_the_old_tokens_to_expire() {
+    let dir = tempdir();
+    let root = &dir.path().join("node");
+    node(root);
+    let api = root.join("manifests/kube-apiserver.yaml");
+    let text = std::fs::read_to_string(&api).unwrap();
+    let capped = text.replace(
+        "    - --service-account-key-file=",
+        "    - --service-account-max-token-expiration=2h\n    - --service-account-extend-token-expiration=false\n    - --service-account-key-file=",
+    );
+    assert_ne!(capped, text);
+    let uncapped = dir.path().join("uncapped");
+    node(&uncapped);
+    std::fs::write(&api, capped).unwrap();
+    for r in [root, &uncapped] {
+        for phase in ["prepare", "trust", "switch"] {
+            sa(r, &["rotate", phase, "--apply"]);
+        }
+    }
+    let switched = ["kube-apiserver.yaml", "kube-controller-manager.yaml"]
+        .iter()
+        .map(|m| {
+            time::OffsetDateTime::from(
+                std::fs::metadata(root.join("manifests").join(m))
+                    .unwrap()
+                    .modified()
+                    .unwrap(),
+            )
+        })
+        .max()
+        .unwrap();
+    let at = |d: time::Duration| {
+        (switched + d)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let finish = |r: &Path, at: &str| {
+        Command::new(kcerts_bin())
+            .args(["sa", "rotate", "finish", "--apply", "--at", at])
+            .args(dir_args(r))
+            .output()
+            .unwrap()
+    };
+    let out = finish(root, &at(time::Duration::hours(1)));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`finish` refused: tokens signed by the old key may be valid until ")
+            && err.contains(
+                "left): the longest lifetime is 2h0m0s (--service-account-max-token-expiration=2h)"
+            )
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert!(
+        err.contains("0h59m") || err.contains("1h0m0s left"),
+        "an hour left: {err}"
+    );
+    assert_eq!(sa_phase(root), "switched", "nothing changed");
+    assert!(root.join("pki/sa.new.key").exists());
+
+    let out = finish(
+        root,
+        &at(time::Duration::hours(2) + time::Duration::seconds(2)),
+    );
+    assert_ok(&out, "finish after 2h");
+    assert!(
+        stdout(&out).contains("[tokens] every token signed by the old key has expired"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(sa_phase(root), "idle");
+
+    // kubeadm's manifest: no cap, so no wait is long enough.
+    let out = finish(&uncapped, &at(time::Duration::days(3650)));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot know when the tokens signed by the old key stop being valid: kube-apiserver has no --service-account-max-token-expiration")
+            && err.contains("legacy Secret tokens")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(sa_phase(&uncapped), "switched");
 }
 
 /// An HTTPS server on loopback that serves `cert`/`key` and, like the
@@ -962,6 +1073,7 @@ impl Killed {
             c.args(["--ca", "ca"]);
         }
         c.arg("--apply").args(dir_args(root));
+        c.args(proof(self.cmd, phase, root));
         c.env_remove("KCERTS_TEST_FAULT_STEP")
             .env_remove("KCERTS_TEST_FAULT_MODE");
         c
@@ -1157,6 +1269,7 @@ fn the_configuration_sets_the_new_ca_and_reissued_leaf_validities() {
                 config.to_str().unwrap(),
             ],
         )
+        .args(proof("ca", phase, &root))
         .output()
         .unwrap();
         assert_ok(&out, &format!("ca rotate {phase} --config"));
@@ -1212,7 +1325,10 @@ fn a_kubelet_client_certificate_missed_by_reissue_is_resigned_by_the_next_run() 
         c.output().unwrap()
     };
     let apply = |phase: &str, kubelet_dir: &Path| {
-        let out = with_kubelet(&["rotate", phase, "--ca", "ca", "--apply"], kubelet_dir);
+        let mut args = vec!["rotate", phase, "--ca", "ca", "--apply"];
+        let proof = proof("ca", phase, root);
+        args.extend(proof.iter().map(String::as_str));
+        let out = with_kubelet(&args, kubelet_dir);
         assert_ok(&out, &format!("ca rotate {phase}"));
         stdout(&out)
     };

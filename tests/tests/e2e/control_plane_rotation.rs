@@ -189,6 +189,18 @@ fn copy_from_first(c: &RealCluster, files: &[&str]) {
     }
 }
 
+/// `--fleet NAME=DIR...`: every node's /etc/kubernetes, what proves `reissue`
+/// and `switch` (issue 23).
+fn fleet_proof(c: &RealCluster) -> Vec<String> {
+    let mut v = vec!["--fleet".to_string()];
+    v.extend(
+        c.nodes
+            .iter()
+            .map(|n| format!("{}={}", n.name, n.etc().display())),
+    );
+    v
+}
+
 /// `ca.new.crt` beside `ca.crt`, `etcd/ca.new.key` beside `etcd/ca.key`.
 fn new_file(file: &str, ext: &str) -> String {
     let stem = file.strip_suffix(".crt").unwrap();
@@ -222,9 +234,10 @@ fn rotate_ca(
     run: Option<&RunLog>,
 ) -> Duration {
     let start = Instant::now();
-    let rotate = |i: usize, phase: &str| {
-        let kdir = kubelet_dir(&c.nodes[i]);
-        let args = [
+    // reissue's proof (issue 23): every node's /etc/kubernetes, read as it is now.
+    let proof = fleet_proof(c);
+    let args = |i: usize, phase: &str| {
+        let mut v: Vec<String> = [
             "ca",
             "rotate",
             phase,
@@ -233,11 +246,21 @@ fn rotate_ca(
             "--apply",
             "--restart",
             "--kubelet-pki-dir",
-            &kdir,
-        ];
-        let out = kcerts_ok(c, i, &args);
+            &kubelet_dir(&c.nodes[i]),
+        ]
+        .map(String::from)
+        .to_vec();
+        if phase == "reissue" {
+            v.extend(proof.iter().cloned());
+        }
+        v
+    };
+    let rotate = |i: usize, phase: &str| {
+        let a = args(i, phase);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let out = kcerts_ok(c, i, &a);
         if let (Some(run), 0) = (run, i) {
-            run.add_stdout(&c.nodes[i], &args, &out);
+            run.add_stdout(&c.nodes[i], &a, &out);
         }
         out
     };
@@ -249,6 +272,23 @@ fn rotate_ca(
         ("finish", "idle"),
     ] {
         for i in 0..c.nodes.len() {
+            if (phase, i) == ("trust", 2) {
+                // A phase out of order: reissue on the first node before the
+                // third trusts the new CA is refused, naming the third node.
+                let a = args(0, "reissue");
+                let out = c.kcerts(0, &a.iter().map(String::as_str).collect::<Vec<_>>());
+                assert_eq!(out.status.code(), Some(1), "{ca}: {}", stdout(&out));
+                let err = stderr(&out);
+                let third = format!("{} (`prepared`: pki/", c.nodes[2].name);
+                assert!(
+                    err.contains("`reissue` refused: not every control-plane node trusts")
+                        && err.contains(&third)
+                        && err.contains("--force"),
+                    "{ca}: {err}"
+                );
+                assert!(!err.contains(&format!("{} (", c.nodes[1].name)), "{err}");
+                assert_eq!(ca_phase(c, 0, ca), "trusted", "{ca}: nothing changed");
+            }
             let out = rotate(i, phase);
             assert_eq!(ca_phase(c, i, ca), name, "{ca} {phase} on {i}: {out}");
             let when = format!("{ca} {phase} on {}", c.nodes[i].name);
@@ -327,7 +367,18 @@ fn sa_phase(c: &RealCluster, i: usize) -> String {
 }
 
 fn sa_rotate(c: &RealCluster, i: usize, phase: &str) -> String {
-    let out = kcerts_ok(c, i, &["sa", "rotate", phase, "--apply", "--restart"]);
+    let mut args: Vec<String> = ["sa", "rotate", phase, "--apply", "--restart"]
+        .map(String::from)
+        .to_vec();
+    // switch is proven by every node's files; finish is forced (kubeadm's
+    // apiserver sets no --service-account-max-token-expiration, so nothing
+    // bounds the old tokens' lifetime: finish refuses without --force).
+    match phase {
+        "switch" => args.extend(fleet_proof(c)),
+        "finish" => args.push("--force".into()),
+        _ => {}
+    }
+    let out = kcerts_ok(c, i, &args.iter().map(String::as_str).collect::<Vec<_>>());
     c.wait_ready(READY_LIMIT);
     out
 }
@@ -362,6 +413,25 @@ fn sa_rotation_accepts_and_refuses_tokens_as_each_phase_says() {
     );
 
     for i in 0..3 {
+        if i == 2 {
+            // switch on cp-1 before cp-3's apiserver accepts the new key: refused,
+            // naming cp-3, and nothing changes.
+            let mut args = vec!["sa", "rotate", "switch", "--apply"];
+            let proof = fleet_proof(&c);
+            args.extend(proof.iter().map(String::as_str));
+            let out = c.kcerts(0, &args);
+            assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+            let err = stderr(&out);
+            let third = format!(
+                "{} (`prepared`: its apiserver does not accept the new key",
+                c.nodes[2].name
+            );
+            assert!(
+                err.contains("`switch` refused") && err.contains(&third),
+                "{err}"
+            );
+            assert_eq!(sa_phase(&c, 0), "trusted");
+        }
         sa_rotate(&c, i, "trust");
         assert_eq!(sa_phase(&c, i), "trusted");
         expect_all(&c, &[("before", &before, all)], &format!("trust on {i}"));
@@ -397,6 +467,17 @@ fn sa_rotation_accepts_and_refuses_tokens_as_each_phase_says() {
     ];
     expect_all(&c, &toks, "switch everywhere");
 
+    // finish without --force: kubeadm's kube-apiserver has no token lifetime cap,
+    // so nothing says when the old key's tokens stop being valid: refused.
+    let out = c.kcerts(0, &["sa", "rotate", "finish", "--apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`finish` refused: cannot know when the tokens signed by the old key stop being valid: kube-apiserver has no --service-account-max-token-expiration")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(sa_phase(&c, 0), "switched");
     // finish on cp-1: it refuses what the old key signed; cp-2 and cp-3 not yet.
     sa_rotate(&c, 0, "finish");
     assert_eq!(sa_phase(&c, 0), "idle");

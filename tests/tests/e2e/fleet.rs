@@ -696,6 +696,18 @@ fn copy_pki(from: &Path, to: &Path, files: &[&str]) {
     }
 }
 
+/// `--fleet cp-1=DIR cp-2=DIR cp-3=DIR`: the nodes that prove a reissue or switch.
+fn fleet_proof(roots: &[PathBuf]) -> Vec<String> {
+    let mut v = vec!["--fleet".to_string()];
+    v.extend(
+        roots
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("cp-{}={}", i + 1, r.display())),
+    );
+    v
+}
+
 /// A copy of the node at `from` made at `to` (`cp -a`).
 fn copy_node(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -724,12 +736,22 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         write_node(node, root);
     }
     let absent = dir.path().join("no-kubelet");
-    let rotate = |root: &Path, phase: &str| {
+    // reissue is proven by the three nodes' directories (--fleet); `extra` adds --force.
+    let proof = fleet_proof(&roots);
+    let rotate_with = |root: &Path, phase: &str, extra: &[&str]| {
         let mut args = vec!["ca", "rotate", phase, "--ca", "ca", "--apply", "--at", AT];
         let d = dir_args(root);
         args.extend(d.iter().map(String::as_str));
         args.extend(["--kubelet-pki-dir", absent.to_str().unwrap()]);
-        assert_ok(&kcerts(&args), &format!("{phase} on {}", root.display()));
+        if phase == "reissue" {
+            args.extend(proof.iter().map(String::as_str));
+        }
+        args.extend(extra);
+        kcerts(&args)
+    };
+    let rotate = |root: &Path, phase: &str| {
+        let out = rotate_with(root, phase, &[]);
+        assert_ok(&out, &format!("{phase} on {}", root.display()));
     };
     let copy_new = |to: &Path| copy_pki(&roots[0], to, &["ca.new.crt", "ca.new.key"]);
     fleet_rows(&roots, "before", 0, &["pass ca same-cert"]);
@@ -816,7 +838,28 @@ fn a_three_node_ca_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
                 let mut mixed = roots.clone();
                 mixed[0] = dir.path().join(format!("early-{early}")).join("cp-1");
                 copy_node(&roots[0], &mixed[0]);
-                rotate(&mixed[0], early);
+                if early == "reissue" {
+                    // Issue 23: the --fleet copies show cp-3 does not trust the
+                    // new CA yet, so reissue is refused, naming cp-3 and --force.
+                    let out = rotate_with(&mixed[0], early, &[]);
+                    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+                    let err = stderr(&out);
+                    assert!(
+                        err.contains("`reissue` refused: not every control-plane node trusts the new ca CA yet: cp-3 (`prepared`: pki/ca.crt, admin.conf")
+                            && err.contains("--force"),
+                        "{err}"
+                    );
+                    assert!(!err.contains("cp-2 ("), "cp-2 trusts it: {err}");
+                    let out = rotate_with(&mixed[0], early, &["--force"]);
+                    assert_ok(&out, "reissue --force");
+                    assert!(
+                        stderr(&out).contains("warning: --force: `reissue` refused"),
+                        "{}",
+                        stderr(&out)
+                    );
+                } else {
+                    rotate(&mixed[0], early);
+                }
                 let what = format!("{early} on cp-1 before {phase} on cp-3");
                 fleet_rows(&mixed, &what, 3, outage);
             }
@@ -861,11 +904,24 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
         write_node(node, root);
         kcerts_tests::kubeadm_manifests::write_manifests(root);
     }
-    let rotate = |root: &Path, phase: &str| {
+    // switch is proven by the three nodes' directories (--fleet); finish is
+    // forced (kubeadm's apiserver sets no token lifetime cap).
+    let proof = fleet_proof(&roots);
+    let rotate_with = |root: &Path, phase: &str, force: bool| {
         let mut args = vec!["sa", "rotate", phase, "--apply"];
         let d = dir_args(root);
         args.extend(d.iter().map(String::as_str));
-        assert_ok(&kcerts(&args), &format!("sa {phase} on {}", root.display()));
+        if phase == "switch" {
+            args.extend(proof.iter().map(String::as_str));
+        }
+        if force || phase == "finish" {
+            args.push("--force");
+        }
+        kcerts(&args)
+    };
+    let rotate = |root: &Path, phase: &str| {
+        let out = rotate_with(root, phase, false);
+        assert_ok(&out, &format!("sa {phase} on {}", root.display()));
     };
     let copy_new = |to: &Path| copy_pki(&roots[0], to, &["sa.new.key", "sa.new.pub"]);
     // A copy of node `i` with `phase` run on it, in place of node `i`.
@@ -876,7 +932,20 @@ fn a_three_node_sa_rotation_is_read_by_fleet_after_every_phase_on_every_node() {
             .join(format!("early-{phase}"))
             .join(format!("cp-{}", i + 1));
         copy_node(&roots[i], &mixed[i]);
-        rotate(&mixed[i], phase);
+        if phase == "switch" {
+            // Issue 23: refused while the --fleet copies show an apiserver that
+            // does not accept the new key; --force runs it anyway.
+            let out = rotate_with(&mixed[i], phase, false);
+            assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+            let err = stderr(&out);
+            assert!(
+                err.contains("`switch` refused: not every control-plane node trusts the new service-account key yet: cp-3 (`prepared`: its apiserver does not accept the new key"),
+                "{err}"
+            );
+            assert_ok(&rotate_with(&mixed[i], phase, true), "switch --force");
+        } else {
+            rotate(&mixed[i], phase);
+        }
         mixed
     };
     let before = fleet_rows(

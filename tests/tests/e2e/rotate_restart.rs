@@ -19,6 +19,14 @@ const WAITS: [&str; 4] = ["--stop-wait", "10s", "--wait", "20s"];
 fn rotate(node: &LiveNode, what: &str, phase: &str, extra: &[&str]) -> Output {
     let mut args = vec![what, "rotate", phase];
     args.extend_from_slice(extra);
+    // The proof a phase needs (issue 23): this one node trusts the new CA or key
+    // (its own directory, `--fleet .`); sa finish is forced, the manifest sets no
+    // token lifetime cap.
+    match (what, phase) {
+        (_, "reissue" | "switch") => args.extend(["--fleet", "."]),
+        ("sa", "finish") => args.push("--force"),
+        _ => {}
+    }
     node.kcerts(&args)
 }
 

@@ -24,7 +24,7 @@ pub(super) enum Place {
 }
 
 impl Place {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Place::NotPrepared => "not prepared",
             Place::Under(p) => p.name(),
@@ -43,15 +43,15 @@ impl Place {
 }
 
 /// One node in a rotation.
-struct NodePlace<'a> {
-    node: &'a str,
-    place: Place,
+pub(super) struct NodePlace<'a> {
+    pub(super) node: &'a str,
+    pub(super) place: Place,
     /// It signs with the new key or holds a leaf of the new CA.
     presents_new: bool,
     /// It signs with the old key or holds a leaf of the old CA.
     presents_old: bool,
     /// Its trust points without the new CA.
-    lacks_new: Vec<String>,
+    pub(super) lacks_new: Vec<String>,
     /// Its trust points without the old CA.
     lacks_old: Vec<String>,
 }
@@ -61,11 +61,11 @@ struct NodePlace<'a> {
 pub(super) struct Rotation<'a> {
     pub(super) old: Certificate,
     pub(super) new: Certificate,
-    places: Vec<NodePlace<'a>>,
+    pub(super) places: Vec<NodePlace<'a>>,
     /// Nodes whose `<ca>.new.crt` or `<ca>.new.key` is not the first node's.
-    other_new: Vec<&'a str>,
+    pub(super) other_new: Vec<&'a str>,
     /// Nodes whose CA file is neither (same-cert says what it is).
-    unknown: Vec<&'a str>,
+    pub(super) unknown: Vec<&'a str>,
 }
 
 impl Rotation<'_> {

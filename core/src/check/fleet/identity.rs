@@ -65,7 +65,7 @@ impl Identity {
 /// The node names a node's files state, each with the file that states it: the
 /// CN of the etcd server and peer certificates (kubeadm sets it to the node
 /// name) and `system:node:NAME` of kubelet.conf's embedded client certificate.
-fn stated_names(node: &Node<'_>) -> Vec<(String, &'static str)> {
+pub(super) fn stated_names(node: &Node<'_>) -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
     for (row, file) in [
         ("etcd-server", "etcd/server.crt"),

@@ -32,12 +32,15 @@
 //! `servers` (the endpoint, apiserver SANs, kubeconfig servers), `same_files`
 //! (CAs, keys and the sa pair alike on every node), `verdict` (the outage rule
 //! both rotations share), `ca_rotation`, `sa_rotation`, `chains` (leaves
-//! trusted everywhere) and `soonest` (the first expiry of the cluster).
+//! trusted everywhere), `soonest` (the first expiry of the cluster) and
+//! `order` (whether a node may start signing with a rotation's new CA or key:
+//! `ca rotate reissue --fleet`, `sa rotate switch --fleet`).
 
 mod ca_rotation;
 mod chains;
 mod identity;
 mod node;
+pub mod order;
 mod sa_rotation;
 mod same_files;
 mod servers;

@@ -42,9 +42,9 @@ impl SaPlace {
 }
 
 /// One node in a service-account key rotation.
-struct SaNode<'a> {
-    node: &'a str,
-    place: SaPlace,
+pub(super) struct SaNode<'a> {
+    pub(super) node: &'a str,
+    pub(super) place: SaPlace,
     /// Its apiserver or controller-manager signs tokens with the new key.
     signs_new: bool,
     /// Its apiserver or controller-manager signs tokens with the old key.
@@ -61,11 +61,11 @@ struct SaNode<'a> {
 pub(super) struct SaRotation<'a> {
     pub(super) old: Vec<u8>,
     pub(super) new: Vec<u8>,
-    nodes: Vec<SaNode<'a>>,
+    pub(super) nodes: Vec<SaNode<'a>>,
     /// Nodes whose `sa.new.key` or `sa.new.pub` is not the first node's.
-    other_new: Vec<&'a str>,
+    pub(super) other_new: Vec<&'a str>,
     /// Nodes whose phase cannot be read, with why.
-    unknown: Vec<(&'a str, String)>,
+    pub(super) unknown: Vec<(&'a str, String)>,
 }
 
 impl SaRotation<'_> {
