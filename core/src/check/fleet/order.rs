@@ -333,8 +333,8 @@ mod tests {
         // A node that made its own new CA cannot be checked against this one.
         let mut mixed = prepared(Ca::Ca);
         mixed[2].1 = ca_step_seeded(&cluster()[2].1, Ca::Ca, Step::Prepare, 9);
-        for i in 0..3 {
-            mixed[i].1 = ca_step(&mixed[i].1, Ca::Ca, Step::Trust);
+        for (_, f) in &mut mixed {
+            *f = ca_step(f, Ca::Ca, Step::Trust);
         }
         let planned = ca_step(&mixed[0].1, Ca::Ca, Step::Reissue);
         let e = check(&mixed, &planned, Rotated::Ca(Ca::Ca), NOW).unwrap_err();
