@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{
-    approve, backups, ca, check_expiration, completions, fleet, generate_csr, generate_pki,
+    agent, approve, backups, ca, check_expiration, completions, fleet, generate_csr, generate_pki,
     inspect, kubelet, recover, renew, restart, restore, sa, serve, sign, verify,
 };
 
@@ -78,6 +78,9 @@ enum Command {
     /// Recover a control-plane node whose certificates expired: clock check, renewals,
     /// the kubelet client certificate and kubelet.conf, restarts.
     Recover(recover::Args),
+    /// Renew the control plane by itself, one node at a time: an agent per control-plane
+    /// node (report only unless --renew), coordinated by a Lease, with Events on the Node.
+    Agent(agent::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionArgs),
     /// Print the man page (roff), or write one page per command with --dir.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::Sa(a) => sa::run(a),
         Command::Recover(a) => recover::run(a),
         Command::Approve(a) => approve::run(a),
+        Command::Agent(a) => agent::run(a),
         Command::Completions(a) => completions::completions(a, Cli::command()),
         Command::Man(a) => completions::man(a, Cli::command()),
     };

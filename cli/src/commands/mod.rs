@@ -2,6 +2,7 @@
 //! uses `node/`, `flags/`, `report/` and `fsio/`, never another command; what
 //! two commands share lives in `node/` (operations) or `flags/` (arguments).
 
+pub mod agent;
 pub mod approve;
 pub mod backups;
 pub mod ca;

@@ -1,9 +1,12 @@
 //! Operations on a node that several commands share: the restart engine,
 //! rotation runs, the kubelet's files, the certificates-API client, the
 //! endpoints and their TLS probe, the checks and lock before a run, the
-//! cluster configuration, the kube client and a node's verification. Uses
+//! cluster configuration, the kube client, a node's verification, the API
+//! servers' addresses and the agent protocol through the API. Uses
 //! `flags/`, `report/` and `fsio/`; never a command.
 
+pub mod agent_api;
+pub mod apiserver_addresses;
 pub mod cluster_config;
 pub mod csr_api;
 pub mod endpoints;

@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests read files and fail loudly
 
 mod add_san;
+mod agent;
 mod approve;
 mod ca_rotation;
 mod closed_pipe;

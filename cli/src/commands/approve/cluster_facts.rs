@@ -10,15 +10,15 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
-use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kcerts_core::cidr::Cidr;
 use kcerts_core::endpoint::Endpoint;
 use kcerts_core::serving_csr::{ClusterFacts, NodeAddress, NodeFacts};
 use kube::api::{Api, ListParams};
 
+use crate::node::apiserver_addresses::timed;
 use crate::node::csr_api::api_error;
 
 /// The Service, EndpointSlice and Endpoints that name the API server.
@@ -41,7 +41,8 @@ pub async fn read(client: &kube::Client, server: &str, bound: Duration) -> Resul
     let service = timed(bound, services.get(KUBERNETES), server)
         .await?
         .map_err(|e| api_error(e, "cannot read the kubernetes Service in default"))?;
-    let mut apiserver_addresses = apiserver_endpoints(client, server, bound).await?;
+    let mut apiserver_addresses =
+        crate::node::apiserver_addresses::read(client, server, bound).await?;
     apiserver_addresses.extend(server_ip(server));
     Ok(ClusterFacts {
         nodes: nodes.items.iter().map(node_facts).collect(),
@@ -49,16 +50,6 @@ pub async fn read(client: &kube::Client, server: &str, bound: Duration) -> Resul
         service_ranges: service_ranges(client, server, bound).await?,
         apiserver_addresses,
     })
-}
-
-async fn timed<T>(
-    bound: Duration,
-    call: impl std::future::Future<Output = T>,
-    server: &str,
-) -> Result<T> {
-    tokio::time::timeout(bound, call)
-        .await
-        .map_err(|_| anyhow!("the API server {server} did not answer within {bound:?}"))
 }
 
 /// A Node as the rules take it: its fields as the API gives them.
@@ -96,46 +87,6 @@ fn cluster_ips(service: &Service) -> Result<Vec<IpAddr>> {
         .map(|ip| {
             ip.parse::<IpAddr>()
                 .with_context(|| format!("the kubernetes Service's cluster IP {ip:?} is not an IP"))
-        })
-        .collect()
-}
-
-/// The API server's addresses: the `kubernetes` EndpointSlice's, else the
-/// `kubernetes` Endpoints'.
-async fn apiserver_endpoints(
-    client: &kube::Client,
-    server: &str,
-    bound: Duration,
-) -> Result<Vec<IpAddr>> {
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), DEFAULT);
-    let slice = timed(bound, slices.get_opt(KUBERNETES), server)
-        .await?
-        .map_err(|e| api_error(e, "cannot read the kubernetes EndpointSlice in default"))?;
-    let addresses: Vec<String> = match slice {
-        Some(s) => s.endpoints.into_iter().flat_map(|e| e.addresses).collect(),
-        None => {
-            let eps: Api<Endpoints> = Api::namespaced(client.clone(), DEFAULT);
-            let ep = timed(bound, eps.get_opt(KUBERNETES), server)
-                .await?
-                .map_err(|e| api_error(e, "cannot read the kubernetes Endpoints in default"))?
-                .ok_or_else(|| {
-                    anyhow!(
-                        "neither the kubernetes EndpointSlice nor the kubernetes Endpoints \
-                         exists in default: the API server's addresses are unknown"
-                    )
-                })?;
-            ep.subsets
-                .into_iter()
-                .flatten()
-                .flat_map(|s| s.addresses.into_iter().flatten().map(|a| a.ip))
-                .collect()
-        }
-    };
-    addresses
-        .iter()
-        .map(|a| {
-            a.parse::<IpAddr>()
-                .with_context(|| format!("the kubernetes endpoint address {a:?} is not an IP"))
         })
         .collect()
 }
