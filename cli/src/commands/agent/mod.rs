@@ -171,6 +171,10 @@ pub fn run(a: Args) -> Result<Code> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // A kubeconfig that cannot be used (or no in-cluster configuration) is an
+    // error now, not a retry every few seconds; it is read again at every run, so
+    // that a renewed admin.conf is picked up.
+    runtime.block_on(AgentApi::connect(agent.kubeconfig.as_deref()))?;
     runtime.block_on(agent.main_loop(a.once))
 }
 
