@@ -50,9 +50,9 @@ pub use issue::{
     sign_csr,
 };
 pub use kubeadm::{
-    admin_copy, alt_names, ca_phase, cidr, cluster_config, duration, endpoint, inventory,
-    kubeconfig, manifest, node, node_archive, node_loader, reload, residual, role, sa_phase,
-    static_pod, version, yaml,
+    admin_copy, alt_names, apiserver_manifest, ca_phase, cidr, cluster_config, duration, endpoint,
+    inventory, kubeconfig, manifest, node, node_archive, node_loader, reload, residual, role,
+    sa_phase, static_pod, version, yaml,
 };
 pub use plan::{
     api_request, backup_set, ca_rotation, expiring, generate_csr, journal, kubelet_client,

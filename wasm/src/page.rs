@@ -669,6 +669,7 @@ mod tests {
             kubelet_serving: None,
             node_name: None,
             service_ip: None,
+            advertise_address: None,
             thresholds: Thresholds::default(),
             now: at,
             config: None,

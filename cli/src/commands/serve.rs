@@ -124,7 +124,7 @@ pub fn run(a: Args) -> Result<Code> {
         bail!("--interval must be at least 1s");
     }
     // A bad --service-cidr is refused now rather than logged on every reading.
-    a.node.service_ip(None)?;
+    a.node.service_ip(None, None)?;
     // So are TLS files that do not load: nothing is served before they do.
     let tls = match (&a.tls_cert_file, &a.tls_private_key_file) {
         (Some(cert), Some(key)) => Some(TlsAcceptor::from(tls_config(

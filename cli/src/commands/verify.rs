@@ -46,7 +46,10 @@ an expired certificate or an older admin.conf certificate than admin.conf.\n\
 With --config FILE or --from-cluster: the apiserver, etcd server and etcd peer certificates must \
 hold every SAN kubeadm derives from the configuration (apiServer.certSANs, controlPlaneEndpoint, \
 nodeRegistration.name, localAPIEndpoint.advertiseAddress, the service IP of \
-networking.serviceSubnet and dnsDomain, etcd.local.serverCertSANs/peerCertSANs).\n\
+networking.serviceSubnet and dnsDomain, etcd.local.serverCertSANs/peerCertSANs). Without \
+either, the node's kube-apiserver manifest gives the service range (--service-cluster-ip-range) \
+and the advertise address (--advertise-address) those certificates must hold (said on stderr); \
+--service-cidr wins over both.\n\
 Exit status: 0 all pass; 1 a file cannot be read or parsed; 2 some warn; 3 some fail."
 )]
 pub struct Args {
@@ -78,6 +81,14 @@ pub fn run(a: Args) -> Result<Code> {
     let mut reading = a
         .node
         .verify(&dirs, files, cfg.as_ref(), value::now_or(a.at))?;
+    if let Some(m) = &reading.manifest {
+        eprintln!(
+            "note: no kubeadm configuration was read (--config, --from-cluster); the SAN checks \
+             take {} from {}",
+            m.describe(),
+            crate::node::cluster_config::apiserver_manifest_path(&dirs).display()
+        );
+    }
     let (files, v) = (&reading.files, &mut reading.verification);
     if !a.kubeconfig_copy.is_empty() {
         let admin = kcerts_core::kubeconfig_copy::admin_certificate(files);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::ConfigMap;
+use kcerts_core::apiserver_manifest::ApiserverManifest;
 use kcerts_core::cluster_config::{self, ClusterConfig};
 use kube::Api;
 
@@ -249,15 +250,29 @@ pub fn load_files(dirs: &NodeDirs, cfg: Option<&ClusterConfig>) -> kcerts_core::
 /// unparsable kube-apiserver manifest tells nothing.
 fn external_etcd_from_manifests(dirs: &NodeDirs) -> Option<bool> {
     use kcerts_core::static_pod::{self, StaticPod};
-    let dir = dirs.manifests();
-    let etcd = std::fs::symlink_metadata(dir.join("etcd.yaml")).is_ok();
-    let apiserver = fsio::read_up_to(
-        &dir.join("kube-apiserver.yaml"),
+    let etcd = std::fs::symlink_metadata(dirs.manifests().join("etcd.yaml")).is_ok();
+    let apiserver = apiserver_manifest_bytes(dirs).and_then(|b| StaticPod::parse(&b).ok());
+    static_pod::external_etcd(apiserver.as_ref(), etcd)
+}
+
+/// What the node's kube-apiserver manifest shows (service range, advertise
+/// address, release), for a command run without a configuration; `None` when
+/// it is absent, unreadable or not a manifest.
+pub fn apiserver_manifest(dirs: &NodeDirs) -> Option<ApiserverManifest> {
+    apiserver_manifest_bytes(dirs).and_then(|b| ApiserverManifest::parse(&b).ok())
+}
+
+/// The path of the node's kube-apiserver manifest.
+pub fn apiserver_manifest_path(dirs: &NodeDirs) -> PathBuf {
+    dirs.manifests().join("kube-apiserver.yaml")
+}
+
+fn apiserver_manifest_bytes(dirs: &NodeDirs) -> Option<Vec<u8>> {
+    fsio::read_up_to(
+        &apiserver_manifest_path(dirs),
         fsio::MAX_FILE_BYTES,
         "a static pod manifest",
     )
     .ok()
     .flatten()
-    .and_then(|b| StaticPod::parse(&b).ok());
-    static_pod::external_etcd(apiserver.as_ref(), etcd)
 }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use kcerts_core::apiserver_manifest::ApiserverManifest;
 use kcerts_core::cluster_config::ClusterConfig;
 use kcerts_core::live::Row as LiveRow;
 use kcerts_core::node::{FileContent, NodeFiles, NodePath};
@@ -20,6 +21,9 @@ use crate::node::endpoints::{self, Endpoints};
 /// live rows under `--live`) and the live rows again for their own metrics.
 pub struct NodeReading {
     pub files: NodeFiles,
+    /// What the kube-apiserver manifest showed, when no configuration was
+    /// given and it was used for the SAN checks.
+    pub manifest: Option<ApiserverManifest>,
     pub verification: Verification,
     pub live: Vec<LiveRow>,
 }
@@ -42,14 +46,22 @@ pub fn load_without_keys(dirs: &fsio::NodeDirs) -> NodeFiles {
 
 impl NodeArgs {
     /// The service IP: --service-cidr's first address (a bad CIDR is refused before
-    /// anything is read), else the configuration's service subnet.
-    pub fn service_ip(&self, cfg: Option<&ClusterConfig>) -> Result<Option<IpAddr>> {
+    /// anything is read), else the configuration's service subnet, else the
+    /// kube-apiserver manifest's service range.
+    pub fn service_ip(
+        &self,
+        cfg: Option<&ClusterConfig>,
+        manifest: Option<&ApiserverManifest>,
+    ) -> Result<Option<IpAddr>> {
         Ok(match &self.service_cidr {
             Some(c) => match kcerts_core::pki::first_service_ip(c) {
                 Some(ip) => Some(ip),
                 None => bail!("invalid --service-cidr {c:?}: expected e.g. 10.96.0.0/12"),
             },
-            None => cfg.and_then(|c| kcerts_core::pki::first_service_ip(c.service_subnet())),
+            None => match cfg {
+                Some(c) => kcerts_core::alt_names::service_ip(c.service_subnet()),
+                None => manifest.and_then(ApiserverManifest::service_ip),
+            },
         })
     }
 
@@ -62,7 +74,13 @@ impl NodeArgs {
         cfg: Option<&ClusterConfig>,
         now: OffsetDateTime,
     ) -> Result<NodeReading> {
-        let service_ip = self.service_ip(cfg)?;
+        // Without a configuration, what the kube-apiserver manifest shows.
+        let manifest = cfg
+            .is_none()
+            .then(|| crate::node::cluster_config::apiserver_manifest(dirs))
+            .flatten()
+            .filter(|m| !m.is_empty());
+        let service_ip = self.service_ip(cfg, manifest.as_ref())?;
         let kubelet_conf = NodePath::kubeconfig("kubelet.conf");
         match fsio::read_limited(&dirs.path(&kubelet_conf)) {
             Ok(Some(b)) => files.insert(kubelet_conf, b),
@@ -82,6 +100,7 @@ impl NodeArgs {
                 .clone()
                 .or_else(|| cfg.and_then(|c| c.node_name.clone())),
             service_ip,
+            advertise_address: manifest.as_ref().and_then(|m| m.advertise_address),
             thresholds: self.thresholds.rule(),
             now,
             config: cfg,
@@ -107,6 +126,7 @@ impl NodeArgs {
         };
         Ok(NodeReading {
             files,
+            manifest,
             verification: v,
             live,
         })

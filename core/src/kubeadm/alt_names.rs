@@ -181,6 +181,16 @@ pub fn first_service_ip(cidr: &str) -> Option<IpAddr> {
     crate::kubeadm::cidr::Cidr::parse(cidr).ok()?.first_host()
 }
 
+/// The `kubernetes` service IP of a service range as kubeadm's
+/// GetAPIServerVirtualIP takes it: the first subnet's first host, also for a
+/// dual-stack range (`10.96.0.0/16,fd00:10:96::/112` → `10.96.0.1`).
+pub fn service_ip(service_subnet: &str) -> Option<IpAddr> {
+    service_subnet
+        .split(',')
+        .next()
+        .and_then(|c| first_service_ip(c.trim()))
+}
+
 /// What the apiserver certificate's SANs are made from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApiServerInputs<'a> {
@@ -215,13 +225,7 @@ pub fn apiserver(inputs: &ApiServerInputs<'_>) -> (AltNames, Vec<SanError>) {
     ] {
         names.add(San::Dns(d));
     }
-    // kubeadm's GetAPIServerVirtualIP: the first subnet's only (dual-stack too).
-    if let Some(ip) = inputs
-        .service_subnet
-        .split(',')
-        .next()
-        .and_then(|c| first_service_ip(c.trim()))
-    {
+    if let Some(ip) = service_ip(inputs.service_subnet) {
         names.add(San::Ip(ip));
     }
     if let Some(ip) = inputs.advertise_address {

@@ -14,7 +14,7 @@ use time::Duration;
 
 use crate::kubeadm::alt_names::{self, AltNames, SanError};
 use crate::kubeadm::duration;
-use crate::kubeadm::version::KubernetesVersion;
+use crate::kubeadm::version::{self, KubernetesVersion};
 use crate::kubeadm::yaml::{self, YamlError};
 use crate::x509::keys::KeyAlgorithm;
 
@@ -46,8 +46,10 @@ pub struct ClusterConfig {
     pub api_version: Option<ApiVersion>,
     /// `certificatesDir`.
     pub certificates_dir: Option<String>,
-    /// `encryptionAlgorithm` (v1beta4), or ECDSA-P256 from the v1beta3
-    /// `featureGates: {PublicKeysECDSA: true}`.
+    /// `encryptionAlgorithm` (v1beta4, kubeadm's exact names), or from the
+    /// `PublicKeysECDSA` feature gate where kubeadm still knows it (v1.36 and
+    /// older, v1beta3 and v1beta4): ECDSA-P256 when true, RSA-2048 when false,
+    /// over `encryptionAlgorithm`.
     pub encryption_algorithm: Option<KeyAlgorithm>,
     /// `certificateValidityPeriod` (v1beta4).
     pub certificate_validity: Option<Duration>,
@@ -104,6 +106,18 @@ pub enum ConfigError {
         /// Its apiVersion.
         api_version: String,
     },
+    /// kubeadm.k8s.io/v1beta3 for a release whose kubeadm no longer reads it.
+    #[error(
+        "{kind} is kubeadm.k8s.io/v1beta3, which kubeadm v1.37 and later (kubernetesVersion \
+         {release}) no longer read: convert it with kubeadm v1.36's `kubeadm config migrate \
+         --old-config FILE --new-config NEW`"
+    )]
+    RemovedVersion {
+        /// The kind.
+        kind: String,
+        /// The configuration's kubernetesVersion.
+        release: KubernetesVersion,
+    },
     /// The same kind twice.
     #[error("{kind} appears more than once; a kubeadm configuration has one of each kind")]
     Duplicate {
@@ -135,6 +149,7 @@ pub fn parse(text: &str) -> Result<ClusterConfig, ConfigError> {
     let docs = yaml::parse_documents(text, yaml::Limits::default())?;
     let mut cfg = ClusterConfig::default();
     let mut seen: Vec<String> = Vec::new();
+    let release = release_of(&docs);
     for (i, doc) in docs.iter().enumerate() {
         if doc.is_null() {
             continue;
@@ -154,7 +169,16 @@ pub fn parse(text: &str) -> Result<ClusterConfig, ConfigError> {
             continue; // ResetConfiguration, UpgradeConfiguration
         }
         let version = match version {
-            "v1beta3" => ApiVersion::V1beta3,
+            "v1beta3" => match release {
+                // kubeadm checks the API version before any field.
+                Some(release) if !version::reads_v1beta3_and_public_keys_ecdsa(Some(release)) => {
+                    return Err(ConfigError::RemovedVersion {
+                        kind: kind.into(),
+                        release,
+                    });
+                }
+                _ => ApiVersion::V1beta3,
+            },
             "v1beta4" => ApiVersion::V1beta4,
             _ => {
                 return Err(ConfigError::UnsupportedVersion {
@@ -193,6 +217,20 @@ pub fn parse(text: &str) -> Result<ClusterConfig, ConfigError> {
     Ok(cfg)
 }
 
+/// The ClusterConfiguration's `kubernetesVersion`, looked up before the
+/// documents are read: what kubeadm release reads them depends on it.
+fn release_of(docs: &[Value]) -> Option<KubernetesVersion> {
+    docs.iter()
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("ClusterConfiguration"))
+        .filter(|d| {
+            d.get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|a| a.starts_with("kubeadm.k8s.io/"))
+        })
+        .find_map(|d| d.get("kubernetesVersion").and_then(Value::as_str))
+        .and_then(KubernetesVersion::parse)
+}
+
 fn read_cluster(
     doc: &Doc<'_>,
     version: ApiVersion,
@@ -204,31 +242,18 @@ fn read_cluster(
     {
         return Err(doc.bad("certificatesDir", dir, "is not an absolute path"));
     }
-    match version {
-        ApiVersion::V1beta4 => {
-            if let Some(name) = doc.string("encryptionAlgorithm")? {
-                cfg.encryption_algorithm =
-                    Some(KeyAlgorithm::from_name(&name).ok_or_else(|| {
-                        doc.bad(
-                            "encryptionAlgorithm",
-                            &name,
-                            "is not one of ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072, RSA-4096",
-                        )
-                    })?);
-            }
-            cfg.certificate_validity = doc.duration("certificateValidityPeriod")?;
-            cfg.ca_certificate_validity = doc.duration("caCertificateValidityPeriod")?;
+    cfg.kubernetes_version = doc
+        .string("kubernetesVersion")?
+        .and_then(|v| KubernetesVersion::parse(&v));
+    if version == ApiVersion::V1beta4 {
+        if let Some(name) = doc.string("encryptionAlgorithm")? {
+            cfg.encryption_algorithm = Some(encryption_algorithm(doc, &name, cfg)?);
         }
-        ApiVersion::V1beta3 => {
-            // v1beta3 has no encryptionAlgorithm; the PublicKeysECDSA gate chose ECDSA-P256.
-            if doc
-                .get("featureGates.PublicKeysECDSA")
-                .and_then(Value::as_bool)
-                == Some(true)
-            {
-                cfg.encryption_algorithm = Some(KeyAlgorithm::EcdsaP256);
-            }
-        }
+        cfg.certificate_validity = doc.duration("certificateValidityPeriod")?;
+        cfg.ca_certificate_validity = doc.duration("caCertificateValidityPeriod")?;
+    }
+    if let Some(gate) = public_keys_ecdsa(doc, cfg.kubernetes_version)? {
+        cfg.encryption_algorithm = Some(gate);
     }
     cfg.external_etcd = doc.get("etcd.external").is_some_and(|v| !v.is_null());
     cfg.etcd_server_sans = doc.strings("etcd.local.serverCertSANs")?;
@@ -268,10 +293,71 @@ fn read_cluster(
         ));
     }
     cfg.cluster_name = doc.string("clusterName")?;
-    cfg.kubernetes_version = doc
-        .string("kubernetesVersion")?
-        .and_then(|v| KubernetesVersion::parse(&v));
     Ok(())
+}
+
+/// `encryptionAlgorithm` as kubeadm's validation takes it: one of its names,
+/// spelt exactly; ECDSA-P384 only for a release a kubeadm that knows it sets up.
+fn encryption_algorithm(
+    doc: &Doc<'_>,
+    name: &str,
+    cfg: &ClusterConfig,
+) -> Result<KeyAlgorithm, ConfigError> {
+    let Some(algorithm) = KeyAlgorithm::ALL.into_iter().find(|a| a.name() == name) else {
+        let case = KeyAlgorithm::from_name(name)
+            .map(|a| format!(" (kubeadm's names are case-sensitive: {a})"))
+            .unwrap_or_default();
+        return Err(doc.bad(
+            "encryptionAlgorithm",
+            name,
+            &format!("is not one of ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072, RSA-4096{case}"),
+        ));
+    };
+    if algorithm == KeyAlgorithm::EcdsaP384 && !version::takes_ecdsa_p384(cfg.kubernetes_version) {
+        let release = cfg.kubernetes_version.map(|v| v.to_string());
+        return Err(doc.bad(
+            "encryptionAlgorithm",
+            name,
+            &format!(
+                "came with kubeadm v1.34, which sets up v1.33 and later; kubernetesVersion is {}",
+                release.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(algorithm)
+}
+
+/// The `PublicKeysECDSA` feature gate (kubeadm's EncryptionAlgorithmType):
+/// true is ECDSA-P256, false RSA-2048, either over `encryptionAlgorithm`;
+/// refused, as kubeadm v1.37 refuses it, for a release only kubeadm v1.37 and
+/// later set up.
+fn public_keys_ecdsa(
+    doc: &Doc<'_>,
+    release: Option<KubernetesVersion>,
+) -> Result<Option<KeyAlgorithm>, ConfigError> {
+    const GATE: &str = "featureGates.PublicKeysECDSA";
+    let Some(value) = doc.get(GATE) else {
+        return Ok(None);
+    };
+    let Some(on) = value.as_bool() else {
+        return Err(doc.bad(GATE, &value.to_string(), "is not true or false"));
+    };
+    if !version::reads_v1beta3_and_public_keys_ecdsa(release) {
+        return Err(doc.bad(
+            "featureGates",
+            "PublicKeysECDSA",
+            &format!(
+                "is not a valid feature name for kubeadm v1.37 and later (kubernetesVersion {}): \
+                 set encryptionAlgorithm instead",
+                release.map(|v| v.to_string()).unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(Some(if on {
+        KeyAlgorithm::EcdsaP256
+    } else {
+        KeyAlgorithm::Rsa2048
+    }))
 }
 
 struct Doc<'a> {
@@ -605,6 +691,103 @@ networking:
         assert!(bad("x: 1\n").contains("document 1"));
         assert!(bad("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n")
             .contains("more than once"));
+    }
+
+    /// What kubeadm v1.34.4 and v1.37.2 do with each spelling (the oracle's
+    /// `encryption_algorithm_and_the_ecdsa_gate_as_each_kubeadm_takes_them`).
+    #[test]
+    fn encryption_algorithm_and_the_ecdsa_gate_by_release() {
+        let cfg = |api: &str, release: &str, extra: &str| {
+            parse(&format!(
+                "apiVersion: kubeadm.k8s.io/{api}\nkind: ClusterConfiguration\n\
+                 kubernetesVersion: {release}\n{extra}"
+            ))
+        };
+        let algorithm = |api: &str, release: &str, extra: &str| {
+            cfg(api, release, extra).unwrap().encryption_algorithm
+        };
+        let refused = |api: &str, release: &str, extra: &str| {
+            cfg(api, release, extra).unwrap_err().to_string()
+        };
+        // Exact names only, on every release.
+        assert_eq!(
+            algorithm("v1beta4", "v1.37.2", "encryptionAlgorithm: RSA-3072\n"),
+            Some(KeyAlgorithm::Rsa3072)
+        );
+        assert_eq!(
+            refused("v1beta4", "v1.34.4", "encryptionAlgorithm: ecdsa-p256\n"),
+            "ClusterConfiguration encryptionAlgorithm: \"ecdsa-p256\" is not one of ECDSA-P256, \
+             ECDSA-P384, RSA-2048, RSA-3072, RSA-4096 (kubeadm's names are case-sensitive: \
+             ECDSA-P256)"
+        );
+        assert!(
+            refused("v1beta4", "v1.37.2", "encryptionAlgorithm: ED25519\n").ends_with("RSA-4096")
+        );
+        // ECDSA-P384 from kubeadm v1.34, which sets up v1.33 and later.
+        assert_eq!(
+            algorithm("v1beta4", "v1.33.0", "encryptionAlgorithm: ECDSA-P384\n"),
+            Some(KeyAlgorithm::EcdsaP384)
+        );
+        assert!(
+            refused("v1beta4", "v1.32.5", "encryptionAlgorithm: ECDSA-P384\n")
+                .contains("came with kubeadm v1.34")
+        );
+        // The gate, up to v1.36, in v1beta3 and v1beta4, over encryptionAlgorithm.
+        let gate_on = "encryptionAlgorithm: ECDSA-P384\nfeatureGates:\n  PublicKeysECDSA: true\n";
+        let gate_off = "encryptionAlgorithm: ECDSA-P384\nfeatureGates:\n  PublicKeysECDSA: false\n";
+        assert_eq!(
+            algorithm("v1beta4", "v1.34.4", gate_on),
+            Some(KeyAlgorithm::EcdsaP256)
+        );
+        assert_eq!(
+            algorithm("v1beta4", "v1.34.4", gate_off),
+            Some(KeyAlgorithm::Rsa2048)
+        );
+        assert_eq!(
+            algorithm(
+                "v1beta3",
+                "v1.36.0",
+                "featureGates: {PublicKeysECDSA: false}\n"
+            ),
+            Some(KeyAlgorithm::Rsa2048)
+        );
+        assert_eq!(
+            algorithm("v1beta4", "stable", gate_on),
+            Some(KeyAlgorithm::EcdsaP256)
+        );
+        assert!(
+            refused(
+                "v1beta4",
+                "v1.34.4",
+                "featureGates: {PublicKeysECDSA: \"true\"}\n"
+            )
+            .contains("is not true or false")
+        );
+        // kubeadm v1.37 knows neither the gate nor v1beta3.
+        assert_eq!(
+            refused("v1beta4", "v1.37.2", gate_on),
+            "ClusterConfiguration featureGates: \"PublicKeysECDSA\" is not a valid feature name \
+             for kubeadm v1.37 and later (kubernetesVersion v1.37.2): set encryptionAlgorithm \
+             instead"
+        );
+        let err = parse(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n---\n\
+             apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+             kubernetesVersion: v1.37.2\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::RemovedVersion {
+                kind: "InitConfiguration".into(),
+                release: KubernetesVersion::parse("v1.37.2").unwrap()
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("kubeadm v1.36's `kubeadm config migrate")
+        );
+        assert!(cfg("v1beta3", "v1.36.3", "").is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod admin_copy;
 pub mod alt_names;
+pub mod apiserver_manifest;
 pub mod ca_phase;
 pub mod cidr;
 pub mod cluster_config;

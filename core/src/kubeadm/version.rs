@@ -67,15 +67,36 @@ impl fmt::Display for KubernetesVersion {
 pub fn apiserver_kubelet_client_organization(
     version: Option<KubernetesVersion>,
 ) -> Option<&'static str> {
-    const CN_ONLY_SINCE: KubernetesVersion = KubernetesVersion {
-        major: 1,
-        minor: 36,
-        patch: 1,
-    };
+    const CN_ONLY_SINCE: KubernetesVersion = release(1, 36, 1);
     match version {
         Some(v) if v >= CN_ONLY_SINCE => None,
         _ => Some("kubeadm:cluster-admins"),
     }
+}
+
+const fn release(major: u32, minor: u32, patch: u32) -> KubernetesVersion {
+    KubernetesVersion {
+        major,
+        minor,
+        patch,
+    }
+}
+
+/// kubeadm v1.37 reads only kubeadm.k8s.io/v1beta4 ("your configuration file
+/// uses an old API spec") and no longer knows the `PublicKeysECDSA` feature
+/// gate ("PublicKeysECDSA is not a valid feature name"); v1.36 and older read
+/// v1beta3 and honour the gate. A cluster whose `kubernetesVersion` is v1.37 or
+/// later is set up by kubeadm v1.37 or later; an older or unknown release may
+/// be set up by an older kubeadm, so both are read then.
+pub fn reads_v1beta3_and_public_keys_ecdsa(version: Option<KubernetesVersion>) -> bool {
+    !matches!(version, Some(v) if v >= release(1, 37, 0))
+}
+
+/// `encryptionAlgorithm: ECDSA-P384` came with kubeadm v1.34, which sets up
+/// v1.33 and later control planes; a `kubernetesVersion` before v1.33 is set
+/// up by a kubeadm that refuses it.
+pub fn takes_ecdsa_p384(version: Option<KubernetesVersion>) -> bool {
+    !matches!(version, Some(v) if v < release(1, 33, 0))
 }
 
 #[cfg(test)]
@@ -140,5 +161,20 @@ mod tests {
             apiserver_kubelet_client_organization(None),
             Some("kubeadm:cluster-admins")
         );
+    }
+
+    #[test]
+    fn what_each_release_of_kubeadm_reads() {
+        let v1beta3 = |s: &str| reads_v1beta3_and_public_keys_ecdsa(v(s));
+        assert!(v1beta3("v1.34.4"));
+        assert!(v1beta3("v1.36.9"));
+        assert!(!v1beta3("v1.37.0"));
+        assert!(!v1beta3("v1.38.1"));
+        assert!(reads_v1beta3_and_public_keys_ecdsa(None));
+        let p384 = |s: &str| takes_ecdsa_p384(v(s));
+        assert!(!p384("v1.32.9"));
+        assert!(p384("v1.33.0"));
+        assert!(p384("v1.37.2"));
+        assert!(takes_ecdsa_p384(None));
     }
 }

@@ -157,10 +157,15 @@ fn matrix_case(name: &str) -> Case {
 
 /// The kubeadm configuration of a case (InitConfiguration + ClusterConfiguration).
 fn config_yaml(c: &Case, kubernetes_version: &str) -> String {
+    config_yaml_in("v1beta4", c, kubernetes_version)
+}
+
+/// [`config_yaml`] in another kubeadm API version (`v1beta3`).
+fn config_yaml_in(api: &str, c: &Case, kubernetes_version: &str) -> String {
     format!(
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  \
+        "apiVersion: kubeadm.k8s.io/{api}\nkind: InitConfiguration\nlocalAPIEndpoint:\n  \
          advertiseAddress: {}\n  bindPort: {}\nnodeRegistration:\n  name: cp-1\n---\n\
-         apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+         apiVersion: kubeadm.k8s.io/{api}\nkind: ClusterConfiguration\n\
          kubernetesVersion: {kubernetes_version}\n{}",
         c.advertise, c.bind_port, c.cluster
     )
@@ -641,35 +646,41 @@ fn check_expiration_is_kubeadms_on_every_configuration() {
     judge("check-expiration", &findings);
 }
 
-/// `kcerts verify --config` on a node kubeadm made: no `fail` row, exit 0 or 2
+/// `kcerts verify` with ARGS on a node kubeadm made. Expiry is not what is
+/// checked (validity-short lasts 48h): thresholds of 2h and 1h.
+fn kcerts_verify(node: &Node, args: &[&str]) -> Output {
+    let mut v = vec!["verify", "--warn", "2h", "--crit", "1h"];
+    v.extend_from_slice(args);
+    node.kcerts(&v)
+}
+
+/// `None` when a verify run has no `fail` row (a row starting with `fail`,
+/// not the summary line "80 checks: 78 pass, 2 warn, 0 fail") and exits 0 or 2
 /// (the warnings are the kubelet's: kubeadm's kubelet.conf embeds its client
-/// certificate, and no kubelet ran). Expiry is not what is checked
-/// (validity-short lasts 48h): thresholds of 2h and 1h.
-fn verify_finding(node: &Node, case: &str) -> Finding {
-    let out = node.kcerts(&[
-        "verify",
-        "--warn",
-        "2h",
-        "--crit",
-        "1h",
-        "--config",
-        &node.path("/kubeadm.yaml"),
-    ]);
-    let failed: Vec<_> = stdout(&out)
+/// certificate, and no kubelet ran); else the exit status, the failed rows and
+/// stderr.
+fn verify_has_no_fail_row(out: &Output) -> Option<String> {
+    let failed: Vec<_> = stdout(out)
         .lines()
         .filter(|l| l.starts_with("fail"))
         .map(str::to_string)
         .collect();
+    (!matches!(out.status.code(), Some(0 | 2)) || !failed.is_empty()).then(|| {
+        format!(
+            "exit {:?}: {failed:?} {}",
+            out.status.code(),
+            stderr(out).trim()
+        )
+    })
+}
+
+/// `kcerts verify --config` on a node kubeadm made: no `fail` row.
+fn verify_finding(node: &Node, case: &str) -> Finding {
+    let out = kcerts_verify(node, &["--config", &node.path("/kubeadm.yaml")]);
     Finding {
         case: case.into(),
         check: "kcerts verify --config".into(),
-        diff: (!matches!(out.status.code(), Some(0 | 2)) || !failed.is_empty()).then(|| {
-            format!(
-                "exit {:?}: {failed:?} {}",
-                out.status.code(),
-                stderr(&out).trim()
-            )
-        }),
+        diff: verify_has_no_fail_row(&out),
     }
 }
 
@@ -969,26 +980,10 @@ fn renewal_findings(bin: &Path, case: &str, with_config: bool) -> Vec<Finding> {
         (!out.status.success())
             .then(|| format!("exit {:?}: {}", out.status.code(), stderr(&out).trim())),
     );
-    // Expiry is not what is compared here (validity-short lasts 48h).
-    let mut ve = vec!["verify", "--warn", "2h", "--crit", "1h"];
-    ve.extend_from_slice(&kcerts_flags);
-    let out = by_kubeadm.kcerts(&ve);
-    // A `fail` row, not the summary line ("80 checks: 78 pass, 2 warn, 0 fail").
-    let failed: Vec<_> = stdout(&out)
-        .lines()
-        .filter(|l| l.starts_with("fail"))
-        .map(str::to_string)
-        .collect();
+    let out = kcerts_verify(&by_kubeadm, &kcerts_flags);
     finding(
         format!("kubeadm renew -> kcerts verify {label}"),
-        (!matches!(out.status.code(), Some(0 | 2)) || !failed.is_empty()).then(|| {
-            format!(
-                "exit {:?}: {:?} {}",
-                out.status.code(),
-                failed,
-                stderr(&out).trim()
-            )
-        }),
+        verify_has_no_fail_row(&out),
     );
 
     if c.status.success() {
@@ -1085,7 +1080,6 @@ fn generate_csr_on(node: &Node, name: &str) -> Vec<Finding> {
         "--kubeconfig-dir",
         "/kubeadm",
     ]);
-    assert_ok(&k, &format!("{}: kubeadm certs generate-csr", name));
     let cfg = node.path("/kubeadm.yaml");
     let out = kcerts([
         "generate-csr",
@@ -1096,6 +1090,9 @@ fn generate_csr_on(node: &Node, name: &str) -> Vec<Finding> {
         "--kubeconfig-dir",
         &node.path("/kcerts"),
     ]);
+    if !k.status.success() {
+        return refusal_findings(name, "generate-csr --config", &k, &out);
+    }
     let sorted = |s: String| {
         let mut l: Vec<_> = s.lines().map(str::to_string).collect();
         l.sort();
@@ -1131,6 +1128,48 @@ fn generate_csr_on(node: &Node, name: &str) -> Vec<Finding> {
         ));
     }
     v
+}
+
+/// The words a configuration refusal names its cause by, in kubeadm's
+/// message and in kcerts' (whose wording is its own: difference 15).
+const REFUSAL_CAUSES: &[&str] = &["encryptionAlgorithm", "PublicKeysECDSA", "v1beta3"];
+
+/// kubeadm refused: kcerts refuses too (the same exit status) and names the
+/// same cause.
+fn refusal_findings(
+    name: &str,
+    check: &str,
+    kubeadm: &Output,
+    kcerts_out: &Output,
+) -> Vec<Finding> {
+    let (ke, ce) = (stderr(kubeadm), stderr(kcerts_out));
+    let cause = REFUSAL_CAUSES.iter().find(|w| ke.contains(*w));
+    vec![
+        Finding {
+            case: name.into(),
+            check: format!("{check}: exit"),
+            diff: (kubeadm.status.code() != kcerts_out.status.code()).then(|| {
+                format!(
+                    "exit {:?} vs {:?}: kubeadm {:?}",
+                    kubeadm.status.code(),
+                    kcerts_out.status.code(),
+                    ke.lines().next().unwrap_or("")
+                )
+            }),
+        },
+        Finding {
+            case: name.into(),
+            check: format!("{check}: refusal names its cause"),
+            diff: match cause {
+                Some(w) if ce.contains(*w) => None,
+                _ => Some(format!(
+                    "kubeadm {:?}, kcerts {:?}",
+                    ke.lines().next().unwrap_or(""),
+                    ce.trim()
+                )),
+            },
+        },
+    ]
 }
 
 #[test]
@@ -1298,6 +1337,276 @@ fn check_expiration_is_kubeadm_v1_34s_on_its_own_nodes() {
         findings.push(verify_finding(&node, &format!("{name} (v1.34)")));
     }
     judge("kubeadm v1.34.4", &findings);
+}
+
+// ---------------------------------------------------------------------------
+// Item 11: encryptionAlgorithm's spellings and the PublicKeysECDSA gate
+
+/// (row, kubeadm binary, kubernetesVersion, API version, ClusterConfiguration
+/// lines). kubeadm v1.37 reads only v1beta4 and knows no PublicKeysECDSA;
+/// v1.34 reads v1beta3 too and lets the gate (true: ECDSA-P256, false:
+/// RSA-2048) win over encryptionAlgorithm; both take only the exact names.
+const ALGORITHM_ROWS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "v1.37 ECDSA-P256",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ECDSA-P256\n",
+    ),
+    (
+        "v1.37 ecdsa-p256",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ecdsa-p256\n",
+    ),
+    (
+        "v1.37 RSA-3072",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: RSA-3072\n",
+    ),
+    (
+        "v1.37 rsa-3072",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: rsa-3072\n",
+    ),
+    (
+        "v1.37 ED25519",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ED25519\n",
+    ),
+    (
+        "v1.37 ECDSA-P384",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ECDSA-P384\n",
+    ),
+    (
+        "v1.37 gate",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta4",
+        "featureGates:\n  PublicKeysECDSA: true\n",
+    ),
+    (
+        "v1.37 v1beta3 gate",
+        "kubeadm",
+        KUBE_VERSION,
+        "v1beta3",
+        "featureGates:\n  PublicKeysECDSA: true\n",
+    ),
+    (
+        "v1.34 ecdsa-p256",
+        "kubeadm-1.34",
+        OLD_KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ecdsa-p256\n",
+    ),
+    (
+        "v1.34 ED25519",
+        "kubeadm-1.34",
+        OLD_KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ED25519\n",
+    ),
+    (
+        "v1.34 P384 for v1.33",
+        "kubeadm-1.34",
+        "v1.33.0",
+        "v1beta4",
+        "encryptionAlgorithm: ECDSA-P384\n",
+    ),
+    (
+        "v1.34 gate on P384",
+        "kubeadm-1.34",
+        OLD_KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ECDSA-P384\nfeatureGates:\n  PublicKeysECDSA: true\n",
+    ),
+    (
+        "v1.34 gate off P384",
+        "kubeadm-1.34",
+        OLD_KUBE_VERSION,
+        "v1beta4",
+        "encryptionAlgorithm: ECDSA-P384\nfeatureGates:\n  PublicKeysECDSA: false\n",
+    ),
+    (
+        "v1.34 v1beta3 gate",
+        "kubeadm-1.34",
+        OLD_KUBE_VERSION,
+        "v1beta3",
+        "featureGates:\n  PublicKeysECDSA: true\n",
+    ),
+    (
+        "v1.34 v1beta3 off",
+        "kubeadm-1.34",
+        OLD_KUBE_VERSION,
+        "v1beta3",
+        "featureGates:\n  PublicKeysECDSA: false\n",
+    ),
+];
+
+/// Item 11: each row's configuration given to kubeadm's and kcerts'
+/// generate-csr: where kubeadm refuses, kcerts refuses (same exit, same
+/// cause named); where it takes it, every CSR and kubeconfig is the same field
+/// by field, the key's algorithm and size included.
+#[test]
+fn encryption_algorithm_and_the_ecdsa_gate_as_each_kubeadm_takes_them() {
+    let Some(bin) = kube_bin() else { return };
+    let mut findings = Vec::new();
+    for &(row, kubeadm, release, api, cluster) in ALGORITHM_ROWS {
+        if !bin.join(kubeadm).is_file() {
+            eprintln!("skipped {row}: {kubeadm} is not built");
+            continue;
+        }
+        let c = Case {
+            cluster,
+            ..matrix_case("rsa-2048")
+        };
+        let node = Node::empty_with(bin.join(kubeadm), &config_yaml_in(api, &c, release));
+        findings.extend(generate_csr_on(&node, row));
+    }
+    judge("encryptionAlgorithm and PublicKeysECDSA", &findings);
+}
+
+// ---------------------------------------------------------------------------
+// Item 2: without a configuration, verify takes the apiserver manifest
+
+/// The verify rows of the apiserver, etcd-server and etcd-peer SANs.
+fn san_rows(out: &Output) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter(|l| {
+            let w: Vec<_> = l.split_whitespace().collect();
+            w.len() > 2
+                && ["apiserver", "etcd-server", "etcd-peer"].contains(&w[1])
+                && w[2] == "sans"
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Item 2: verify without `--config` on nodes kubeadm made with a
+/// non-default serviceSubnet and advertise address takes both from the
+/// kube-apiserver manifest (and says so on stderr): the SAN rows pass and
+/// name the service IP and advertise address kubeadm put in the apiserver
+/// certificate. Without the manifest, the same node's apiserver row warns
+/// that it lacks the default service IP 10.96.0.1 (true, and beside the
+/// point), and no row checks the advertise address; with another address in
+/// the manifest, the three rows fail.
+#[test]
+fn verify_without_a_configuration_takes_the_apiserver_manifest() {
+    let Some(bin) = kube_bin() else { return };
+    let range = Case {
+        advertise: "192.0.2.12",
+        ..case(
+            "service-range",
+            "networking:\n  serviceSubnet: 10.100.0.0/16\n",
+        )
+    };
+    let fresh = Node::empty(&bin, &range);
+    fresh.init(&range);
+    for (name, node, service_ip, advertise) in [
+        ("service-range", &fresh, "10.100.0.1", "192.0.2.12"),
+        (
+            "ipv6",
+            pristine(&bin, "ipv6"),
+            "fd00:10:96::1",
+            "2001:db8::11",
+        ),
+    ] {
+        let cert = kcerts_core::certificate::parse_first(
+            &std::fs::read(node.pki().join("apiserver.crt")).unwrap(),
+        )
+        .unwrap();
+        for ip in [service_ip, advertise] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert!(
+                cert.ip_addresses.contains(&ip),
+                "{name}: kubeadm's apiserver.crt lacks {ip}"
+            );
+        }
+        let out = kcerts_verify(node, &[]);
+        assert_eq!(verify_has_no_fail_row(&out), None, "{name}");
+        let rows = san_rows(&out);
+        assert_eq!(rows.len(), 3, "{name}: {rows:?}");
+        for r in &rows {
+            assert!(r.starts_with("pass"), "{name}: {r}");
+            assert!(
+                r.contains(&format!("the advertise address {advertise}")),
+                "{name}: {r}"
+            );
+        }
+        assert!(
+            rows[0].contains(&format!("the service IP {service_ip} ")),
+            "{name}: {rows:?}"
+        );
+        let manifest = node.etc().join("manifests/kube-apiserver.yaml");
+        assert!(
+            node.unroot(&stderr(&out)).contains(&format!(
+                "note: no kubeadm configuration was read (--config, --from-cluster); the SAN checks \
+                 take the service range {}",
+                if name == "ipv6" { "fd00:10:96::/112" } else { "10.100.0.0/16" }
+            )) && stderr(&out).contains(&manifest.display().to_string()),
+            "{name}: {}",
+            stderr(&out)
+        );
+
+        // Without the manifest: what verify saw before.
+        let bare = Node::copy_of(node);
+        std::fs::remove_file(bare.etc().join("manifests/kube-apiserver.yaml")).unwrap();
+        let out = kcerts_verify(&bare, &[]);
+        let rows = san_rows(&out);
+        println!("{name} without the manifest:\n{}", rows.join("\n"));
+        assert!(
+            !stderr(&out).contains("note: no kubeadm configuration"),
+            "{name}"
+        );
+        assert!(
+            rows.iter().all(|r| !r.contains("advertise")),
+            "{name}: {rows:?}"
+        );
+        assert!(
+            rows[0].starts_with("warn")
+                && rows[0].contains("lacks IP:10.96.0.1, the default service IP"),
+            "{name}: {rows:?}"
+        );
+
+        // Another address in the manifest: the three rows fail.
+        let moved = Node::copy_of(node);
+        let path = moved.etc().join("manifests/kube-apiserver.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let other = if name == "ipv6" {
+            "2001:db8::99"
+        } else {
+            "192.0.2.99"
+        };
+        std::fs::write(
+            &path,
+            text.replace(
+                &format!("--advertise-address={advertise}"),
+                &format!("--advertise-address={other}"),
+            ),
+        )
+        .unwrap();
+        let out = kcerts_verify(&moved, &[]);
+        let rows = san_rows(&out);
+        assert_eq!(out.status.code(), Some(3), "{name}: {rows:?}");
+        for r in &rows {
+            assert!(
+                r.starts_with("fail") && r.contains(&format!("IP:{other}")),
+                "{name}: {r}"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -139,11 +139,12 @@ pub(super) fn check_leaves(
                 out.push(s, name, CheckId::Sans, r);
             }
             "apiserver" => {
-                let (s, r) = apiserver_sans(cert, node_name, input.service_ip);
+                let (s, r) =
+                    apiserver_sans(cert, node_name, input.service_ip, input.advertise_address);
                 out.push(s, name, CheckId::Sans, r);
             }
             "etcd-server" | "etcd-peer" => {
-                let (s, r) = etcd_sans(cert, node_name);
+                let (s, r) = etcd_sans(cert, node_name, input.advertise_address);
                 out.push(s, name, CheckId::Sans, r);
             }
             _ => {}
@@ -265,6 +266,7 @@ fn apiserver_sans(
     cert: &Certificate,
     node_name: Option<&str>,
     service_ip: Option<IpAddr>,
+    advertise_address: Option<IpAddr>,
 ) -> (Status, String) {
     let mut missing = Vec::new();
     let mut dns = vec!["kubernetes", "kubernetes.default", "kubernetes.default.svc"];
@@ -278,9 +280,14 @@ fn apiserver_sans(
     }
     let ip = service_ip.unwrap_or(IpAddr::from(DEFAULT_SERVICE_IP));
     let has_ip = cert.ip_addresses.contains(&ip);
-    if !missing.is_empty() || (!has_ip && service_ip.is_some()) {
+    let advertise = advertise_address.filter(|a| *a != ip);
+    let lacks_advertise = advertise.filter(|a| !cert.ip_addresses.contains(a));
+    if !missing.is_empty() || (!has_ip && service_ip.is_some()) || lacks_advertise.is_some() {
         if !has_ip {
             missing.push(format!("IP:{ip}"));
+        }
+        if let Some(a) = lacks_advertise {
+            missing.push(format!("IP:{a}"));
         }
         return (
             Status::Fail,
@@ -299,10 +306,13 @@ fn apiserver_sans(
         );
     }
     let node = node_name.map(|n| format!("{n}, ")).unwrap_or_default();
-    (
-        Status::Pass,
-        format!("has {node}kubernetes.default names and the service IP {ip}"),
-    )
+    let text = match advertise {
+        Some(a) => format!(
+            "has {node}kubernetes.default names, the service IP {ip} and the advertise address {a}"
+        ),
+        None => format!("has {node}kubernetes.default names and the service IP {ip}"),
+    };
+    (Status::Pass, text)
 }
 
 /// The SANs kubeadm derives from the cluster configuration (certSANs,
@@ -332,7 +342,11 @@ fn configured_sans(cert: &Certificate, row: &str, wanted: Option<&AltNames>) -> 
     )
 }
 
-fn etcd_sans(cert: &Certificate, node_name: Option<&str>) -> (Status, String) {
+fn etcd_sans(
+    cert: &Certificate,
+    node_name: Option<&str>,
+    advertise_address: Option<IpAddr>,
+) -> (Status, String) {
     let mut missing = Vec::new();
     if !cert.dns_names.iter().any(|d| d == "localhost") {
         missing.push("DNS:localhost".to_string());
@@ -341,13 +355,22 @@ fn etcd_sans(cert: &Certificate, node_name: Option<&str>) -> (Status, String) {
     if !cert.ip_addresses.contains(&lo) {
         missing.push("IP:127.0.0.1".to_string());
     }
+    if let Some(a) = advertise_address
+        && !cert.ip_addresses.contains(&a)
+    {
+        missing.push(format!("IP:{a}"));
+    }
     if let Some(n) = node_name
         && !cert.dns_names.iter().any(|d| d == n)
     {
         missing.push(format!("DNS:{n}"));
     }
     if missing.is_empty() {
-        (Status::Pass, "has localhost and 127.0.0.1".into())
+        let text = match advertise_address {
+            Some(a) => format!("has localhost, 127.0.0.1 and the advertise address {a}"),
+            None => "has localhost and 127.0.0.1".into(),
+        };
+        (Status::Pass, text)
     } else {
         (
             Status::Fail,

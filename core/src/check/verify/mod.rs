@@ -217,6 +217,10 @@ pub struct Input<'a> {
     pub node_name: Option<String>,
     /// The `kubernetes` service IP; `None` means "probably 10.96.0.1" (a warning if absent).
     pub service_ip: Option<IpAddr>,
+    /// The API server's advertise address, when known without a configuration
+    /// (the kube-apiserver manifest's `--advertise-address`): the apiserver and
+    /// etcd certificates must hold it, as kubeadm puts it in all three.
+    pub advertise_address: Option<IpAddr>,
     /// Expiry windows.
     pub thresholds: Thresholds,
     /// The moment to verify for.
@@ -376,6 +380,7 @@ mod tests {
             kubelet_serving: None,
             node_name: None,
             service_ip: None,
+            advertise_address: None,
             thresholds: Thresholds::default(),
             now,
             config: None,
@@ -408,6 +413,7 @@ nodeRegistration: {{name: cp-1}}
                 kubelet_serving: None,
                 node_name: None,
                 service_ip: None,
+                advertise_address: None,
                 thresholds: Thresholds::default(),
                 now: NOW,
                 config: Some(c),
@@ -431,6 +437,62 @@ nodeRegistration: {{name: cp-1}}
             "{api:?}"
         );
         assert_eq!(find(&v, "etcd-server", "sans").status, Status::Pass);
+    }
+
+    /// Without a configuration, the advertise address and service IP the
+    /// kube-apiserver manifest shows are checked in the apiserver and etcd SANs.
+    #[test]
+    fn the_manifest_s_advertise_address_and_service_ip_are_checked() {
+        let files = node();
+        let verify_with = |service_ip: &str, advertise: &str| {
+            verify(&Input {
+                files: &files,
+                kubelet_client: None,
+                kubelet_serving: None,
+                node_name: None,
+                service_ip: Some(service_ip.parse().unwrap()),
+                advertise_address: Some(advertise.parse().unwrap()),
+                thresholds: Thresholds::default(),
+                now: NOW,
+                config: None,
+            })
+        };
+        // The example node: 192.168.10.11, service range 10.96.0.0/12.
+        let v = verify_with("10.96.0.1", "192.168.10.11");
+        let api = find(&v, "apiserver", "sans");
+        assert_eq!(
+            (api.status, api.reason.as_str()),
+            (
+                Status::Pass,
+                "has cp-1, kubernetes.default names, the service IP 10.96.0.1 and the advertise \
+                 address 192.168.10.11"
+            )
+        );
+        let etcd = find(&v, "etcd-peer", "sans");
+        assert_eq!(
+            (etcd.status, etcd.reason.as_str()),
+            (
+                Status::Pass,
+                "has localhost, 127.0.0.1 and the advertise address 192.168.10.11"
+            )
+        );
+        // A node whose address or service range moved.
+        let v = verify_with("10.100.0.1", "192.168.10.12");
+        let api = find(&v, "apiserver", "sans");
+        assert_eq!(api.status, Status::Fail);
+        assert!(
+            api.reason
+                .starts_with("lacks IP:10.100.0.1, IP:192.168.10.12: clients"),
+            "{api:?}"
+        );
+        for row in ["etcd-server", "etcd-peer"] {
+            let etcd = find(&v, row, "sans");
+            assert_eq!(etcd.status, Status::Fail, "{etcd:?}");
+            assert!(
+                etcd.reason.starts_with("lacks IP:192.168.10.12:"),
+                "{etcd:?}"
+            );
+        }
     }
 
     fn find<'a>(v: &'a Verification, target: &str, check: &str) -> &'a Check {
@@ -521,6 +583,7 @@ nodeRegistration: {{name: cp-1}}
                 }),
                 node_name: None,
                 service_ip: None,
+                advertise_address: None,
                 thresholds: Thresholds::default(),
                 now,
                 config: None,
@@ -556,6 +619,7 @@ nodeRegistration: {{name: cp-1}}
             }),
             node_name: Some("cp-2".into()),
             service_ip: None,
+            advertise_address: None,
             thresholds: Thresholds::default(),
             now: NOW,
             config: None,
