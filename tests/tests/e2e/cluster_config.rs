@@ -44,7 +44,7 @@ controllerManager: {{}}
 dns: {{}}
 imageRepository: registry.k8s.io
 kind: ClusterConfiguration
-kubernetesVersion: 1.31.0
+kubernetesVersion: 1.34.0
 networking:
   dnsDomain: cluster.local
   serviceSubnet: 10.96.0.0/12
