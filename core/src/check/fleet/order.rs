@@ -245,7 +245,7 @@ fn sa_blockers(nodes: &[Node<'_>]) -> Vec<Blocker> {
 mod tests {
     use super::*;
     use crate::ca_rotation::{PrepareOptions, Step, apply_in_memory, plan_step};
-    use crate::check::fleet::testing::cluster;
+    use crate::check::fleet::testing::{cluster, sa_cluster, sa_copy_new, sa_step};
     use crate::kubeadm::ca_phase;
     use crate::kubeadm::node::NodePath;
     use crate::kubeadm::sa_phase;
@@ -342,38 +342,18 @@ mod tests {
         assert!(e.blockers[0].why.contains("another new CA"), "{e}");
     }
 
-    const SA_API: &str = "spec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --service-account-key-file=/etc/kubernetes/pki/sa.pub\n    - --service-account-signing-key-file=/etc/kubernetes/pki/sa.key\n    name: kube-apiserver\n";
-    const SA_KCM: &str = "spec:\n  containers:\n  - command:\n    - kube-controller-manager\n    - --service-account-private-key-file=/etc/kubernetes/pki/sa.key\n    name: kube-controller-manager\n";
-
-    fn sa_step(f: &NodeFiles, step: SaStep) -> NodeFiles {
-        let plan = crate::sa_rotation::plan_step(f, step, &mut crate::seeded_rng(4)).unwrap();
-        apply_in_memory(f, &plan)
-    }
-
     #[test]
     fn switch_waits_until_every_apiserver_accepts_the_new_key() {
-        let mut nodes = cluster();
-        for (_, f) in &mut nodes {
-            f.insert(
-                NodePath::kubeconfig(sa_phase::APISERVER_MANIFEST),
-                SA_API.as_bytes().to_vec(),
-            );
-            f.insert(
-                NodePath::kubeconfig(sa_phase::CONTROLLER_MANAGER_MANIFEST),
-                SA_KCM.as_bytes().to_vec(),
-            );
-        }
-        nodes[0].1 = sa_step(&nodes[0].1, SaStep::Prepare);
+        let mut nodes = sa_cluster();
+        sa_step(&mut nodes, 0, SaStep::Prepare);
         for i in 1..3 {
-            for name in [sa_phase::NEW_KEY, sa_phase::NEW_PUB] {
-                let p = NodePath::cert(name);
-                let f = nodes[0].1.files[&p].clone();
-                nodes[i].1.files.insert(p, f);
-            }
+            sa_copy_new(&mut nodes, i);
         }
-        nodes[0].1 = sa_step(&nodes[0].1, SaStep::Trust);
-        nodes[2].1 = sa_step(&nodes[2].1, SaStep::Trust);
-        let planned = sa_step(&nodes[0].1, SaStep::Switch);
+        sa_step(&mut nodes, 0, SaStep::Trust);
+        sa_step(&mut nodes, 2, SaStep::Trust);
+        let mut planned_nodes = nodes.clone();
+        sa_step(&mut planned_nodes, 0, SaStep::Switch);
+        let planned = planned_nodes[0].1.clone();
         let e = check(&nodes, &planned, Rotated::ServiceAccountKey, NOW).unwrap_err();
         assert_eq!(e.blockers.len(), 1, "{e}");
         assert_eq!(e.blockers[0].node, "cp-2");
@@ -390,7 +370,7 @@ mod tests {
             .remove(&NodePath::kubeconfig(sa_phase::APISERVER_MANIFEST));
         let e = check(&unreadable, &planned, Rotated::ServiceAccountKey, NOW).unwrap_err();
         assert!(e.blockers[0].why.starts_with("cannot be checked"), "{e}");
-        nodes[1].1 = sa_step(&nodes[1].1, SaStep::Trust);
+        sa_step(&mut nodes, 1, SaStep::Trust);
         let ok = check(&nodes, &planned, Rotated::ServiceAccountKey, NOW).unwrap();
         assert_eq!(ok.nodes.len(), 3);
     }

@@ -5,7 +5,8 @@
 use super::{Fleet, Options, check};
 use crate::check::verify::{Check, Status};
 use crate::issue::pki;
-use crate::kubeadm::node::NodeFiles;
+use crate::kubeadm::node::{NodeFiles, NodePath};
+use crate::kubeadm::sa_phase;
 use crate::test_support::{NOW, ecdsa_node};
 
 /// Three nodes of one cluster, as `kubeadm join --control-plane` makes them.
@@ -39,4 +40,44 @@ pub(super) fn not_pass(f: &Fleet) -> Vec<&Check> {
         .iter()
         .filter(|c| c.status != Status::Pass)
         .collect()
+}
+
+const SA_API: &str = "spec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --service-account-issuer=https://kubernetes.default.svc.cluster.local\n    - --service-account-key-file=/etc/kubernetes/pki/sa.pub\n    - --service-account-signing-key-file=/etc/kubernetes/pki/sa.key\n    name: kube-apiserver\n";
+const SA_KCM: &str = "spec:\n  containers:\n  - command:\n    - kube-controller-manager\n    - --service-account-private-key-file=/etc/kubernetes/pki/sa.key\n    name: kube-controller-manager\n";
+
+/// The cluster with kubeadm's two manifests that name the sa files.
+pub(super) fn sa_cluster() -> Vec<(String, NodeFiles)> {
+    let mut nodes = cluster();
+    for (_, f) in &mut nodes {
+        f.insert(
+            NodePath::kubeconfig(sa_phase::APISERVER_MANIFEST),
+            SA_API.as_bytes().to_vec(),
+        );
+        f.insert(
+            NodePath::kubeconfig(sa_phase::CONTROLLER_MANAGER_MANIFEST),
+            SA_KCM.as_bytes().to_vec(),
+        );
+    }
+    nodes
+}
+
+pub(super) fn sa_step(
+    nodes: &mut [(String, NodeFiles)],
+    i: usize,
+    step: crate::sa_rotation::SaStep,
+) {
+    use crate::ca_rotation::apply_in_memory;
+    let f = &nodes[i].1;
+    let plan =
+        crate::sa_rotation::plan_step(f, step, &mut crate::seeded_rng(60 + i as u64)).unwrap();
+    nodes[i].1 = apply_in_memory(f, &plan);
+}
+
+/// Copies node 0's new sa pair to node `i`, as the operator does after prepare.
+pub(super) fn sa_copy_new(nodes: &mut [(String, NodeFiles)], i: usize) {
+    for name in [sa_phase::NEW_KEY, sa_phase::NEW_PUB] {
+        let p = NodePath::cert(name);
+        let f = nodes[0].1.files[&p].clone();
+        nodes[i].1.files.insert(p, f);
+    }
 }
