@@ -459,6 +459,21 @@ fn the_cluster_ca_rotates_through_every_phase_with_openssl_checks() {
     );
     std::fs::write(&sched, trusted_sched).unwrap();
 
+    // Issue 23: nothing proves the other control-plane nodes trust the new CA
+    // (no --fleet): refused, naming both ways on; nothing changes.
+    let out = ca_cmd(root, &["rotate", "reissue", "--ca", "ca", "--apply"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`reissue` refused: nothing proves that every control-plane node trusts the new ca CA yet")
+            && err.contains("pass --fleet")
+            && err.contains("or --force"),
+        "{err}"
+    );
+    assert_eq!(phase_of(root, "ca"), "trusted");
+
     rotate(root, "reissue", "ca");
     assert_eq!(phase_of(root, "ca"), "reissued");
     check_reissued(root, work, &cas);
