@@ -533,6 +533,23 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("rsa-4096", "renewed (no config) *", "kept: key size"),
     ("external-etcd", "renew all no config: refusal", "1, 2"),
     ("*", "renew all --config: stdout", "18"),
+    // 20: kubeadm reading a reachable cluster warns (klog) about the
+    // cluster's other component configs, which kcerts does not read.
+    (
+        "external-etcd",
+        "check-expiration -o text reachable cluster: stderr",
+        "20",
+    ),
+    (
+        "external-etcd",
+        "check-expiration -o json reachable cluster: stderr",
+        "20",
+    ),
+    (
+        "external-etcd",
+        "check-expiration -o yaml reachable cluster: stderr",
+        "20",
+    ),
     ("*", "renew all no config: stdout", "2, 18"),
     // broken PKIs
     ("missing CA certificate", "*", "14"),
@@ -1607,6 +1624,154 @@ fn verify_without_a_configuration_takes_the_apiserver_manifest() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Item 1 against a reachable cluster
+
+/// The objects kubeadm's FetchInitConfigurationFromCluster reads besides the
+/// kubeadm-config ConfigMap, as `kubeadm init` and the kubelet leave them: the
+/// node `cp-1` (named by the node's kubelet.conf) and its kube-apiserver
+/// mirror pod with kubeadm's advertise-address annotation (the process
+/// kubelet of [`RealCluster`] registers neither; the pod needs kube-system's
+/// default ServiceAccount, which the controller-manager may not have made yet).
+const NODE_OBJECTS: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: cp-1
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: default
+  namespace: kube-system
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver-cp-1
+  namespace: kube-system
+  labels: {component: kube-apiserver, tier: control-plane}
+  annotations:
+    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 192.0.2.11:6443
+spec:
+  nodeName: cp-1
+  automountServiceAccountToken: false
+  containers:
+  - name: kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.37.2
+";
+
+/// Item 1 with the cluster reachable: the real API server holds a
+/// kubeadm-config ConfigMap with `etcd.external` (uploaded by kubeadm's own
+/// `init phase upload-config all --config`); on a node with kubeadm's
+/// external-etcd layout, `kubeadm certs check-expiration` (which reads the
+/// cluster by default) and `kcerts check-expiration --from-cluster` print the
+/// same bytes, text, json and yaml: seven leaves and two CAs, no etcd row.
+#[test]
+fn external_etcd_read_from_a_reachable_cluster_as_kubeadm() {
+    let Some(bin) = kcerts_tests::kube_bin::kube_bin(kcerts_tests::kube_bin::CONTROL_PLANE) else {
+        return;
+    };
+    let node = Node::copy_of(pristine(&bin, "external-etcd"));
+    let Some(cluster) = kcerts_tests::real_cluster::RealCluster::single() else {
+        return;
+    };
+    std::fs::copy(
+        cluster.nodes[0].admin_conf(),
+        node.root.join("cluster.conf"),
+    )
+    .unwrap();
+    let kubeadm = |args: &[&str]| {
+        cluster
+            .command(bin.join("kubeadm"))
+            .arg("--rootfs")
+            .arg(&node.root)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_ok(
+        &kubeadm(&[
+            "init",
+            "phase",
+            "upload-config",
+            "all",
+            "--config",
+            "/kubeadm.yaml",
+            "--kubeconfig",
+            "/cluster.conf",
+        ]),
+        "kubeadm init phase upload-config all",
+    );
+    let objects = node.root.join("objects.yaml");
+    std::fs::write(&objects, NODE_OBJECTS).unwrap();
+    let out = cluster.kubectl(0, &["apply", "-f", &objects.display().to_string()]);
+    assert_ok(&out, "kubectl apply the node and its apiserver pod");
+    let cluster_conf = node.path("/cluster.conf");
+    let (pki, etc) = (
+        node.pki().display().to_string(),
+        node.etc().display().to_string(),
+    );
+    let mut findings = Vec::new();
+    for form in ["text", "json", "yaml"] {
+        let ka = [
+            "certs",
+            "check-expiration",
+            "-o",
+            form,
+            "--kubeconfig",
+            "/cluster.conf",
+        ];
+        let ca = [
+            "check-expiration",
+            "-o",
+            form,
+            "--from-cluster",
+            "--kubeconfig",
+            &cluster_conf,
+            "--cert-dir",
+            &pki,
+            "--kubeconfig-dir",
+            &etc,
+        ];
+        let kcerts_run = || cluster.command(kcerts_bin()).args(ca).output().unwrap();
+        // As same_second: kubeadm, kcerts, kubeadm; kcerts matches one of them.
+        let (a, c, b) = (kubeadm(&ka[..]), kcerts_run(), kubeadm(&ka[..]));
+        let out_of = |o: &Output| Output {
+            stderr: Vec::new(),
+            ..o.clone()
+        };
+        let err_of = |o: &Output| Output {
+            stdout: Vec::new(),
+            ..o.clone()
+        };
+        // Exit status and stdout; stderr on its own (kubeadm's klog lines).
+        let stdout_diff = differs(&out_of(&a), &out_of(&c), &node)
+            .and_then(|d| differs(&out_of(&b), &out_of(&c), &node).map(|_| d));
+        println!("== -o {form}: kubeadm\n{}{}", stdout(&a), stderr(&a));
+        findings.push(Finding {
+            case: "external-etcd".into(),
+            check: format!("check-expiration -o {form} reachable cluster / --from-cluster"),
+            diff: stdout_diff,
+        });
+        findings.push(Finding {
+            case: "external-etcd".into(),
+            check: format!("check-expiration -o {form} reachable cluster: stderr"),
+            diff: differs(&err_of(&a), &err_of(&c), &node),
+        });
+        if form == "text" {
+            assert!(
+                stdout(&a).contains("Reading configuration from the \"kubeadm-config\" ConfigMap")
+                    && !stdout(&a).contains("Falling back"),
+                "kubeadm did not read the cluster: {}{}",
+                stdout(&a),
+                stderr(&a)
+            );
+            assert!(!stdout(&a).contains("etcd-"), "{}", stdout(&a));
+        }
+    }
+    judge("external etcd, reachable cluster", &findings);
 }
 
 // ---------------------------------------------------------------------------
