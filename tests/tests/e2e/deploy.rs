@@ -823,3 +823,254 @@ fn kubectl_applies_the_manifests_in_a_client_dry_run() {
     assert!(!o.status.success(), "{}", stdout(&o));
     assert!(stderr(&o).contains("DaemonSett"), "{}", stderr(&o));
 }
+
+/// kcerts-agent.yaml through kubernetes-validate (the 1.32 schemas, strict).
+#[test]
+fn the_agent_manifest_passes_the_kubernetes_1_32_schemas() {
+    pip_module("kubernetes_validate", "kubernetes-validate");
+    let o = run(
+        "python3",
+        [
+            "-m",
+            "kubernetes_validate",
+            "--kubernetes-version",
+            "1.32.0",
+            "--strict",
+            &repo()
+                .join("deploy/kubernetes/kcerts-agent.yaml")
+                .display()
+                .to_string(),
+        ],
+    );
+    assert_ok(&o, "kubernetes-validate kcerts-agent.yaml");
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    for kind in [
+        "serviceaccount/kcerts-agent",
+        "clusterrole/kcerts-agent",
+        "clusterrolebinding/kcerts-agent",
+        "role/kcerts-agent",
+        "rolebinding/kcerts-agent",
+        "daemonset/kcerts-agent",
+        "networkpolicy/kcerts-agent",
+    ] {
+        assert!(
+            out.contains(&format!("passed for resource {kind}")),
+            "{kind}: {out}"
+        );
+    }
+}
+
+/// The agent's RBAC rules, as (namespace or "" for cluster-wide, apiGroup,
+/// resource, resourceNames, verbs), each list sorted.
+type Grant = (String, String, String, Vec<String>, Vec<String>);
+
+fn grants(docs: &[Value]) -> BTreeSet<Grant> {
+    let strings = |v: &Value| -> Vec<String> {
+        let mut out: Vec<String> = v
+            .as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    };
+    let mut out = BTreeSet::new();
+    for d in docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+    {
+        let ns = d["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for rule in d["rules"].as_array().unwrap() {
+            for group in strings(&rule["apiGroups"]) {
+                for resource in strings(&rule["resources"]) {
+                    out.insert((
+                        ns.clone(),
+                        group.clone(),
+                        resource,
+                        strings(&rule["resourceNames"]),
+                        strings(&rule["verbs"]),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_agent_gets_exactly_its_verbs_and_mounts_only_etc_kubernetes_report_only() {
+    let docs = yaml_documents(&repo().join("deploy/kubernetes/kcerts-agent.yaml"));
+    let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let g = |ns: &str, group: &str, res: &str, names: &[&str], verbs: &[&str]| {
+        (ns.into(), group.into(), res.into(), v(names), v(verbs))
+    };
+    let want: BTreeSet<Grant> = [
+        g("", "", "nodes", &[], &["get", "list", "patch", "watch"]),
+        g(
+            "kube-system",
+            "coordination.k8s.io",
+            "leases",
+            &["kcerts-agent"],
+            &["get", "update"],
+        ),
+        g("kube-system", "coordination.k8s.io", "leases", &[], &["create"]),
+        g("default", "", "events", &[], &["create", "patch"]),
+        g(
+            "default",
+            "discovery.k8s.io",
+            "endpointslices",
+            &[],
+            &["get", "list"],
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(grants(&docs), want);
+    let text = deploy_file("kcerts-agent.yaml");
+    for never in [
+        "secrets",
+        "certificatesigningrequests",
+        "\"*\"",
+        "escalate",
+        "bind",
+        "impersonate",
+    ] {
+        let in_rules = docs
+            .iter()
+            .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+            .any(|d| d["rules"].to_string().contains(never));
+        assert!(!in_rules, "{never} in the agent's rules");
+    }
+    // Every binding gives its role to the agent's ServiceAccount, and only to it.
+    let bindings: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "RoleBinding" || d["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert_eq!(bindings.len(), 3);
+    for b in &bindings {
+        assert_eq!(
+            b["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "kcerts-agent", "namespace": "kube-system"}]),
+            "{b}"
+        );
+        assert_eq!(b["roleRef"]["name"], "kcerts-agent");
+        let role_kind = if b["kind"] == "ClusterRoleBinding" {
+            "ClusterRole"
+        } else {
+            "Role"
+        };
+        assert_eq!(b["roleRef"]["kind"], role_kind, "{b}");
+    }
+
+    let ds = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "kcerts-agent");
+    assert_eq!(
+        pod["nodeSelector"],
+        json!({"node-role.kubernetes.io/control-plane": ""})
+    );
+    assert_eq!(
+        pod["tolerations"],
+        json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}])
+    );
+    assert_eq!(pod["hostNetwork"], true);
+    assert!(pod.get("hostPID").is_none() && pod.get("hostIPC").is_none());
+    assert_eq!(pod["securityContext"]["runAsUser"], 0);
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    assert_eq!(
+        c["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"]}),
+        "no capability added"
+    );
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["privileged"], false);
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    // Exactly /etc/kubernetes, read-write, at its own path.
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "etc-kubernetes", "hostPath": {"path": "/etc/kubernetes", "type": "Directory"}}])
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{"name": "etc-kubernetes", "mountPath": "/etc/kubernetes"}])
+    );
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(args.first(), Some(&"agent"), "{args:?}");
+    assert!(
+        !args.iter().any(|a| a.starts_with("--renew")),
+        "report only by default: {args:?}"
+    );
+    assert!(args.contains(&"--listen=$(NODE_IP):9794"), "{args:?}");
+    // The comment that says how to turn renewal on is there.
+    assert!(text.contains("# - --renew\n"), "how to turn renewal on");
+    // The metrics port is behind a NetworkPolicy for the monitoring namespace.
+    let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
+    assert_eq!(
+        np["spec"]["podSelector"]["matchLabels"],
+        ds["spec"]["template"]["metadata"]["labels"]
+    );
+    assert_eq!(
+        np["spec"]["ingress"],
+        json!([{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                "ports": [{"protocol": "TCP", "port": 9794}]}])
+    );
+}
+
+#[test]
+fn kubectl_applies_the_agent_manifest_in_a_client_dry_run() {
+    let server = FakeDiscovery::start(&[
+        ("v1", "serviceaccounts", "ServiceAccount"),
+        ("apps/v1", "daemonsets", "DaemonSet"),
+        ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
+        ("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole"),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+        ),
+        ("rbac.authorization.k8s.io/v1", "roles", "Role"),
+        ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+    ]);
+    let dir = tempdir();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    let o = run(
+        "kubectl",
+        [
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "apply",
+            "--dry-run=client",
+            "--validate=false",
+            "-o",
+            "name",
+            "-f",
+            &repo()
+                .join("deploy/kubernetes/kcerts-agent.yaml")
+                .display()
+                .to_string(),
+        ],
+    );
+    assert_ok(&o, "kubectl apply --dry-run=client kcerts-agent.yaml");
+    assert_eq!(
+        stdout(&o),
+        "serviceaccount/kcerts-agent\n\
+         clusterrole.rbac.authorization.k8s.io/kcerts-agent\n\
+         clusterrolebinding.rbac.authorization.k8s.io/kcerts-agent\n\
+         role.rbac.authorization.k8s.io/kcerts-agent\n\
+         rolebinding.rbac.authorization.k8s.io/kcerts-agent\n\
+         role.rbac.authorization.k8s.io/kcerts-agent\n\
+         rolebinding.rbac.authorization.k8s.io/kcerts-agent\n\
+         daemonset.apps/kcerts-agent\n\
+         networkpolicy.networking.k8s.io/kcerts-agent\n"
+    );
+}
