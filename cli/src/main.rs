@@ -26,8 +26,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{
-    agent, approve, backups, ca, check_expiration, completions, fleet, generate_csr, generate_pki,
-    inspect, kubelet, recover, renew, restart, restore, sa, serve, sign, verify,
+    agent, approve, backups, ca, check_expiration, cluster, completions, fleet, generate_csr,
+    generate_pki, inspect, kubelet, recover, renew, restart, restore, sa, serve, sign, verify,
 };
 
 /// Check and renew the certificates of a kubeadm cluster (a kubeadm-compatible
@@ -75,6 +75,8 @@ enum Command {
     Sa(sa::Args),
     /// Approve certificate requests through the API: `approve kubelet-serving`.
     Approve(approve::Args),
+    /// The whole control plane through its agents: `cluster status`, `cluster renew`.
+    Cluster(cluster::Args),
     /// Recover a control-plane node whose certificates expired: clock check, renewals,
     /// the kubelet client certificate and kubelet.conf, restarts.
     Recover(recover::Args),
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
         Command::Recover(a) => recover::run(a),
         Command::Approve(a) => approve::run(a),
         Command::Agent(a) => agent::run(a),
+        Command::Cluster(a) => cluster::run(a),
         Command::Completions(a) => completions::completions(a, Cli::command()),
         Command::Man(a) => completions::man(a, Cli::command()),
     };

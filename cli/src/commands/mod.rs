@@ -7,6 +7,7 @@ pub mod approve;
 pub mod backups;
 pub mod ca;
 pub mod check_expiration;
+pub mod cluster;
 pub mod completions;
 pub mod fleet;
 pub mod generate_csr;

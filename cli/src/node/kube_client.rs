@@ -44,3 +44,16 @@ pub fn in_cluster() -> Result<kube::Config> {
         )
     })
 }
+
+/// A client for the API server `--kubeconfig` names, else the pod's in-cluster
+/// one, and the server's URL.
+pub async fn connect(kubeconfig: Option<&Path>) -> Result<(kube::Client, String)> {
+    let config = match kubeconfig {
+        Some(path) => config(path).await?,
+        None => in_cluster()?,
+    };
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .with_context(|| format!("cannot build a client for {server}"))?;
+    Ok((client, server))
+}

@@ -6,6 +6,7 @@
 //! Uses `x509`, `kubeadm` and `check` (the rows it judges come from `check`); never
 //! `plan` or `render`.
 
+pub mod cluster_view;
 pub mod jitter;
 pub mod lease_claim;
 pub mod node_event;

@@ -907,7 +907,7 @@ fn the_agent_gets_exactly_its_verbs_and_mounts_only_etc_kubernetes_report_only()
         (ns.into(), group.into(), res.into(), v(names), v(verbs))
     };
     let want: BTreeSet<Grant> = [
-        g("", "", "nodes", &[], &["get", "list", "patch", "watch"]),
+        g("", "", "nodes", &[], &["get", "patch"]),
         g(
             "kube-system",
             "coordination.k8s.io",
@@ -915,15 +915,22 @@ fn the_agent_gets_exactly_its_verbs_and_mounts_only_etc_kubernetes_report_only()
             &["kcerts-agent"],
             &["get", "update"],
         ),
-        g("kube-system", "coordination.k8s.io", "leases", &[], &["create"]),
-        g("default", "", "events", &[], &["create", "patch"]),
+        g(
+            "kube-system",
+            "coordination.k8s.io",
+            "leases",
+            &[],
+            &["create"],
+        ),
+        g("default", "", "events", &[], &["create", "get", "update"]),
         g(
             "default",
             "discovery.k8s.io",
             "endpointslices",
-            &[],
-            &["get", "list"],
+            &["kubernetes"],
+            &["get"],
         ),
+        g("default", "", "endpoints", &["kubernetes"], &["get"]),
     ]
     .into_iter()
     .collect();
@@ -1031,14 +1038,22 @@ fn kubectl_applies_the_agent_manifest_in_a_client_dry_run() {
         ("v1", "serviceaccounts", "ServiceAccount"),
         ("apps/v1", "daemonsets", "DaemonSet"),
         ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
-        ("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole"),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "clusterroles",
+            "ClusterRole",
+        ),
         (
             "rbac.authorization.k8s.io/v1",
             "clusterrolebindings",
             "ClusterRoleBinding",
         ),
         ("rbac.authorization.k8s.io/v1", "roles", "Role"),
-        ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "rolebindings",
+            "RoleBinding",
+        ),
     ]);
     let dir = tempdir();
     let kubeconfig = dir.path().join("kubeconfig");

@@ -175,6 +175,24 @@ struct Step {
     expected: Vec<String>,
 }
 
+/// The output the docs show under the command `$ COMMAND` in `docs/FILE`, for
+/// a test elsewhere that runs that command where the docs test cannot (an
+/// illustrative block): it compares its real output with [`matches`].
+pub(crate) fn shown_output(file: &str, command: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("docs")
+        .join(file);
+    blocks(&path)
+        .iter()
+        .filter(|b| b.info.split_whitespace().next() == Some("console"))
+        .flat_map(|b| steps(&b.body).unwrap())
+        .find(|s| s.command == command)
+        .unwrap_or_else(|| panic!("docs/{file} shows no `$ {command}`"))
+        .expected
+}
+
 fn steps(body: &[String]) -> Result<Vec<Step>, String> {
     let mut out: Vec<Step> = Vec::new();
     let mut lines = body.iter();
@@ -201,7 +219,7 @@ fn steps(body: &[String]) -> Result<Vec<Step>, String> {
 
 /// Whether `actual` matches `expected`: `[..]` in an expected line stands for any
 /// text within the line, a line `...` for any number of lines.
-fn matches(expected: &[String], actual: &[&str]) -> bool {
+pub(crate) fn matches(expected: &[String], actual: &[&str]) -> bool {
     match expected.split_first() {
         None => actual.is_empty(),
         Some((e, rest)) if e == "..." => (0..=actual.len()).any(|k| matches(rest, &actual[k..])),

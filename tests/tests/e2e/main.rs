@@ -10,6 +10,7 @@ mod closed_pipe;
 mod cluster_config;
 mod control_plane;
 mod control_plane_api;
+mod control_plane_cluster;
 mod control_plane_prometheus;
 mod control_plane_recover;
 mod control_plane_rotation;

@@ -10,7 +10,7 @@
 mod cluster_facts;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -140,7 +140,7 @@ fn kubelet_serving(a: &ServingArgs) -> Result<Code> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let (client, server) = connect(a.kubeconfig.as_deref()).await?;
+        let (client, server) = kube_client::connect(a.kubeconfig.as_deref()).await?;
         let bound = std_duration(a.timeout);
         if !a.watch {
             let mut seen = BTreeSet::new();
@@ -189,19 +189,6 @@ fn summary(t: &Tally, dry_run: bool) -> Result<()> {
         outln!("[approve] {a} approved, {d} denied, {p} left Pending")?;
     }
     Ok(())
-}
-
-/// A client for the API server `--kubeconfig` names, else the pod's in-cluster
-/// one, and the server's URL.
-async fn connect(kubeconfig: Option<&Path>) -> Result<(kube::Client, String)> {
-    let config = match kubeconfig {
-        Some(path) => kube_client::config(path).await?,
-        None => kube_client::in_cluster()?,
-    };
-    let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config)
-        .with_context(|| format!("cannot build a client for {server}"))?;
-    Ok((client, server))
 }
 
 /// One list of the requests and a decision for each Pending kubelet serving one,
