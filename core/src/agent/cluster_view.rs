@@ -440,17 +440,16 @@ impl Rollout {
                 self.answers.push((n.name.clone(), a));
             }
         }
-        if let Some(Ok(rf)) = view.rollout_failed() {
-            if rf.at >= since.replace_nanosecond(0).unwrap_or(since)
-                && self.nodes.contains(&rf.node)
-                && !self.answered(&rf.node)
-            {
-                let a = Answer::Failed {
-                    message: rf.message.clone(),
-                };
-                lines.push(a.line(&rf.node));
-                self.answers.push((rf.node.clone(), a));
-            }
+        if let Some(Ok(rf)) = view.rollout_failed()
+            && rf.at >= since.replace_nanosecond(0).unwrap_or(since)
+            && self.nodes.contains(&rf.node)
+            && !self.answered(&rf.node)
+        {
+            let a = Answer::Failed {
+                message: rf.message.clone(),
+            };
+            lines.push(a.line(&rf.node));
+            self.answers.push((rf.node.clone(), a));
         }
         lines
     }

@@ -31,6 +31,10 @@ use kcerts_tests::*;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+/// The renew command docs/agent.md shows (the test adds the real --kubeconfig).
+const RENEW_SHOWN: &str =
+    "kcerts cluster renew --kubeconfig /etc/kubernetes/admin.conf --timeout 10m";
+
 const SA: &str = "--as=system:serviceaccount:kube-system:kcerts-agent";
 
 fn repo() -> std::path::PathBuf {
@@ -110,7 +114,7 @@ fn status(
     AgentStatus {
         node: node.into(),
         observed_at: now,
-        soonest_expiry: Some(now + time::Duration::days(364)),
+        soonest_expiry: Some(now + time::Duration::days(364) + time::Duration::hours(1)),
         soonest_name: Some("apiserver".into()),
         due: if outcome == Outcome::Renewed {
             vec![]
@@ -123,6 +127,14 @@ fn status(
         handled_request: handled.cloned(),
         agent_version: "test".into(),
     }
+}
+
+/// A MicroTime as the API writes it (RFC 3339 with microseconds).
+fn micro_time(t: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap()
 }
 
 fn write_status(c: &RealCluster, node: &str, s: &AgentStatus) {
@@ -139,10 +151,11 @@ fn wait_request(c: &RealCluster, old: Option<&str>) -> RenewRequestId {
             .iter()
             .map(|n| annotation(c, &["node", &n.name], RENEW_REQUEST_ANNOTATION))
             .collect();
-        if let Some(Some(first)) = ids.first() {
-            if ids.iter().all(|i| i.as_deref() == Some(first)) && Some(first.as_str()) != old {
-                return RenewRequestId::parse(first).unwrap();
-            }
+        if let Some(Some(first)) = ids.first()
+            && ids.iter().all(|i| i.as_deref() == Some(first))
+            && Some(first.as_str()) != old
+        {
+            return RenewRequestId::parse(first).unwrap();
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
@@ -213,8 +226,8 @@ impl Following {
 
 /// docs/agent.md shows this command's output as `text` is (its `[..]` for the
 /// times and ids that differ from run to run).
-fn shown_in_docs(command: &str, text: &str) {
-    let shown = crate::docs::shown_output("agent.md", command);
+fn shown_in_docs(command: &str, nth: usize, text: &str) {
+    let shown = crate::docs::shown_output("agent.md", command, nth);
     let actual: Vec<&str> = text.lines().map(str::trim_end).collect();
     assert!(
         crate::docs::matches(&shown, &actual),
@@ -396,8 +409,10 @@ fn status_and_renew_follow_each_nodes_answer() {
         format!(
             "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: kcerts-agent\n  \
              namespace: kube-system\n  annotations:\n    {ROLLOUT_FAILED_ANNOTATION}: '{}'\nspec:\n  \
-             holderIdentity: cp-2\n  leaseDurationSeconds: 600\n",
-            failed.render()
+             holderIdentity: cp-2\n  leaseDurationSeconds: 600\n  acquireTime: {t}\n  \
+             renewTime: {t}\n  leaseTransitions: 4\n",
+            failed.render(),
+            t = micro_time(OffsetDateTime::now_utc()),
         ),
     )
     .unwrap();
@@ -405,7 +420,6 @@ fn status_and_renew_follow_each_nodes_answer() {
         &c.kubectl(0, &["create", "-f", lease.to_str().unwrap()]),
         "create Lease",
     );
-    // kubectl leaves renewTime empty: the held Lease has no time (never runs out).
     let measured = Instant::now();
     let o = cluster(&c, &["status"]);
     let status_took = measured.elapsed();
@@ -446,6 +460,7 @@ fn status_and_renew_follow_each_nodes_answer() {
     );
     shown_in_docs(
         "kcerts cluster status --kubeconfig /etc/kubernetes/admin.conf",
+        0,
         &text,
     );
     let o = cluster(&c, &["status", "-o", "json"]);
@@ -455,6 +470,8 @@ fn status_and_renew_follow_each_nodes_answer() {
     assert_eq!(j["nodes"][0]["status"]["outcome"], "report-only");
     assert_eq!(j["nodes"][2]["status"], Value::Null);
     assert_eq!(j["lease"]["holder"], "cp-2");
+    assert_eq!(j["lease"]["leaseTransitions"], 4);
+    assert_eq!(j["lease"]["expired"], false);
     assert_eq!(j["lease"]["rolloutFailed"]["node"], "cp-3");
 
     // --dry-run: what each agent reported, and nothing written.
@@ -525,7 +542,7 @@ fn status_and_renew_follow_each_nodes_answer() {
     // Every node answers renewed, one after another (each after the command
     // printed the previous one): exit 0, a line each in that order.
     let started = Instant::now();
-    let mut run = Following::start(cluster_cmd(&c, &["renew", "--timeout", "100s"]));
+    let mut run = Following::start(cluster_cmd(&c, &["renew", "--timeout", "10m"]));
     let id = wait_request(&c, Some(&first));
     for n in ["cp-2", "cp-1", "cp-3"] {
         write_status(
@@ -561,14 +578,11 @@ fn status_and_renew_follow_each_nodes_answer() {
         text.contains("[cluster] every node renewed (3 of 3)"),
         "{text}"
     );
-    shown_in_docs(
-        "kcerts cluster renew --kubeconfig /etc/kubernetes/admin.conf",
-        &text,
-    );
+    shown_in_docs(RENEW_SHOWN, 0, &text);
 
     // cp-1 renews, cp-2 fails and leaves rollout-failed on the Lease, cp-3
     // waits: the command stops at the failure, exit 3, cp-3 named.
-    let run = Following::start(cluster_cmd(&c, &["renew", "--timeout", "100s"]));
+    let run = Following::start(cluster_cmd(&c, &["renew", "--timeout", "10m"]));
     let id2 = wait_request(&c, Some(id.as_str()));
     write_status(
         &c,
@@ -609,6 +623,7 @@ fn status_and_renew_follow_each_nodes_answer() {
         text.contains("[cluster] the rollout stopped after"),
         "{text}"
     );
+    shown_in_docs(RENEW_SHOWN, 1, &text);
     eprintln!(
         "figures: cluster status of 3 nodes {:.2}s; cluster renew following 3 answers {:.1}s",
         status_took.as_secs_f64(),

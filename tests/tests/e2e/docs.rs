@@ -175,10 +175,10 @@ struct Step {
     expected: Vec<String>,
 }
 
-/// The output the docs show under the command `$ COMMAND` in `docs/FILE`, for
-/// a test elsewhere that runs that command where the docs test cannot (an
-/// illustrative block): it compares its real output with [`matches`].
-pub(crate) fn shown_output(file: &str, command: &str) -> Vec<String> {
+/// The output the docs show under the `nth` (from 0) command `$ COMMAND` in
+/// `docs/FILE`, for a test elsewhere that runs that command where the docs test
+/// cannot (an illustrative block): it compares its real output with [`matches`].
+pub(crate) fn shown_output(file: &str, command: &str, nth: usize) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -188,8 +188,9 @@ pub(crate) fn shown_output(file: &str, command: &str) -> Vec<String> {
         .iter()
         .filter(|b| b.info.split_whitespace().next() == Some("console"))
         .flat_map(|b| steps(&b.body).unwrap())
-        .find(|s| s.command == command)
-        .unwrap_or_else(|| panic!("docs/{file} shows no `$ {command}`"))
+        .filter(|s| s.command == command)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("docs/{file} shows no `$ {command}` (number {nth})"))
         .expected
 }
 
