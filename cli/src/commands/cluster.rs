@@ -203,8 +203,30 @@ async fn renew(a: &RenewArgs) -> Result<Code> {
     )?;
     let mut rollout = Rollout::new(id, names);
     let deadline = std_duration(a.timeout);
+    let mut unreadable = false;
     loop {
-        let last = read_view(&client, bound).await?;
+        // The API server the kubeconfig names restarts too during a rollout:
+        // a failed read is said once and tried again until --timeout.
+        let last = match read_view(&client, bound).await {
+            Ok(v) => {
+                unreadable = false;
+                v
+            }
+            Err(e) => {
+                if !unreadable {
+                    outln!("[cluster] cannot read the Nodes now ({e:#}); trying again")?;
+                }
+                unreadable = true;
+                if started.elapsed() >= deadline {
+                    return Err(e.context(format!(
+                        "--timeout passed; {} of the nodes had answered",
+                        rollout.answers().len()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
         for line in rollout.observe(&last, since) {
             outln!("[cluster] {line}")?;
         }
