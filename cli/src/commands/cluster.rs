@@ -18,8 +18,8 @@ use kcerts_core::cluster_view::{
     CONTROL_PLANE_LABEL, ClusterView, NodeRecord, Rollout, RolloutState,
 };
 use kcerts_core::protocol::{
-    LEASE_NAME, LEASE_NAMESPACE, LeaseView, RENEW_REQUEST_ANNOTATION, ROLLOUT_FAILED_ANNOTATION,
-    RenewRequestId, RolloutFailed,
+    LEASE_NAME, LEASE_NAMESPACE, RENEW_REQUEST_ANNOTATION, ROLLOUT_FAILED_ANNOTATION,
+    RenewRequestId,
 };
 use kcerts_core::{residual, tabwriter};
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 
 use crate::flags::output::OutputFormat;
 use crate::flags::value;
+use crate::node::agent_api::lease_view;
 use crate::node::csr_api::{api_error, std_duration};
 use crate::node::kube_client;
 use crate::report::exit::Code;
@@ -283,29 +284,6 @@ async fn renew(a: &RenewArgs) -> Result<Code> {
         }
         tokio::time::sleep(Duration::from_secs(2).min(deadline.saturating_sub(started.elapsed())))
             .await;
-    }
-}
-
-/// An API time (jiff's timestamp) as a `time` one.
-fn api_time(t: &k8s_openapi::jiff::Timestamp) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond()).ok()
-}
-
-/// The Lease as the protocol reads it.
-fn lease_view(lease: &Lease) -> LeaseView {
-    let spec = lease.spec.clone().unwrap_or_default();
-    LeaseView {
-        holder: spec.holder_identity,
-        duration_seconds: spec.lease_duration_seconds,
-        acquire_time: spec.acquire_time.as_ref().and_then(|t| api_time(&t.0)),
-        renew_time: spec.renew_time.as_ref().and_then(|t| api_time(&t.0)),
-        transitions: spec.lease_transitions,
-        rollout_failed: lease
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(ROLLOUT_FAILED_ANNOTATION))
-            .map(|v| RolloutFailed::parse(v)),
     }
 }
 

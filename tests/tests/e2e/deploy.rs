@@ -851,7 +851,6 @@ fn the_agent_manifest_passes_the_kubernetes_1_32_schemas() {
         "role/kcerts-agent",
         "rolebinding/kcerts-agent",
         "daemonset/kcerts-agent",
-        "networkpolicy/kcerts-agent",
     ] {
         assert!(
             out.contains(&format!("passed for resource {kind}")),
@@ -1016,20 +1015,29 @@ fn the_agent_gets_exactly_its_verbs_and_mounts_only_etc_kubernetes_report_only()
         !args.iter().any(|a| a.starts_with("--renew")),
         "report only by default: {args:?}"
     );
-    assert!(args.contains(&"--listen=$(NODE_IP):9794"), "{args:?}");
     // The comment that says how to turn renewal on is there.
     assert!(text.contains("# - --renew\n"), "how to turn renewal on");
-    // The metrics port is behind a NetworkPolicy for the monitoring namespace.
-    let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
-    assert_eq!(
-        np["spec"]["podSelector"]["matchLabels"],
-        ds["spec"]["template"]["metadata"]["labels"]
+    // Every flag given is one `kcerts agent` takes (the pod would not start
+    // otherwise), and the node directories are the mounted ones.
+    let help = stdout(&kcerts(["agent", "--help"]));
+    for a in &args[1..] {
+        let flag = a.split('=').next().unwrap();
+        assert!(
+            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+            "kcerts agent takes no {flag}:\n{help}"
+        );
+    }
+    assert!(args.contains(&"--cert-dir=/etc/kubernetes/pki"), "{args:?}");
+    assert!(
+        args.contains(&"--kubeconfig-dir=/etc/kubernetes"),
+        "{args:?}"
     );
-    assert_eq!(
-        np["spec"]["ingress"],
-        json!([{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
-                "ports": [{"protocol": "TCP", "port": 9794}]}])
+    // Nothing listens: no port, no probe on one.
+    assert!(
+        c.get("ports").is_none() && c.get("livenessProbe").is_none(),
+        "{c}"
     );
+    assert!(!docs.iter().any(|d| d["kind"] == "NetworkPolicy"));
 }
 
 #[test]
@@ -1085,7 +1093,6 @@ fn kubectl_applies_the_agent_manifest_in_a_client_dry_run() {
          rolebinding.rbac.authorization.k8s.io/kcerts-agent\n\
          role.rbac.authorization.k8s.io/kcerts-agent\n\
          rolebinding.rbac.authorization.k8s.io/kcerts-agent\n\
-         daemonset.apps/kcerts-agent\n\
-         networkpolicy.networking.k8s.io/kcerts-agent\n"
+         daemonset.apps/kcerts-agent\n"
     );
 }
