@@ -759,6 +759,28 @@ fn the_network_policy_admits_only_the_monitoring_namespace_on_the_metrics_port()
     assert_eq!(np["spec"]["egress"], json!([]));
 }
 
+/// `kubectl apply --dry-run=client --validate=false -o name -f FILE...` against
+/// `server` (kubectl maps kinds to resources through discovery even then).
+fn client_dry_run(server: &FakeDiscovery, files: &[PathBuf]) -> std::process::Output {
+    let dir = tempdir();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    let mut args = vec![
+        "--kubeconfig".to_string(),
+        kubeconfig.display().to_string(),
+        "apply".into(),
+        "--dry-run=client".into(),
+        "--validate=false".into(),
+        "-o".into(),
+        "name".into(),
+    ];
+    for f in files {
+        args.push("-f".into());
+        args.push(f.display().to_string());
+    }
+    run("kubectl", args)
+}
+
 #[test]
 fn kubectl_applies_the_manifests_in_a_client_dry_run() {
     // kubectl maps each kind to a resource through discovery, so it needs an API
@@ -781,24 +803,7 @@ fn kubectl_applies_the_manifests_in_a_client_dry_run() {
         ),
     ]);
     let dir = tempdir();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
-    let apply = |files: &[PathBuf]| {
-        let mut args = vec![
-            "--kubeconfig".to_string(),
-            kubeconfig.display().to_string(),
-            "apply".into(),
-            "--dry-run=client".into(),
-            "--validate=false".into(),
-            "-o".into(),
-            "name".into(),
-        ];
-        for f in files {
-            args.push("-f".into());
-            args.push(f.display().to_string());
-        }
-        run("kubectl", args)
-    };
+    let apply = |files: &[PathBuf]| client_dry_run(&server, files);
     let deploy = repo().join("deploy/kubernetes");
     let o = apply(&[
         deploy.join("kcerts-daemonset.yaml"),
@@ -1045,7 +1050,6 @@ fn kubectl_applies_the_agent_manifest_in_a_client_dry_run() {
     let server = FakeDiscovery::start(&[
         ("v1", "serviceaccounts", "ServiceAccount"),
         ("apps/v1", "daemonsets", "DaemonSet"),
-        ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
         (
             "rbac.authorization.k8s.io/v1",
             "clusterroles",
@@ -1063,25 +1067,9 @@ fn kubectl_applies_the_agent_manifest_in_a_client_dry_run() {
             "RoleBinding",
         ),
     ]);
-    let dir = tempdir();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
-    let o = run(
-        "kubectl",
-        [
-            "--kubeconfig",
-            &kubeconfig.display().to_string(),
-            "apply",
-            "--dry-run=client",
-            "--validate=false",
-            "-o",
-            "name",
-            "-f",
-            &repo()
-                .join("deploy/kubernetes/kcerts-agent.yaml")
-                .display()
-                .to_string(),
-        ],
+    let o = client_dry_run(
+        &server,
+        &[repo().join("deploy/kubernetes/kcerts-agent.yaml")],
     );
     assert_ok(&o, "kubectl apply --dry-run=client kcerts-agent.yaml");
     assert_eq!(
