@@ -5,9 +5,12 @@
 #
 #   bash bench/compare.sh            # all comparisons
 #   RUNS=50 bash bench/compare.sh    # more runs per command
+#   ROWS=4,5 bash bench/compare.sh   # only these comparisons (1-5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
+ROWS=${ROWS:-1,2,3,4,5}
+row() { [[ ",$ROWS," == *",$1,"* ]]; }
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; }; }
 need hyperfine hyperfine
@@ -36,6 +39,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 # 1. check-expiration on a generated node vs openssl x509 -enddate per file.
 node=$work/node
 "$KCERTS" generate-pki --out "$node" --node-name cp-1 --advertise-address 192.168.10.11 >/dev/null
+if row 1; then
 cat > "$work/openssl-expiry.sh" <<SH
 for f in $node/pki/*.crt $node/pki/etcd/*.crt; do openssl x509 -enddate -noout -in "\$f"; done
 for k in $node/*.conf; do grep client-certificate-data "\$k" | awk '{print \$2}' | base64 -d | openssl x509 -enddate -noout; done
@@ -44,9 +48,11 @@ hyperfine -N -w 3 -r "$RUNS" --export-json "$work/check.json" \
     "$KCERTS check-expiration --cert-dir $node/pki --kubeconfig-dir $node" \
     "bash $work/openssl-expiry.sh" >/dev/null
 report "1. check-expiration, whole process (target: under 3 ms)" "$work/check.json" "kcerts check-expiration" "openssl x509 -enddate loop"
+fi
 
 # 2. One PEM bundle of 100,000 certificates: kcerts inspect --summary (streamed)
 #    vs Python's cryptography and openssl. The bundle is made once and cached.
+if row 2; then
 bundle=${KCERTS_BUNDLE:-$HOME/.cache/kcerts/bundle-100000.pem}
 if [ ! -s "$bundle" ]; then
     cargo build --release -q -p kcerts-tests --bin make-bundle
@@ -85,8 +91,10 @@ PY
 for cmd in "$KCERTS inspect --summary -o json $bundle" "python3 $work/pyca.py $bundle"; do
     /usr/bin/time -f "  peak memory %M KiB: $(echo "$cmd" | awk '{print $1,$2,$3,$4,$5}' | sed "s|$PWD/||")" $cmd >/dev/null
 done
+fi
 
 # 3. renew all with RSA-2048 vs openssl generating and signing 11 keys/certs.
+if row 3; then
 renew_node=$work/renew-node
 cp -a "$node" "$renew_node.orig"
 cat > "$work/openssl-renew.sh" <<SH
@@ -107,6 +115,7 @@ for alg in RSA-2048 ECDSA-P256; do
     report "3. renew all (11 certificates), $alg (target: RSA no slower than openssl; ECDSA-P256 under 50 ms)" \
         "$work/renew-$alg.json" "kcerts renew all --key-algorithm $alg" "openssl genrsa+req+x509 -req x11 (RSA-2048)"
 done
+fi
 
 # 4. The real kubeadm (v1.37.2, built from the Go module proxy by
 #    scripts/kube-binaries.sh, cached) on a node it made itself (RSA-2048, its
@@ -114,7 +123,9 @@ done
 #    machine's /etc/kubernetes is never touched): check-expiration --config and
 #    renew all --config, beside kcerts on the same files with the same
 #    configuration. Skipped when Go is not there.
-if kube_bin=$(KCERTS_KUBE_BINARIES=kubeadm bash scripts/kube-binaries.sh); then
+if ! row 4 && ! row 5; then
+    :
+elif kube_bin=$(KCERTS_KUBE_BINARIES=kubeadm bash scripts/kube-binaries.sh); then
     KUBEADM=$kube_bin/kubeadm
     kroot=$work/kubeadm-node
     mkdir -p "$kroot"
@@ -135,11 +146,14 @@ YAML
         "$KUBEADM" --rootfs "$kroot" init phase $phase --config /kubeadm.yaml >/dev/null
     done
     kdirs="--cert-dir $kroot/etc/kubernetes/pki --kubeconfig-dir $kroot/etc/kubernetes"
+    if row 4; then
     hyperfine -N -w 3 -r "$RUNS" --export-json "$work/kubeadm-check.json" \
         "$KCERTS check-expiration --config $kroot/kubeadm.yaml $kdirs" \
         "$KUBEADM --rootfs $kroot certs check-expiration --config /kubeadm.yaml" >/dev/null
     report "4. check-expiration --config on a kubeadm-made node" "$work/kubeadm-check.json" \
         "kcerts check-expiration --config" "kubeadm certs check-expiration --config"
+    fi
+    if row 5; then
     cp -a "$kroot" "$kroot.orig"
     hyperfine -w 1 -r "$((RUNS / 3 + 3))" --export-json "$work/kubeadm-renew.json" \
         --prepare "rm -rf $kroot && cp -a $kroot.orig $kroot" \
@@ -147,6 +161,7 @@ YAML
         "$KUBEADM --rootfs $kroot certs renew all --config /kubeadm.yaml" >/dev/null
     report "5. renew all --config (11 certificates, RSA-2048) on a kubeadm-made node" \
         "$work/kubeadm-renew.json" "kcerts renew all --config" "kubeadm certs renew all --config"
+    fi
 else
     echo "4./5. kubeadm comparisons skipped: scripts/kube-binaries.sh could not build kubeadm"
 fi
