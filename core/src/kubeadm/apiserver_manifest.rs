@@ -36,10 +36,14 @@ impl ApiserverManifest {
             .map(str::trim)
             .filter(|s| alt_names::service_ip(s).is_some())
             .map(str::to_string);
+        // kubeadm refuses a loopback or unspecified advertise address
+        // ("unable to select an IP from lo network interface"): such a flag
+        // was not written from a kubeadm configuration, so it says nothing
+        // about the certificates.
         let advertise_address = pod
             .flag("advertise-address")
             .and_then(|a| a.trim().parse::<IpAddr>().ok())
-            .filter(|ip| !ip.is_unspecified());
+            .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
         Ok(Self {
             service_subnet,
             advertise_address,
@@ -149,6 +153,15 @@ spec:
         )
         .unwrap();
         assert!(m.is_empty(), "{m:?}");
+        let loopback = ApiserverManifest::parse(
+            manifest(
+                "    - --advertise-address=127.0.0.1\n",
+                "registry.k8s.io/kube-apiserver",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(loopback.advertise_address, None);
         assert_eq!(m.describe(), "");
         let only = ApiserverManifest::parse(
             manifest(
