@@ -21,6 +21,28 @@ use serde_json::{Value, json};
 /// One API resource: `("apps/v1", "daemonsets", "DaemonSet")`; the core group is `"v1"`.
 pub type Resource = (&'static str, &'static str, &'static str);
 
+/// A ServiceAccount and the four RBAC kinds, which every shipped manifest that
+/// grants permissions holds.
+pub const SERVICE_ACCOUNT_AND_RBAC: [Resource; 5] = [
+    ("v1", "serviceaccounts", "ServiceAccount"),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterroles",
+        "ClusterRole",
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+    ),
+    ("rbac.authorization.k8s.io/v1", "roles", "Role"),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "rolebindings",
+        "RoleBinding",
+    ),
+];
+
 /// The running server.
 pub struct FakeDiscovery {
     addr: String,

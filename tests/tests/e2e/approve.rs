@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use kcerts_tests::bounded::finish;
 use kcerts_tests::fake_apiserver::{Options, objects};
 use kcerts_tests::fake_cluster::{Cluster, cluster};
-use kcerts_tests::fake_discovery::FakeDiscovery;
+use kcerts_tests::fake_discovery::{FakeDiscovery, SERVICE_ACCOUNT_AND_RBAC};
 use kcerts_tests::openssl_issue::openssl_issue;
 use kcerts_tests::*;
 
@@ -1370,26 +1370,13 @@ fn rbac_attributes(line: &str) -> Attrs {
 /// The objects of the shipped manifest, as kubectl reads them (`apply
 /// --dry-run=client -o json` against a server that answers discovery only).
 fn shipped_objects() -> Vec<serde_json::Value> {
-    let server = FakeDiscovery::start(&[
-        ("v1", "serviceaccounts", "ServiceAccount"),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "clusterroles",
-            "ClusterRole",
-        ),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "clusterrolebindings",
-            "ClusterRoleBinding",
-        ),
-        ("rbac.authorization.k8s.io/v1", "roles", "Role"),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "rolebindings",
-            "RoleBinding",
-        ),
-        ("apps/v1", "deployments", "Deployment"),
-    ]);
+    let server = FakeDiscovery::start(
+        &[
+            &SERVICE_ACCOUNT_AND_RBAC[..],
+            &[("apps/v1", "deployments", "Deployment")],
+        ]
+        .concat(),
+    );
     let dir = tempdir();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();

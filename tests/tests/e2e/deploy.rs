@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use kcerts_tests::fake_discovery::FakeDiscovery;
+use kcerts_tests::fake_discovery::{FakeDiscovery, SERVICE_ACCOUNT_AND_RBAC};
 use kcerts_tests::*;
 use serde_json::{Value, json};
 
@@ -832,21 +832,8 @@ fn kubectl_applies_the_manifests_in_a_client_dry_run() {
 /// kcerts-agent.yaml through kubernetes-validate (the 1.32 schemas, strict).
 #[test]
 fn the_agent_manifest_passes_the_kubernetes_1_32_schemas() {
-    pip_module("kubernetes_validate", "kubernetes-validate");
-    let o = run(
-        "python3",
-        [
-            "-m",
-            "kubernetes_validate",
-            "--kubernetes-version",
-            "1.32.0",
-            "--strict",
-            &repo()
-                .join("deploy/kubernetes/kcerts-agent.yaml")
-                .display()
-                .to_string(),
-        ],
-    );
+    let o =
+        kcerts_tests::pip::kubernetes_validate(&repo().join("deploy/kubernetes/kcerts-agent.yaml"));
     assert_ok(&o, "kubernetes-validate kcerts-agent.yaml");
     let out = format!("{}{}", stdout(&o), stderr(&o));
     for kind in [
@@ -1047,26 +1034,13 @@ fn the_agent_gets_exactly_its_verbs_and_mounts_only_etc_kubernetes_report_only()
 
 #[test]
 fn kubectl_applies_the_agent_manifest_in_a_client_dry_run() {
-    let server = FakeDiscovery::start(&[
-        ("v1", "serviceaccounts", "ServiceAccount"),
-        ("apps/v1", "daemonsets", "DaemonSet"),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "clusterroles",
-            "ClusterRole",
-        ),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "clusterrolebindings",
-            "ClusterRoleBinding",
-        ),
-        ("rbac.authorization.k8s.io/v1", "roles", "Role"),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "rolebindings",
-            "RoleBinding",
-        ),
-    ]);
+    let server = FakeDiscovery::start(
+        &[
+            &SERVICE_ACCOUNT_AND_RBAC[..],
+            &[("apps/v1", "daemonsets", "DaemonSet")],
+        ]
+        .concat(),
+    );
     let o = client_dry_run(
         &server,
         &[repo().join("deploy/kubernetes/kcerts-agent.yaml")],
