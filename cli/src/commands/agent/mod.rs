@@ -601,6 +601,9 @@ fn work(
     port: u16,
 ) -> Work {
     let endpoints = Endpoints::resolve(endpoint_args, &renewal.dirs);
+    // Every component that loads a renewed file, not only those the reload table
+    // restarts: renew --restart still restarts one that does not serve its renewed
+    // file within --wait, so etcd's quorum is checked whenever its files change.
     let components = kcerts_core::static_pod::to_restart(rows.iter().map(String::as_str));
     let restarts_etcd = components.contains(&Component::Etcd);
     let members = if restarts_etcd {
@@ -633,9 +636,12 @@ fn work(
     }
 }
 
-/// The components `kcerts renew ROWS --restart` restarts, by pod name.
+/// The components `kcerts renew ROWS --restart` restarts, by pod name: those
+/// that hold a renewed file until restarted (the reload table); etcd and the API
+/// server read their renewed serving and client pairs again by themselves.
 fn restarted(rows: &[String]) -> Vec<String> {
-    kcerts_core::static_pod::to_restart(rows.iter().map(String::as_str))
+    kcerts_core::reload::after_renewal(rows.iter().map(String::as_str))
+        .restart
         .into_iter()
         .map(|c| c.pod_name().to_string())
         .collect()
