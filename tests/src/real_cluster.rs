@@ -264,6 +264,53 @@ impl RealCluster {
         self.kubectl_as(&self.nodes[i].admin_conf(), args)
     }
 
+    /// Applies the ServiceAccount and RBAC documents of a shipped manifest
+    /// (`deploy/kubernetes/FILE`) as they are, leaving out its DaemonSet,
+    /// Deployment and NetworkPolicy (no kubelet registers here, so their pods
+    /// would only wait); returns how many documents were applied.
+    pub fn apply_shipped_rbac(&self, file: &str) -> usize {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/kubernetes")
+            .join(file);
+        let text = std::fs::read_to_string(&shipped)
+            .unwrap_or_else(|e| panic!("cannot read deploy/kubernetes/{file}: {e}"));
+        let rbac: Vec<&str> = text
+            .split("\n---\n")
+            .filter(|d| {
+                !["DaemonSet", "Deployment", "NetworkPolicy"]
+                    .iter()
+                    .any(|k| d.contains(&format!("\nkind: {k}\n")))
+            })
+            .collect();
+        let f = self.nodes[0].root.join(format!("rbac-{file}"));
+        std::fs::write(&f, rbac.join("\n---\n")).unwrap();
+        assert_ok(
+            &self.kubectl(0, &["apply", "-f", f.to_str().unwrap()]),
+            &format!("kubectl apply the RBAC of {file}"),
+        );
+        rbac.len()
+    }
+
+    /// A kubeconfig for node `i`'s API server that authenticates with a fresh
+    /// token (2 h) of the ServiceAccount `namespace/name`, and nothing else.
+    pub fn service_account_kubeconfig(&self, i: usize, namespace: &str, name: &str) -> PathBuf {
+        let out = self.kubectl(
+            i,
+            &["create", "token", name, "-n", namespace, "--duration", "2h"],
+        );
+        assert_ok(&out, "kubectl create token");
+        let n = &self.nodes[i];
+        let conf = n.root.join(format!("{namespace}-{name}.conf"));
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    token: {}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
+            n.apiserver_url(),
+            n.pki().join("ca.crt").display(),
+            stdout(&out).trim()
+        );
+        std::fs::write(&conf, yaml).unwrap();
+        conf
+    }
+
     /// `kubectl --kubeconfig CONF ARGS`, in the namespace.
     pub fn kubectl_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
         self.command("kubectl")

@@ -1,5 +1,7 @@
 //! `kcerts agent` on the real three-node control plane (issue 25): three agents as
-//! processes, each with its node's directories and admin.conf, against the real
+//! processes, each with its node's directories and a token of the shipped
+//! ServiceAccount kube-system/kcerts-agent (its RBAC applied as deploy/ ships it),
+//! so every call the agents make is one that RBAC allows, against the real
 //! Lease, Node and Event APIs of the real API servers. One cluster, in phases (a
 //! cluster costs 25-45 s of two loaded cores):
 //!
@@ -34,7 +36,24 @@ use kcerts_tests::*;
 /// The Lease's duration in these tests (the holder renews it every 5 s).
 const LEASE: &str = "15s";
 
-/// The agent's arguments for node `i`: its directories, its admin.conf, its name.
+/// The kubeconfig each agent runs with: node `n`'s API server and a token of the
+/// shipped ServiceAccount kube-system/kcerts-agent (RBAC as deploy/ ships it),
+/// written by [`agent_identities`].
+fn agent_kubeconfig(n: &kcerts_tests::real_cluster::RealNode) -> PathBuf {
+    n.root.join("kube-system-kcerts-agent.conf")
+}
+
+/// Applies the shipped RBAC and gives every node its agent's kubeconfig, so the
+/// agents run with exactly the permissions the DaemonSet gets.
+fn agent_identities(c: &RealCluster) {
+    c.apply_shipped_rbac("kcerts-agent.yaml");
+    for i in 0..c.nodes.len() {
+        let conf = c.service_account_kubeconfig(i, "kube-system", "kcerts-agent");
+        assert_eq!(conf, agent_kubeconfig(&c.nodes[i]));
+    }
+}
+
+/// The agent's arguments for node `i`: its directories, its agent kubeconfig, its name.
 fn agent_args(c: &RealCluster, i: usize, extra: &[&str]) -> Vec<String> {
     let n = &c.nodes[i];
     let mut a: Vec<String> = [
@@ -42,7 +61,7 @@ fn agent_args(c: &RealCluster, i: usize, extra: &[&str]) -> Vec<String> {
         "--node-name",
         &n.name,
         "--kubeconfig",
-        n.admin_conf().to_str().unwrap(),
+        agent_kubeconfig(n).to_str().unwrap(),
         "--cert-dir",
         n.pki().to_str().unwrap(),
         "--kubeconfig-dir",
@@ -482,6 +501,7 @@ fn agents_renew_the_control_plane_one_node_at_a_time() {
         return;
     };
     create_nodes(&c);
+    agent_identities(&c);
     let due = ["--renew", "--buffer", "400d"];
 
     // 1. Report only: a status, a warning Event, no file changed.

@@ -37,13 +37,6 @@ const RENEW_SHOWN: &str =
 
 const SA: &str = "--as=system:serviceaccount:kube-system:kcerts-agent";
 
-fn repo() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 /// The three control-plane Node objects, labelled as kubeadm labels them.
 fn control_plane_nodes(c: &RealCluster, work: &Path) {
     for n in &c.nodes {
@@ -242,23 +235,11 @@ fn the_agents_rbac_allows_exactly_its_verbs_on_the_real_api_server() {
         return;
     };
     let work = tempdir();
-    // The ServiceAccount and the RBAC documents as shipped (not the DaemonSet:
-    // with no kubelet registered, its pods would only wait).
-    let text = std::fs::read_to_string(repo().join("deploy/kubernetes/kcerts-agent.yaml")).unwrap();
-    let rbac: Vec<&str> = text
-        .split("\n---\n")
-        .filter(|d| !d.contains("\nkind: DaemonSet\n") && !d.contains("\nkind: NetworkPolicy\n"))
-        .collect();
+    // The ServiceAccount and the RBAC documents as shipped.
     assert_eq!(
-        rbac.len(),
+        c.apply_shipped_rbac("kcerts-agent.yaml"),
         7,
         "SA, ClusterRole(+Binding), 2 Roles(+Bindings)"
-    );
-    let f = work.path().join("rbac.yaml");
-    std::fs::write(&f, rbac.join("\n---\n")).unwrap();
-    assert_ok(
-        &c.kubectl(0, &["apply", "-f", f.to_str().unwrap()]),
-        "kubectl apply RBAC",
     );
     let can = |args: &[&str]| -> bool {
         let mut a = vec!["auth", "can-i", SA];
