@@ -462,6 +462,13 @@ impl Watch {
     }
 }
 
+/// One agent per node in the background, each with `extra`.
+fn start_agents(c: &RealCluster, extra: &[&str]) -> Vec<Running> {
+    (0..c.nodes.len())
+        .map(|i| Running::start(agent_cmd(c, i, extra)))
+        .collect()
+}
+
 /// Waits until every node in `nodes` has `outcome` in its status, at most `limit`.
 fn wait_outcomes(
     c: &RealCluster,
@@ -669,15 +676,7 @@ fn agents_renew_the_control_plane_one_node_at_a_time() {
             &["annotate", "node", &n.name, "kcerts.io/agent-status-"],
         );
     }
-    let agents: Vec<Running> = (0..3)
-        .map(|i| {
-            Running::start(agent_cmd(
-                &c,
-                i,
-                &["--renew", "--buffer", "400d", "--jitter", "5s"],
-            ))
-        })
-        .collect();
+    let agents = start_agents(&c, &["--renew", "--buffer", "400d", "--jitter", "5s"]);
     let refs: Vec<&Running> = agents.iter().collect();
     wait_outcomes(&c, &[0, 1, 2], "renewed", Duration::from_secs(600), &refs);
     let rollout = started.elapsed();
@@ -780,15 +779,7 @@ fn agents_renew_the_control_plane_one_node_at_a_time() {
         );
     }
     let serials: Vec<String> = (0..3).map(|i| serial(&c, i)).collect();
-    let agents: Vec<Running> = (0..3)
-        .map(|i| {
-            Running::start(agent_cmd(
-                &c,
-                i,
-                &["--renew", "--interval", "3s", "--jitter", "1s"],
-            ))
-        })
-        .collect();
+    let agents = start_agents(&c, &["--renew", "--interval", "3s", "--jitter", "1s"]);
     let refs: Vec<&Running> = agents.iter().collect();
     wait_outcomes(
         &c,
