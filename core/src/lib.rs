@@ -41,7 +41,8 @@ mod test_support;
 // The public API. Modules are re-exported by name, so a file can move between
 // layers without breaking the CLI, the wasm module or the tests.
 pub use agent::{
-    cluster_view, jitter, lease_claim, node_event, protocol, renewal_due, restart_safety,
+    agent_metrics, cluster_view, jitter, lease_claim, node_event, protocol, renewal_due,
+    restart_safety,
 };
 pub use check::{
     analysis, clock, expiration, fleet, inspect, kubeadm_refusal, kubeconfig_copy, kubelet_serving,

@@ -20,7 +20,7 @@ const LAYERS: [(&str, &[&str]); 7] = [
     ("plan", &["x509", "kubeadm", "issue"]),
     ("check", &["x509", "kubeadm"]),
     ("render", &["x509", "kubeadm", "check"]),
-    ("agent", &["x509", "kubeadm", "check"]),
+    ("agent", &["x509", "kubeadm", "check", "render"]),
 ];
 
 fn src() -> PathBuf {

@@ -183,6 +183,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order the metrics list them.
+    pub const ALL: [Self; 5] = [
+        Self::NothingDue,
+        Self::ReportOnly,
+        Self::Waiting,
+        Self::Renewed,
+        Self::Failed,
+    ];
+
     /// The name written in the annotation (`report-only`...).
     pub fn as_str(self) -> &'static str {
         match self {
