@@ -6,6 +6,7 @@
 pub mod config;
 pub mod dirs;
 pub mod endpoints;
+pub mod listen;
 pub mod order;
 pub mod output;
 pub mod restart;

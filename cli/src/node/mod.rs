@@ -2,8 +2,9 @@
 //! rotation runs, the kubelet's files, the certificates-API client, the
 //! endpoints and their TLS probe, the checks and lock before a run, the
 //! cluster configuration, the kube client, a node's verification, the API
-//! servers' addresses and the agent protocol through the API. Uses
-//! `flags/`, `report/` and `fsio/`; never a command.
+//! servers' addresses, the agent protocol through the API, and the metrics
+//! listener of `serve` and `agent`. Uses `flags/`, `report/` and `fsio/`; never a
+//! command.
 
 pub mod agent_api;
 pub mod apiserver_addresses;
@@ -14,6 +15,7 @@ pub mod fleet_input;
 pub mod guard;
 pub mod kube_client;
 pub mod kubelet;
+pub mod metrics_server;
 pub mod probe;
 pub mod restart;
 pub mod rotation;
