@@ -95,27 +95,11 @@ impl ClusterView {
                         "{}: no agent status (no kcerts agent has run on it)",
                         n.name
                     ));
-                    vec![
-                        n.name.clone(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        "no agent".into(),
-                        "-".into(),
-                    ]
+                    placeholder_row(&n.name, "no agent")
                 }
                 Some(Err(e)) => {
                     notes.push(format!("{}: {e}", n.name));
-                    vec![
-                        n.name.clone(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        "unreadable".into(),
-                        "-".into(),
-                    ]
+                    placeholder_row(&n.name, "unreadable")
                 }
                 Some(Ok(s)) => {
                     if !s.message.is_empty() {
@@ -279,6 +263,14 @@ pub struct StatusText {
     pub lease: Vec<String>,
     /// One line per node with a message (why it waits, the error...).
     pub notes: Vec<String>,
+}
+
+/// A status row of a node without a readable status: its name, `outcome`, and a
+/// dash in every other column.
+fn placeholder_row(name: &str, outcome: &str) -> Vec<String> {
+    [name, "-", "-", "-", "-", outcome, "-"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn lease_line(lease: Option<&LeaseView>, now: OffsetDateTime) -> String {
