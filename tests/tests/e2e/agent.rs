@@ -17,7 +17,10 @@
 //!    (the Lease's holders polled, each agent's renewal window from its log lines,
 //!    no two overlapping), while at every probe at least two of three API servers
 //!    answer /readyz; CertificatesRenewed Events on each Node. Figures printed: the
-//!    rollout's time, the longest moment one API server was down, the agents' VmHWM;
+//!    rollout's time, the longest moment one API server was down, the agents' VmHWM.
+//!    Each agent serves its metrics (`--listen`): /healthz answers during the
+//!    rollout, and after it /metrics (read by prometheus_client, linted by
+//!    `promtool check metrics`) says renewed, with the renewal's time;
 //! 5. `kcerts cluster renew` with three agents that find nothing due by themselves:
 //!    the dry run writes no request; the request renews every node (each serial
 //!    changes), its lines name each node renewed, exit 0; `cluster status` shows
@@ -462,6 +465,95 @@ impl Watch {
     }
 }
 
+/// The address an agent started with `--listen` serves its metrics on (its log's
+/// "listening on" line).
+fn listening_on(agent: &Running) -> String {
+    agent.wait_for("kcerts agent: listening on ", Duration::from_secs(60));
+    let log = agent.log();
+    log.lines()
+        .find_map(|l| l.strip_prefix("kcerts agent: listening on "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string()
+}
+
+/// `curl http://AT/PATH` in the cluster's namespace: (status, body).
+fn scrape(c: &RealCluster, at: &str, path: &str) -> (u16, String) {
+    let o = c.run(
+        "curl",
+        &[
+            "--silent",
+            "--max-time",
+            "5",
+            "--write-out",
+            "\n%{http_code}",
+            &format!("http://{at}{path}"),
+        ],
+    );
+    let out = stdout(&o);
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// An agent's /metrics after its renewal, read by prometheus_client and linted by
+/// promtool: renew mode, the last run renewed, one renewal counted, the renewal's
+/// time after `after` (Unix seconds), the soonest expiry in the future.
+fn agent_metrics_say_renewed(c: &RealCluster, node: &str, at: &str, after: i64) {
+    let (code, text) = scrape(c, at, "/metrics");
+    assert_eq!(code, 200, "{node}: {text}");
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        lint.stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let lint = lint.wait_with_output().unwrap();
+    assert!(
+        lint.status.success(),
+        "promtool check metrics, {node}: {}{}\n{text}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let parsed = kcerts_tests::prometheus::parse_with_prometheus_client(&text);
+    let version = env!("CARGO_PKG_VERSION");
+    for want in [
+        format!("kcerts_agent_info{{mode=renew,node={node},version={version}}} 1"),
+        "kcerts_agent_last_run_outcome{outcome=renewed} 1".to_string(),
+        "kcerts_agent_last_run_outcome{outcome=failed} 0".to_string(),
+        "kcerts_agent_runs_total{outcome=renewed} 1".to_string(),
+        "kcerts_agent_runs_total{outcome=failed} 0".to_string(),
+    ] {
+        assert!(
+            parsed.lines().any(|l| l == want),
+            "{node}: no {want:?} in\n{parsed}"
+        );
+    }
+    let value = |name: &str| -> i64 {
+        parsed
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{node}: no {name} in\n{parsed}"))
+    };
+    let renewed = value("kcerts_agent_last_renewal_timestamp_seconds");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (after..=now).contains(&renewed),
+        "{node}: renewed at {renewed}, not between {after} and {now}"
+    );
+    assert!(value("kcerts_agent_soonest_expiry_timestamp_seconds") > now);
+}
+
 /// One agent per node in the background, each with `extra`.
 fn start_agents(c: &RealCluster, extra: &[&str]) -> Vec<Running> {
     (0..c.nodes.len())
@@ -676,10 +768,30 @@ fn agents_renew_the_control_plane_one_node_at_a_time() {
             &["annotate", "node", &n.name, "kcerts.io/agent-status-"],
         );
     }
-    let agents = start_agents(&c, &["--renew", "--buffer", "400d", "--jitter", "5s"]);
+    let renewed_after = time::OffsetDateTime::now_utc().unix_timestamp();
+    let agents = start_agents(
+        &c,
+        &[
+            "--renew",
+            "--buffer",
+            "400d",
+            "--jitter",
+            "5s",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
     let refs: Vec<&Running> = agents.iter().collect();
+    let metrics_at: Vec<String> = agents.iter().map(listening_on).collect();
+    for (i, at) in metrics_at.iter().enumerate() {
+        let (code, body) = scrape(&c, at, "/healthz");
+        assert_eq!((code, body.as_str()), (200, "ok\n"), "{}", c.nodes[i].name);
+    }
     wait_outcomes(&c, &[0, 1, 2], "renewed", Duration::from_secs(600), &refs);
     let rollout = started.elapsed();
+    for (i, at) in metrics_at.iter().enumerate() {
+        agent_metrics_say_renewed(&c, &c.nodes[i].name, at, renewed_after);
+    }
     let hwm: Vec<Option<u64>> = agents.iter().map(Running::vm_hwm_kib).collect();
     let probes = watch.finish();
     for (i, s) in serials.iter().enumerate() {
@@ -885,4 +997,41 @@ fn agents_renew_the_control_plane_one_node_at_a_time() {
     for mut a in agents {
         a.stop();
     }
+}
+
+/// The metrics flags the agent cannot use are refused before anything is read or
+/// asked: TLS files without --listen, and --listen with --once (no cluster needed).
+#[test]
+fn the_agent_refuses_metrics_flags_it_cannot_use() {
+    let dir = tempdir();
+    let cert = dir.path().join("tls.crt");
+    let o = kcerts([
+        "agent",
+        "--node-name",
+        "cp-1",
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-private-key-file",
+        cert.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("are for the metrics listener: give --listen too"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kcerts([
+        "agent",
+        "--node-name",
+        "cp-1",
+        "--once",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--listen serves metrics between runs, and --once exits after one"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -1024,11 +1024,18 @@ fn the_agent_gets_exactly_its_verbs_and_mounts_only_etc_kubernetes_report_only()
         args.contains(&"--kubeconfig-dir=/etc/kubernetes"),
         "{args:?}"
     );
-    // Nothing listens: no port, no probe on one.
-    assert!(
-        c.get("ports").is_none() && c.get("livenessProbe").is_none(),
-        "{c}"
+    // The metrics listen on the node's loopback only (host network: a
+    // NetworkPolicy would not guard them), and the liveness probe asks there.
+    assert!(args.contains(&"--listen=127.0.0.1:9794"), "{args:?}");
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "metrics", "containerPort": 9794, "protocol": "TCP"}])
     );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"],
+        json!({"host": "127.0.0.1", "path": "/healthz", "port": "metrics"})
+    );
+    assert!(!args.iter().any(|a| a.starts_with("--listen=0.0.0.0")));
     assert!(!docs.iter().any(|d| d["kind"] == "NetworkPolicy"));
 }
 

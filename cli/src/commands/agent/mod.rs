@@ -11,11 +11,14 @@
 mod renewal;
 mod safety;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::coordination::v1::Lease;
+use kcerts_core::agent_metrics::{self, Tally};
 use kcerts_core::lease_claim::{self, Release};
 use kcerts_core::protocol::{
     self, AgentStatus, Outcome, RENEW_REQUEST_ANNOTATION, RolloutFailed, STATUS_ANNOTATION,
@@ -24,14 +27,18 @@ use kcerts_core::renewal_due::{self, DueRule, NodeDue};
 use kcerts_core::static_pod::Component;
 use kcerts_core::{jitter, node_event, restart_safety};
 use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::flags::DirArgs;
 use crate::flags::endpoints::EndpointArgs;
+use crate::flags::listen::ListenArgs;
 use crate::flags::value;
 use crate::flags::waits::WaitArgs;
 use crate::node::agent_api::{AgentApi, lease_view};
 use crate::node::endpoints::Endpoints;
 use crate::node::guard::lock_and_recover;
+use crate::node::metrics_server::{self, Owner, Page};
 use crate::report::exit::Code;
 
 #[derive(Debug, clap::Args)]
@@ -54,7 +61,18 @@ started with --continue-on-failure). Events on the Node: CertificateExpirationWa
 CertificatesRenewed, CertificateRenewalFailed.\n\
 A renewal an earlier run left half done (the process killed) is put back at start, as \
 `kcerts renew` does. With --once: exit 0 when nothing was due or all was renewed, 2 when \
-rows are due and were not renewed (report only, or waiting), 1 when the renewal failed."
+rows are due and were not renewed (report only, or waiting), 1 when the renewal failed.\n\
+With --listen it serves its own metrics as `kcerts serve` does, with the same TLS, client \
+certificate and connection options: GET /metrics (kcerts_agent_runs_total by outcome, \
+kcerts_agent_last_run_outcome, kcerts_agent_due_certificates, \
+kcerts_agent_soonest_expiry_timestamp_seconds, kcerts_agent_last_renewal_timestamp_seconds, \
+kcerts_agent_info) and GET /healthz (503 once no run finished within three intervals plus \
+the longest a run may take). Without --listen it opens no port.",
+    mut_arg("listen", |a| a.help(
+        "Serve the agent's metrics (/metrics, /healthz) on this address and port (port 0 \
+         picks a free one; the log says which). Without it no port is opened; the DaemonSet \
+         gives 127.0.0.1:9794."
+    ))
 )]
 pub struct Args {
     /// Kubeconfig to reach the API server [default: the pod's in-cluster configuration].
@@ -93,6 +111,8 @@ pub struct Args {
     endpoints: EndpointArgs,
     #[command(flatten)]
     waits: WaitArgs,
+    #[command(flatten)]
+    listen: ListenArgs,
 }
 
 fn parse_jitter(s: &str) -> Result<time::Duration, String> {
@@ -119,12 +139,23 @@ struct Agent {
     interval: Duration,
     endpoints: EndpointArgs,
     renewal: renewal::Renewal,
+    /// The metrics listener (`--listen`).
+    metrics: Option<Metrics>,
 }
 
-/// What a run came to, and whether to look again soon.
+/// Where and how the agent serves its metrics.
+struct Metrics {
+    addr: SocketAddr,
+    args: ListenArgs,
+    tls: Option<TlsAcceptor>,
+    stale_after: Duration,
+}
+
+/// What a run came to, whether to look again soon, and the status it wrote.
 struct RunEnd {
     outcome: Outcome,
     retry_soon: bool,
+    status: Option<AgentStatus>,
 }
 
 pub fn run(a: Args) -> Result<Code> {
@@ -133,6 +164,15 @@ pub fn run(a: Args) -> Result<Code> {
     let lease_seconds = i32::try_from(a.lease_duration.whole_seconds()).unwrap_or(i32::MAX);
     if lease_seconds < 3 {
         bail!("--lease-duration must be at least 3s (the holder renews it every third)");
+    }
+    if a.listen.listen.is_none() && a.listen.tls_given() {
+        bail!(
+            "--tls-cert-file, --tls-private-key-file and --client-ca-file are for the metrics \
+             listener: give --listen too"
+        );
+    }
+    if a.once && a.listen.listen.is_some() {
+        bail!("--listen serves metrics between runs, and --once exits after one: give one of them");
     }
     let node = match &a.node_name {
         Some(n) => n.clone(),
@@ -150,6 +190,22 @@ pub fn run(a: Args) -> Result<Code> {
     let std = |d: time::Duration| {
         Duration::from_millis(u64::try_from(d.whole_milliseconds()).unwrap_or(0))
     };
+    let metrics = match a.listen.listen {
+        Some(addr) => Some(Metrics {
+            addr,
+            tls: metrics_server::tls(&a.listen)?,
+            args: a.listen.clone(),
+            stale_after: agent_metrics::stale_after(
+                std(a.interval),
+                agent_metrics::longest_run(
+                    std(a.jitter),
+                    std(a.waits.wait),
+                    std(a.waits.stop_wait),
+                ),
+            ),
+        }),
+        None => None,
+    };
     let agent = Agent {
         node,
         kubeconfig: a.kubeconfig.clone(),
@@ -166,6 +222,7 @@ pub fn run(a: Args) -> Result<Code> {
             endpoints: a.endpoints.clone(),
             waits: a.waits.clone(),
         },
+        metrics,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -206,7 +263,27 @@ impl Agent {
             kcerts_core::duration::format_go(self.rule.buffer),
         ));
         let mut rng = kcerts_core::system_rng();
+        let mut tally = Tally::default();
+        let page = |tally: &Tally| Arc::new(Page::new(self.metrics_text(tally), None));
+        let (pages, rx) = watch::channel(page(&tally));
+        let server = match &self.metrics {
+            Some(m) => {
+                let owner = Owner {
+                    who: "kcerts agent",
+                    stale_after: m.stale_after,
+                    cadence: format!("a run every {}s", self.interval.as_secs()),
+                };
+                Some(metrics_server::start(m.addr, &m.args, m.tls.clone(), rx, &owner).await?)
+            }
+            None => None,
+        };
+        let stop = |server: Option<metrics_server::Server>| async move {
+            if let Some(s) = server {
+                s.stop().await;
+            }
+        };
         loop {
+            let started = OffsetDateTime::now_utc();
             let end = match self.run_once(&mut rng).await {
                 Ok(end) => end,
                 Err(e) => {
@@ -214,10 +291,13 @@ impl Agent {
                     RunEnd {
                         outcome: Outcome::Failed,
                         retry_soon: true,
+                        status: None,
                     }
                 }
             };
             log(&format!("run: {}", end.outcome));
+            tally.record(end.outcome, started, end.status);
+            pages.send_replace(page(&tally));
             if once {
                 return Ok(match end.outcome {
                     Outcome::NothingDue | Outcome::Renewed => Code::Ok,
@@ -232,10 +312,15 @@ impl Agent {
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                _ = term.recv() => { log("SIGTERM: stopping"); return Ok(Code::Ok); }
-                _ = int.recv() => { log("SIGINT: stopping"); return Ok(Code::Ok); }
+                _ = term.recv() => { log("SIGTERM: stopping"); stop(server).await; return Ok(Code::Ok); }
+                _ = int.recv() => { log("SIGINT: stopping"); stop(server).await; return Ok(Code::Ok); }
             }
         }
+    }
+
+    /// The metrics text of `tally`.
+    fn metrics_text(&self, tally: &Tally) -> String {
+        tally.render(&self.node, env!("CARGO_PKG_VERSION"), self.renew)
     }
 
     /// One look at the node, and a renewal when one is due and allowed.
@@ -387,6 +472,7 @@ impl Agent {
         retry_soon: bool,
     ) -> Result<RunEnd> {
         log(&format!("{}: {}", status.outcome, status.message));
+        let outcome = status.outcome;
         if has_node
             && let Err(e) = api
                 .annotate_node(&self.node, STATUS_ANNOTATION, Some(&status.render()))
@@ -403,8 +489,9 @@ impl Agent {
             ));
         }
         Ok(RunEnd {
-            outcome: status.outcome,
+            outcome,
             retry_soon,
+            status: Some(status),
         })
     }
 
@@ -487,6 +574,7 @@ impl Agent {
                     RunEnd {
                         outcome: Outcome::Waiting,
                         retry_soon: true,
+                        status: None,
                     },
                     Release::Unchanged,
                 )
@@ -504,6 +592,7 @@ impl Agent {
                     RunEnd {
                         outcome: Outcome::Renewed,
                         retry_soon: false,
+                        status: None,
                     },
                     Release::Succeeded,
                 )
@@ -515,6 +604,7 @@ impl Agent {
                     RunEnd {
                         outcome: Outcome::Failed,
                         retry_soon: true,
+                        status: None,
                     },
                     Release::Failed(RolloutFailed::new(&self.node, now, &why)),
                 )
