@@ -16,7 +16,9 @@
 //!    the phase each node is in says.
 //!
 //! Skipped, with a message, only when the programs are not built
-//! (scripts/kube-binaries.sh; scripts/test.sh builds them).
+//! (scripts/kube-binaries.sh; scripts/test.sh builds them). Test 5 is
+//! `#[ignore]`d: CI on a fresh machine fits in 60 minutes only without it, so
+//! it runs by the command CONTRIBUTING.md gives (its measured time there).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -316,6 +318,11 @@ fn rotate_ca(
 }
 
 #[test]
+#[ignore = "10-15 minutes of a loaded 2-core CI machine, which keeps a fresh-machine CI run \
+            under 60 minutes only without it: run it with `cargo test -p kcerts-tests --test \
+            e2e -- --ignored --exact \
+            control_plane_rotation::ca_rotation_of_every_ca_keeps_three_real_nodes_working` \
+            (CONTRIBUTING.md)"]
 fn ca_rotation_of_every_ca_keeps_three_real_nodes_working() {
     let Some(c) = RealCluster::three() else {
         return;
