@@ -54,7 +54,7 @@ docs/monitoring.md. x509-certificate-exporter's metric names, so its alerts work
     )),
     mut_arg("listen", |a| a.default_value("127.0.0.1:9793").help(
         "The address and port to listen on (port 0 picks a free one; the log says which). \
-         Loopback by default: give e.g. 0.0.0.0:9793 to be scraped from elsewhere."
+         Loopback by default: give e.g. 0.0.0.0:9793 to be scraped from elsewhere"
     ))
 )]
 pub struct Args {

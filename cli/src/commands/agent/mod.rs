@@ -71,7 +71,7 @@ the longest a run may take). Without --listen it opens no port.",
     mut_arg("listen", |a| a.help(
         "Serve the agent's metrics (/metrics, /healthz) on this address and port (port 0 \
          picks a free one; the log says which). Without it no port is opened; the DaemonSet \
-         gives 127.0.0.1:9794."
+         gives 127.0.0.1:9794"
     ))
 )]
 pub struct Args {
