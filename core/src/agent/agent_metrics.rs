@@ -11,7 +11,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::agent::protocol::{AgentStatus, Outcome};
-use crate::render::prometheus::escape;
+use crate::render::prometheus::label_text;
 
 /// How many components a renewal may restart one after the other (etcd, the API
 /// server, the controller-manager, the scheduler).
@@ -73,12 +73,14 @@ impl Tally {
             "gauge",
             "The agent: its node, version and mode (renew or report-only); always 1.",
             &[(
-                format!(
-                    "{{node=\"{}\",version=\"{}\",mode=\"{}\"}}",
-                    escape(node),
-                    escape(version),
-                    if renew { "renew" } else { "report-only" }
-                ),
+                label_text(&[
+                    ("node", node.to_string()),
+                    ("version", version.to_string()),
+                    (
+                        "mode",
+                        if renew { "renew" } else { "report-only" }.to_string(),
+                    ),
+                ]),
                 "1".into(),
             )],
         );
@@ -89,7 +91,7 @@ impl Tally {
             &Outcome::ALL
                 .iter()
                 .zip(self.runs)
-                .map(|(o, n)| (format!("{{outcome=\"{o}\"}}"), n.to_string()))
+                .map(|(o, n)| (outcome_label(*o), n.to_string()))
                 .collect::<Vec<_>>(),
         );
         let last = self.last.map(|(o, _)| o);
@@ -103,7 +105,7 @@ impl Tally {
                         .iter()
                         .map(|o| {
                             let v = if *o == last { "1" } else { "0" };
-                            (format!("{{outcome=\"{o}\"}}"), v.into())
+                            (outcome_label(*o), v.into())
                         })
                         .collect::<Vec<_>>()
                 })
@@ -139,7 +141,7 @@ impl Tally {
                 .and_then(|s| Some((s.soonest_expiry?, s.soonest_name.as_deref()?)))
                 .map(|(t, name)| {
                     (
-                        format!("{{name=\"{}\"}}", escape(name)),
+                        label_text(&[("name", name.to_string())]),
                         t.unix_timestamp().to_string(),
                     )
                 })
@@ -158,6 +160,11 @@ impl Tally {
         );
         out
     }
+}
+
+/// The `{outcome="..."}` label of `o`.
+fn outcome_label(o: Outcome) -> String {
+    label_text(&[("outcome", o.to_string())])
 }
 
 /// The longest one run may take: the jitter, then up to four components each

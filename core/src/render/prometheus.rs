@@ -192,7 +192,9 @@ fn issuer_cn(cert: &Certificate) -> String {
 }
 
 /// `{a="x",b="y"}`, skipping empty values (Prometheus treats them as absent).
-fn label_text(labels: &[(&str, String)]) -> String {
+/// `{k="v",...}` with each value escaped; labels with an empty value are left out
+/// (Prometheus reads an empty label as no label).
+pub(crate) fn label_text(labels: &[(&str, String)]) -> String {
     let parts: Vec<String> = labels
         .iter()
         .filter(|(_, v)| !v.is_empty())
